@@ -1,0 +1,59 @@
+# Two commands: `make run` and `make test`. Each does its own set-up on a fresh Debian/Ubuntu machine:
+# the virtualenv in .venv, the Python dependencies, and redis-server (apt when root, else a clear message).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test check lint typecheck unit integration redis-server venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required, found " + sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv (apt-get install python3-venv)"; exit 1; }
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+redis-server:
+	@if command -v redis-server >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ]; then \
+		echo "installing redis-server with apt"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+		systemctl disable --now redis-server >/dev/null 2>&1 || true; \
+	else \
+		echo "redis-server is not installed. Install it with: sudo apt-get install redis-server (or set REDIS_URL)"; \
+		exit 1; \
+	fi
+
+run: $(STAMP)
+	@if [ -z "$$REDIS_URL" ]; then $(MAKE) --no-print-directory redis-server; fi
+	$(BIN)/switchboard serve --config config
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not integration"
+
+integration: $(STAMP) redis-server
+	$(BIN)/pytest -q -m integration
+
+check: lint typecheck
+
+test: $(STAMP) redis-server
+	$(MAKE) --no-print-directory lint typecheck
+	$(BIN)/pytest -q -m "not integration"
+	$(BIN)/pytest -q -m integration
+
+bench: $(STAMP) redis-server
+	@echo "see BENCHMARKS.md for each benchmark's command"
+
+clean:
+	rm -rf $(VENV) .switchboard .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""The EventBridge-compatible service (filled in by the service work)."""
+
+__all__: list[str] = []
