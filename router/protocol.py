@@ -1,0 +1,148 @@
+"""EventBridge's wire protocol: AWS JSON 1.1 on `POST /`, dispatched on `X-Amz-Target: AWSEvents.<Operation>`.
+
+This module knows nothing about buses or rules. It reads a bounded body, parses it as a JSON object, finds the
+operation, validates the input against the service model, calls the handler and writes the answer the way botocore
+parses it: `{"__type": code, "message": text}` with 400 for client errors and 500 for `InternalException`, and an
+`x-amzn-RequestId` header on every response. An operation the model defines but nobody registered a handler for
+answers with an explicit error, never a fake success.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from router.errors import (
+    InternalException,
+    NotSupportedException,
+    RequestEntityTooLargeException,
+    SerializationException,
+    ServiceError,
+    UnknownOperationException,
+)
+from router.state import AppState
+
+log = logging.getLogger("switchboard.protocol")
+
+TARGET_PREFIX = "AWSEvents."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+Handler = Callable[[AppState, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
+"""An operation handler: the parsed, validated request body in, the response body (or None for no body) out."""
+
+Validator = Callable[[str, dict[str, Any]], None]
+"""Checks a request body against the operation's input shape; raises a ServiceError."""
+
+Observer = Callable[[str, int, float], None]
+"""Called after each request with (operation, status, seconds); metrics hook in here."""
+
+
+class Dispatcher:
+    """Routes parsed requests to handlers. Also used in process (config loading, tests) via `call`."""
+
+    def __init__(
+        self,
+        state: AppState,
+        handlers: Mapping[str, Handler],
+        model_operations: frozenset[str],
+        validator: Validator | None = None,
+    ) -> None:
+        self.state = state
+        self.handlers = dict(handlers)
+        self.model_operations = model_operations
+        self.validator = validator
+        self.observers: list[Observer] = []
+
+    async def call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Run one operation in process, exactly as the wire would (validation included)."""
+        handler = self.handlers.get(operation)
+        if handler is None:
+            if operation in self.model_operations:
+                raise NotSupportedException(f"Operation {operation} is not supported by Switchboard.")
+            raise UnknownOperationException(f"Unknown operation {TARGET_PREFIX}{operation}.")
+        if self.validator is not None:
+            self.validator(operation, body)
+        result = await handler(self.state, body)
+        return dict(result) if result is not None else {}
+
+    async def handle(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        operation = "Unknown"
+        try:
+            operation = _operation_name(request.headers.get("x-amz-target"))
+            raw = await _read_body(request, self.state.settings.max_request_body_bytes)
+            body = _parse_body(raw)
+            result = await self.call(operation, body)
+            payload = b"" if operation in NO_OUTPUT_OPERATIONS else orjson.dumps(result)
+            response = Response(payload, 200, media_type=CONTENT_TYPE)
+        except ServiceError as err:
+            response = error_response(err)
+        except Exception:  # the last line of defence: never a traceback on the wire
+            log.exception("internal error in %s", operation)
+            response = error_response(InternalException("An internal error occurred."))
+        response.headers["x-amzn-RequestId"] = request_id
+        elapsed_s = time.perf_counter() - started
+        for observer in self.observers:
+            observer(operation, response.status_code, elapsed_s)
+        return response
+
+
+NO_OUTPUT_OPERATIONS = frozenset(
+    {
+        "DeleteRule",
+        "EnableRule",
+        "DisableRule",
+        "DeleteEventBus",
+        "PutPermission",
+        "RemovePermission",
+        "ActivateEventSource",
+        "DeactivateEventSource",
+        "DeletePartnerEventSource",
+    }
+)
+"""Operations whose model has no output shape: 200 with an empty body (Content-Type still sent)."""
+
+
+def error_response(err: ServiceError) -> Response:
+    body = orjson.dumps({"__type": err.code, "message": err.message})
+    return Response(body, err.status, media_type=CONTENT_TYPE)
+
+
+def _operation_name(target: str | None) -> str:
+    if not target or not target.startswith(TARGET_PREFIX) or len(target) == len(TARGET_PREFIX):
+        raise UnknownOperationException(f"Unknown operation {target or '(missing X-Amz-Target header)'}.")
+    return target[len(TARGET_PREFIX) :]
+
+
+async def _read_body(request: Request, limit_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
+        raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise SerializationException("Request body is not valid JSON.") from err
+    if not isinstance(body, dict):
+        raise SerializationException("Request body must be a JSON object.")
+    return body
