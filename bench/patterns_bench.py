@@ -1,0 +1,274 @@
+"""Matcher benchmark: `patterns.Machine` on the city-lots corpus, against the orjson floor and LocalStack's matcher.
+
+Not a test. Run it as `.venv/bin/python -m bench.patterns_bench` (see BENCHMARKS.md for the recorded command).
+
+It generates the corpus with `../shared/bench/citylots.py` (213,068 events, layout 2, seed 1 by default) into
+`bench/data/` (git-ignored, cached), then, in one process:
+
+- for each rule set of the corpus, builds a Machine, checks its per-rule match counts equal `expected` (and fails
+  loudly otherwise), and times parse plus match (`orjson.loads` of each line, then `matches_for_event`);
+- times the `scale` rule set at 10, 100, 1,000 and 10,000 rules;
+- times `orjson.loads` alone, the parsing floor;
+- runs LocalStack's matcher (`localstack.utils.event_matcher.matches_event`, once per rule per event, as
+  LocalStack's events provider does) in a subprocess under its own venv, `bench/.venv-peers`, on a slice of the
+  corpus (it is too slow for the whole of it), and checks its counts agree with ours on that slice.
+
+Each timing is the median of `--repeat` passes. The result is a markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import patterns
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT / ".." / "shared"
+CITYLOTS = SHARED / "bench" / "citylots.py"
+DATA = ROOT / "bench" / "data"
+PEER_VENV = ROOT / "bench" / ".venv-peers"
+PEER_SCRIPT = ROOT / "bench" / "_peer_localstack.py"
+LOCALSTACK_REQUIREMENT = "localstack-core[base-runtime]==2026.3.0"
+SCALE_SIZES = (10, 100, 1000, 10000)
+
+
+# --- data --------------------------------------------------------------------------------------------------------
+
+
+def _generate(path: Path, args: Sequence[str]) -> Path:
+    """Run citylots.py once and cache its output at `path`."""
+    if path.exists():
+        return path
+    DATA.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    print(f"generating {path.name} ...", file=sys.stderr)
+    with tmp.open("wb") as out:
+        subprocess.run([sys.executable, str(CITYLOTS), *args], stdout=out, check=True)
+    tmp.replace(path)
+    return path
+
+
+def corpus_files(count: int, seed: int, layout: int) -> tuple[Path, Path, Path]:
+    common = ["--count", str(count), "--seed", str(seed), "--layout", str(layout)]
+    stem = f"cl{layout}-n{count}-s{seed}"
+    events = _generate(DATA / f"{stem}.jsonl", ["events", *common])
+    rules = _generate(DATA / f"{stem}-rules.json", ["rules", *common])
+    scale = _generate(DATA / f"scale-{max(SCALE_SIZES)}-s{seed}.json", ["scale", "--rules", str(max(SCALE_SIZES))])
+    return events, rules, scale
+
+
+# --- timing ------------------------------------------------------------------------------------------------------
+
+
+def median_rate(run: Callable[[], None], events: int, repeat: int) -> float:
+    """Median events/s over `repeat` timed runs of `run`."""
+    rates = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        rates.append(events / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def build_machine(rules: Sequence[dict[str, Any]]) -> tuple[patterns.Machine, float]:
+    machine = patterns.Machine()
+    start = time.perf_counter()
+    for rule in rules:
+        machine.add_rule(rule["name"], rule["pattern"])
+    return machine, time.perf_counter() - start
+
+
+def count_matches(machine: patterns.Machine, lines: Sequence[bytes]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    loads, match = orjson.loads, machine.matches_for_event
+    for line in lines:
+        counts.update(match(loads(line)))
+    return counts
+
+
+def parse_and_match(machine: patterns.Machine, lines: Sequence[bytes]) -> Callable[[], None]:
+    loads, match = orjson.loads, machine.matches_for_event
+
+    def run() -> None:
+        for line in lines:
+            match(loads(line))
+
+    return run
+
+
+def parse_only(lines: Sequence[bytes]) -> Callable[[], None]:
+    loads = orjson.loads
+
+    def run() -> None:
+        for line in lines:
+            loads(line)
+
+    return run
+
+
+# --- LocalStack ----------------------------------------------------------------------------------------------------
+
+
+def ensure_peer_venv() -> Path:
+    """Create `bench/.venv-peers` with LocalStack's matcher in it, once; return its python."""
+    python = PEER_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import localstack.utils.event_matcher"]
+    if python.exists() and subprocess.run(probe, check=False, capture_output=True).returncode == 0:
+        return python
+    print(f"creating {PEER_VENV} with {LOCALSTACK_REQUIREMENT} ...", file=sys.stderr)
+    venv.EnvBuilder(with_pip=True).create(PEER_VENV)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", LOCALSTACK_REQUIREMENT]
+    subprocess.run(pip, check=True)
+    return python
+
+
+def run_localstack(
+    python: Path, rules: Sequence[dict[str, Any]], events_path: Path, limit: int, max_seconds: float
+) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump([{"name": r["name"], "pattern": r["pattern"]} for r in rules], f)
+        rules_path = f.name
+    try:
+        cmd = [str(python), str(PEER_SCRIPT), "--events", str(events_path), "--rules", rules_path]
+        cmd += ["--limit", str(limit), "--max-seconds", str(max_seconds)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(rules_path)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+# --- report ------------------------------------------------------------------------------------------------------
+
+
+def machine_description() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"nproc {os.cpu_count()}, {cpu}, Python {platform.python_version()}, orjson {orjson.__version__}"
+
+
+def fmt_rate(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=213068, help="corpus size (default: the full 213,068 events)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--layout", type=int, choices=[1, 2], default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="timed passes per measurement; the median is reported")
+    ap.add_argument("--sets", default="", help="comma-separated rule sets to run (default: all)")
+    ap.add_argument("--scale", default=",".join(map(str, SCALE_SIZES)), help="rule counts for the scale runs")
+    ap.add_argument("--no-peers", action="store_true", help="skip LocalStack")
+    ap.add_argument("--peer-events", type=int, default=2000, help="at most this many events for LocalStack")
+    ap.add_argument("--peer-seconds", type=float, default=20.0, help="time budget per LocalStack run")
+    args = ap.parse_args(argv)
+
+    events_path, rules_path, scale_path = corpus_files(args.count, args.seed, args.layout)
+    lines = events_path.read_bytes().splitlines()
+    rule_sets: dict[str, list[dict[str, Any]]] = json.loads(rules_path.read_text())
+    scale_rules: list[dict[str, Any]] = json.loads(scale_path.read_text())
+    wanted = [s for s in args.sets.split(",") if s] or list(rule_sets)
+    scale_sizes = [int(n) for n in args.scale.split(",") if n]
+    n = len(lines)
+    peer_python = None if args.no_peers else ensure_peer_venv()
+    print(f"{n:,} events, {machine_description()}", file=sys.stderr)
+
+    floor = median_rate(parse_only(lines), n, args.repeat)
+    rows: list[tuple[str, int, str, float, float, dict[str, Any] | None]] = []
+    failures: list[str] = []
+
+    def measure(label: str, rules: list[dict[str, Any]], check: bool) -> None:
+        machine, build_s = build_machine(rules)
+        counts = count_matches(machine, lines)
+        status = "-"
+        if check:
+            wrong = [
+                f"{r['name']}: got {counts.get(r['name'], 0)}, expected {r['expected']}"
+                for r in rules
+                if counts.get(r["name"], 0) != r["expected"]
+            ]
+            status = "ok" if not wrong else f"{len(wrong)} WRONG"
+            failures.extend(f"{label} {w}" for w in wrong)
+        rate = median_rate(parse_and_match(machine, lines), n, args.repeat)
+        peer = None
+        if peer_python is not None:
+            peer = run_localstack(peer_python, rules, events_path, args.peer_events, args.peer_seconds)
+            ours = count_matches(machine, lines[: peer["events"]])
+            disagree = [name for name, c in peer["counts"].items() if c != ours.get(name, 0)]
+            if disagree:
+                peer["disagree"] = disagree
+        rows.append((label, len(rules), status, rate, build_s, peer))
+        print(f"  {label}: {rate:,.0f} ev/s, counts {status}", file=sys.stderr)
+
+    for name in wanted:
+        measure(name, rule_sets[name], check=True)
+    for size in scale_sizes:
+        measure(f"scale-{size}", scale_rules[:size], check=False)
+
+    today = dt.date.today().isoformat()
+    print(f"Matcher benchmark, {today}: {n:,} city-lots events (layout {args.layout}, seed {args.seed}).")
+    print(f"Machine: {machine_description()}. Median of {args.repeat} passes.")
+    print()
+    print(f"orjson.loads alone (parsing floor): **{floor:,.0f} events/s**")
+    print()
+    print(
+        "| rule set | rules | counts = expected | events/s (parse + match) | vs orjson floor | build s "
+        "| LocalStack events/s (events run) | Switchboard / LocalStack |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for label, size, status, rate, build_s, peer in rows:
+        if peer is None:
+            peer_cell, ratio = "not run", "n/a"
+        else:
+            peer_rate = peer["events"] / peer["seconds"]
+            peer_cell = f"{peer_rate:,.1f} ({peer['events']:,})"
+            ratio = f"{rate / peer_rate:,.0f}x"
+            if peer.get("disagree"):
+                peer_cell += f" DISAGREES on {', '.join(peer['disagree'])}"
+        print(
+            f"| {label} | {size:,} | {status} | {rate:,.0f} | {rate / floor:.2f}x | {build_s:.2f} "
+            f"| {peer_cell} | {ratio} |"
+        )
+    by_label = {label: rate for label, _, _, rate, _, _ in rows}
+    print()
+    if "PARTIAL_COMBO" in by_label:
+        print(f"- PARTIAL_COMBO / orjson floor: {by_label['PARTIAL_COMBO'] / floor:.2f}x (target ≥ 0.5x)")
+    if "scale-10" in by_label and "scale-10000" in by_label:
+        print(f"- scale 10,000 rules / 10 rules: {by_label['scale-10000'] / by_label['scale-10']:.0%} (target ≥ 70%)")
+    peer_1000 = next((peer for label, *_, peer in rows if label == "scale-1000" and peer), None)
+    if peer_1000 is not None:
+        ratio_1000 = by_label["scale-1000"] / (peer_1000["events"] / peer_1000["seconds"])
+        print(f"- scale 1,000 rules, Switchboard / LocalStack: {ratio_1000:,.0f}x (target ≥ 300x)")
+    if failures:
+        print("\nMATCH COUNTS DIFFER FROM EXPECTED:", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
