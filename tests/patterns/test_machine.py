@@ -118,14 +118,17 @@ def test_delete_then_add_again_uses_only_the_new_pattern() -> None:
 
 
 def test_deleting_every_rule_in_any_order_empties_the_machine() -> None:
+    events = EVENTS[:40]
+    truth = {name: [patterns.matches(pattern, event) for event in events] for name, pattern in RULES.items()}
     for order in itertools.islice(itertools.permutations(sorted(RULES)), 0, 40, 7):
         machine = _machine(RULES)
+        remaining = set(RULES)
         for name in order:
             machine.delete_rule(name)
-            remaining = {n: p for n, p in RULES.items() if n in machine.rule_names()}
-            for event in EVENTS[:40]:
-                expected = sorted(n for n, p in remaining.items() if patterns.matches(p, event))
-                assert machine.matches_for_event(event) == expected
+            remaining.discard(name)
+            assert sorted(machine.rule_names()) == sorted(remaining)
+            for i, event in enumerate(events):
+                assert machine.matches_for_event(event) == sorted(n for n in remaining if truth[n][i])
         assert list(machine.rule_names()) == []
 
 
@@ -158,9 +161,9 @@ def test_invalid_rule_leaves_existing_rules_alone() -> None:
 
 def test_many_rules_on_one_field_each_match_only_their_value() -> None:
     machine = patterns.Machine()
-    for i in range(2000):
+    for i in range(500):
         machine.add_rule(f"r{i:04d}", {"id": [str(i), i]})
-    assert machine.matches_for_event({"id": "1234"}) == ["r1234"]
+    assert machine.matches_for_event({"id": "123"}) == ["r0123"]
     assert machine.matches_for_event({"id": 77.0}) == ["r0077"]
     assert machine.matches_for_event({"id": ["5", 6]}) == ["r0005", "r0006"]
     assert machine.matches_for_event({"id": "x"}) == []
