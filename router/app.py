@@ -1,7 +1,9 @@
-"""The starlette application: the EventBridge wire endpoint on `POST /`, plus `/health`.
+"""The starlette application: the EventBridge wire endpoint on `POST /`, plus `/health` and `/metrics`.
 
 `create_app` wires one `AppState` (settings, Redis client, key layout) into a `Dispatcher` whose handlers are
-discovered from `router.api`. Long-running services (the ingest worker, metrics) are started in the lifespan.
+discovered from `router.api`. The lifespan runs, in order: the handler modules' start-up hooks (the `default` bus),
+the declarative config if one was given, then the ingest worker (`router.ingest`); shut-down runs in reverse.
+Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
@@ -17,20 +20,39 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router import api
+from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
+from router.matchers import MatcherCache
+from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from router.metrics import Metrics
 from router.model import operation_names
 from router.protocol import Dispatcher, Validator
 from router.settings import Settings
 from router.state import AppState
 
 
-def create_app(settings: Settings, redis: aioredis.Redis | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    redis: aioredis.Redis | None = None,
+    *,
+    config: Any = None,
+    ingest: bool = True,
+    worker_options: WorkerOptions | None = None,
+) -> Starlette:
+    """The app. `config` is a loaded `router.config.ConfigSet` to apply at start; `ingest=False` runs no worker."""
     if redis is None:
         if settings.redis_url is None:
             raise ValueError("create_app needs a Redis client or settings.redis_url")
         redis = aioredis.Redis.from_url(settings.redis_url)
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
     dispatcher = Dispatcher(state, api.discover(), operation_names(), _validator())
+    metrics = Metrics()
+    state.extras["metrics"] = metrics
+    dispatcher.observers.append(metrics.observe_request)
+    matchers = MatcherCache(state.redis, state.keys, settings.rules_refresh_interval_s)
+    worker = IngestWorker(state.redis, state.keys, matchers, options=worker_options)
+    state.extras["matchers"] = matchers
+    state.extras["ingest_worker"] = worker
 
     async def health(request: Request) -> Response:
         try:
@@ -39,6 +61,13 @@ def create_app(settings: Settings, redis: aioredis.Redis | None = None) -> Starl
             return JSONResponse({"status": "unavailable", "redis": str(err)}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    async def metrics_endpoint(request: Request) -> Response:
+        try:
+            body = await metrics.render(state)
+        except Exception as err:  # a scrape reports, it never raises
+            return Response(f"# metrics unavailable: {err}\n", status_code=503, media_type=METRICS_CONTENT_TYPE)
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
+
     startup_hooks, shutdown_hooks = api.discover_hooks()
 
     @contextlib.asynccontextmanager
@@ -46,8 +75,15 @@ def create_app(settings: Settings, redis: aioredis.Redis | None = None) -> Starl
         for hook in startup_hooks:
             await hook(state)
         try:
+            if config is not None:
+                from router.config import apply
+
+                await apply(config, dispatcher)
+            if ingest:
+                await worker.start()
             yield
         finally:
+            await worker.stop()
             for hook in reversed(shutdown_hooks):
                 await hook(state)
             await state.redis.aclose()
@@ -56,6 +92,7 @@ def create_app(settings: Settings, redis: aioredis.Redis | None = None) -> Starl
         routes=[
             Route("/", dispatcher.handle, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

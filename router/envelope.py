@@ -1,0 +1,166 @@
+"""The event envelope and AWS's PutEvents size formula: pure functions, no I/O.
+
+A PutEvents entry becomes the JSON envelope every rule and target sees (`version`, `id`, `detail-type`, `source`,
+`account`, `time`, `region`, `resources`, `detail`, in AWS's order). The envelope is serialized once, here, with
+orjson, and stored as bytes in the bus's ingest stream; nothing downstream re-encodes it.
+
+Validation that can fail one entry alone (a missing field, a malformed Detail) raises `EntryError`, which carries the
+per-entry wire code and message; the caller turns it into a positional failure. Wrong JSON *types* are a whole-request
+`SerializationException`, as on AWS, and are checked before any entry is built (see `check_entry_types`).
+
+AWS's size rule (§7.1 of the API notes): per entry, `Time` counts 14 bytes if present, plus the UTF-8 bytes of
+`Source`, `DetailType`, `Detail` and each `Resources` item; the limit applies to the sum over the request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from router.errors import SerializationException
+
+TIME_SIZE_BYTES = 14
+"""What AWS's entry-size formula charges for a present `Time`."""
+
+MAX_DETAIL_DEPTH = 1000
+"""EventBridge processes nested JSON to about 1000 levels (the model doc); deeper Detail is MalformedDetail."""
+
+MAX_DETAIL_TYPE_CHARS = 128
+
+_STRING_FIELDS = ("Source", "DetailType", "Detail", "EventBusName", "TraceHeader")
+
+
+class EntryError(Exception):
+    """One entry failed on its own; `code` and `message` go to that entry's result."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def entry_size_bytes(entry: dict[str, Any]) -> int:
+    """AWS's size of one entry. Types must already be checked (`check_entry_types`)."""
+    size = TIME_SIZE_BYTES if entry.get("Time") is not None else 0
+    for name in ("Source", "DetailType", "Detail"):
+        value = entry.get(name)
+        if value is not None:
+            size += _utf8_len(value)
+    for resource in entry.get("Resources") or ():
+        size += _utf8_len(resource)
+    return size
+
+
+def check_entry_types(entries: list[Any]) -> None:
+    """Reject wrong JSON types in the whole request, before anything is appended (SerializationException)."""
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise SerializationException(f"Entries[{index}] must be a JSON object.")
+        for name in _STRING_FIELDS:
+            value = entry.get(name)
+            if value is not None and not isinstance(value, str):
+                raise SerializationException(f"Entries[{index}].{name} must be a string.")
+        resources = entry.get("Resources")
+        if resources is not None and (
+            not isinstance(resources, list) or not all(isinstance(r, str) for r in resources)
+        ):
+            raise SerializationException(f"Entries[{index}].Resources must be a list of strings.")
+        time_value = entry.get("Time")
+        if time_value is not None and (isinstance(time_value, bool) or not isinstance(time_value, int | float | str)):
+            raise SerializationException(
+                f"Entries[{index}].Time must be a timestamp (epoch seconds or an RFC 3339 string)."
+            )
+
+
+def _required(entry: dict[str, Any], name: str) -> str:
+    value: str | None = entry.get(name)
+    if not value:
+        raise EntryError("InvalidArgument", f"Parameter {name} is not valid. Reason: {name} is a required argument.")
+    return value
+
+
+def parse_detail(detail: str) -> dict[str, Any]:
+    """The Detail string as a JSON object, or EntryError(MalformedDetail)."""
+    try:
+        parsed = orjson.loads(detail)
+    except orjson.JSONDecodeError as err:  # also orjson's own recursion limit (1024 levels)
+        raise EntryError("MalformedDetail", "Detail is malformed.") from err
+    if not isinstance(parsed, dict):
+        raise EntryError("MalformedDetail", "Detail is malformed.")
+    # Only a text with more than MAX_DETAIL_DEPTH openers can be that deep; skip the walk for everything else.
+    if detail.count("{") + detail.count("[") > MAX_DETAIL_DEPTH and _depth(parsed) > MAX_DETAIL_DEPTH:
+        raise EntryError("MalformedDetail", "Detail is malformed.")
+    return parsed
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def format_time(value: int | float | str | None, now_s: float) -> str:
+    """The envelope `time`: `Time` (epoch seconds or RFC 3339) or the call time, as `YYYY-MM-DDTHH:MM:SSZ` UTC."""
+    if value is None:
+        moment = datetime.fromtimestamp(now_s, UTC)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = _epoch_string(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    else:
+        try:
+            moment = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError) as err:
+            raise EntryError("InvalidArgument", "Parameter Time is not valid. Reason: Time is out of range.") from err
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch_string(value: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (ValueError, OverflowError, OSError) as err:
+        raise EntryError(
+            "InvalidArgument",
+            "Parameter Time is not valid. Reason: Time must be epoch seconds or an RFC 3339 timestamp.",
+        ) from err
+
+
+def build_envelope(entry: dict[str, Any], *, account: str, region: str, now_s: float) -> tuple[str, bytes]:
+    """Validate one entry and return (event id, envelope JSON). Raises EntryError for a per-entry failure."""
+    source = _required(entry, "Source")
+    detail_type = _required(entry, "DetailType")
+    detail_text = _required(entry, "Detail")
+    if len(detail_type) > MAX_DETAIL_TYPE_CHARS:
+        raise EntryError(
+            "InvalidArgument",
+            f"Parameter DetailType is not valid. Reason: DetailType is longer than {MAX_DETAIL_TYPE_CHARS} characters.",
+        )
+    detail = parse_detail(detail_text)
+    event_id = str(uuid.uuid4())
+    envelope = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": detail_type,
+        "source": source,
+        "account": account,
+        "time": format_time(entry.get("Time"), now_s),
+        "region": region,
+        "resources": entry.get("Resources") or [],
+        "detail": detail,
+    }
+    return event_id, orjson.dumps(envelope)

@@ -1,0 +1,194 @@
+"""Prometheus metrics for `GET /metrics`, named after EventBridge's CloudWatch metrics (`AWS/Events`, §8).
+
+Two kinds of numbers, kept apart on purpose:
+
+- **Process metrics** (request latency per operation, PutEvents request size, entry and failed-entry counts) are
+  ordinary in-memory prometheus_client series. They describe the process that answered the request, reset on
+  restart like any Prometheus counter, and Prometheus sums them over the router processes it scrapes.
+- **Routing counters** (MatchedEvents, TriggeredRules, events processed per bus) describe the *data*, not a process:
+  they live in Redis (`sb:{bus:B}:counters`), are incremented by the ingest worker in the same atomic step that
+  acknowledges the event, and so survive restarts and are exactly-once across any number of processes. Every process
+  reports the same totals for them; scrape one process, or de-duplicate on the labels.
+
+AWS dimension names become labels: `event_bus_name`, `rule_name`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from router.state import AppState
+
+disable_created_metrics()  # no `_created` series: they double the output and nothing here needs them
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Field names in the per-bus counters hash (`Keys.bus_counters`). A rule's own counters use `<field>:<rule name>`;
+# rule names match [.\-_A-Za-z0-9]+, so they never contain ':'.
+FIELD_INGESTED = "IngestedEvents"
+FIELD_MATCHED = "MatchedEvents"
+FIELD_RULE_TRIGGERED_PREFIX = "TriggeredRules:"
+
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+SIZE_BUCKETS_BYTES = (256, 1024, 4096, 16384, 65536, 262144, 524288, 1048576)
+
+
+def rule_triggered_field(rule: str) -> str:
+    return FIELD_RULE_TRIGGERED_PREFIX + rule
+
+
+class Metrics:
+    """The process metrics, and the renderer that adds the Redis-backed routing counters at scrape time."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_duration = Histogram(
+            "switchboard_request_duration_seconds",
+            "Time to answer one API request, by EventBridge operation (PutEventsLatency for PutEvents).",
+            ["operation"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "switchboard_requests",
+            "API requests by operation and HTTP status (PutEventsApproximateCallCount for PutEvents).",
+            ["operation", "status"],
+            registry=self.registry,
+        )
+        self.put_events_request_size = Histogram(
+            "switchboard_put_events_request_size_bytes",
+            "PutEventsRequestSize: AWS's entry-size formula summed over the request's entries.",
+            buckets=SIZE_BUCKETS_BYTES,
+            registry=self.registry,
+        )
+        self.put_events_entries = Counter(
+            "switchboard_put_events_entries",
+            "PutEventsEntriesCount: entries received in accepted-for-processing PutEvents requests.",
+            registry=self.registry,
+        )
+        self.put_events_failed_entries = Counter(
+            "switchboard_put_events_failed_entries",
+            "PutEventsFailedEntriesCount: entries that failed (positional ErrorCode in the response).",
+            registry=self.registry,
+        )
+        self._duration_children: dict[str, Histogram] = {}
+        self._request_children: dict[tuple[str, int], Counter] = {}
+
+    # hot path ------------------------------------------------------------------------------------------------
+    def observe_request(self, operation: str, status: int, seconds: float) -> None:
+        """A `Dispatcher.observers` hook."""
+        duration = self._duration_children.get(operation)
+        if duration is None:
+            duration = self._duration_children[operation] = self.request_duration.labels(operation)
+        duration.observe(seconds)
+        key = (operation, status)
+        count = self._request_children.get(key)
+        if count is None:
+            count = self._request_children[key] = self.requests.labels(operation, str(status))
+        count.inc()
+
+    def observe_put_events(self, size_bytes: int, entries: int, failed: int) -> None:
+        self.put_events_request_size.observe(size_bytes)
+        self.put_events_entries.inc(entries)
+        if failed:
+            self.put_events_failed_entries.inc(failed)
+
+    # scrape --------------------------------------------------------------------------------------------------
+    async def render(self, state: AppState) -> bytes:
+        routing = await _read_routing_counters(state)
+        return generate_latest(self.registry) + generate_latest(_OneShot(_routing_families(routing)))
+
+
+class _OneShot(CollectorRegistry):
+    """A registry that renders a fixed list of metric families once."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        super().__init__(auto_describe=False)
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
+
+
+async def _read_routing_counters(state: AppState) -> dict[str, tuple[dict[str, int], int]]:
+    """bus name -> (counters hash, events not yet processed by the router's consumer group)."""
+    raw_buses = await state.redis.hkeys(state.keys.buses)
+    buses = sorted(b.decode() if isinstance(b, bytes) else str(b) for b in raw_buses)
+    if not buses:
+        return {}
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for bus in buses:
+            pipe.hgetall(state.keys.bus_counters(bus))
+        results = await pipe.execute()
+    backlog = await _backlogs(state, buses)
+    out: dict[str, tuple[dict[str, int], int]] = {}
+    for index, bus in enumerate(buses):
+        counters = {_text(k): int(v) for k, v in results[index].items()}
+        out[bus] = (counters, backlog.get(bus, 0))
+    return out
+
+
+async def _backlogs(state: AppState, buses: Iterable[str]) -> dict[str, int]:
+    """Pending (delivered, not acknowledged) plus lag (not yet delivered) of the router group, per bus."""
+    from redis.exceptions import ResponseError
+
+    from router.keys import INGEST_GROUP
+
+    out: dict[str, int] = {}
+    for bus in buses:
+        try:
+            groups = await state.redis.xinfo_groups(state.keys.ingest(bus))
+        except ResponseError:  # no stream yet
+            continue
+        for group in groups:
+            if _text(group.get("name", b"")) == INGEST_GROUP:
+                lag = group.get("lag")
+                out[bus] = int(group.get("pending", 0)) + (int(lag) if lag is not None else 0)
+    return out
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Metric]:
+    matched = CounterMetricFamily(
+        "switchboard_matched_events",
+        "MatchedEvents: events on the bus that matched at least one rule.",
+        labels=["event_bus_name"],
+    )
+    rule_matched = CounterMetricFamily(
+        "switchboard_rule_matched_events",
+        "MatchedEvents by RuleName: events that matched the rule.",
+        labels=["event_bus_name", "rule_name"],
+    )
+    triggered = CounterMetricFamily(
+        "switchboard_triggered_rules",
+        "TriggeredRules by RuleName: times the rule was triggered (sum over rule_name for the bus-level metric).",
+        labels=["event_bus_name", "rule_name"],
+    )
+    ingested = CounterMetricFamily(
+        "switchboard_ingested_events",
+        "Events the router's ingest worker has processed (matched or not) on the bus. Switchboard-only.",
+        labels=["event_bus_name"],
+    )
+    backlog = GaugeMetricFamily(
+        "switchboard_ingest_backlog_events",
+        "Events accepted on the bus and not yet processed by the ingest worker. Switchboard-only.",
+        labels=["event_bus_name"],
+    )
+    for bus, (counters, pending) in routing.items():
+        matched.add_metric([bus], counters.get(FIELD_MATCHED, 0))
+        ingested.add_metric([bus], counters.get(FIELD_INGESTED, 0))
+        backlog.add_metric([bus], pending)
+        for field, value in sorted(counters.items()):
+            if field.startswith(FIELD_RULE_TRIGGERED_PREFIX):
+                rule = field[len(FIELD_RULE_TRIGGERED_PREFIX) :]
+                rule_matched.add_metric([bus, rule], value)
+                triggered.add_metric([bus, rule], value)
+    return [matched, rule_matched, triggered, ingested, backlog]
