@@ -12,6 +12,7 @@ state change is a single-slot MULTI or Lua script and the layout runs unchanged 
 |---|---|---|
 | `sb:{meta}:buses` | hash | bus name -> bus record (JSON) |
 | `sb:{meta}:counters` | hash | account-wide metric counters (PutEvents*) |
+| `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config_apply) |
 | `sb:{bus:B}:rules` | hash | rule name -> rule record (JSON: Name, EventPattern, State, Description, ...) |
 | `sb:{bus:B}:targets:R` | hash | target id -> target record (JSON, the model's Target shape) for rule R |
 | `sb:{bus:B}:version` | string (int) | incremented in the same transaction as every rule or target change |
@@ -43,6 +44,11 @@ class Keys:
     @property
     def account_counters(self) -> str:
         return f"{self.prefix}:{{meta}}:counters"
+
+    @property
+    def config_owned(self) -> str:
+        """The resources config files created, so re-applying can remove what the files no longer declare."""
+        return f"{self.prefix}:{{meta}}:config-owned"
 
     # per bus ---------------------------------------------------------------------------------------------
     def bus_tag(self, bus: str) -> str:

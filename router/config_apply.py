@@ -1,0 +1,337 @@
+"""Applying a `ConfigSet`: make Redis hold what the config files declare, through the public operations.
+
+Every read and write goes through `Dispatcher.call` (DescribeEventBus, CreateEventBus, DescribeRule, PutRule,
+ListTargetsByRule, PutTargets, RemoveTargets, DeleteRule, DeleteEventBus, ...), so a config file is validated
+exactly as the same request over the wire would be, and no other module's record format leaks in here.
+
+Applying is declarative and idempotent:
+- A resource is compared with what is stored first, and written only when it differs. Applying the same files
+  twice performs no write at all the second time, so Redis (version counters included) is left untouched.
+- What the files no longer declare is removed, but only if config created it. The set `Keys.config_owned`
+  (`sb:{meta}:config-owned`) records the buses, rules and targets config created: `bus:B`, `rule:B:R`,
+  `target:B:R:ID`. A resource created over the API is never deleted by config; when config declares a resource
+  that already exists, it updates it to match but does not take it over. A member is added just before the
+  create call and taken back if the call fails, so a crash in between leaves at worst a claim on nothing, which
+  the next apply settles.
+- Removal order is targets, rules, buses; creation order is buses, rules, targets. A dropped rule that still has
+  targets added over the API, or a dropped bus that still has rules created over the API, is kept (and stays
+  owned, so it is retried next time) and reported in `ApplyReport.kept`.
+
+Several router processes may apply the same files at once: each step is idempotent, and CreateEventBus's
+ResourceAlreadyExistsException is treated as "someone else just created it". Apply stops at the first operation
+that fails, raising `ConfigApplyError` that names the file and path; applying again resumes from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.config_model import BusConfig, ConfigSet, RuleConfig, TargetConfig
+from router.errors import ResourceAlreadyExistsException, ResourceNotFoundException, ServiceError
+from router.protocol import Dispatcher
+
+
+class ConfigApplyError(Exception):
+    """An operation failed while applying config; the message names the file, path, operation and AWS error."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    """What one apply did, as labels such as `bus orders`, `rule orders/order-placed`, `target orders/x/queue`."""
+
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    """Resources no longer declared that could not be removed, each with the reason."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+    def summary(self) -> str:
+        counts = ", ".join(
+            f"{len(items)} {name}"
+            for name, items in (
+                ("created", self.created),
+                ("updated", self.updated),
+                ("deleted", self.deleted),
+                ("unchanged", self.unchanged),
+            )
+        )
+        kept = "".join(f"\nkept {item}" for item in self.kept)
+        return f"config applied: {counts}{kept}"
+
+
+async def apply(config: ConfigSet, dispatcher: Dispatcher) -> ApplyReport:
+    """Make the stored buses, rules and targets match `config` (see the module docstring)."""
+    run = _Run(dispatcher)
+    await run.apply(config)
+    return ApplyReport(
+        tuple(run.created), tuple(run.updated), tuple(run.deleted), tuple(run.unchanged), tuple(run.kept)
+    )
+
+
+def _bus_member(bus: str) -> str:
+    return f"bus:{bus}"
+
+
+def _rule_member(bus: str, rule: str) -> str:
+    return f"rule:{bus}:{rule}"
+
+
+def _target_member(bus: str, rule: str, target: str) -> str:
+    return f"target:{bus}:{rule}:{target}"
+
+
+@dataclass
+class _Run:
+    dispatcher: Dispatcher
+    owned: set[str] = field(default_factory=set)
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    async def apply(self, config: ConfigSet) -> None:
+        state = self.dispatcher.state
+        members = await state.redis.smembers(state.keys.config_owned)
+        self.owned = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+        await self._remove_dropped(config)
+        for bus in config.buses:
+            await self._apply_bus(bus)
+        for rule in config.rules:
+            await self._apply_rule(rule)
+
+    # -- calls and ownership ---------------------------------------------------------------------------------
+    async def _call(self, where: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self.dispatcher.call(operation, body)
+        except ServiceError as err:
+            raise ConfigApplyError(f"{where}: {operation} failed: {err.code}: {err.message}") from err
+
+    async def _own(self, member: str) -> None:
+        if member not in self.owned:
+            state = self.dispatcher.state
+            await state.redis.sadd(state.keys.config_owned, member)
+            self.owned.add(member)
+
+    async def _disown(self, member: str) -> None:
+        if member in self.owned:
+            state = self.dispatcher.state
+            await state.redis.srem(state.keys.config_owned, member)
+            self.owned.discard(member)
+
+    async def _create(self, member: str, where: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Claim `member`, then call; a failed call gives the claim back (if this call made it)."""
+        fresh = member not in self.owned
+        await self._own(member)
+        try:
+            return await self._call(where, operation, body)
+        except ConfigApplyError:
+            if fresh:
+                await self._disown(member)
+            raise
+
+    async def _describe(self, operation: str, body: dict[str, Any], where: str) -> dict[str, Any] | None:
+        try:
+            return await self.dispatcher.call(operation, body)
+        except ResourceNotFoundException:
+            return None
+        except ServiceError as err:
+            raise ConfigApplyError(f"{where}: {operation} failed: {err.code}: {err.message}") from err
+
+    async def _targets(self, bus: str, rule: str, where: str) -> AsyncIterator[dict[str, Any]]:
+        body: dict[str, Any] = {"Rule": rule, "EventBusName": bus}
+        while True:
+            page = await self._describe("ListTargetsByRule", body, where)
+            if page is None:
+                return
+            for target in page.get("Targets", []):
+                yield target
+            token = page.get("NextToken")
+            if not token:
+                return
+            body = {**body, "NextToken": token}
+
+    # -- buses ------------------------------------------------------------------------------------------------
+    async def _apply_bus(self, bus: BusConfig) -> None:
+        where = f"{bus.file}: {bus.path}"
+        current = await self._describe("DescribeEventBus", {"Name": bus.name}, where)
+        if current is None:
+            body: dict[str, Any] = {"Name": bus.name}
+            if bus.description is not None:
+                body["Description"] = bus.description
+            try:
+                await self._create(_bus_member(bus.name), where, "CreateEventBus", body)
+            except ConfigApplyError as err:
+                if not isinstance(err.__cause__, ResourceAlreadyExistsException):
+                    raise
+                # Another process applying the same files got there first: keep the claim, compare below.
+                await self._own(_bus_member(bus.name))
+                current = await self._describe("DescribeEventBus", {"Name": bus.name}, where)
+            else:
+                self.created.append(bus.label)
+                return
+        if current is not None and current.get("Description") != bus.description:
+            body = {"Name": bus.name, "Description": bus.description or ""}
+            await self._call(where, "UpdateEventBus", body)
+            self.updated.append(bus.label)
+        else:
+            self.unchanged.append(bus.label)
+
+    # -- rules and targets ------------------------------------------------------------------------------------
+    async def _apply_rule(self, rule: RuleConfig) -> None:
+        where = f"{rule.file}: {rule.path}"
+        current = await self._describe("DescribeRule", {"Name": rule.name, "EventBusName": rule.bus}, where)
+        wanted: dict[str, Any] = {
+            "Name": rule.name,
+            "EventBusName": rule.bus,
+            "EventPattern": rule.pattern,
+            "State": rule.state,
+        }
+        if rule.description is not None:
+            wanted["Description"] = rule.description
+        if current is None:
+            await self._create(_rule_member(rule.bus, rule.name), where, "PutRule", wanted)
+            self.created.append(rule.label)
+        elif _rule_differs(current, wanted):
+            await self._call(where, "PutRule", wanted)
+            self.updated.append(rule.label)
+        else:
+            self.unchanged.append(rule.label)
+        await self._apply_targets(rule, where)
+
+    async def _apply_targets(self, rule: RuleConfig, where: str) -> None:
+        existing = {t["Id"]: t async for t in self._targets(rule.bus, rule.name, where)}
+        declared = {t.id for t in rule.targets}
+        dropped = sorted(
+            target_id
+            for target_id in existing
+            if target_id not in declared and _target_member(rule.bus, rule.name, target_id) in self.owned
+        )
+        if dropped:  # first, so the 5-target limit counts only what stays
+            await self._remove_targets(rule.bus, rule.name, dropped, where)
+        new: list[TargetConfig] = []
+        changed: list[TargetConfig] = []
+        for target in rule.targets:
+            current = existing.get(target.id)
+            if current is None:
+                new.append(target)
+            elif _without_nulls(current) != target.request():
+                changed.append(target)
+            else:
+                self.unchanged.append(f"target {rule.bus}/{rule.name}/{target.id}")
+        if not new and not changed:
+            return
+        body = {"Rule": rule.name, "EventBusName": rule.bus, "Targets": [t.request() for t in [*new, *changed]]}
+        members = [_target_member(rule.bus, rule.name, t.id) for t in new]
+        fresh = [m for m in members if m not in self.owned]
+        for member in members:
+            await self._own(member)
+        try:
+            answer = await self._call(where, "PutTargets", body)
+            _check_failed_entries(where, "PutTargets", answer)
+        except ConfigApplyError:
+            for member in fresh:
+                await self._disown(member)
+            raise
+        self.created.extend(f"target {rule.bus}/{rule.name}/{t.id}" for t in new)
+        self.updated.extend(f"target {rule.bus}/{rule.name}/{t.id}" for t in changed)
+
+    async def _remove_targets(self, bus: str, rule: str, ids: list[str], where: str) -> None:
+        body = {"Rule": rule, "EventBusName": bus, "Ids": ids}
+        answer = await self._call(where, "RemoveTargets", body)
+        _check_failed_entries(where, "RemoveTargets", answer)
+        for target_id in ids:
+            await self._disown(_target_member(bus, rule, target_id))
+            self.deleted.append(f"target {bus}/{rule}/{target_id}")
+
+    # -- removal of what the files no longer declare -----------------------------------------------------------
+    async def _remove_dropped(self, config: ConfigSet) -> None:
+        declared_rules = {(r.bus, r.name) for r in config.rules}
+        declared_buses = {b.name for b in config.buses}
+        owned_targets: dict[tuple[str, str], list[str]] = {}
+        owned_rules: set[tuple[str, str]] = set()
+        owned_buses: set[str] = set()
+        for member in self.owned:
+            kind, _, rest = member.partition(":")
+            if kind == "target":
+                bus, rule, target_id = rest.split(":", 2)
+                owned_targets.setdefault((bus, rule), []).append(target_id)
+            elif kind == "rule":
+                bus, rule = rest.split(":", 1)
+                owned_rules.add((bus, rule))
+            elif kind == "bus":
+                owned_buses.add(rest)
+        # Targets of rules the files still declare are reconciled in _apply_targets.
+        for bus, rule in sorted((owned_rules | set(owned_targets)) - declared_rules):
+            await self._remove_rule(bus, rule, owned_targets.get((bus, rule), []), (bus, rule) in owned_rules)
+        for bus in sorted(owned_buses - declared_buses):
+            await self._remove_bus(bus)
+
+    async def _remove_rule(self, bus: str, rule: str, owned_target_ids: list[str], owns_rule: bool) -> None:
+        where = f"rule {bus}/{rule} (no longer in the config)"
+        existing = [t["Id"] async for t in self._targets(bus, rule, where)]
+        ours = sorted(set(existing) & set(owned_target_ids))
+        if ours:
+            await self._remove_targets(bus, rule, ours, where)
+        for gone in set(owned_target_ids) - set(existing):  # removed over the API meanwhile
+            await self._disown(_target_member(bus, rule, gone))
+        if not owns_rule:
+            return
+        others = sorted(set(existing) - set(ours))
+        if others:
+            self.kept.append(f"rule {bus}/{rule}: it has targets created over the API ({', '.join(others)})")
+            return
+        if await self._describe("DescribeRule", {"Name": rule, "EventBusName": bus}, where) is not None:
+            await self._call(where, "DeleteRule", {"Name": rule, "EventBusName": bus})
+            self.deleted.append(f"rule {bus}/{rule}")
+        await self._disown(_rule_member(bus, rule))
+
+    async def _remove_bus(self, bus: str) -> None:
+        where = f"bus {bus} (no longer in the config)"
+        if await self._describe("DescribeEventBus", {"Name": bus}, where) is not None:
+            rules = await self._rule_names(bus, where)
+            if rules:
+                self.kept.append(f"bus {bus}: it has rules the config did not create ({', '.join(rules)})")
+                return
+            await self._call(where, "DeleteEventBus", {"Name": bus})
+            self.deleted.append(f"bus {bus}")
+        await self._disown(_bus_member(bus))
+
+    async def _rule_names(self, bus: str, where: str) -> list[str]:
+        names: list[str] = []
+        body: dict[str, Any] = {"EventBusName": bus}
+        while True:
+            page = await self._call(where, "ListRules", body)
+            names.extend(r["Name"] for r in page.get("Rules", []))
+            token = page.get("NextToken")
+            if not token:
+                return names
+            body = {**body, "NextToken": token}
+
+
+def _rule_differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether PutRule(wanted) would change the stored rule (PutRule replaces: unset members become null)."""
+    for key in ("EventPattern", "State", "Description", "ScheduleExpression", "RoleArn"):
+        if current.get(key) != wanted.get(key):
+            return True
+    return False
+
+
+def _without_nulls(target: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in target.items() if value is not None}
+
+
+def _check_failed_entries(where: str, operation: str, answer: dict[str, Any]) -> None:
+    failed = answer.get("FailedEntries") or []
+    if failed:
+        detail = "; ".join(
+            f"{entry.get('TargetId')}: {entry.get('ErrorCode')}: {entry.get('ErrorMessage')}" for entry in failed
+        )
+        raise ConfigApplyError(f"{where}: {operation} failed: {detail}")

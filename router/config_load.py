@@ -1,0 +1,252 @@
+"""Reading a config directory: YAML files -> JSON Schema -> semantic checks -> a frozen `ConfigSet`.
+
+Every `*.yaml`/`*.yml` file directly in the directory is read, in name order. Loading never stops at the first
+mistake: it collects every problem in every file and raises one `ConfigError` listing them all, each naming the
+file and the path inside it (`rules[2].targets[0].Arn`), or the line for YAML syntax errors.
+
+The YAML dialect is YAML 1.2-like on purpose: only `true`/`false` are booleans (so `on`, `no`, `y` stay strings),
+dates and `12:30` stay strings, and a key repeated in one mapping is an error rather than a silent overwrite. Those
+YAML 1.1 surprises would otherwise change event patterns behind the user's back.
+
+Checks the schema cannot express come after it, on the files that pass it: duplicate buses, rules and target ids
+(across files too), at most 5 targets per rule, and the checks PutRule and PutTargets make themselves, with their
+messages: pattern validity (`patterns.validate`) and a target's Input, InputPath and InputTransformer
+(`router.transform.validate_target_input`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+import patterns
+from router import config_schema
+from router.config_model import BusConfig, ConfigError, ConfigSet, Problem, RuleConfig, TargetConfig
+from router.transform import validate_target_input
+
+MAX_TARGETS_PER_RULE = 5
+MAX_PATTERN_CHARS = 4096
+"""The model's limit on PutRule's EventPattern."""
+
+
+def load_dir(path: str | Path) -> ConfigSet:
+    """Load and validate every config file in `path`; raise `ConfigError` listing every problem found."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ConfigError([Problem(str(directory), "", "not a directory")])
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    loader = _Collector()
+    for file in files:
+        loader.add_file(str(file), file)
+    return loader.result()
+
+
+def load_text(name: str, text: str) -> ConfigSet:
+    """Load one file's text (tests, tools); `name` is how errors refer to it."""
+    loader = _Collector()
+    loader.add_text(name, text)
+    return loader.result()
+
+
+class _Collector:
+    """Accumulates declarations and problems across files."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.files: list[str] = []
+        self.buses: dict[str, BusConfig] = {}
+        self.rules: dict[tuple[str, str], RuleConfig] = {}
+
+    def result(self) -> ConfigSet:
+        if self.problems:
+            raise ConfigError(self.problems)
+        return ConfigSet(buses=tuple(self.buses.values()), rules=tuple(self.rules.values()), files=tuple(self.files))
+
+    def add_file(self, name: str, file: Path) -> None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            self.problems.append(Problem(name, "", f"cannot read the file: {err}"))
+            return
+        self.add_text(name, text)
+
+    def add_text(self, name: str, text: str) -> None:
+        self.files.append(name)
+        try:
+            document = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader subclass
+        except yaml.MarkedYAMLError as err:
+            self.problems.append(Problem(name, _line(err), _yaml_reason(err)))
+            return
+        except yaml.YAMLError as err:
+            self.problems.append(Problem(name, "", f"YAML error: {err}"))
+            return
+        if document is None:  # an empty file declares nothing
+            return
+        found = [Problem(name, where, reason) for where, reason in config_schema.problems(document)]
+        if found:
+            self.problems.extend(found)
+            return
+        for i, bus in enumerate(document.get("buses", [])):
+            self._add_bus(name, f"buses[{i}]", bus)
+        for i, rule in enumerate(document.get("rules", [])):
+            self._add_rule(name, f"rules[{i}]", rule)
+
+    def _add_bus(self, file: str, path: str, bus: dict[str, Any]) -> None:
+        name = bus["name"]
+        if name == "default":
+            self.problems.append(Problem(file, f"{path}.name", "the default bus always exists; do not declare it"))
+            return
+        if name in self.buses:
+            first = self.buses[name]
+            self._duplicate(file, f"{path}.name", f"bus {name!r}", first.file, first.path)
+            return
+        self.buses[name] = BusConfig(name, bus.get("description"), file, path)
+
+    def _add_rule(self, file: str, path: str, rule: dict[str, Any]) -> None:
+        name, bus = rule["name"], rule.get("bus", "default")
+        pattern = _pattern_text(rule["pattern"])
+        reason = _pattern_problem(rule["pattern"], pattern)
+        if reason is not None:
+            self.problems.append(Problem(file, f"{path}.pattern", reason))
+        state = rule.get("state", "ENABLED")
+        if state == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" and bus != "default":
+            self.problems.append(Problem(file, f"{path}.state", f"{state} is allowed on the default bus only"))
+        raw_targets: list[dict[str, Any]] = rule.get("targets", [])
+        if len(raw_targets) > MAX_TARGETS_PER_RULE:
+            reason = f"a rule can have at most {MAX_TARGETS_PER_RULE} targets; found {len(raw_targets)}"
+            self.problems.append(Problem(file, f"{path}.targets", reason))
+        targets: dict[str, TargetConfig] = {}
+        for i, target in enumerate(raw_targets):
+            where = f"{path}.targets[{i}]"
+            reason = validate_target_input(target)
+            if reason is not None:
+                self.problems.append(Problem(file, where, reason))
+            if target["Id"] in targets:
+                self._duplicate(file, f"{where}.Id", f"target id {target['Id']!r}", file, targets[target["Id"]].path)
+                continue
+            targets[target["Id"]] = TargetConfig(target["Id"], _canonical(target), file, where)
+        if (bus, name) in self.rules:
+            first = self.rules[(bus, name)]
+            self._duplicate(file, f"{path}.name", f"rule {name!r} on bus {bus!r}", first.file, first.path)
+            return
+        # Kept even when it has problems (the load fails anyway), so later duplicates of it are still reported.
+        description = rule.get("description")
+        self.rules[(bus, name)] = RuleConfig(
+            name, bus, pattern, state, description, tuple(targets.values()), file, path
+        )
+
+    def _duplicate(self, file: str, where: str, what: str, first_file: str, first_path: str) -> None:
+        also = first_path if first_file == file else f"{first_file}: {first_path}"
+        self.problems.append(Problem(file, where, f"duplicate {what}; first declared at {also}"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# patterns
+
+
+def _pattern_text(pattern: dict[str, Any] | str) -> str:
+    """The EventPattern string: a JSON string is kept exactly; a mapping becomes compact JSON in file order."""
+    if isinstance(pattern, str):
+        return pattern
+    return json.dumps(pattern, separators=(",", ":"), ensure_ascii=False)
+
+
+def _pattern_problem(raw: dict[str, Any] | str, text: str) -> str | None:
+    """Why PutRule would refuse this pattern, in EventBridge's words, or None."""
+    if isinstance(raw, dict):
+        bad_key = _non_string_key(raw)
+        if bad_key is not None:
+            return f"pattern keys must be strings; quote {bad_key!r}"
+    if len(text) > MAX_PATTERN_CHARS:
+        return f"the pattern is {len(text)} characters long; EventBridge allows at most {MAX_PATTERN_CHARS}"
+    validate = _validator()
+    try:
+        validate(text)
+    except ValueError as err:  # patterns.InvalidEventPattern is a ValueError carrying AWS's `message`
+        return str(getattr(err, "message", err))
+    return None
+
+
+def _validator() -> Callable[[str], object]:
+    validate: Callable[[str], object] | None = getattr(patterns, "validate", None)
+    return validate if validate is not None else _json_object_only
+
+
+def _json_object_only(text: str) -> None:
+    """Until `patterns.validate` lands: at least the pattern must be a JSON object (AWS's wording)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as err:
+        raise ValueError("Event pattern is not valid. Reason: Event pattern is not valid JSON") from err
+    if not isinstance(value, dict):
+        raise ValueError("Event pattern is not valid. Reason: Event pattern must be a JSON object")
+
+
+def _non_string_key(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return key
+            found = _non_string_key(item)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _non_string_key(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _canonical(target: dict[str, Any]) -> str:
+    return json.dumps(target, separators=(",", ":"), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2-style scalars and duplicate keys refused (see the module docstring)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found duplicate key {key!r}",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_DROPPED = {_BOOL, _INT, "tag:yaml.org,2002:timestamp"}
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+
+
+def _line(err: yaml.MarkedYAMLError) -> str:
+    mark = err.problem_mark or err.context_mark
+    return f"line {mark.line + 1}" if mark is not None else ""
+
+
+def _yaml_reason(err: yaml.MarkedYAMLError) -> str:
+    parts = [p for p in (err.context, err.problem) if p]
+    return "YAML syntax error: " + ", ".join(parts)

@@ -1,0 +1,89 @@
+"""The typed, frozen form of a loaded config directory, and the error that lists everything wrong with one.
+
+`router.config_load` turns YAML files into a `ConfigSet`; `router.config_apply` turns a `ConfigSet` into API calls.
+Both sides only ever see these values, so what a file may say is decided in one place. Each value remembers where
+it was declared (`file`, `path`), so an error found while applying still points at a line of YAML. Targets keep
+their PutTargets body as canonical JSON text: the dataclasses stay hashable and truly immutable, and
+`TargetConfig.request()` hands out a fresh dict each time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a config file: where (file, path in the file or `line N`) and why."""
+
+    file: str
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where}: {self.reason}" if self.where else f"{self.file}: {self.reason}"
+
+
+class ConfigError(Exception):
+    """A config directory that cannot be loaded; `problems` lists every error found, one per line in `str()`."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = tuple(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    name: str
+    description: str | None
+    file: str
+    path: str
+
+    @property
+    def label(self) -> str:
+        return f"bus {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetConfig:
+    id: str
+    body: str
+    """The Target shape of PutTargets, as canonical JSON text."""
+    file: str
+    path: str
+
+    def request(self) -> dict[str, Any]:
+        target: dict[str, Any] = json.loads(self.body)
+        return target
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    name: str
+    bus: str
+    pattern: str
+    """The EventPattern as sent to PutRule: a JSON string given in the file is kept as written."""
+    state: str
+    description: str | None
+    targets: tuple[TargetConfig, ...]
+    file: str
+    path: str
+
+    @property
+    def label(self) -> str:
+        return f"rule {self.bus}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSet:
+    """Everything a config directory declares. Applying it makes Redis hold exactly this (see router.config_apply)."""
+
+    buses: tuple[BusConfig, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+    files: tuple[str, ...] = ()
+
+    @property
+    def target_count(self) -> int:
+        return sum(len(rule.targets) for rule in self.rules)

@@ -1,0 +1,204 @@
+"""Applying config through the API operations against a real redis-server: create, converge, stay idempotent, and
+remove only what config created.
+
+`Redis` state is compared with DUMP of every key, so "applying twice changes nothing" means byte-identical.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from router.config import ConfigApplyError, apply, load_dir, load_text
+from router.protocol import Dispatcher
+from tests.router.conftest import Api
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+OWNED = "sb:{meta}:config-owned"
+
+BASE = """
+buses:
+  - name: orders
+    description: Orders
+rules:
+  - name: placed
+    bus: orders
+    description: New orders
+    pattern: {source: [shop.orders], detail-type: [OrderPlaced]}
+    targets:
+      - Id: queue
+        Arn: arn:aws:sqs:us-east-1:123456789012:order-events
+        RetryPolicy: {MaximumRetryAttempts: 3}
+      - Id: fn
+        Arn: arn:aws:lambda:us-east-1:123456789012:function:process
+        InputPath: $.detail
+  - name: audit
+    pattern: '{"source": [{"prefix": "shop."}]}'
+    state: DISABLED
+"""
+
+
+def dispatcher(api: Api) -> Dispatcher:
+    d: Dispatcher = api.app.state.dispatcher
+    return d
+
+
+async def snapshot(client: aioredis.Redis) -> dict[bytes, bytes | None]:
+    keys = sorted([key async for key in client.scan_iter()])
+    return {key: await client.dump(key) for key in keys}
+
+
+async def owned(client: aioredis.Redis) -> set[str]:
+    members = await client.smembers(OWNED)
+    return {m.decode() if isinstance(m, bytes) else m for m in members}
+
+
+async def targets_of(api: Api, rule: str, bus: str = "default") -> list[dict[str, Any]]:
+    answer = await api.ok("ListTargetsByRule", {"Rule": rule, "EventBusName": bus})
+    return sorted(answer["Targets"], key=lambda t: str(t["Id"]))
+
+
+async def test_apply_creates_everything_through_the_api(api: Api, redis_client: aioredis.Redis) -> None:
+    report = await apply(load_text("base.yaml", BASE), dispatcher(api))
+    assert report.created == (
+        "bus orders",
+        "rule orders/placed",
+        "target orders/placed/queue",
+        "target orders/placed/fn",
+        "rule default/audit",
+    )
+    assert (report.updated, report.deleted, report.unchanged, report.kept) == ((), (), (), ())
+    bus = await api.ok("DescribeEventBus", {"Name": "orders"})
+    assert bus["Description"] == "Orders"
+    placed = await api.ok("DescribeRule", {"Name": "placed", "EventBusName": "orders"})
+    assert placed["EventPattern"] == '{"source":["shop.orders"],"detail-type":["OrderPlaced"]}'
+    assert (placed["State"], placed["Description"]) == ("ENABLED", "New orders")
+    audit = await api.ok("DescribeRule", {"Name": "audit"})
+    assert (audit["EventPattern"], audit["State"]) == ('{"source": [{"prefix": "shop."}]}', "DISABLED")
+    assert await targets_of(api, "placed", "orders") == [
+        {"Id": "fn", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:process", "InputPath": "$.detail"},
+        {
+            "Id": "queue",
+            "Arn": "arn:aws:sqs:us-east-1:123456789012:order-events",
+            "RetryPolicy": {"MaximumRetryAttempts": 3},
+        },
+    ]
+    assert await owned(redis_client) == {
+        "bus:orders",
+        "rule:orders:placed",
+        "target:orders:placed:queue",
+        "target:orders:placed:fn",
+        "rule:default:audit",
+    }
+
+
+async def test_applying_twice_writes_nothing(api: Api, redis_client: aioredis.Redis) -> None:
+    config = load_text("base.yaml", BASE)
+    await apply(config, dispatcher(api))
+    before = await snapshot(redis_client)
+    assert b"sb:{bus:orders}:version" in before
+    report = await apply(config, dispatcher(api))
+    assert not report.changed
+    assert len(report.unchanged) == 5
+    assert await snapshot(redis_client) == before
+
+
+async def test_changes_are_applied_and_only_they(api: Api, redis_client: aioredis.Redis) -> None:
+    await apply(load_text("base.yaml", BASE), dispatcher(api))
+    changed = BASE.replace("description: New orders", "description: Orders, new").replace(
+        "MaximumRetryAttempts: 3", "MaximumRetryAttempts: 5"
+    )
+    audit_before = await redis_client.dump("sb:{bus:default}:version")
+    report = await apply(load_text("base.yaml", changed), dispatcher(api))
+    assert report.updated == ("rule orders/placed", "target orders/placed/queue")
+    assert report.unchanged == ("bus orders", "target orders/placed/fn", "rule default/audit")
+    assert (await api.ok("DescribeRule", {"Name": "placed", "EventBusName": "orders"}))["Description"] == "Orders, new"
+    queue = next(t for t in await targets_of(api, "placed", "orders") if t["Id"] == "queue")
+    assert queue["RetryPolicy"] == {"MaximumRetryAttempts": 5}
+    assert await redis_client.dump("sb:{bus:default}:version") == audit_before
+
+
+async def test_dropped_resources_are_removed_but_api_ones_are_kept(api: Api, redis_client: aioredis.Redis) -> None:
+    await apply(load_text("base.yaml", BASE), dispatcher(api))
+    # Made over the API: a bus with a rule, a rule on the config's bus, a target on a config rule.
+    await api.ok("CreateEventBus", {"Name": "billing"})
+    await api.ok("PutRule", {"Name": "mine", "EventBusName": "billing", "EventPattern": '{"source":["b"]}'})
+    await api.ok("PutRule", {"Name": "hand-made", "EventBusName": "orders", "EventPattern": '{"source":["x"]}'})
+    extra = {"Id": "extra", "Arn": "arn:aws:sqs:us-east-1:123456789012:extra"}
+    await api.ok("PutTargets", {"Rule": "audit", "Targets": [extra]})
+
+    only_audit = 'rules:\n  - name: audit\n    pattern: \'{"source": [{"prefix": "shop."}]}\'\n    state: DISABLED\n'
+    report = await apply(load_text("base.yaml", only_audit), dispatcher(api))
+    assert report.deleted == (
+        "target orders/placed/fn",
+        "target orders/placed/queue",
+        "rule orders/placed",
+    )
+    assert report.kept == ("bus orders: it has rules the config did not create (hand-made)",)
+    assert report.unchanged == ("rule default/audit",)
+    _, code, _ = await api.error("DescribeRule", {"Name": "placed", "EventBusName": "orders"})
+    assert code == "ResourceNotFoundException"
+    assert (await api.ok("DescribeRule", {"Name": "hand-made", "EventBusName": "orders"}))["Name"] == "hand-made"
+    assert (await api.ok("DescribeRule", {"Name": "mine", "EventBusName": "billing"}))["Name"] == "mine"
+    assert await targets_of(api, "audit") == [extra]
+    assert await owned(redis_client) == {"bus:orders", "rule:default:audit"}
+
+    # Once the API-made rule is gone, the next apply removes the config's bus too.
+    await api.ok("DeleteRule", {"Name": "hand-made", "EventBusName": "orders"})
+    report = await apply(load_text("base.yaml", "rules: []\n"), dispatcher(api))
+    assert report.kept == ("rule default/audit: it has targets created over the API (extra)",)
+    assert report.deleted == ("bus orders",)
+    _, code, _ = await api.error("DescribeEventBus", {"Name": "orders"})
+    assert code == "ResourceNotFoundException"
+    assert await targets_of(api, "audit") == [extra]
+    assert await owned(redis_client) == {"rule:default:audit"}
+
+
+async def test_existing_api_resources_are_updated_but_not_taken_over(api: Api, redis_client: aioredis.Redis) -> None:
+    await api.ok("CreateEventBus", {"Name": "orders", "Description": "made by hand"})
+    await api.ok("PutRule", {"Name": "audit", "EventPattern": '{"source":["old"]}'})
+    report = await apply(load_text("base.yaml", BASE), dispatcher(api))
+    assert report.updated == ("bus orders", "rule default/audit")
+    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Orders"
+    assert await owned(redis_client) == {"rule:orders:placed", "target:orders:placed:queue", "target:orders:placed:fn"}
+    report = await apply(load_text("empty.yaml", ""), dispatcher(api))
+    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Name"] == "orders"
+    assert (await api.ok("DescribeRule", {"Name": "audit"}))["Name"] == "audit"
+    assert await owned(redis_client) == set()
+
+
+async def test_resources_deleted_over_the_api_are_recreated(api: Api, redis_client: aioredis.Redis) -> None:
+    config = load_text("base.yaml", BASE)
+    await apply(config, dispatcher(api))
+    await api.ok("RemoveTargets", {"Rule": "placed", "EventBusName": "orders", "Ids": ["fn"]})
+    report = await apply(config, dispatcher(api))
+    assert report.created == ("target orders/placed/fn",)
+    assert [t["Id"] for t in await targets_of(api, "placed", "orders")] == ["fn", "queue"]
+
+
+async def test_failed_operation_names_the_file_and_path(api: Api, redis_client: aioredis.Redis) -> None:
+    text = "rules:\n  - name: r\n    bus: nowhere\n    pattern: {source: [a]}\n"
+    with pytest.raises(ConfigApplyError) as info:
+        await apply(load_text("x.yaml", text), dispatcher(api))
+    assert str(info.value).startswith("x.yaml: rules[0]: PutRule failed: ResourceNotFoundException: ")
+    assert await owned(redis_client) == set()
+
+
+async def test_shipped_example_applies_and_reapplies_cleanly(
+    api: Api, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    config = load_dir(tmp_path / "config")
+    report = await apply(config, dispatcher(api))
+    assert len(report.created) == 1 + 3 + 4
+    rules = await api.ok("ListRules", {"EventBusName": "orders"})
+    assert sorted(r["Name"] for r in rules["Rules"]) == ["large-order", "order-placed", "payment-failed"]
+    before = await snapshot(redis_client)
+    assert not (await apply(load_dir(tmp_path / "config"), dispatcher(api))).changed
+    assert await snapshot(redis_client) == before
