@@ -15,7 +15,7 @@ Applying is declarative and idempotent:
   the next apply settles.
 - Removal order is targets, rules, buses; creation order is buses, rules, targets. A dropped rule that still has
   targets added over the API, or a dropped bus that still has rules created over the API, is kept (and stays
-  owned, so it is retried next time) and reported in `ApplyReport.kept`.
+  owned, so it is retried next time) and reported in `ApplyReport.warnings`.
 
 Several router processes may apply the same files at once: each step is idempotent, and CreateEventBus's
 ResourceAlreadyExistsException is treated as "someone else just created it". Apply stops at the first operation
@@ -24,13 +24,21 @@ that fails, raising `ConfigApplyError` that names the file and path; applying ag
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from router.config_model import BusConfig, ConfigSet, RuleConfig, TargetConfig
-from router.errors import ResourceAlreadyExistsException, ResourceNotFoundException, ServiceError
+from router.errors import (
+    NotSupportedException,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+    ServiceError,
+)
 from router.protocol import Dispatcher
+
+log = logging.getLogger("switchboard.config")
 
 
 class ConfigApplyError(Exception):
@@ -45,8 +53,8 @@ class ApplyReport:
     updated: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
-    kept: tuple[str, ...] = ()
-    """Resources no longer declared that could not be removed, each with the reason."""
+    warnings: tuple[str, ...] = ()
+    """What apply could not do, each with the reason: a dropped resource it had to keep, an unsupported update."""
 
     @property
     def changed(self) -> bool:
@@ -62,17 +70,20 @@ class ApplyReport:
                 ("unchanged", self.unchanged),
             )
         )
-        kept = "".join(f"\nkept {item}" for item in self.kept)
-        return f"config applied: {counts}{kept}"
+        return f"config applied: {counts}, {len(self.warnings)} warnings"
 
 
 async def apply(config: ConfigSet, dispatcher: Dispatcher) -> ApplyReport:
-    """Make the stored buses, rules and targets match `config` (see the module docstring)."""
+    """Make the stored buses, rules and targets match `config` (see the module docstring); logs the outcome."""
     run = _Run(dispatcher)
     await run.apply(config)
-    return ApplyReport(
-        tuple(run.created), tuple(run.updated), tuple(run.deleted), tuple(run.unchanged), tuple(run.kept)
+    report = ApplyReport(
+        tuple(run.created), tuple(run.updated), tuple(run.deleted), tuple(run.unchanged), tuple(run.warnings)
     )
+    log.info("%s", report.summary())
+    for warning in report.warnings:
+        log.warning("config: %s", warning)
+    return report
 
 
 def _bus_member(bus: str) -> str:
@@ -95,7 +106,7 @@ class _Run:
     updated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     async def apply(self, config: ConfigSet) -> None:
         state = self.dispatcher.state
@@ -179,7 +190,13 @@ class _Run:
                 return
         if current is not None and current.get("Description") != bus.description:
             body = {"Name": bus.name, "Description": bus.description or ""}
-            await self._call(where, "UpdateEventBus", body)
+            try:
+                await self.dispatcher.call("UpdateEventBus", body)
+            except NotSupportedException:
+                self.warnings.append(f"{bus.label}: description not updated: UpdateEventBus is not supported yet")
+                return
+            except ServiceError as err:
+                raise ConfigApplyError(f"{where}: UpdateEventBus failed: {err.code}: {err.message}") from err
             self.updated.append(bus.label)
         else:
             self.unchanged.append(bus.label)
@@ -286,7 +303,7 @@ class _Run:
             return
         others = sorted(set(existing) - set(ours))
         if others:
-            self.kept.append(f"rule {bus}/{rule}: it has targets created over the API ({', '.join(others)})")
+            self.warnings.append(f"rule {bus}/{rule} kept: it has targets created over the API ({', '.join(others)})")
             return
         if await self._describe("DescribeRule", {"Name": rule, "EventBusName": bus}, where) is not None:
             await self._call(where, "DeleteRule", {"Name": rule, "EventBusName": bus})
@@ -298,7 +315,7 @@ class _Run:
         if await self._describe("DescribeEventBus", {"Name": bus}, where) is not None:
             rules = await self._rule_names(bus, where)
             if rules:
-                self.kept.append(f"bus {bus}: it has rules the config did not create ({', '.join(rules)})")
+                self.warnings.append(f"bus {bus} kept: it has rules the config did not create ({', '.join(rules)})")
                 return
             await self._call(where, "DeleteEventBus", {"Name": bus})
             self.deleted.append(f"bus {bus}")

@@ -73,7 +73,7 @@ async def test_apply_creates_everything_through_the_api(api: Api, redis_client: 
         "target orders/placed/fn",
         "rule default/audit",
     )
-    assert (report.updated, report.deleted, report.unchanged, report.kept) == ((), (), (), ())
+    assert (report.updated, report.deleted, report.unchanged, report.warnings) == ((), (), (), ())
     bus = await api.ok("DescribeEventBus", {"Name": "orders"})
     assert bus["Description"] == "Orders"
     placed = await api.ok("DescribeRule", {"Name": "placed", "EventBusName": "orders"})
@@ -140,7 +140,7 @@ async def test_dropped_resources_are_removed_but_api_ones_are_kept(api: Api, red
         "target orders/placed/queue",
         "rule orders/placed",
     )
-    assert report.kept == ("bus orders: it has rules the config did not create (hand-made)",)
+    assert report.warnings == ("bus orders kept: it has rules the config did not create (hand-made)",)
     assert report.unchanged == ("rule default/audit",)
     _, code, _ = await api.error("DescribeRule", {"Name": "placed", "EventBusName": "orders"})
     assert code == "ResourceNotFoundException"
@@ -152,7 +152,7 @@ async def test_dropped_resources_are_removed_but_api_ones_are_kept(api: Api, red
     # Once the API-made rule is gone, the next apply removes the config's bus too.
     await api.ok("DeleteRule", {"Name": "hand-made", "EventBusName": "orders"})
     report = await apply(load_text("base.yaml", "rules: []\n"), dispatcher(api))
-    assert report.kept == ("rule default/audit: it has targets created over the API (extra)",)
+    assert report.warnings == ("rule default/audit kept: it has targets created over the API (extra)",)
     assert report.deleted == ("bus orders",)
     _, code, _ = await api.error("DescribeEventBus", {"Name": "orders"})
     assert code == "ResourceNotFoundException"
@@ -161,11 +161,12 @@ async def test_dropped_resources_are_removed_but_api_ones_are_kept(api: Api, red
 
 
 async def test_existing_api_resources_are_updated_but_not_taken_over(api: Api, redis_client: aioredis.Redis) -> None:
-    await api.ok("CreateEventBus", {"Name": "orders", "Description": "made by hand"})
+    await api.ok("CreateEventBus", {"Name": "orders", "Description": "Orders"})
     await api.ok("PutRule", {"Name": "audit", "EventPattern": '{"source":["old"]}'})
     report = await apply(load_text("base.yaml", BASE), dispatcher(api))
-    assert report.updated == ("bus orders", "rule default/audit")
-    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Orders"
+    assert report.updated == ("rule default/audit",)
+    assert report.unchanged[0] == "bus orders"
+    assert (await api.ok("DescribeRule", {"Name": "audit"}))["EventPattern"] == '{"source": [{"prefix": "shop."}]}'
     assert await owned(redis_client) == {"rule:orders:placed", "target:orders:placed:queue", "target:orders:placed:fn"}
     report = await apply(load_text("empty.yaml", ""), dispatcher(api))
     assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Name"] == "orders"
@@ -202,3 +203,18 @@ async def test_shipped_example_applies_and_reapplies_cleanly(
     before = await snapshot(redis_client)
     assert not (await apply(load_dir(tmp_path / "config"), dispatcher(api))).changed
     assert await snapshot(redis_client) == before
+
+
+async def test_bus_description_change_uses_update_event_bus(api: Api, redis_client: aioredis.Redis) -> None:
+    await apply(load_text("base.yaml", BASE), dispatcher(api))
+    before = await snapshot(redis_client)
+    report = await apply(
+        load_text("base.yaml", BASE.replace("description: Orders", "description: Shop")), dispatcher(api)
+    )
+    if "UpdateEventBus" in dispatcher(api).handlers:
+        assert report.updated == ("bus orders",)
+        assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Shop"
+    else:  # an explicit warning, never a silent success, and nothing written
+        assert report.warnings == ("bus orders: description not updated: UpdateEventBus is not supported yet",)
+        assert not report.changed
+        assert await snapshot(redis_client) == before
