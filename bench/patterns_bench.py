@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peers", action="store_true", help="skip LocalStack")
     ap.add_argument("--peer-events", type=int, default=2000, help="at most this many events for LocalStack")
     ap.add_argument("--peer-seconds", type=float, default=20.0, help="time budget per LocalStack run")
+    ap.add_argument("--peers-only", action="store_true", help="only the orjson floor and LocalStack (no Machine)")
     args = ap.parse_args(argv)
 
     events_path, rules_path, scale_path = corpus_files(args.count, args.seed, args.layout)
@@ -197,10 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n:,} events, {machine_description()}", file=sys.stderr)
 
     floor = median_rate(parse_only(lines), n, args.repeat)
-    rows: list[tuple[str, int, str, float, float, dict[str, Any] | None]] = []
+    rows: list[tuple[str, int, str, float | None, float | None, dict[str, Any] | None]] = []
     failures: list[str] = []
 
     def measure(label: str, rules: list[dict[str, Any]], check: bool) -> None:
+        if args.peers_only:
+            assert peer_python is not None, "--peers-only needs the peers"
+            peer_only = run_localstack(peer_python, rules, events_path, args.peer_events, args.peer_seconds)
+            rows.append((label, len(rules), "not run", None, None, peer_only))
+            return
         machine, build_s = build_machine(rules)
         counts = count_matches(machine, lines)
         status = "-"
@@ -213,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             status = "ok" if not wrong else f"{len(wrong)} WRONG"
             failures.extend(f"{label} {w}" for w in wrong)
         rate = median_rate(parse_and_match(machine, lines), n, args.repeat)
-        peer = None
+        peer: dict[str, Any] | None = None
         if peer_python is not None:
             peer = run_localstack(peer_python, rules, events_path, args.peer_events, args.peer_seconds)
             ours = count_matches(machine, lines[: peer["events"]])
@@ -240,26 +246,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for label, size, status, rate, build_s, peer in rows:
+        ratio = "n/a"
         if peer is None:
-            peer_cell, ratio = "not run", "n/a"
+            peer_cell = "not run"
         else:
             peer_rate = peer["events"] / peer["seconds"]
             peer_cell = f"{peer_rate:,.1f} ({peer['events']:,})"
-            ratio = f"{rate / peer_rate:,.0f}x"
+            if rate is not None:
+                ratio = f"{rate / peer_rate:,.0f}x"
             if peer.get("disagree"):
                 peer_cell += f" DISAGREES on {', '.join(peer['disagree'])}"
-        print(
-            f"| {label} | {size:,} | {status} | {rate:,.0f} | {rate / floor:.2f}x | {build_s:.2f} "
-            f"| {peer_cell} | {ratio} |"
-        )
-    by_label = {label: rate for label, _, _, rate, _, _ in rows}
+        ours = "n/a | n/a | n/a" if rate is None else f"{rate:,.0f} | {rate / floor:.2f}x | {build_s:.2f}"
+        print(f"| {label} | {size:,} | {status} | {ours} | {peer_cell} | {ratio} |")
+    by_label = {label: rate for label, _, _, rate, _, _ in rows if rate is not None}
     print()
     if "PARTIAL_COMBO" in by_label:
         print(f"- PARTIAL_COMBO / orjson floor: {by_label['PARTIAL_COMBO'] / floor:.2f}x (target ≥ 0.5x)")
     if "scale-10" in by_label and "scale-10000" in by_label:
         print(f"- scale 10,000 rules / 10 rules: {by_label['scale-10000'] / by_label['scale-10']:.0%} (target ≥ 70%)")
     peer_1000 = next((peer for label, *_, peer in rows if label == "scale-1000" and peer), None)
-    if peer_1000 is not None:
+    if peer_1000 is not None and "scale-1000" in by_label:
         ratio_1000 = by_label["scale-1000"] / (peer_1000["events"] / peer_1000["seconds"])
         print(f"- scale 1,000 rules, Switchboard / LocalStack: {ratio_1000:,.0f}x (target ≥ 300x)")
     if failures:
