@@ -218,3 +218,16 @@ async def test_bus_description_change_uses_update_event_bus(api: Api, redis_clie
         assert report.warnings == ("bus orders: description not updated: UpdateEventBus is not supported yet",)
         assert not report.changed
         assert await snapshot(redis_client) == before
+
+
+async def test_minimal_declarations_are_idempotent_too(api: Api, redis_client: aioredis.Redis) -> None:
+    """No descriptions, no state, no targets: what the API stores for "unset" must compare equal to the file."""
+    text = "buses: [{name: bare}]\nrules:\n  - {name: r, bus: bare, pattern: {detail: {city: [Zürich]}}}\n"
+    config = load_text("bare.yaml", text)
+    assert (await apply(config, dispatcher(api))).created == ("bus bare", "rule bare/r")
+    before = await snapshot(redis_client)
+    report = await apply(config, dispatcher(api))
+    assert (report.changed, report.unchanged) == (False, ("bus bare", "rule bare/r"))
+    assert await snapshot(redis_client) == before
+    rule = await api.ok("DescribeRule", {"Name": "r", "EventBusName": "bare"})
+    assert rule["EventPattern"] == '{"detail":{"city":["Zürich"]}}'
