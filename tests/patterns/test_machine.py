@@ -148,7 +148,7 @@ def test_matches_for_event_accepts_dict_text_and_bytes(form: str) -> None:
     machine = _machine(RULES)
     event = {"source": "aws.ec2", "detail": {"state": "running", "count": 6}}
     given: Any = {"dict": event, "str": json.dumps(event), "bytes": json.dumps(event).encode()}[form]
-    assert machine.matches_for_event(given) == ["exact", "numeric", "prefix"]
+    assert machine.matches_for_event(given) == ["exact", "numeric", "prefix", "wildcard"]
 
 
 def test_invalid_rule_leaves_existing_rules_alone() -> None:
@@ -156,7 +156,7 @@ def test_invalid_rule_leaves_existing_rules_alone() -> None:
     with pytest.raises(patterns.InvalidEventPattern):
         machine.add_rule("exact", {"source": []})
     assert sorted(machine.rule_names()) == sorted(RULES)
-    assert machine.matches_for_event({"source": "aws.ec2"}) == ["exact"]
+    assert machine.matches_for_event({"source": "aws.ec2"}) == ["exact", "wildcard"]
 
 
 def test_many_rules_on_one_field_each_match_only_their_value() -> None:
