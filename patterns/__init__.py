@@ -1,3 +1,23 @@
-"""EventBridge's event-pattern language, compiled into one automaton (see issue 2; filled in by patterns work)."""
+"""EventBridge's event-pattern language, compiled into one automaton per set of rules.
 
-__all__: list[str] = []
+`Machine` holds named rules and answers which of them an event matches; `matches` answers for one pattern
+(TestEventPattern); `validate` raises `InvalidEventPattern` with AWS's exact message. See docs/patterns.md.
+"""
+
+from patterns.errors import InvalidEvent, InvalidEventPattern
+from patterns.machine import MAX_EVENT_DEPTH, Machine, matches, validate
+from patterns.parser import MAX_FIELDS_PER_RULE, MAX_PATTERN_LENGTH, MAX_SUB_RULES
+from patterns.wildcard import MAX_COMPLEXITY as MAX_WILDCARD_COMPLEXITY
+
+__all__ = [
+    "MAX_EVENT_DEPTH",
+    "MAX_FIELDS_PER_RULE",
+    "MAX_PATTERN_LENGTH",
+    "MAX_SUB_RULES",
+    "MAX_WILDCARD_COMPLEXITY",
+    "InvalidEvent",
+    "InvalidEventPattern",
+    "Machine",
+    "matches",
+    "validate",
+]

@@ -1,0 +1,81 @@
+"""`anything-but`: a value matches unless it is excluded; an absent field never matches.
+
+Forms: one string or number, a list of strings or of numbers, and `prefix`, `suffix`, `equals-ignore-case` or
+`wildcard` with one string or a list. Exclusion only applies to values of the excluded kind, so a string list
+still matches numbers, `true` and `null`, and a numeric list still matches strings (event-ruler: "start from
+matched and subtract"). For an array field one non-excluded element is enough.
+
+As in event-ruler, the exclusions of all anything-but matchers on a field are indexed like ordinary matches (one
+dict, prefix/suffix probes, a wildcard index), and a value matches every anything-but it did not hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal as TypingLiteral
+
+from patterns.equals_ignore_case import EqualsIgnoreCaseIndex
+from patterns.numbers import Key
+from patterns.prefix import PrefixIndex
+from patterns.suffix import SuffixIndex
+from patterns.wildcard import Wildcard, WildcardIndex
+
+Kind = TypingLiteral["exact", "prefix", "suffix", "equals-ignore-case", "wildcard"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnythingBut:
+    """Excludes `values` (keys for "exact", strings for affixes and ignore-case, `Wildcard`s for "wildcard")."""
+
+    kind: Kind
+    values: frozenset[Key] | frozenset[Wildcard]
+
+
+class AnythingButIndex:
+    """All anything-but matchers of one field; `collect` adds the targets of those the value is not excluded by."""
+
+    __slots__ = ("_all", "_eic", "_exact", "_prefix", "_suffix", "_wildcard")
+
+    def __init__(self, entries: list[tuple[AnythingBut, int]]) -> None:
+        self._all = [(ident, target) for ident, (_, target) in enumerate(entries)]
+        exact: dict[Key, list[int]] = {}
+        prefix: list[tuple[str, int]] = []
+        suffix: list[tuple[str, int]] = []
+        eic: list[tuple[str, int]] = []
+        wildcard: list[tuple[Wildcard, int]] = []
+        for ident, (matcher, _) in enumerate(entries):
+            for value in matcher.values:
+                if matcher.kind == "exact":
+                    assert not isinstance(value, Wildcard)
+                    exact.setdefault(value, []).append(ident)
+                elif isinstance(value, Wildcard):
+                    wildcard.append((value, ident))
+                elif matcher.kind == "prefix":
+                    assert isinstance(value, str)
+                    prefix.append((value, ident))
+                elif matcher.kind == "suffix":
+                    assert isinstance(value, str)
+                    suffix.append((value, ident))
+                else:
+                    assert isinstance(value, str)
+                    eic.append((value, ident))
+        self._exact = exact
+        self._prefix = PrefixIndex(prefix, False) if prefix else None
+        self._suffix = SuffixIndex(suffix, False) if suffix else None
+        self._eic = EqualsIgnoreCaseIndex(eic) if eic else None
+        self._wildcard = WildcardIndex(wildcard) if wildcard else None
+
+    def collect(self, key: Key, out: list[int]) -> None:
+        excluded: list[int] = []
+        hit = self._exact.get(key)
+        if hit is not None:
+            excluded.extend(hit)
+        if isinstance(key, str):
+            for index in (self._prefix, self._suffix, self._eic, self._wildcard):
+                if index is not None:
+                    index.collect(key, excluded)
+        if not excluded:
+            out.extend(target for _, target in self._all)
+        else:
+            skip = set(excluded)
+            out.extend(target for ident, target in self._all if ident not in skip)

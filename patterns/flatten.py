@@ -1,0 +1,130 @@
+"""Event → the (path, value) pairs some rule uses, walking only the used-path tree on the parsed event.
+
+`PathTree` is built from every field path the machine's rules name. Each tree node lists the keys to look up in
+the event object at that level: single segments (`detail`) and dotted runs of segments (`detail.state`), because
+event-ruler joins keys with `.`, so `{"a":{"b.c":1}}` and `{"a":{"b":{"c":1}}}` both give `a.b.c`. The walk
+looks those keys up in the event's dicts (`dict.get`, no iteration over the event's own keys), so subtrees no rule
+names are never touched.
+
+Two walkers: `flatten_simple` is the fast path for the common case where no array lies on a used path, giving
+`{path: key}`; it gives up (returns False) on the first array or repeated path. `flatten_general` records, for
+every value, its array trail: the (array id, element index) pairs of the arrays it sits in, which the machine
+uses for array consistency. Values are normalised to keys (`numbers.py`) on the way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from patterns.errors import InvalidEvent
+from patterns.numbers import FALSE, NULL, TRUE, Key, RawNumber, int_key
+
+Trail = tuple[tuple[int, int], ...]
+_MISSING: Final = object()
+_END: Final = object()  # marks the end of a used path in the nested build dict (no string can collide)
+
+
+class PathTree:
+    """One level of the used-path tree: `path` if a rule uses this exact path, and the keys below it."""
+
+    __slots__ = ("children", "path")
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.children: tuple[tuple[str, PathTree], ...] = ()
+
+
+def build_path_tree(paths: set[str]) -> PathTree:
+    """The tree of used paths, with every dotted run of segments as an extra key."""
+    nested: dict[Any, Any] = {}
+    for path in paths:
+        node = nested
+        for segment in path.split("."):
+            node = node.setdefault(segment, {})
+        node[_END] = path
+
+    def build(level: dict[Any, Any]) -> PathTree:
+        tree = PathTree()
+        tree.path = level.get(_END)
+        built = {segment: build(child) for segment, child in level.items() if segment is not _END}
+        children: list[tuple[str, PathTree]] = []
+
+        def add_runs(prefix: str, segment_level: dict[Any, Any], subtree: PathTree) -> None:
+            children.append((prefix, subtree))
+            for segment, child in segment_level.items():
+                if segment is not _END:
+                    grandchild = dict(subtree.children)[segment]
+                    add_runs(f"{prefix}.{segment}", child, grandchild)
+
+        for segment, child in level.items():
+            if segment is not _END:
+                add_runs(segment, child, built[segment])
+        tree.children = tuple(children)
+        return tree
+
+    return build(nested)
+
+
+def normalise(value: Any) -> Key:
+    """The key of one leaf value."""
+    kind = type(value)
+    if kind is str or kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is bool:
+        return TRUE if value else FALSE
+    if value is None:
+        return NULL
+    if kind is int:
+        return int_key(value)
+    if kind is RawNumber:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool):
+        return TRUE if value else FALSE
+    if isinstance(value, int):
+        return int_key(int(value))
+    if isinstance(value, float):
+        return float(value)
+    raise InvalidEvent(f"Event value of type {kind.__name__} is not a JSON value")
+
+
+def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key]) -> bool:
+    """Fills `out` with `{path: key}`; returns False if an array or a repeated path needs `flatten_general`."""
+    for key, child in tree.children:
+        value = event.get(key, _MISSING)
+        if value is _MISSING:
+            continue
+        kind = type(value)
+        if kind is dict:
+            if child.children and not flatten_simple(value, child, out):
+                return False
+        elif kind is list:
+            if child.path is not None or child.children:
+                return False
+        elif child.path is not None:
+            if child.path in out:
+                return False
+            out[child.path] = value if kind is str else normalise(value)
+    return True
+
+
+def flatten_general(event: dict[str, Any], tree: PathTree) -> dict[str, list[tuple[Key, Trail]]]:
+    """`{path: [(key, trail), ...]}` for every used leaf, arrays included (iterative, so depth is no risk)."""
+    out: dict[str, list[tuple[Key, Trail]]] = {}
+    arrays = 0
+    stack: list[tuple[Any, PathTree, Trail]] = [(event, tree, ())]
+    while stack:
+        value, node, trail = stack.pop()
+        kind = type(value)
+        if kind is dict or isinstance(value, dict):
+            for key, child in node.children:
+                inner = value.get(key, _MISSING)
+                if inner is not _MISSING:
+                    stack.append((inner, child, trail))
+        elif kind is list or isinstance(value, list):
+            arrays += 1
+            stack.extend((element, node, (*trail, (arrays, index))) for index, element in enumerate(value))
+        elif node.path is not None:
+            out.setdefault(node.path, []).append((normalise(value), trail))
+    return out

@@ -1,0 +1,390 @@
+"""Pattern → sub-rules: event-ruler's `JsonRuleCompiler`, read from a token stream.
+
+`compile_pattern` reads the pattern's tokens in document order, exactly as event-ruler does, so the first problem
+met (syntax or semantics) is the one reported, with AWS's message; repeated keys overwrite earlier ones ("last one
+wins"). The result is a list of sub-rules, one per `$or` branch (a cross product with the enclosing fields), each a
+mapping from dotted path to its list of alternative matchers. `$or` is an OR only when its value is an array of at
+least two objects none of which uses a reserved word as a field name; otherwise it is an ordinary field name.
+
+Bounds: pattern text of at most `MAX_PATTERN_LENGTH` characters, `MAX_FIELDS_PER_RULE` fields per sub-rule, at most
+`MAX_SUB_RULES` sub-rules after `$or` expansion, and the wildcard complexity limit (`wildcard.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any, Final, Protocol
+
+from patterns import _jsontext as jt
+from patterns._fieldindex import Matcher
+from patterns.anything_but import AnythingBut
+from patterns.cidr import ip_to_range_if_possible, read_cidr
+from patterns.equals_ignore_case import EqualsIgnoreCase, fold
+from patterns.errors import InvalidEventPattern, _PatternError
+from patterns.exact import Exact
+from patterns.exists import read_exists
+from patterns.numbers import FALSE, NULL, TRUE, Key, comparable, number_key
+from patterns.numeric import read_numeric
+from patterns.prefix import Prefix
+from patterns.suffix import Suffix
+from patterns.wildcard import Wildcard, check_complexity
+from patterns.wildcard import parse as parse_wildcard
+
+MAX_PATTERN_LENGTH: Final = 4096
+MAX_FIELDS_PER_RULE: Final = 256
+MAX_SUB_RULES: Final = 1000
+
+OR_KEYWORD: Final = "$or"
+RESERVED_IN_OR: Final = frozenset(
+    {
+        *("exactly", "equals-ignore-case", "prefix", "suffix", "anything-but", "exists", "wildcard", "numeric"),
+        *("cidr", "=", "<", "<=", ">", ">=", "regex", "not-wildcard", "not-equals-ignore-case", "date-after"),
+        *("date-on-or-after", "date-before", "date-on-or-before", "in-date-range", "ip-address-in-range"),
+        "ip-address-not-in-range",
+    }
+)
+_LITERALS: Final = {jt.TRUE: TRUE, jt.FALSE: FALSE, jt.NULL: NULL}
+_ONE_KEY: Final = "Only one key allowed in match expression"
+_TOO_MANY: Final = "Too many elements in numeric expression"
+
+SubRule = dict[str, list[Matcher]]
+
+
+class _Source(Protocol):
+    end: int
+
+    def next(self) -> jt.Token: ...
+
+    def location(self, offset: int) -> str | None: ...
+
+
+class _Tokens:
+    """A token source with push-back, so `$or` can look at its whole value before deciding what it is."""
+
+    def __init__(self, source: _Source) -> None:
+        self.source = source
+        self._buffer: deque[jt.Token] = deque()
+
+    def next(self) -> jt.Token:
+        if self._buffer:
+            return self._buffer.popleft()
+        return self.source.next()
+
+    def capture_value(self) -> list[jt.Token]:
+        """Reads one whole value (the tokens after a field name) and pushes it back."""
+        captured: list[jt.Token] = []
+        depth = 0
+        while True:
+            token = self.next()
+            captured.append(token)
+            if token[0] in (jt.START_OBJECT, jt.START_ARRAY):
+                depth += 1
+            elif token[0] in (jt.END_OBJECT, jt.END_ARRAY):
+                depth -= 1
+            if depth == 0 or token[0] == jt.EOF:
+                break
+        self._buffer.extendleft(reversed(captured))
+        return captured
+
+
+def _is_or(tokens: list[jt.Token]) -> bool:
+    """event-ruler's test for `$or` being an OR: an array of at least 2 objects using no reserved field name."""
+    if not tokens or tokens[0][0] != jt.START_ARRAY:
+        return False
+    stack: list[int] = []
+    branches = 0
+    for kind, text in tokens:
+        if kind in (jt.START_OBJECT, jt.START_ARRAY):
+            if len(stack) == 1:
+                if kind != jt.START_OBJECT:
+                    return False
+                branches += 1
+            stack.append(kind)
+        elif kind in (jt.END_OBJECT, jt.END_ARRAY):
+            stack.pop()
+        elif kind == jt.FIELD_NAME:
+            if text in RESERVED_IN_OR and all(k == jt.START_OBJECT for k in stack[1:]):
+                return False
+        elif len(stack) == 1:
+            return False  # a scalar element
+    return branches >= 2
+
+
+class _Compiler:
+    def __init__(self, tokens: _Tokens) -> None:
+        self.tokens = tokens
+
+    def next(self) -> jt.Token:
+        return self.tokens.next()
+
+    def compile(self) -> list[SubRule]:
+        if self.next()[0] != jt.START_OBJECT:
+            raise _PatternError("Filter is not an object")
+        rules: list[SubRule] = []
+        self.parse_object(rules, [])
+        return rules
+
+    def parse_object(self, rules: list[SubRule], path: list[str]) -> None:
+        fields_present = False
+        while True:
+            kind, name = self.next()
+            if kind == jt.END_OBJECT:
+                break
+            fields_present = True
+            if name == OR_KEYWORD and _is_or(self.tokens.capture_value()):
+                self.parse_or(rules, path)
+                continue
+            kind, _ = self.next()
+            if kind == jt.START_OBJECT:
+                self.parse_object(rules, [*path, name])
+            elif kind == jt.START_ARRAY:
+                self.write_rules(rules, ".".join([*path, name]))
+            else:
+                raise _PatternError(f'"{name}" must be an object or an array')
+        if not fields_present:
+            raise _PatternError("Empty objects are not allowed")
+
+    def parse_or(self, rules: list[SubRule], path: list[str]) -> None:
+        current = [dict(rule) for rule in rules]
+        rules.clear()
+        self.next()  # the '[' (checked by _is_or)
+        while True:
+            kind, _ = self.next()
+            if kind == jt.END_ARRAY:
+                break
+            branch = [dict(rule) for rule in current] or [{}]
+            self.parse_object(branch, path)
+            rules.extend(branch)
+            if len(rules) > MAX_SUB_RULES:
+                raise _PatternError(f"The pattern expands to more than {MAX_SUB_RULES} alternatives through $or")
+
+    def write_rules(self, rules: list[SubRule], name: str) -> None:
+        values: list[Matcher] = []
+        while True:
+            kind, text = self.next()
+            if kind == jt.END_ARRAY:
+                break
+            if kind == jt.START_OBJECT:
+                values.append(self.match_expression())
+            elif kind == jt.STRING:
+                values.append(ip_to_range_if_possible(text) or Exact(text))
+            elif kind == jt.NUMBER:
+                values.append(Exact(number_key(text)))
+            elif kind in _LITERALS:
+                values.append(Exact(_LITERALS[kind]))
+            else:
+                raise _PatternError("Match value must be String, number, true, false, or null")
+        if not values:
+            raise _PatternError("Empty arrays are not allowed")
+        if not rules:
+            rules.append({})
+        for rule in rules:
+            rule[name] = values
+
+    def _string_then_close(self, message: str) -> str:
+        kind, text = self.next()
+        if kind != jt.STRING:
+            raise _PatternError(message)
+        if self.next()[0] != jt.END_OBJECT:
+            raise _PatternError(_ONE_KEY)
+        return text
+
+    def match_expression(self) -> Matcher:
+        kind, op = self.next()
+        if kind != jt.FIELD_NAME:
+            raise _PatternError("Match expression name not found")
+        if op == "exactly":
+            return Exact(self._string_then_close("exact match pattern must be a string"))
+        if op in ("prefix", "suffix"):
+            return self.affix(op)
+        if op == "numeric":
+            if self.next()[0] != jt.START_ARRAY:
+                raise _PatternError("Value of numeric must be an array.")
+            matcher = read_numeric(self.tokens)
+            if self.next()[0] != jt.END_OBJECT:
+                raise _PatternError(_TOO_MANY)
+            return matcher
+        if op == "anything-but":
+            return self.anything_but()
+        if op == "exists":
+            exists = read_exists(self.next()[0], jt.TRUE, jt.FALSE)
+            if exists is None:
+                raise _PatternError("exists match pattern must be either true or false.")
+            if self.next()[0] != jt.END_OBJECT:
+                raise _PatternError(_ONE_KEY)
+            return exists
+        if op == "cidr":
+            kind, text = self.next()
+            if kind != jt.STRING:
+                raise _PatternError("prefix match pattern must be a string")
+            cidr = read_cidr(text)
+            if self.next()[0] != jt.END_OBJECT:
+                raise _PatternError(_ONE_KEY)
+            return cidr
+        if op == "equals-ignore-case":
+            return EqualsIgnoreCase(fold(self._string_then_close("equals-ignore-case match pattern must be a string")))
+        if op == "wildcard":
+            kind, text = self.next()
+            if kind != jt.STRING:
+                raise _PatternError("wildcard match pattern must be a string")
+            pattern = parse_wildcard(text)
+            if self.next()[0] != jt.END_OBJECT:
+                raise _PatternError(_ONE_KEY)
+            return pattern
+        raise _PatternError(f"Unrecognized match type {op}")
+
+    def affix(self, op: str) -> Matcher:
+        kind, text = self.next()
+        ignore_case = False
+        if kind == jt.START_OBJECT:
+            kind, inner = self.next()
+            if kind != jt.FIELD_NAME:
+                raise _PatternError(f"{op.capitalize()} expression name not found")
+            if inner != "equals-ignore-case":
+                raise _PatternError(f"Unsupported {op} pattern: {inner}")
+            kind, text = self.next()
+            if kind != jt.STRING:
+                raise _PatternError("equals-ignore-case match pattern must be a string")
+            if self.next()[0] != jt.END_OBJECT:
+                raise _PatternError(_ONE_KEY)
+            ignore_case = True
+        elif kind != jt.STRING:
+            raise _PatternError(f"{op} match pattern must be a string")
+        if self.next()[0] != jt.END_OBJECT:
+            raise _PatternError(_ONE_KEY)
+        return Prefix(text, ignore_case) if op == "prefix" else Suffix(text, ignore_case)
+
+    def anything_but(self) -> AnythingBut:
+        kind, text = self.next()
+        sub: str | None = None
+        if kind == jt.START_OBJECT:
+            kind, sub = self.next()
+            if kind != jt.FIELD_NAME:
+                raise _PatternError("Anything-But expression name not found")
+            if sub not in ("equals-ignore-case", "prefix", "suffix", "wildcard"):
+                raise _PatternError(f"Unsupported anything-but pattern: {sub}")
+            kind, text = self.next()
+        if kind not in (jt.START_ARRAY, jt.STRING, jt.NUMBER):
+            raise _PatternError("Value of anything-but must be an array or single string/number value.")
+        if sub is None:
+            matcher = self._anything_but_values(kind, text)
+        else:
+            matcher = self._anything_but_set(sub, kind, text)
+        if self.next()[0] != jt.END_OBJECT:
+            raise _PatternError(_TOO_MANY)
+        if sub is not None and self.next()[0] != jt.END_OBJECT:
+            raise _PatternError(_TOO_MANY)
+        return matcher
+
+    def _anything_but_values(self, kind: int, text: str) -> AnythingBut:
+        if kind != jt.START_ARRAY:
+            if kind == jt.STRING:
+                return AnythingBut("exact", frozenset([text]))
+            return AnythingBut("exact", frozenset([_comparable_operand(text)]))
+        values: set[Key] = set()
+        has_string = has_number = False
+        while True:
+            kind, text = self.next()
+            if kind == jt.END_ARRAY:
+                break
+            if kind == jt.STRING:
+                values.add(text)
+                has_string = True
+            elif kind == jt.NUMBER:
+                values.add(_comparable_operand(text))
+                has_number = True
+            else:
+                raise _PatternError("Inside anything but list, start|null|boolean is not supported.")
+        if has_string == has_number:
+            raise _PatternError(
+                "Inside anything but list, either all values are number or string, mixed type is not supported"
+            )
+        return AnythingBut("exact", frozenset(values))
+
+    def _anything_but_set(self, sub: str, kind: int, text: str) -> AnythingBut:
+        texts: list[str] = []
+        if kind == jt.START_ARRAY:
+            while True:
+                kind, text = self.next()
+                if kind == jt.END_ARRAY:
+                    break
+                texts.append(self._anything_but_member(sub, kind, text))
+        else:
+            texts.append(self._anything_but_member(sub, kind, text))
+        if sub == "wildcard":
+            return AnythingBut("wildcard", frozenset(parse_wildcard(t) for t in texts))
+        if sub == "equals-ignore-case":
+            return AnythingBut("equals-ignore-case", frozenset(fold(t) for t in texts))
+        return AnythingBut("prefix" if sub == "prefix" else "suffix", frozenset(texts))
+
+    @staticmethod
+    def _anything_but_member(sub: str, kind: int, text: str) -> str:
+        if kind != jt.STRING:
+            if sub == "equals-ignore-case":
+                raise _PatternError(
+                    "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
+                )
+            if sub == "wildcard":
+                raise _PatternError("wildcard match pattern must be a string")
+            raise _PatternError("prefix/suffix match pattern must be a string")
+        if sub in ("prefix", "suffix") and not text:
+            raise _PatternError("Null prefix/suffix not allowed")
+        return text
+
+
+def _comparable_operand(text: str) -> float:
+    value = comparable(text)
+    if value is None:
+        raise _PatternError(f"Cannot compare number : {text}")
+    return value
+
+
+def _check_bounds(rules: list[SubRule]) -> None:
+    checked: set[int] = set()
+    for rule in rules:
+        if len(rule) > MAX_FIELDS_PER_RULE:
+            raise _PatternError(f"Size of rule exceeds max value of {MAX_FIELDS_PER_RULE} fields")
+        for values in rule.values():
+            if id(values) in checked:
+                continue
+            checked.add(id(values))
+            wildcards = [m for m in values if isinstance(m, Wildcard)]
+            for m in values:
+                if isinstance(m, AnythingBut) and m.kind == "wildcard":
+                    wildcards.extend(w for w in m.values if isinstance(w, Wildcard))
+            if wildcards:
+                check_complexity(wildcards)
+
+
+def compile_pattern(pattern: str | bytes | dict[str, Any]) -> list[SubRule]:
+    """Validates a pattern (JSON text or a parsed dict) and returns its sub-rules, or raises InvalidEventPattern."""
+    source: _Source
+    if isinstance(pattern, bytes | bytearray):
+        try:
+            pattern = bytes(pattern).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEventPattern("Invalid UTF-8 in event pattern") from exc
+    if isinstance(pattern, str):
+        if len(pattern) > MAX_PATTERN_LENGTH:
+            raise InvalidEventPattern(f"Event pattern is longer than {MAX_PATTERN_LENGTH} characters")
+        source = jt.TextTokens(pattern)
+    elif isinstance(pattern, dict):
+        try:
+            size = len(json.dumps(pattern, ensure_ascii=False, default=str))
+        except (ValueError, RecursionError):
+            raise InvalidEventPattern("Event pattern is nested too deeply") from None
+        if size > MAX_PATTERN_LENGTH:
+            raise InvalidEventPattern(f"Event pattern is longer than {MAX_PATTERN_LENGTH} characters")
+        source = jt.ValueTokens(pattern)
+    else:
+        raise InvalidEventPattern("Filter is not an object")
+    try:
+        rules = _Compiler(_Tokens(source)).compile()
+        _check_bounds(rules)
+    except _PatternError as exc:
+        offset = exc.offset if exc.offset is not None else source.end
+        raise InvalidEventPattern(exc.reason, source.location(offset)) from None
+    except RecursionError:
+        raise InvalidEventPattern("Event pattern is nested too deeply") from None
+    return rules
