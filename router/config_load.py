@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
 import patterns
@@ -31,8 +29,6 @@ from router.config_model import BusConfig, ConfigError, ConfigSet, Problem, Rule
 from router.transform import validate_target_input
 
 MAX_TARGETS_PER_RULE = 5
-MAX_PATTERN_CHARS = 4096
-"""The model's limit on PutRule's EventPattern."""
 
 
 def load_dir(path: str | Path) -> ConfigSet:
@@ -163,29 +159,11 @@ def _pattern_problem(raw: dict[str, Any] | str, text: str) -> str | None:
         bad_key = _non_string_key(raw)
         if bad_key is not None:
             return f"pattern keys must be strings; quote {bad_key!r}"
-    if len(text) > MAX_PATTERN_CHARS:
-        return f"the pattern is {len(text)} characters long; EventBridge allows at most {MAX_PATTERN_CHARS}"
-    validate = _validator()
     try:
-        validate(text)
-    except ValueError as err:  # patterns.InvalidEventPattern is a ValueError carrying AWS's `message`
-        return str(getattr(err, "message", err))
+        patterns.validate(text)
+    except patterns.InvalidEventPattern as err:
+        return err.message
     return None
-
-
-def _validator() -> Callable[[str], object]:
-    validate: Callable[[str], object] | None = getattr(patterns, "validate", None)
-    return validate if validate is not None else _json_object_only
-
-
-def _json_object_only(text: str) -> None:
-    """Until `patterns.validate` lands: at least the pattern must be a JSON object (AWS's wording)."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as err:
-        raise ValueError("Event pattern is not valid. Reason: Event pattern is not valid JSON") from err
-    if not isinstance(value, dict):
-        raise ValueError("Event pattern is not valid. Reason: Event pattern must be a JSON object")
 
 
 def _non_string_key(value: Any) -> Any:

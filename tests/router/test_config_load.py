@@ -175,6 +175,14 @@ def test_bad_pattern_gets_eventbridges_message() -> None:
     ]
 
 
+def test_pattern_length_is_limited_as_put_rule_does() -> None:
+    text = 'rules:\n  - name: r\n    pattern: \'{"source": ["' + "a" * 4090 + "\"]}'\n"
+    assert errors(text) == [
+        "orders.yaml: rules[0].pattern: Event pattern is not valid. Reason: "
+        "Event pattern is longer than 4096 characters"
+    ]
+
+
 def test_pattern_keys_must_be_strings() -> None:
     text = "rules:\n  - name: r\n    pattern: {detail: {1: [a]}}\n"
     assert errors(text) == ["orders.yaml: rules[0].pattern: pattern keys must be strings; quote 1"]
