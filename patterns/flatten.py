@@ -20,6 +20,25 @@ from patterns.errors import InvalidEvent
 from patterns.numbers import FALSE, NULL, TRUE, Key, RawNumber, int_key
 
 Trail = tuple[tuple[int, int], ...]
+_NUMBER_CHARS: Final = frozenset("0123456789.eE+-")
+
+
+class NeedsExactNumbers(Exception):
+    """A float's text in the event may not be its shortest form: re-read the event keeping number text."""
+
+
+def _check_float(value: float, raw: str) -> None:
+    """Raises NeedsExactNumbers unless the float's shortest text occurs in the raw event as a whole number token."""
+    text = repr(value)
+    start = raw.find(text)
+    while start >= 0:
+        end = start + len(text)
+        if (start == 0 or raw[start - 1] not in _NUMBER_CHARS) and (end == len(raw) or raw[end] not in _NUMBER_CHARS):
+            return
+        start = raw.find(text, start + 1)
+    raise NeedsExactNumbers
+
+
 _MISSING: Final = object()
 _END: Final = object()  # marks the end of a used path in the nested build dict (no string can collide)
 
@@ -89,15 +108,18 @@ def normalise(value: Any) -> Key:
     raise InvalidEvent(f"Event value of type {kind.__name__} is not a JSON value")
 
 
-def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key]) -> bool:
-    """Fills `out` with `{path: key}`; returns False if an array or a repeated path needs `flatten_general`."""
+def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key], raw: str | None = None) -> bool:
+    """Fills `out` with `{path: key}`; returns False if an array or a repeated path needs `flatten_general`.
+
+    `raw` is the event text when it may hold over-precise numbers; each float used is then checked against it.
+    """
     for key, child in tree.children:
         value = event.get(key, _MISSING)
         if value is _MISSING:
             continue
         kind = type(value)
         if kind is dict:
-            if child.children and not flatten_simple(value, child, out):
+            if child.children and not flatten_simple(value, child, out, raw):
                 return False
         elif kind is list:
             if child.path is not None or child.children:
@@ -105,11 +127,15 @@ def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key]) -
         elif child.path is not None:
             if child.path in out:
                 return False
+            if kind is float and raw is not None:
+                _check_float(value, raw)
             out[child.path] = value if kind is str else normalise(value)
     return True
 
 
-def flatten_general(event: dict[str, Any], tree: PathTree) -> dict[str, list[tuple[Key, Trail]]]:
+def flatten_general(
+    event: dict[str, Any], tree: PathTree, raw: str | None = None
+) -> dict[str, list[tuple[Key, Trail]]]:
     """`{path: [(key, trail), ...]}` for every used leaf, arrays included (iterative, so depth is no risk)."""
     out: dict[str, list[tuple[Key, Trail]]] = {}
     arrays = 0
@@ -126,5 +152,7 @@ def flatten_general(event: dict[str, Any], tree: PathTree) -> dict[str, list[tup
             arrays += 1
             stack.extend((element, node, (*trail, (arrays, index))) for index, element in enumerate(value))
         elif node.path is not None:
+            if kind is float and raw is not None:
+                _check_float(value, raw)
             out.setdefault(node.path, []).append((normalise(value), trail))
     return out

@@ -31,15 +31,21 @@ import orjson
 from patterns._fieldindex import FieldIndex, Matcher
 from patterns.errors import InvalidEvent
 from patterns.exists import Exists
-from patterns.flatten import PathTree, Trail, build_path_tree, flatten_general, flatten_simple
+from patterns.flatten import (
+    NeedsExactNumbers,
+    PathTree,
+    Trail,
+    build_path_tree,
+    flatten_general,
+    flatten_simple,
+)
 from patterns.numbers import Key, number_key
 from patterns.parser import SubRule, compile_pattern
 
 MAX_EVENT_DEPTH: Final = 1000
 # Number text that may not be a double's shortest form: 16+ digits, or a 3-digit exponent. Such events are re-read
-# with the number text kept (`_load_exact`); the rest use orjson's floats, which are then exact.
-_SUSPECT_STR: Final = re.compile(r"[0-9.]{16}|[eE][+-]?[0-9]{3}")
-_SUSPECT_BYTES: Final = re.compile(rb"[0-9.]{16}|[eE][+-]?[0-9]{3}")
+# checked value by value (`flatten._check_float`) and, if need be, re-read with number text kept (`_load_exact`).
+_SUSPECT: Final = re.compile(r"[0-9.]{16}|[eE][+-]?[0-9]{3}")
 
 Predicate = tuple[str, frozenset[Matcher]]
 
@@ -102,11 +108,6 @@ def _reject_constant(text: str) -> Any:
     raise ValueError(f"{text} is not valid JSON")
 
 
-def _load_exact(text: str | bytes) -> Any:
-    """Parses keeping number text, for events that may hold numbers a double cannot hold exactly."""
-    return json.loads(text, parse_float=number_key, parse_int=number_key, parse_constant=_reject_constant)
-
-
 def _depth_exceeds(value: Any, limit: int) -> bool:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
@@ -120,34 +121,48 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def load_event(event: str | bytes | dict[str, Any]) -> dict[str, Any]:
-    """The event as a dict, or InvalidEvent. JSON text is parsed with orjson (exact number text when needed)."""
+def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The event as a dict, and its text when it may hold over-precise numbers; or InvalidEvent.
+
+    JSON text is parsed with orjson. Its floats are exact unless the text has a number with 16+ digits or a
+    3-digit exponent; then the text is returned too, so the floats rules use can be checked against it.
+    """
     if isinstance(event, dict):
         if _depth_exceeds(event, MAX_EVENT_DEPTH):
             raise InvalidEvent(f"Event nesting is deeper than {MAX_EVENT_DEPTH}")
-        return event
+        return event, None
     if not isinstance(event, str | bytes):
         raise InvalidEvent("Event must be a JSON object")
-    suspect = (_SUSPECT_STR if isinstance(event, str) else _SUSPECT_BYTES).search(event)  # type: ignore[arg-type]
+    if isinstance(event, bytes):
+        try:
+            text = event.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidEvent("Event is not valid JSON: invalid UTF-8") from None
+    else:
+        text = event
+    suspect = _SUSPECT.search(text) is not None
     try:
         parsed = orjson.loads(event)
     except orjson.JSONDecodeError as exc:
         if "infinity" not in str(exc) and "Recursion" not in str(exc):
             raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
-        suspect = True  # type: ignore[assignment]
-    if suspect:
-        try:
-            parsed = _load_exact(event)
-        except RecursionError:
-            raise InvalidEvent(f"Event nesting is deeper than {MAX_EVENT_DEPTH}") from None
-        except ValueError as exc:
-            raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
+        parsed = _load_exact(text)
+        suspect = False
     if not isinstance(parsed, dict):
         raise InvalidEvent("Event must be a JSON object")
-    opened = event.count("{") + event.count("[") if isinstance(event, str) else event.count(b"{") + event.count(b"[")
-    if opened > MAX_EVENT_DEPTH and _depth_exceeds(parsed, MAX_EVENT_DEPTH):
+    if text.count("{") + text.count("[") > MAX_EVENT_DEPTH and _depth_exceeds(parsed, MAX_EVENT_DEPTH):
         raise InvalidEvent(f"Event nesting is deeper than {MAX_EVENT_DEPTH}")
-    return parsed
+    return parsed, text if suspect else None
+
+
+def _load_exact(text: str) -> Any:
+    """Parses keeping number text, for events that may hold numbers a double cannot hold exactly."""
+    try:
+        return json.loads(text, parse_float=number_key, parse_int=number_key, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidEvent(f"Event nesting is deeper than {MAX_EVENT_DEPTH}") from None
+    except ValueError as exc:
+        raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
 
 
 def _walk_simple(node: _Node, fields: dict[str, Key], out: list[str]) -> None:
@@ -242,16 +257,25 @@ class Machine:
     def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
         """The sorted names of the rules the event matches (JSON text or a parsed dict)."""
         snapshot = self._current()
-        parsed = load_event(event)
+        parsed, raw = load_event(event)
         out: list[str] = []
-        simple: dict[str, Key] = {}
-        if flatten_simple(parsed, snapshot.tree, simple):
-            _walk_simple(snapshot.root, simple, out)
-        else:
-            _walk_general(snapshot.root, flatten_general(parsed, snapshot.tree), {}, out)
+        try:
+            self._match(snapshot, parsed, raw, out)
+        except NeedsExactNumbers:
+            assert raw is not None
+            out.clear()
+            self._match(snapshot, _load_exact(raw), None, out)
         if len(out) > 1:
             return sorted(set(out))
         return out
+
+    @staticmethod
+    def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | None, out: list[str]) -> None:
+        simple: dict[str, Key] = {}
+        if flatten_simple(event, snapshot.tree, simple, raw):
+            _walk_simple(snapshot.root, simple, out)
+        else:
+            _walk_general(snapshot.root, flatten_general(event, snapshot.tree, raw), {}, out)
 
     # -- writers --------------------------------------------------------------------------------------------
     def _insert(self, name: str, sequence: tuple[Predicate, ...]) -> None:
