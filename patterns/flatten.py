@@ -20,15 +20,17 @@ from patterns.errors import InvalidEvent
 from patterns.numbers import FALSE, NULL, TRUE, Key, RawNumber, int_key
 
 Trail = tuple[tuple[int, int], ...]
-_NUMBER_CHARS: Final = frozenset("0123456789.eE+-")
+_NUMBER_CHARS: Final = "0123456789.eE+-"
 
 
 class NeedsExactNumbers(Exception):
     """A float's text in the event may not be its shortest form: re-read the event keeping number text."""
 
 
-def _check_float(value: float, raw: str) -> None:
+def _check_float(value: float, raw: str | bytes) -> None:
     """Raises NeedsExactNumbers unless the float's shortest text occurs in the raw event as a whole number token."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
     text = repr(value)
     start = raw.find(text)
     while start >= 0:
@@ -108,7 +110,7 @@ def normalise(value: Any) -> Key:
     raise InvalidEvent(f"Event value of type {kind.__name__} is not a JSON value")
 
 
-def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key], raw: str | None = None) -> bool:
+def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key], raw: str | bytes | None = None) -> bool:
     """Fills `out` with `{path: key}`; returns False if an array or a repeated path needs `flatten_general`.
 
     `raw` is the event text when it may hold over-precise numbers; each float used is then checked against it.
@@ -134,7 +136,7 @@ def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key], r
 
 
 def flatten_general(
-    event: dict[str, Any], tree: PathTree, raw: str | None = None
+    event: dict[str, Any], tree: PathTree, raw: str | bytes | None = None
 ) -> dict[str, list[tuple[Key, Trail]]]:
     """`{path: [(key, trail), ...]}` for every used leaf, arrays included (iterative, so depth is no risk)."""
     out: dict[str, list[tuple[Key, Trail]]] = {}

@@ -20,7 +20,6 @@ reference, so a concurrent `matches_for_event` always sees a complete, consisten
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -43,9 +42,6 @@ from patterns.numbers import Key, number_key
 from patterns.parser import SubRule, compile_pattern
 
 MAX_EVENT_DEPTH: Final = 1000
-# Number text that may not be a double's shortest form: 16+ digits, or a 3-digit exponent. Such events are re-read
-# checked value by value (`flatten._check_float`) and, if need be, re-read with number text kept (`_load_exact`).
-_SUSPECT: Final = re.compile(r"[0-9.]{16}|[eE][+-]?[0-9]{3}")
 
 Predicate = tuple[str, frozenset[Matcher]]
 
@@ -121,11 +117,12 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The event as a dict, and its text when it may hold over-precise numbers; or InvalidEvent.
+def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str | bytes | None]:
+    """The event as a dict, plus its JSON text when it was given as text; or InvalidEvent.
 
-    JSON text is parsed with orjson. Its floats are exact unless the text has a number with 16+ digits or a
-    3-digit exponent; then the text is returned too, so the floats rules use can be checked against it.
+    JSON text is parsed with orjson. orjson's floats lose the number text, so the text comes back too: each float a
+    rule looks at is checked against it (`flatten._check_float`) and the event is re-read keeping number text
+    (`_load_exact`) when a float's shortest form is not what the event wrote.
     """
     if isinstance(event, dict):
         if _depth_exceeds(event, MAX_EVENT_DEPTH):
@@ -133,29 +130,21 @@ def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str
         return event, None
     if not isinstance(event, str | bytes):
         raise InvalidEvent("Event must be a JSON object")
-    if isinstance(event, bytes):
-        try:
-            text = event.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidEvent("Event is not valid JSON: invalid UTF-8") from None
-    else:
-        text = event
-    suspect = _SUSPECT.search(text) is not None
     try:
         parsed = orjson.loads(event)
     except orjson.JSONDecodeError as exc:
         if "infinity" not in str(exc) and "Recursion" not in str(exc):
             raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
-        parsed = _load_exact(text)
-        suspect = False
+        parsed = _load_exact(event)
     if not isinstance(parsed, dict):
         raise InvalidEvent("Event must be a JSON object")
-    if text.count("{") + text.count("[") > MAX_EVENT_DEPTH and _depth_exceeds(parsed, MAX_EVENT_DEPTH):
+    opened = event.count("{") + event.count("[") if isinstance(event, str) else event.count(b"{") + event.count(b"[")
+    if opened > MAX_EVENT_DEPTH and _depth_exceeds(parsed, MAX_EVENT_DEPTH):
         raise InvalidEvent(f"Event nesting is deeper than {MAX_EVENT_DEPTH}")
-    return parsed, text if suspect else None
+    return parsed, event
 
 
-def _load_exact(text: str) -> Any:
+def _load_exact(text: str | bytes) -> Any:
     """Parses keeping number text, for events that may hold numbers a double cannot hold exactly."""
     try:
         return json.loads(text, parse_float=number_key, parse_int=number_key, parse_constant=_reject_constant)
@@ -270,7 +259,7 @@ class Machine:
         return out
 
     @staticmethod
-    def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | None, out: list[str]) -> None:
+    def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None, out: list[str]) -> None:
         simple: dict[str, Key] = {}
         if flatten_simple(event, snapshot.tree, simple, raw):
             _walk_simple(snapshot.root, simple, out)
