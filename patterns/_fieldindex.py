@@ -2,14 +2,28 @@
 
 A state of the machine (`machine.py`) has, per field, one `FieldIndex` built from every matcher of every outgoing
 edge on that field: exact keys in one dict, prefixes and suffixes as per-length probes, ranges by bisect, and so on.
-`lookup` answers for a normalised value (a key, see `numbers.py`) with a tuple of next states. Answers are
-memoised per index (bounded), so a value seen before costs one dict lookup; the compiled machine is immutable, so
-the memo never goes stale (a recompiled state gets a fresh index).
+`lookup` answers for a normalised value (a key, see `numbers.py`) with a `Hit`: the rule names held by the states
+the value reaches (sorted, each once) and those of the states that have further edges. Hits are interned per index
+(one object per distinct set of next states), so the machine can memoise whole answers keyed by hit identities.
+
+Most answers are precomputed when the index is built, so a lookup is one or two dict probes:
+
+- only exact keys (and `exists: true`): one dict from key to hit, a miss gives the "nothing but exists" hit;
+- numeric ranges with exact keys: a float that is no exact key gets its elementary interval's precomputed hit
+  (one bisect, interval stabbing, see `numeric.py`);
+- anything else (affixes, wildcards, ignore-case, CIDR, anything-but): computed, then memoised per index. A value
+  that hits nothing but the anything-buts it is not excluded from (the usual case for unique values) gets one
+  precomputed hit without any interning work.
+
+Memos are bounded (`MEMO_LIMIT`) and cleared when full; the compiled machine is immutable, so a memo never goes
+stale (a recompiled state gets a fresh index).
 """
 
 from __future__ import annotations
 
-from typing import Final, Generic, TypeVar
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from patterns.anything_but import AnythingBut, AnythingButIndex
 from patterns.cidr import CidrIndex, IpRange
@@ -23,9 +37,32 @@ from patterns.suffix import Suffix, SuffixIndex
 from patterns.wildcard import Wildcard, WildcardIndex
 
 Matcher = Exact | Prefix | Suffix | EqualsIgnoreCase | Wildcard | Range | IpRange | Exists | AnythingBut
-T = TypeVar("T")
+
+
+class State(Protocol):
+    """What an index needs to know of a next state: the names it holds and whether it has edges."""
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    @property
+    def edges(self) -> tuple[Any, ...]: ...
+
+
+T = TypeVar("T", bound=State)
 
 MEMO_LIMIT: Final = 4096
+
+
+class Hit(Generic[T]):
+    """One interned answer: the sorted names of the states reached, and those reached states with further edges."""
+
+    __slots__ = ("deeper", "names")
+
+    def __init__(self, targets: Sequence[T]) -> None:
+        names = {name for target in targets for name in target.names}
+        self.names: tuple[str, ...] = tuple(sorted(names))
+        self.deeper: tuple[T, ...] = tuple(target for target in targets if target.edges)
 
 
 class FieldIndex(Generic[T]):
@@ -35,11 +72,19 @@ class FieldIndex(Generic[T]):
         "_any",
         "_anything_but",
         "_exact",
+        "_exact_hits",
+        "_exact_ids",
+        "_interned",
+        "_memo",
+        "_nothing",
         "_numeric",
+        "_plain",
+        "_points",
+        "_regions",
         "_string_indexes",
         "_targets",
         "absent",
-        "memo",
+        "lookup",
     )
 
     def __init__(self, entries: list[tuple[Matcher, T]]) -> None:
@@ -88,6 +133,8 @@ class FieldIndex(Generic[T]):
             else:
                 present.append(t)
         self._targets = tuple(targets)
+        self._interned: dict[tuple[int, ...], Hit[T]] = {}
+        self._memo: dict[Key, Hit[T]] = {}
         self._exact = ExactIndex(exact) if exact else None
         strings: list[EqualsIgnoreCaseIndex | PrefixIndex | SuffixIndex | WildcardIndex | CidrIndex] = []
         if eic:
@@ -105,26 +152,80 @@ class FieldIndex(Generic[T]):
         self._numeric = IntervalIndex(ranges) if ranges else None
         self._anything_but = AnythingButIndex(anything_but) if anything_but else None
         self._any = tuple(present)
-        self.absent: tuple[T, ...] = tuple(absent)
-        self.memo: dict[Key, tuple[T, ...]] = {}
+        self.absent: Hit[T] = Hit(absent)
+        # A present value that no matcher but `exists: true` (and the anything-buts it is not excluded from) takes.
+        base = list(self._any)
+        if self._anything_but is not None:
+            self._anything_but.collect_all(base)
+        self._nothing = self._intern(base)
+        # Exact keys with their full answers, when nothing else on the field could also match them.
+        self._exact_ids: dict[Key, list[int]] = self._exact.table if self._exact is not None else {}
+        self._plain = not strings and self._anything_but is None
+        self._exact_hits: dict[Key, Hit[T]] = {}
+        if self._plain:
+            for key, found in self._exact_ids.items():
+                if not (self._numeric is not None and isinstance(key, float)):
+                    self._exact_hits[key] = self._intern([*self._any, *found])
+        # Each elementary interval of the numeric ranges with its full answer (interval stabbing).
+        self._points: list[float] = []
+        self._regions: list[Hit[T]] = []
+        self.lookup: Callable[[Key], Hit[T]]
+        if self._plain and self._numeric is None:
+            self.lookup = self._lookup_exact
+        elif self._plain and self._numeric is not None and self._numeric.regions is not None:
+            self._points = self._numeric.points
+            self._regions = [self._intern([*self._any, *region]) for region in self._numeric.regions]
+            self.lookup = self._lookup_numeric
+        else:
+            self.lookup = self._lookup_memo
 
-    def lookup(self, key: Key) -> tuple[T, ...]:
-        """Next states for one present value."""
-        hit = self.memo.get(key)
-        if hit is not None:
-            return hit
-        found: list[int] = list(self._any)
-        if self._exact is not None:
-            self._exact.collect(key, found)
+    def _intern(self, found: list[int]) -> Hit[T]:
+        key = tuple(sorted(set(found)))
+        hit = self._interned.get(key)
+        if hit is None:
+            targets = self._targets
+            hit = self._interned[key] = Hit([targets[i] for i in key])
+        return hit
+
+    def _lookup_exact(self, key: Key) -> Hit[T]:
+        return self._exact_hits.get(key, self._nothing)
+
+    def _lookup_numeric(self, key: Key) -> Hit[T]:
+        if key.__class__ is not float:
+            return self._exact_hits.get(key, self._nothing)
+        if key in self._exact_ids:
+            return self._lookup_memo(key)
+        points = self._points
+        i = bisect_left(points, key)
+        return self._regions[2 * i + 1 if i < len(points) and points[i] == key else 2 * i]
+
+    def _lookup_memo(self, key: Key) -> Hit[T]:
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._compute(key)
+            memo = self._memo
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = hit
+        return hit
+
+    def _compute(self, key: Key) -> Hit[T]:
+        found: list[int] = []
+        exact = self._exact_ids.get(key)
+        if exact is not None:
+            found.extend(exact)
         if isinstance(key, str):
             for index in self._string_indexes:
                 index.collect(key, found)
         elif isinstance(key, float) and self._numeric is not None:
             self._numeric.collect(key, found)
-        if self._anything_but is not None:
-            self._anything_but.collect(key, found)
-        targets = self._targets
-        result = tuple(targets[i] for i in sorted(set(found)))
-        if len(self.memo) < MEMO_LIMIT:
-            self.memo[key] = result
-        return result
+        anything_but = self._anything_but
+        if anything_but is not None:
+            excluded = anything_but.excluded(key)
+            if not found and not excluded:
+                return self._nothing
+            anything_but.collect_except(excluded, found)
+        elif not found:
+            return self._nothing
+        found.extend(self._any)
+        return self._intern(found)

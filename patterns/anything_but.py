@@ -34,10 +34,10 @@ class AnythingBut:
 class AnythingButIndex:
     """All anything-but matchers of one field; `collect` adds the targets of those the value is not excluded by."""
 
-    __slots__ = ("_all", "_eic", "_exact", "_prefix", "_suffix", "_wildcard")
+    __slots__ = ("_exact", "_string_indexes", "_targets")
 
     def __init__(self, entries: list[tuple[AnythingBut, int]]) -> None:
-        self._all = [(ident, target) for ident, (_, target) in enumerate(entries)]
+        self._targets = [target for _, target in entries]
         exact: dict[Key, list[int]] = {}
         prefix: list[tuple[str, int]] = []
         suffix: list[tuple[str, int]] = []
@@ -60,22 +60,40 @@ class AnythingButIndex:
                     assert isinstance(value, str)
                     eic.append((value, ident))
         self._exact = exact
-        self._prefix = PrefixIndex(prefix, False) if prefix else None
-        self._suffix = SuffixIndex(suffix, False) if suffix else None
-        self._eic = EqualsIgnoreCaseIndex(eic) if eic else None
-        self._wildcard = WildcardIndex(wildcard) if wildcard else None
+        strings: list[PrefixIndex | SuffixIndex | EqualsIgnoreCaseIndex | WildcardIndex] = []
+        if prefix:
+            strings.append(PrefixIndex(prefix, False))
+        if suffix:
+            strings.append(SuffixIndex(suffix, False))
+        if eic:
+            strings.append(EqualsIgnoreCaseIndex(eic))
+        if wildcard:
+            strings.append(WildcardIndex(wildcard))
+        self._string_indexes = tuple(strings)
 
-    def collect(self, key: Key, out: list[int]) -> None:
+    def excluded(self, key: Key) -> list[int]:
+        """The anything-but matchers (by position) that exclude `key`."""
         excluded: list[int] = []
         hit = self._exact.get(key)
         if hit is not None:
             excluded.extend(hit)
         if isinstance(key, str):
-            for index in (self._prefix, self._suffix, self._eic, self._wildcard):
-                if index is not None:
-                    index.collect(key, excluded)
+            for index in self._string_indexes:
+                index.collect(key, excluded)
+        return excluded
+
+    def collect_all(self, out: list[int]) -> None:
+        """Adds the targets of every anything-but (a value excluded by none)."""
+        out.extend(self._targets)
+
+    def collect_except(self, excluded: list[int], out: list[int]) -> None:
+        """Adds the targets of the anything-buts not in `excluded`."""
         if not excluded:
-            out.extend(target for _, target in self._all)
+            out.extend(self._targets)
         else:
             skip = set(excluded)
-            out.extend(target for ident, target in self._all if ident not in skip)
+            out.extend(target for ident, target in enumerate(self._targets) if ident not in skip)
+
+    def collect(self, key: Key, out: list[int]) -> None:
+        """Adds the targets of the anything-buts that do not exclude `key`."""
+        self.collect_except(self.excluded(key), out)

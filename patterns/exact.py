@@ -22,15 +22,15 @@ class Exact:
 class ExactIndex:
     """Key → targets, for every exact matcher on one field."""
 
-    __slots__ = ("_table",)
+    __slots__ = ("table",)
 
     def __init__(self, entries: list[tuple[Exact, int]]) -> None:
         table: dict[Key, list[int]] = {}
         for matcher, target in entries:
             table.setdefault(matcher.key, []).append(target)
-        self._table = table
+        self.table = table
 
     def collect(self, key: Key, out: list[int]) -> None:
-        hit = self._table.get(key)
+        hit = self.table.get(key)
         if hit is not None:
             out.extend(hit)

@@ -19,15 +19,16 @@ reference, so a concurrent `matches_for_event` always sees a complete, consisten
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import orjson
 
-from patterns._fieldindex import FieldIndex, Matcher
+from patterns._fieldindex import FieldIndex, Hit, Matcher
 from patterns.errors import InvalidEvent
 from patterns.exists import Exists
 from patterns.flatten import (
@@ -42,6 +43,10 @@ from patterns.numbers import Key, number_key
 from patterns.parser import SubRule, compile_pattern
 
 MAX_EVENT_DEPTH: Final = 1000
+ANSWER_MEMO_LIMIT: Final = 8192
+"""Distinct answers remembered per snapshot (keyed by the hits that made them); cleared when full."""
+_QUICK_DEPTH_LEVELS: Final = 64
+_QUICK_DEPTH_WIDTH: Final = 100_000
 
 Predicate = tuple[str, frozenset[Matcher]]
 
@@ -60,12 +65,16 @@ def sequences(sub_rules: list[SubRule]) -> list[tuple[Predicate, ...]]:
     ]
 
 
+Edge = tuple[str, Callable[[Key], "Hit[_Node]"], "Hit[_Node]"]
+"""One field of a state: its path, its index's `lookup` and the hit when the event lacks the field."""
+
+
 class _Node:
     """An immutable state: the rules that match on reaching it, and its outgoing edges grouped by field."""
 
     __slots__ = ("edges", "names")
 
-    def __init__(self, names: tuple[str, ...], edges: tuple[tuple[str, FieldIndex[_Node]], ...]) -> None:
+    def __init__(self, names: tuple[str, ...], edges: tuple[Edge, ...]) -> None:
         self.names = names
         self.edges = edges
 
@@ -87,17 +96,23 @@ class _BuildNode:
                 target = child.freeze()
                 entries = by_path.setdefault(path, [])
                 entries.extend((m, target) for m in sorted(matchers, key=repr))
-            edges = tuple((path, FieldIndex(entries)) for path, entries in sorted(by_path.items()))
+            indexes = [(path, FieldIndex(entries)) for path, entries in sorted(by_path.items())]
+            edges = tuple((path, index.lookup, index.absent) for path, index in indexes)
             self.frozen = _Node(tuple(sorted(self.names)), edges)
         return self.frozen
 
 
 class _Snapshot:
-    __slots__ = ("root", "tree")
+    """One compiled, immutable version of the rules, with its memo of answers (see `Machine.matches_for_event`)."""
 
-    def __init__(self, root: _Node, tree: PathTree) -> None:
+    __slots__ = ("answers", "root", "tree", "unique")
+
+    def __init__(self, root: _Node, tree: PathTree, unique: bool) -> None:
         self.root = root
         self.tree = tree
+        self.unique = unique
+        """No rule name sits on two states, so a walk without arrays (each state reached once) never repeats one."""
+        self.answers: dict[tuple[Hit[_Node], ...], list[str]] = {}
 
 
 def _reject_constant(text: str) -> Any:
@@ -105,6 +120,23 @@ def _reject_constant(text: str) -> Any:
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a container sits deeper than `limit` (the root is at depth 1).
+
+    First a quick bound in C: `gc.get_referents` of one level gives the next one (scalars have no referents, so
+    they drop out). Every dict or list of the event is in that graph at its own depth, so if the graph ends within
+    the limit so does the event. Otherwise (very deep, very wide or holding other objects) the exact walk decides.
+    """
+    level: Any = [value]
+    for _ in range(min(limit, _QUICK_DEPTH_LEVELS)):
+        level = gc.get_referents(*level)
+        if not level:
+            return False
+        if len(level) > _QUICK_DEPTH_WIDTH:
+            break
+    return _depth_exceeds_exact(value, limit)
+
+
+def _depth_exceeds_exact(value: Any, limit: int) -> bool:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -154,18 +186,15 @@ def _load_exact(text: str | bytes) -> Any:
         raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
 
 
-def _walk_simple(node: _Node, fields: dict[str, Key], out: list[str]) -> None:
-    for path, index in node.edges:
+def _walk_simple(node: _Node, fields: dict[str, Key], hits: list[Hit[_Node]]) -> None:
+    """Collects the hits that hold names; without arrays each state is reached at most once."""
+    for path, lookup, absent in node.edges:
         key = fields.get(path)
-        if key is None:
-            children = index.absent
-        else:
-            children = index.memo.get(key) or index.lookup(key)
-        for child in children:
-            if child.names:
-                out.extend(child.names)
-            if child.edges:
-                _walk_simple(child, fields, out)
+        hit = absent if key is None else lookup(key)
+        if hit.names:
+            hits.append(hit)
+        for child in hit.deeper:
+            _walk_simple(child, fields, hits)
 
 
 def _compatible(chosen: dict[int, int], trail: Trail) -> bool:
@@ -175,7 +204,7 @@ def _compatible(chosen: dict[int, int], trail: Trail) -> bool:
 def _walk_general(
     node: _Node, fields: dict[str, list[tuple[Key, Trail]]], chosen: dict[int, int], out: list[str]
 ) -> None:
-    for path, index in node.edges:
+    for path, lookup, absent in node.edges:
         values = fields.get(path)
         present = False
         if values:
@@ -183,21 +212,36 @@ def _walk_general(
                 if trail and not _compatible(chosen, trail):
                     continue
                 present = True
-                children = index.lookup(key)
-                if not children:
-                    continue
-                narrowed = {**chosen, **dict(trail)} if trail else chosen
-                for child in children:
-                    if child.names:
-                        out.extend(child.names)
-                    if child.edges:
+                hit = lookup(key)
+                if hit.names:
+                    out.extend(hit.names)
+                if hit.deeper:
+                    narrowed = {**chosen, **dict(trail)} if trail else chosen
+                    for child in hit.deeper:
                         _walk_general(child, fields, narrowed, out)
         if not present:
-            for child in index.absent:
-                if child.names:
-                    out.extend(child.names)
-                if child.edges:
-                    _walk_general(child, fields, chosen, out)
+            if absent.names:
+                out.extend(absent.names)
+            for child in absent.deeper:
+                _walk_general(child, fields, chosen, out)
+
+
+def _answer(snapshot: _Snapshot, hits: list[Hit[_Node]]) -> list[str]:
+    """The sorted names of the hits, each once: computed once per distinct tuple of hits, then remembered."""
+    if not hits:
+        return []
+    if len(hits) == 1:
+        return list(hits[0].names)
+    key = tuple(hits)
+    answers = snapshot.answers
+    answer = answers.get(key)
+    if answer is None:
+        names = [name for hit in hits for name in hit.names]
+        answer = sorted(names) if snapshot.unique else sorted(set(names))
+        if len(answers) >= ANSWER_MEMO_LIMIT:
+            answers.clear()
+        answers[key] = answer
+    return answer.copy()
 
 
 class Machine:
@@ -208,7 +252,7 @@ class Machine:
         self._rules: dict[str, list[tuple[Predicate, ...]]] = {}
         self._root = _BuildNode()
         self._paths: Counter[str] = Counter()
-        self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set()))
+        self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set()), True)
         self._stale = False
 
     def add_rule(self, name: str, pattern: str | bytes | dict[str, Any]) -> None:
@@ -247,24 +291,24 @@ class Machine:
         """The sorted names of the rules the event matches (JSON text or a parsed dict)."""
         snapshot = self._current()
         parsed, raw = load_event(event)
-        out: list[str] = []
         try:
-            self._match(snapshot, parsed, raw, out)
+            return self._match(snapshot, parsed, raw)
         except NeedsExactNumbers:
             assert raw is not None
-            out.clear()
-            self._match(snapshot, _load_exact(raw), None, out)
+            return self._match(snapshot, _load_exact(raw), None)
+
+    @staticmethod
+    def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) -> list[str]:
+        simple: dict[str, Key] = {}
+        if flatten_simple(event, snapshot.tree, simple, raw):
+            hits: list[Hit[_Node]] = []
+            _walk_simple(snapshot.root, simple, hits)
+            return _answer(snapshot, hits)
+        out: list[str] = []
+        _walk_general(snapshot.root, flatten_general(event, snapshot.tree, raw), {}, out)
         if len(out) > 1:
             return sorted(set(out))
         return out
-
-    @staticmethod
-    def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None, out: list[str]) -> None:
-        simple: dict[str, Key] = {}
-        if flatten_simple(event, snapshot.tree, simple, raw):
-            _walk_simple(snapshot.root, simple, out)
-        else:
-            _walk_general(snapshot.root, flatten_general(event, snapshot.tree, raw), {}, out)
 
     # -- writers --------------------------------------------------------------------------------------------
     def _insert(self, name: str, sequence: tuple[Predicate, ...]) -> None:
@@ -305,7 +349,8 @@ class Machine:
             return self._snapshot
         with self._lock:
             if self._stale:
-                self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set(self._paths)))
+                unique = all(len(sequences) == 1 for sequences in self._rules.values())
+                self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set(self._paths)), unique)
                 self._stale = False
             return self._snapshot
 

@@ -90,11 +90,11 @@ def read_numeric(tokens: _Tokens) -> Exact | Range:
 class IntervalIndex:
     """Targets of the ranges containing a value, by one bisect over the sorted distinct end points."""
 
-    __slots__ = ("_linear", "_points", "_regions")
+    __slots__ = ("_linear", "points", "regions")
 
     def __init__(self, entries: list[tuple[float, bool, float, bool, int]]) -> None:
         points = sorted({p for lo, _, hi, _, _ in entries for p in (lo, hi) if not math.isinf(p)})
-        self._points = points
+        self.points = points
         # Region 2i is the gap just below points[i]; region 2i+1 is points[i] itself; the last is above them all.
         spans: list[tuple[int, int, int]] = []
         total = 0
@@ -105,7 +105,8 @@ class IntervalIndex:
                 spans.append((first, last, target))
                 total += last - first + 1
         self._linear: list[tuple[float, bool, float, bool, int]] | None = None
-        self._regions: list[tuple[int, ...]] = []
+        self.regions: list[tuple[int, ...]] | None = None
+        """The targets of each elementary region, or None when the ranges are tested one by one."""
         if total > _COVERAGE_BUDGET:
             # Heavily nested ranges: test each one rather than precompute quadratic coverage.
             self._linear = entries
@@ -114,7 +115,7 @@ class IntervalIndex:
         for first, last, target in spans:
             for region in range(first, last + 1):
                 regions[region].append(target)
-        self._regions = [tuple(r) for r in regions]
+        self.regions = [tuple(r) for r in regions]
 
     def collect(self, value: float, out: list[int]) -> None:
         if self._linear is not None:
@@ -122,7 +123,8 @@ class IntervalIndex:
                 if (lo < value or (lo == value and not lo_open)) and (value < hi or (value == hi and not hi_open)):
                     out.append(target)
             return
-        points = self._points
+        points = self.points
         i = bisect_left(points, value)
         region = 2 * i + 1 if i < len(points) and points[i] == value else 2 * i
-        out.extend(self._regions[region])
+        assert self.regions is not None
+        out.extend(self.regions[region])
