@@ -2,7 +2,8 @@
 
 `create_app` wires one `AppState` (settings, Redis client, key layout) into a `Dispatcher` whose handlers are
 discovered from `router.api`. The lifespan runs, in order: the handler modules' start-up hooks (the `default` bus),
-the declarative config if one was given, then the ingest worker (`router.ingest`); shut-down runs in reverse.
+the declarative config if one was given, then the ingest worker (`router.ingest`) and the delivery worker
+(`router.delivery`, whose sink the ingest worker feeds); shut-down runs in reverse.
 Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router import api
+from router.delivery import Delivery
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -38,8 +40,11 @@ def create_app(
     config: Any = None,
     ingest: bool = True,
     worker_options: WorkerOptions | None = None,
+    delivery: Callable[[AppState], Delivery] | None = None,
 ) -> Starlette:
-    """The app. `config` is a loaded `router.config.ConfigSet` to apply at start; `ingest=False` runs no worker."""
+    """The app. `config` is a loaded `router.config.ConfigSet` to apply at start; `ingest=False` runs no worker.
+
+    `delivery` builds the delivery stage from the state (tests pass one with a fast clock or backoff)."""
     if redis is None:
         if settings.redis_url is None:
             raise ValueError("create_app needs a Redis client or settings.redis_url")
@@ -50,7 +55,9 @@ def create_app(
     state.extras["metrics"] = metrics
     dispatcher.observers.append(metrics.observe_request)
     matchers = MatcherCache(state.redis, state.keys, settings.rules_refresh_interval_s)
-    worker = IngestWorker(state.redis, state.keys, matchers, options=worker_options)
+    deliveries = (delivery or Delivery)(state)
+    state.extras["delivery"] = deliveries
+    worker = IngestWorker(state.redis, state.keys, matchers, sink=deliveries.sink, options=worker_options)
     state.extras["matchers"] = matchers
     state.extras["ingest_worker"] = worker
 
@@ -81,8 +88,10 @@ def create_app(
                 await apply(config, dispatcher)
             if ingest:
                 await worker.start()
+                await deliveries.start()
             yield
         finally:
+            await deliveries.stop()
             await worker.stop()
             for hook in reversed(shutdown_hooks):
                 await hook(state)

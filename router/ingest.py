@@ -54,6 +54,9 @@ class Effects:
     """Fields of the bus's counters hash to increment by one."""
     commands: list[tuple[str | bytes | int, ...]] = field(default_factory=list)
     """Further Redis commands (keys in the bus's hash slot), e.g. delivery jobs; must be idempotent."""
+    hops: int = 0
+    """Input, not output: how many event-bus targets the event has passed through (ingest field `hops`, written by
+    router.delivery.bus_target), so the delivery sink can carry the loop bound on."""
 
 
 class Sink(Protocol):
@@ -290,9 +293,12 @@ class IngestWorker:
 
     async def _process(self, bus: str, stream: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         compiled = await self.matchers.get(bus)
+        prepare = getattr(self.sink, "prepare", None)  # a sink that needs I/O first (router.delivery.sink)
+        if prepare is not None:
+            await prepare(bus, compiled)
         args: list[Any] = [INGEST_GROUP, self.consumer, len(entries)]
         for entry_id, fields in entries:
-            effects = Effects(counters=[FIELD_INGESTED])
+            effects = Effects(counters=[FIELD_INGESTED], hops=int(fields.get(b"hops") or 0) if fields else 0)
             event = fields.get(b"event") if fields else None
             if event is not None:
                 rules = _match(compiled, event)

@@ -10,16 +10,43 @@ state change is a single-slot MULTI or Lua script and the layout runs unchanged 
 
 | key | type | what |
 |---|---|---|
-| `sb:{meta}:buses` | hash | bus name -> bus record (JSON) |
+| `sb:{meta}:buses` | hash | bus name -> bus record (JSON, see below) |
 | `sb:{meta}:counters` | hash | account-wide metric counters (PutEvents*) |
+| `sb:{meta}:connections` | hash | name -> connection record without secrets (JSON, router.connection_store) |
+| `sb:{meta}:connection-secrets` | hash | connection name -> Fernet-encrypted full AuthParameters (router.secrets) |
+| `sb:{meta}:api-destinations` | hash | API destination name -> API destination record (JSON) |
 | `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config_apply) |
-| `sb:{bus:B}:rules` | hash | rule name -> rule record (JSON: Name, EventPattern, State, Description, ...) |
+| `sb:{bus:B}:exists` | string | `1` while bus B exists: rule and target writes check it in the same script |
+| `sb:{bus:B}:rules` | hash | rule name -> rule record (JSON, see below) |
 | `sb:{bus:B}:targets:R` | hash | target id -> target record (JSON, the model's Target shape) for rule R |
 | `sb:{bus:B}:version` | string (int) | incremented in the same transaction as every rule or target change |
 | `sb:{bus:B}:ingest` | stream | accepted events, one entry per event, field `event` = the envelope JSON |
-| `sb:{bus:B}:counters` | hash | per-bus and per-rule metric counters |
+| `sb:{bus:B}:counters` | hash | per-bus and per-rule metric counters (delivery ones: `Invocations:R`, ...) |
+| `sb:{bus:B}:deliveries:R:T` | stream | delivery jobs for target T of rule R (router.delivery.jobs has the fields) |
+| `sb:{bus:B}:delivery-lanes` | set | the `deliveries:R:T` stream keys of the bus that delivery workers read |
+| `sb:{bus:B}:delivery-retries` | sorted set | jobs waiting for a retry, scored by due time (epoch ms) |
+| `sb:{meta}:functions` | hash | Lambda function name -> URL that function targets are POSTed to |
+| `sb:{queue:Q}:messages` | stream | queue Q: messages delivered to `arn:aws:sqs:...:Q` (docs/queues.md) |
+| `sb:{apidest:D}:rate:S` | string (int) | calls to API destination D in epoch second S (rate limit; expires) |
 
-The ingest stream is read through the consumer group `INGEST_GROUP`.
+The ingest stream is read through the consumer group `INGEST_GROUP`, delivery job streams through
+`DELIVERY_GROUP`.
+
+Record formats (JSON objects; absent optional fields are stored as `null` or left out, readers accept both):
+
+- bus record: `Name`, `Arn`, `Description`, `KmsKeyIdentifier`, `DeadLetterConfig`, `LogConfig`, `CreationTime` and
+  `LastModifiedTime` (epoch seconds, float), `Tags` (list of `{Key, Value}`).
+- rule record: `Name`, `Arn`, `EventBusName`, `EventPattern` (the pattern text exactly as the client sent it, or
+  null for a schedule-only rule), `ScheduleExpression`, `State` (`ENABLED`, `DISABLED` or
+  `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`), `Description`, `RoleArn`, `ManagedBy` (null unless another
+  service manages the rule), `CreatedBy` (account id), `Tags` (list of `{Key, Value}`). Only `ENABLED*` rules
+  match events.
+- target record: the Target exactly as PutTargets received it (`Id`, `Arn`, `Input`, `InputTransformer`, ...).
+
+The bus registry lives in the `{meta}` slot and a bus's rules in its own slot, so bus-level changes are two
+single-slot steps: CreateEventBus sets the `exists` marker, then adds the registry entry; DeleteEventBus removes
+the marker (in one script with its "no rules left" check), then the registry entry. Rule and target writes check
+the marker in their own script, so no rule can be written to a bus that is being deleted.
 """
 
 from __future__ import annotations
@@ -28,6 +55,9 @@ from dataclasses import dataclass
 
 INGEST_GROUP = "router"
 """Consumer group through which router processes share a bus's ingest log."""
+
+DELIVERY_GROUP = "delivery"
+"""Consumer group through which router processes share a bus's delivery jobs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +76,18 @@ class Keys:
         return f"{self.prefix}:{{meta}}:counters"
 
     @property
+    def connections(self) -> str:
+        return f"{self.prefix}:{{meta}}:connections"
+
+    @property
+    def connection_secrets(self) -> str:
+        return f"{self.prefix}:{{meta}}:connection-secrets"
+
+    @property
+    def api_destinations(self) -> str:
+        return f"{self.prefix}:{{meta}}:api-destinations"
+
+    @property
     def config_owned(self) -> str:
         """The resources config files created, so re-applying can remove what the files no longer declare."""
         return f"{self.prefix}:{{meta}}:config-owned"
@@ -53,6 +95,9 @@ class Keys:
     # per bus ---------------------------------------------------------------------------------------------
     def bus_tag(self, bus: str) -> str:
         return f"{self.prefix}:{{bus:{bus}}}"
+
+    def bus_exists(self, bus: str) -> str:
+        return f"{self.bus_tag(bus)}:exists"
 
     def rules(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:rules"
@@ -68,6 +113,29 @@ class Keys:
 
     def bus_counters(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:counters"
+
+    def deliveries(self, bus: str, rule: str, target_id: str) -> str:
+        """One target's job stream. Rule names and target ids match `[.\\-_A-Za-z0-9]+`: no `:` in either."""
+        return f"{self.bus_tag(bus)}:deliveries:{rule}:{target_id}"
+
+    def delivery_lanes(self, bus: str) -> str:
+        return f"{self.bus_tag(bus)}:delivery-lanes"
+
+    def delivery_retries(self, bus: str) -> str:
+        return f"{self.bus_tag(bus)}:delivery-retries"
+
+    # delivery targets ----------------------------------------------------------------------------------------
+    @property
+    def functions(self) -> str:
+        """Lambda function name -> the URL its invocations are POSTed to (config `functions:` or tests)."""
+        return f"{self.prefix}:{{meta}}:functions"
+
+    def queue(self, name: str) -> str:
+        """A queue target's stream; its own hash tag, so queues spread over a cluster."""
+        return f"{self.prefix}:{{queue:{name}}}:messages"
+
+    def api_destination_rate(self, name: str, epoch_s: int) -> str:
+        return f"{self.prefix}:{{apidest:{name}}}:rate:{epoch_s}"
 
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""

@@ -101,7 +101,10 @@ class Metrics:
     # scrape --------------------------------------------------------------------------------------------------
     async def render(self, state: AppState) -> bytes:
         routing = await _read_routing_counters(state)
-        return generate_latest(self.registry) + generate_latest(_OneShot(_routing_families(routing)))
+        from router.delivery.metrics import delivery_families  # router.delivery imports router.ingest, which imports us
+
+        families = _routing_families(routing) + delivery_families(routing)
+        return generate_latest(self.registry) + generate_latest(_OneShot(families))
 
 
 class _OneShot(CollectorRegistry):

@@ -35,6 +35,14 @@ class Settings:
     """How often a process checks Redis for rule changes made by another process."""
     key_prefix: str = "sb"
     """Prefix of every Redis key (see router.keys)."""
+    secrets_key: str | None = None
+    """Fernet key (urlsafe base64, 32 bytes) that encrypts connection credentials in Redis. None means: the key in
+    `data_dir/secrets.key`, created on first use. Every router process sharing one Redis needs the same key."""
+    delivery_visibility_timeout_s: float = 30.0
+    """A delivery job a worker took but did not settle for this long is taken over by another worker (or process):
+    its worker is presumed dead (kill -9). Must exceed the longest delivery (5 s HTTP timeout plus queueing)."""
+    delivery_concurrency_per_target: int = 16
+    """In-flight HTTP deliveries per target and process (queue and bus targets go in batches instead)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -49,6 +57,13 @@ class Settings:
             "data_dir": Path(env.get("SWITCHBOARD_DATA_DIR", str(base.data_dir))),
             "put_events_limit_bytes": int(env.get("SWITCHBOARD_PUT_EVENTS_LIMIT_BYTES", base.put_events_limit_bytes)),
             "key_prefix": env.get("SWITCHBOARD_KEY_PREFIX", base.key_prefix),
+            "secrets_key": env.get("SWITCHBOARD_SECRETS_KEY") or None,
+            "delivery_visibility_timeout_s": float(
+                env.get("SWITCHBOARD_DELIVERY_VISIBILITY_TIMEOUT_S", base.delivery_visibility_timeout_s)
+            ),
+            "delivery_concurrency_per_target": int(
+                env.get("SWITCHBOARD_DELIVERY_CONCURRENCY_PER_TARGET", base.delivery_concurrency_per_target)
+            ),
         }
         if "SWITCHBOARD_CONFIG_DIR" in env:
             values["config_dir"] = Path(env["SWITCHBOARD_CONFIG_DIR"])

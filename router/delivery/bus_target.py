@@ -1,0 +1,78 @@
+"""Event bus targets: `arn:aws:events:REGION:ACCOUNT:event-bus/NAME` puts the event into bus NAME.
+
+The event is appended to the target bus's ingest log, as PutEvents does (same script shape: the bus's `exists`
+marker is checked in the same step, so a deleted bus gets NO_RESOURCE, not retried), keeping its `id` and every
+field: the original event, whatever the target's input shaping says (an event bus receives events). The entry also
+carries `hops`, the number of bus targets the event has passed through.
+
+Loops are bounded: a rule on bus A targeting bus B, and one on B targeting A, would otherwise route one event
+forever. An event that has already passed through `MAX_BUS_HOPS` (5) bus targets is not delivered again: the
+delivery fails with LOOP_DETECTED (not retried; to the DLQ when one is set). So one PutEvents entry reaches at most
+six buses along any path. A bus of another account or region is not held here: NO_RESOURCE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from router.arns import Arns
+from router.delivery.jobs import Job
+from router.delivery.retry import Failure
+from router.keys import Keys
+
+__all__ = ["MAX_BUS_HOPS", "BusTransport"]
+
+MAX_BUS_HOPS = 5
+
+# KEYS: exists marker, ingest stream. ARGV: n, then per event: envelope, hops. Appends all, or nothing if no bus.
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return false
+end
+for i = 1, tonumber(ARGV[1]) do
+  redis.call('XADD', KEYS[2], '*', 'event', ARGV[2 * i], 'hops', ARGV[2 * i + 1])
+end
+return 1
+"""
+
+
+class BusTransport:
+    batched = True
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, arns: Arns) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.arns = arns
+        self._append = redis.register_script(_APPEND)
+
+    async def deliver(self, jobs: Sequence[Job]) -> list[Failure | None]:
+        results: list[Failure | None] = [None] * len(jobs)
+        by_bus: dict[str, list[int]] = {}
+        for index, job in enumerate(jobs):
+            arn = str(job.target["Arn"])
+            ref = self.arns.resource(arn)
+            if ref is None or ref.rule is not None:
+                results[index] = Failure("NO_RESOURCE", f"Event bus {arn} does not exist in this router.", False)
+            elif job.hops >= MAX_BUS_HOPS:
+                results[index] = Failure(
+                    "LOOP_DETECTED", f"The event already passed through {job.hops} event bus targets.", False
+                )
+            else:
+                by_bus.setdefault(ref.bus, []).append(index)
+        for bus, indexes in by_bus.items():
+            args: list[bytes | str | int] = [len(indexes)]
+            for index in indexes:
+                args += [jobs[index].event, jobs[index].hops + 1]
+            failure: Failure | None
+            try:
+                ok = await self._append(keys=[self.keys.bus_exists(bus), self.keys.ingest(bus)], args=args)
+            except (RedisError, OSError) as err:
+                failure = Failure("CONNECTION_ERROR", f"append to bus {bus} failed: {err}", True)
+            else:
+                failure = None if ok else Failure("NO_RESOURCE", f"Event bus {bus} does not exist.", False)
+            for index in indexes:
+                results[index] = failure
+        return results
