@@ -84,6 +84,7 @@ class FieldIndex(Generic[T]):
         "_string_indexes",
         "_targets",
         "absent",
+        "known",
         "lookup",
     )
 
@@ -164,18 +165,27 @@ class FieldIndex(Generic[T]):
         self._exact_hits: dict[Key, Hit[T]] = {}
         if self._plain:
             for key, found in self._exact_ids.items():
-                if not (self._numeric is not None and isinstance(key, float)):
-                    self._exact_hits[key] = self._intern([*self._any, *found])
+                found = [*self._any, *found]
+                if self._numeric is not None and isinstance(key, float):
+                    self._numeric.collect(key, found)
+                self._exact_hits[key] = self._intern(found)
         # Each elementary interval of the numeric ranges with its full answer (interval stabbing).
         self._points: list[float] = []
         self._regions: list[Hit[T]] = []
         self.lookup: Callable[[Key], Hit[T]]
+        """The hit of one present value."""
+        self.known: dict[Key, Hit[T]] = self._memo
+        """Values whose hit is already known (precomputed or memoised): try `known.get(key) or lookup(key)`."""
         if self._plain and self._numeric is None:
+            self.known = self._exact_hits
             self.lookup = self._lookup_exact
         elif self._plain and self._numeric is not None and self._numeric.regions is not None:
             self._points = self._numeric.points
             self._regions = [self._intern([*self._any, *region]) for region in self._numeric.regions]
+            self.known = self._exact_hits
             self.lookup = self._lookup_numeric
+        elif not strings and self._numeric is None:
+            self.lookup = self._lookup_but
         else:
             self.lookup = self._lookup_memo
 
@@ -191,13 +201,28 @@ class FieldIndex(Generic[T]):
         return self._exact_hits.get(key, self._nothing)
 
     def _lookup_numeric(self, key: Key) -> Hit[T]:
+        hit = self._exact_hits.get(key)
+        if hit is not None:
+            return hit
         if key.__class__ is not float:
-            return self._exact_hits.get(key, self._nothing)
-        if key in self._exact_ids:
-            return self._lookup_memo(key)
+            return self._nothing
         points = self._points
         i = bisect_left(points, key)
         return self._regions[2 * i + 1 if i < len(points) and points[i] == key else 2 * i]
+
+    def _lookup_but(self, key: Key) -> Hit[T]:
+        # Only exact keys and anything-buts: a value that is neither an exact key nor excluded (unique values, as a
+        # rule) takes the precomputed answer without the general computation.
+        assert self._anything_but is not None
+        if key not in self._exact_ids and not self._anything_but.excluded(key):
+            hit = self._nothing
+        else:
+            hit = self._compute(key)
+        memo = self._memo
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = hit
+        return hit
 
     def _lookup_memo(self, key: Key) -> Hit[T]:
         hit = self._memo.get(key)

@@ -34,7 +34,7 @@ class AnythingBut:
 class AnythingButIndex:
     """All anything-but matchers of one field; `collect` adds the targets of those the value is not excluded by."""
 
-    __slots__ = ("_exact", "_string_indexes", "_targets")
+    __slots__ = ("_affixes", "_exact", "_prefixes", "_string_indexes", "_suffixes", "_targets")
 
     def __init__(self, entries: list[tuple[AnythingBut, int]]) -> None:
         self._targets = [target for _, target in entries]
@@ -70,6 +70,11 @@ class AnythingButIndex:
         if wildcard:
             strings.append(WildcardIndex(wildcard))
         self._string_indexes = tuple(strings)
+        # When only prefixes and suffixes exclude strings, one `startswith`/`endswith` on the tuple of them tells
+        # whether any does, before the per-length probes say which.
+        self._affixes = not eic and not wildcard
+        self._prefixes = tuple(text for text, _ in prefix)
+        self._suffixes = tuple(text for text, _ in suffix)
 
     def excluded(self, key: Key) -> list[int]:
         """The anything-but matchers (by position) that exclude `key`."""
@@ -78,6 +83,8 @@ class AnythingButIndex:
         if hit is not None:
             excluded.extend(hit)
         if isinstance(key, str):
+            if self._affixes and not key.startswith(self._prefixes) and not key.endswith(self._suffixes):
+                return excluded
             for index in self._string_indexes:
                 index.collect(key, excluded)
         return excluded

@@ -46,13 +46,19 @@ _END: Final = object()  # marks the end of a used path in the nested build dict 
 
 
 class PathTree:
-    """One level of the used-path tree: `path` if a rule uses this exact path, and the keys below it."""
+    """One level of the used-path tree: `path` if a rule uses this exact path, and the keys below it.
 
-    __slots__ = ("children", "path")
+    `children` has every key to look up at this level, single segments and dotted runs; `plain` only the single
+    segments, and `dotted` the set of dotted runs (an event dict holding none of them needs only `plain`).
+    """
+
+    __slots__ = ("children", "dotted", "path", "plain")
 
     def __init__(self) -> None:
         self.path: str | None = None
         self.children: tuple[tuple[str, PathTree], ...] = ()
+        self.plain: tuple[tuple[str, PathTree], ...] = ()
+        self.dotted: frozenset[str] = frozenset()
 
 
 def build_path_tree(paths: set[str]) -> PathTree:
@@ -81,6 +87,8 @@ def build_path_tree(paths: set[str]) -> PathTree:
             if segment is not _END:
                 add_runs(segment, child, built[segment])
         tree.children = tuple(children)
+        tree.plain = tuple((key, child) for key, child in children if "." not in key)
+        tree.dotted = frozenset(key for key, _ in children if "." in key)
         return tree
 
     return build(nested)
@@ -111,27 +119,35 @@ def normalise(value: Any) -> Key:
 
 
 def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key], raw: str | bytes | None = None) -> bool:
-    """Fills `out` with `{path: key}`; returns False if an array or a repeated path needs `flatten_general`.
+    """Fills `out` with `{path: key}`; returns False if `flatten_general` is needed.
 
-    `raw` is the event text when it may hold over-precise numbers; each float used is then checked against it.
+    That is: an array on a used path, a dotted key that a rule path could also read through nested objects (so a
+    path may have two values), or a value of an unusual type (a dict or str subclass, say). `raw` is the event
+    text when it may hold over-precise numbers; each float used is then checked against it.
     """
-    for key, child in tree.children:
+    if tree.dotted and not event.keys().isdisjoint(tree.dotted):
+        return False
+    for key, child in tree.plain:
         value = event.get(key, _MISSING)
         if value is _MISSING:
             continue
-        kind = type(value)
-        if kind is dict:
+        kind = value.__class__
+        if kind is str:
+            if child.path is not None:
+                out[child.path] = value
+        elif kind is dict:
             if child.children and not flatten_simple(value, child, out, raw):
                 return False
-        elif kind is list:
-            if child.path is not None or child.children:
-                return False
-        elif child.path is not None:
-            if child.path in out:
-                return False
-            if kind is float and raw is not None:
-                _check_float(value, raw)
-            out[child.path] = value if kind is str else normalise(value)
+        elif kind is float:
+            if child.path is not None:
+                if raw is not None:
+                    _check_float(value, raw)
+                out[child.path] = value
+        elif kind is int or kind is bool or value is None:
+            if child.path is not None:
+                out[child.path] = normalise(value)
+        elif child.path is not None or child.children:
+            return False
     return True
 
 

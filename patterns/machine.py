@@ -65,8 +65,8 @@ def sequences(sub_rules: list[SubRule]) -> list[tuple[Predicate, ...]]:
     ]
 
 
-Edge = tuple[str, Callable[[Key], "Hit[_Node]"], "Hit[_Node]"]
-"""One field of a state: its path, its index's `lookup` and the hit when the event lacks the field."""
+Edge = tuple[str, dict[Key, "Hit[_Node]"], Callable[[Key], "Hit[_Node]"], "Hit[_Node]"]
+"""One field of a state: its path, its index's `known` and `lookup`, and the hit when the event lacks the field."""
 
 
 class _Node:
@@ -97,7 +97,7 @@ class _BuildNode:
                 entries = by_path.setdefault(path, [])
                 entries.extend((m, target) for m in sorted(matchers, key=repr))
             indexes = [(path, FieldIndex(entries)) for path, entries in sorted(by_path.items())]
-            edges = tuple((path, index.lookup, index.absent) for path, index in indexes)
+            edges = tuple((path, index.known, index.lookup, index.absent) for path, index in indexes)
             self.frozen = _Node(tuple(sorted(self.names)), edges)
         return self.frozen
 
@@ -188,13 +188,14 @@ def _load_exact(text: str | bytes) -> Any:
 
 def _walk_simple(node: _Node, fields: dict[str, Key], hits: list[Hit[_Node]]) -> None:
     """Collects the hits that hold names; without arrays each state is reached at most once."""
-    for path, lookup, absent in node.edges:
+    for path, known, lookup, absent in node.edges:
         key = fields.get(path)
-        hit = absent if key is None else lookup(key)
+        hit = absent if key is None else known.get(key) or lookup(key)
         if hit.names:
             hits.append(hit)
-        for child in hit.deeper:
-            _walk_simple(child, fields, hits)
+        if hit.deeper:
+            for child in hit.deeper:
+                _walk_simple(child, fields, hits)
 
 
 def _compatible(chosen: dict[int, int], trail: Trail) -> bool:
@@ -204,7 +205,7 @@ def _compatible(chosen: dict[int, int], trail: Trail) -> bool:
 def _walk_general(
     node: _Node, fields: dict[str, list[tuple[Key, Trail]]], chosen: dict[int, int], out: list[str]
 ) -> None:
-    for path, lookup, absent in node.edges:
+    for path, _, lookup, absent in node.edges:
         values = fields.get(path)
         present = False
         if values:
@@ -236,8 +237,13 @@ def _answer(snapshot: _Snapshot, hits: list[Hit[_Node]]) -> list[str]:
     answers = snapshot.answers
     answer = answers.get(key)
     if answer is None:
-        names = [name for hit in hits for name in hit.names]
-        answer = sorted(names) if snapshot.unique else sorted(set(names))
+        answer = []
+        for hit in hits:
+            answer += hit.names
+        if snapshot.unique:
+            answer.sort()
+        else:
+            answer = sorted(set(answer))
         if len(answers) >= ANSWER_MEMO_LIMIT:
             answers.clear()
         answers[key] = answer
