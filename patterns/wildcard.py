@@ -15,6 +15,7 @@ accepted; see docs/patterns.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -139,12 +140,27 @@ def check_complexity(patterns: list[Wildcard]) -> None:
         raise _PatternError(TOO_COMPLEX)
 
 
-class WildcardIndex:
-    """A field's wildcards grouped by their literal head; each candidate is then checked segment by segment."""
+def _gate_source(pattern: Wildcard) -> str:
+    """A regex equivalent to the wildcard, linear-time: each middle segment is found leftmost inside an atomic
+    group (the same greedy-free, backtracking-free search as `Wildcard.matches`), the tail is anchored at the end."""
+    segments = pattern.segments
+    if len(segments) == 1:
+        return re.escape(segments[0])
+    middles = "".join(f"(?>.*?{re.escape(segment)})" for segment in segments[1:-1])
+    return f"{re.escape(segments[0])}{middles}.*{re.escape(segments[-1])}"
 
-    __slots__ = ("_by_head_length",)
+
+class WildcardIndex:
+    """A field's wildcards grouped by their literal head; each candidate is then checked segment by segment.
+
+    One compiled regex of all the field's wildcards (`_gate_source`) first tells, in one C call, whether any
+    matches at all, which for most values is no.
+    """
+
+    __slots__ = ("_by_head_length", "_gate")
 
     def __init__(self, entries: list[tuple[Wildcard, int]]) -> None:
+        self._gate = re.compile("|".join(f"(?:{_gate_source(p)})" for p, _ in entries), re.DOTALL)
         grouped: dict[int, dict[str, list[tuple[Wildcard, int]]]] = {}
         for pattern, target in entries:
             head = pattern.segments[0]
@@ -152,6 +168,8 @@ class WildcardIndex:
         self._by_head_length = sorted(grouped.items())
 
     def collect(self, text: str, out: list[int]) -> None:
+        if self._gate.fullmatch(text) is None:
+            return
         size = len(text)
         for length, table in self._by_head_length:
             if length > size:
