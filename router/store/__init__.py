@@ -1,0 +1,30 @@
+"""Where buses, rules and targets live: Redis, behind two small protocols.
+
+The API handlers (`router.api.buses`, `rules`, `targets`, `tags`) talk to a `BusStore` and a `RuleStore`, never
+to Redis directly, so the storage boundary is two narrow interfaces. The Redis implementations keep the layout
+documented in `router.keys` (the ingest worker reads the same rule records), make every change one atomic,
+single-slot step (Lua scripts or a check-and-set script) and translate Redis failures into `InternalException`.
+`stores(state)` hands out the process's instances.
+"""
+
+from __future__ import annotations
+
+from router.state import AppState
+from router.store.buses import RedisBusStore
+from router.store.protocol import BusStore, RuleStore
+from router.store.rules import TARGETS_PER_RULE, RedisRuleStore
+
+__all__ = ["TARGETS_PER_RULE", "BusStore", "RedisBusStore", "RedisRuleStore", "RuleStore", "stores"]
+
+_EXTRAS_KEY = "control_plane_stores"
+
+
+def stores(state: AppState) -> tuple[BusStore, RuleStore]:
+    """The process's bus and rule stores (created on first use and kept in `state.extras`)."""
+    pair = state.extras.get(_EXTRAS_KEY)
+    if pair is None:
+        pair = (RedisBusStore(state.redis, state.keys), RedisRuleStore(state.redis, state.keys))
+        state.extras[_EXTRAS_KEY] = pair
+    buses: BusStore = pair[0]
+    rules: RuleStore = pair[1]
+    return buses, rules

@@ -1,0 +1,111 @@
+"""`RedisRuleStore`: a bus's rules (`sb:{bus:B}:rules`) and each rule's targets (`sb:{bus:B}:targets:R`).
+
+Every change is one Lua script in the bus's hash slot that also checks the bus's `exists` marker and increments
+`sb:{bus:B}:version`, the counter the ingest worker polls to reload the bus's rules. Rule changes are
+check-and-set: read the record, compute the new one in Python (`mutate`), and let the script write it only if
+the record is still what was read, so concurrent writers never lose an update. PutTargets counts the rule's
+targets and writes them in one script, so a call that would make a sixth target stores nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from router.errors import (
+    InternalException,
+    LimitExceededException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from router.keys import Keys
+from router.store.protocol import Record, RuleMutation
+from router.store.scripts import CAS_ATTEMPTS, PUT_TARGETS, REMOVE_TARGETS, RULE_CAS, redis_errors, status
+
+TARGETS_PER_RULE = 5
+"""EventBridge's hard limit of targets on one rule."""
+
+
+class RedisRuleStore:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._cas = redis.register_script(RULE_CAS)
+        self._put_targets = redis.register_script(PUT_TARGETS)
+        self._remove_targets = redis.register_script(REMOVE_TARGETS)
+
+    def _rule_keys(self, bus: str, rule: str) -> list[str]:
+        k = self._keys
+        return [k.bus_exists(bus), k.rules(bus), k.targets(bus, rule), k.version(bus)]
+
+    async def get(self, bus: str, name: str) -> Record | None:
+        with redis_errors("read rule"):
+            raw = await self._redis.hget(self._keys.rules(bus), name)
+        return _load(raw) if raw is not None else None
+
+    async def all(self, bus: str) -> list[Record]:
+        with redis_errors("list rules"):
+            raw = await self._redis.hgetall(self._keys.rules(bus))
+        return [_load(value) for _, value in sorted(raw.items())]
+
+    async def update(self, bus: str, name: str, mutate: RuleMutation, *, keep_targets: bool = True) -> Record | None:
+        keys = self._rule_keys(bus, name)
+        for _ in range(CAS_ATTEMPTS):
+            with redis_errors("update rule"):
+                raw = await self._redis.hget(self._keys.rules(bus), name)
+                new = mutate(_load(raw) if raw is not None else None)
+                args = [name, raw or b"", orjson.dumps(new) if new is not None else b"", b"1" if keep_targets else b"0"]
+                outcome = status(await self._cas(keys=keys, args=args))
+            if outcome == "OK":
+                return new
+            if outcome == "NOBUS":
+                raise ResourceNotFoundException(f"Event bus {bus} does not exist.")
+            if outcome == "HASTARGETS":
+                raise ValidationException("Rule can't be deleted since it has targets.")
+        raise InternalException("The rule is being changed concurrently; try again.")
+
+    async def put_targets(self, bus: str, rule: str, targets: Sequence[Record]) -> None:
+        args: list[Any] = [rule, TARGETS_PER_RULE]
+        for target in targets:
+            args += [target["Id"], orjson.dumps(target)]
+        with redis_errors("PutTargets"):
+            outcome = status(await self._put_targets(keys=self._rule_keys(bus, rule), args=args))
+        _raise_for(outcome, bus, rule)
+
+    async def remove_targets(self, bus: str, rule: str, ids: Sequence[str]) -> None:
+        with redis_errors("RemoveTargets"):
+            outcome = status(await self._remove_targets(keys=self._rule_keys(bus, rule), args=[rule, *ids]))
+        _raise_for(outcome, bus, rule)
+
+    async def targets(self, bus: str, rule: str) -> list[Record]:
+        with redis_errors("list targets"):
+            raw = await self._redis.hgetall(self._keys.targets(bus, rule))
+        return [_load(value) for _, value in sorted(raw.items())]
+
+    async def targets_by_rule(self, bus: str, rules: Sequence[str]) -> dict[str, list[Record]]:
+        with redis_errors("list targets"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for rule in rules:
+                    pipe.hgetall(self._keys.targets(bus, rule))
+                results = await pipe.execute()
+        return {rule: [_load(v) for _, v in sorted(raw.items())] for rule, raw in zip(rules, results, strict=True)}
+
+
+def _raise_for(outcome: str, bus: str, rule: str) -> None:
+    if outcome == "OK":
+        return
+    if outcome == "NOBUS":
+        raise ResourceNotFoundException(f"Event bus {bus} does not exist.")
+    if outcome == "NORULE":
+        raise ResourceNotFoundException(f"Rule {rule} does not exist on EventBus {bus}.")
+    if outcome == "LIMIT":
+        raise LimitExceededException("The requested resource exceeds the maximum number allowed.")
+    raise InternalException(f"Unexpected storage answer {outcome!r}.")
+
+
+def _load(raw: Any) -> Record:
+    record: Record = orjson.loads(raw)
+    return record

@@ -1,0 +1,97 @@
+"""The Lua scripts behind every control-plane change, and the Redis error boundary.
+
+Each script touches the keys of one hash slot only (one bus's `{bus:B}` keys, or the `{meta}` registry), so it
+runs unchanged on Redis Cluster. Scripts answer with a short status word that the store turns into the AWS error
+(`NOBUS` -> ResourceNotFoundException, `LIMIT` -> LimitExceededException, ...). `RETRY` means a check-and-set
+lost a race with another writer; the caller re-reads and tries again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import redis.exceptions
+
+from router.errors import InternalException
+
+RULE_CAS = """
+-- KEYS: bus marker, rules hash, the rule's targets hash, bus version
+-- ARGV: rule name, expected record ('' = absent), new record ('' = delete), '1' = refuse to drop targets
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOBUS' end
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if current == false then current = '' end
+if current ~= ARGV[2] then return 'RETRY' end
+if ARGV[3] == '' then
+  if current == '' then return 'OK' end
+  if ARGV[4] == '1' and redis.call('HLEN', KEYS[3]) > 0 then return 'HASTARGETS' end
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+else
+  if current == ARGV[3] then return 'OK' end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+end
+redis.call('INCR', KEYS[4])
+return 'OK'
+"""
+
+PUT_TARGETS = """
+-- KEYS: bus marker, rules hash, the rule's targets hash, bus version
+-- ARGV: rule name, max targets per rule, then id, record pairs
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOBUS' end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 'NORULE' end
+local count = redis.call('HLEN', KEYS[3])
+local seen = {}
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  if not seen[id] and redis.call('HEXISTS', KEYS[3], id) == 0 then count = count + 1 end
+  seen[id] = true
+end
+if count > tonumber(ARGV[2]) then return 'LIMIT' end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('INCR', KEYS[4])
+return 'OK'
+"""
+
+REMOVE_TARGETS = """
+-- KEYS: bus marker, rules hash, the rule's targets hash, bus version
+-- ARGV: rule name, then target ids
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOBUS' end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 'NORULE' end
+local removed = 0
+for i = 2, #ARGV do removed = removed + redis.call('HDEL', KEYS[3], ARGV[i]) end
+if removed > 0 then redis.call('INCR', KEYS[4]) end
+return 'OK'
+"""
+
+DELETE_BUS_MARKER = """
+-- KEYS: bus marker, rules hash, bus version
+if redis.call('HLEN', KEYS[2]) > 0 then return 'HASRULES' end
+if redis.call('DEL', KEYS[1]) == 1 then redis.call('INCR', KEYS[3]) end
+return 'OK'
+"""
+
+BUS_CAS = """
+-- KEYS: bus registry ; ARGV: bus name, expected record, new record
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current == false then return 'NOBUS' end
+if current ~= ARGV[2] then return 'RETRY' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 'OK'
+"""
+
+CAS_ATTEMPTS = 50
+"""Check-and-set retries before giving up with InternalException (only under pathological contention)."""
+
+
+@contextlib.contextmanager
+def redis_errors(action: str) -> Iterator[None]:
+    """Translate Redis failures into the wire's InternalException, keeping the cause chained."""
+    try:
+        yield
+    except redis.exceptions.RedisError as err:
+        raise InternalException(f"Storage is unavailable ({action}); try again.") from err
+
+
+def status(result: object) -> str:
+    return result.decode() if isinstance(result, bytes) else str(result)
