@@ -43,11 +43,12 @@ _CRON = re.compile(r"cron\(\s*\S+(\s+\S+){5}\s*\)")
 
 
 def validate_pattern(text: str) -> None:
-    """Raise InvalidEventPatternException with AWS's text (and its position line, when AWS sends one)."""
+    """Raise InvalidEventPatternException with AWS's text: the reason, then (for pattern text) the Jackson
+    position line AWS appends, e.g. `\n at [Source: (String)"{...}"; line: 1, column: 14]`."""
     try:
         patterns.validate(text)
     except patterns.InvalidEventPattern as err:
-        message = err.message if err.location is None else f"{err.message}\n{err.location}"
+        message = err.message if err.location is None else f"{err.message}\n at {err.location}"
         raise InvalidEventPatternException(message) from err
 
 
