@@ -1,0 +1,147 @@
+"""Connections: CreateConnection, DescribeConnection, ListConnections, UpdateConnection, DeleteConnection and
+DeauthorizeConnection.
+
+Thin handlers over router.connection_store, which owns the records, the encrypted credentials and the states.
+Responses carry exactly the members of each operation's output shape; Describe and List never carry a secret (the
+store keeps secrets out of the records they read). The start-up hook builds the process's `ConnectionStore` and
+`ConnectionAuth` (router.connections_auth) and registers them in `state.extras`, where the delivery engine finds
+them; the shut-down hook closes the auth HTTP client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from router.connection_store import ConnectionStore
+from router.connections_auth import ConnectionAuth
+from router.errors import ValidationException
+from router.protocol import Handler
+from router.secrets import SecretBox
+from router.state import AppState
+
+STORE = "connection_store"
+AUTH = "connection_auth"
+
+_DESCRIBE = (
+    "ConnectionArn",
+    "Name",
+    "Description",
+    "InvocationConnectivityParameters",
+    "ConnectionState",
+    "StateReason",
+    "AuthorizationType",
+    "SecretArn",
+    "KmsKeyIdentifier",
+    "AuthParameters",
+    "CreationTime",
+    "LastModifiedTime",
+    "LastAuthorizedTime",
+)
+_SUMMARY = (
+    "ConnectionArn",
+    "Name",
+    "ConnectionState",
+    "StateReason",
+    "AuthorizationType",
+    "CreationTime",
+    "LastModifiedTime",
+    "LastAuthorizedTime",
+)
+_CREATE = ("ConnectionArn", "ConnectionState", "CreationTime", "LastModifiedTime")
+_CHANGE = (*_CREATE, "LastAuthorizedTime")
+
+
+def store(state: AppState) -> ConnectionStore:
+    """The process's connection store (created on first use, so in-process callers need no start-up hook)."""
+    found = state.extras.get(STORE)
+    if found is None:
+        box = SecretBox.from_settings(state.settings)
+        found = state.extras[STORE] = ConnectionStore(state.redis, state.keys, state.settings, box)
+    assert isinstance(found, ConnectionStore)
+    return found
+
+
+def pick(record: Mapping[str, Any], members: tuple[str, ...]) -> dict[str, Any]:
+    return {k: record[k] for k in members if record.get(k) is not None}
+
+
+def page(items: list[dict[str, Any]], body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a name-sorted listing; NextToken is the offset of the next item."""
+    token = body.get("NextToken")
+    try:
+        start = int(token) if token is not None else 0
+    except ValueError:
+        raise ValidationException("The NextToken provided is invalid.") from None
+    if start < 0 or start > len(items):
+        raise ValidationException("The NextToken provided is invalid.")
+    limit = int(body.get("Limit") or 100)
+    end = start + limit
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+async def create_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
+    return pick(await store(state).create_connection(body), _CREATE)
+
+
+async def describe_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
+    return pick(await store(state).get_connection(body["Name"]), _DESCRIBE)
+
+
+async def list_connections(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
+    prefix = body.get("NamePrefix") or ""
+    wanted = body.get("ConnectionState")
+    records = [
+        r
+        for r in await store(state).list_connections()
+        if r["Name"].startswith(prefix) and (wanted is None or r["ConnectionState"] == wanted)
+    ]
+    items, next_token = page(records, body)
+    result: dict[str, Any] = {"Connections": [pick(r, _SUMMARY) for r in items]}
+    if next_token is not None:
+        result["NextToken"] = next_token
+    return result
+
+
+async def update_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
+    record = await store(state).update_connection(body)
+    auth = state.extras.get(AUTH)
+    if isinstance(auth, ConnectionAuth):
+        auth.invalidate(record["ConnectionArn"])
+    return pick(record, _CHANGE)
+
+
+async def delete_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
+    record = await store(state).delete_connection(body["Name"])
+    auth = state.extras.get(AUTH)
+    if isinstance(auth, ConnectionAuth):
+        auth.invalidate(record["ConnectionArn"])
+    return pick(record, _CHANGE)
+
+
+async def deauthorize_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
+    record = await store(state).deauthorize_connection(body["Name"])
+    auth = state.extras.get(AUTH)
+    if isinstance(auth, ConnectionAuth):
+        auth.invalidate(record["ConnectionArn"])
+    return pick(record, _CHANGE)
+
+
+async def on_startup(state: AppState) -> None:
+    state.extras[AUTH] = ConnectionAuth(store(state))
+
+
+async def on_shutdown(state: AppState) -> None:
+    auth = state.extras.pop(AUTH, None)
+    if isinstance(auth, ConnectionAuth):
+        await auth.aclose()
+
+
+OPERATIONS: dict[str, Handler] = {
+    "CreateConnection": create_connection,
+    "DescribeConnection": describe_connection,
+    "ListConnections": list_connections,
+    "UpdateConnection": update_connection,
+    "DeleteConnection": delete_connection,
+    "DeauthorizeConnection": deauthorize_connection,
+}
