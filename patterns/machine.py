@@ -5,8 +5,10 @@ alternative matchers — ordered by path, with the predicates that contain `{"ex
 is judged inside the array elements the other fields chose. All sequences share one trie: rules with the same
 leading predicates share states, and a state keeps, per field, one `FieldIndex` over all its outgoing edges. Matching
 walks the trie from the root: at each state, for each field it has edges on, the event's value(s) for that field
-are looked up once in that field's index. The cost follows the event's used fields and the states reached, not the
-number of rules.
+are looked up once in that field's index, which answers with an interned `Hit` (the names of the states reached,
+and those of them with further edges). The cost follows the event's used fields and the states reached, not the
+number of rules. The sorted answer is memoised per snapshot keyed by the tuple of hits that hold names, so it is
+built and sorted once per distinct combination (`_answer`); every cache is bounded.
 
 Events are parsed with orjson once and flattened only along used paths. Without arrays on those paths the walk
 needs no bookkeeping (`flatten_simple`, `_walk_simple`); otherwise each value carries its array trail and a walk
