@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 if TYPE_CHECKING:
     from router.state import AppState
 
-disable_created_metrics()  # no `_created` series: they double the output and nothing here needs them
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: they double the output and nothing here needs them
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -103,7 +103,7 @@ class Metrics:
         routing = await _read_routing_counters(state)
         from router.delivery.metrics import delivery_families  # router.delivery imports router.ingest, which imports us
 
-        families = _routing_families(routing) + delivery_families(routing)
+        families = _routing_families(routing) + delivery_families(routing) + _process_families(state)
         return generate_latest(self.registry) + generate_latest(_OneShot(families))
 
 
@@ -195,3 +195,13 @@ def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Me
                 rule_matched.add_metric([bus, rule], value)
                 triggered.add_metric([bus, rule], value)
     return [matched, rule_matched, triggered, ingested, backlog]
+
+
+def _process_families(state: AppState) -> list[Metric]:
+    worker = state.extras.get("ingest_worker")
+    settled = CounterMetricFamily(
+        "switchboard_process_settled_events",
+        "Events this process's ingest worker processed and acknowledged since it started (all buses).",
+    )
+    settled.add_metric([], getattr(worker, "processed_events", 0))
+    return [settled]
