@@ -11,7 +11,9 @@ once Redis is up. Exit codes: 0 after a clean stop, 1 on a config or start-up er
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -79,6 +81,14 @@ def _load_config(directory: Path) -> tuple[int, Any]:
         return 1, None
 
 
+class _StopRequested(Exception):
+    """SIGTERM or SIGINT after uvicorn's graceful shutdown."""
+
+
+def _stop_requested(signum: int, frame: object) -> None:
+    raise _StopRequested
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -119,7 +129,12 @@ def _serve(args: argparse.Namespace) -> int:
             )
         )
         print(f"switchboard: serving on http://{settings.host}:{settings.port} ({where})", file=sys.stderr, flush=True)
-        server.run()
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal with the handlers that were in
+        # place before it started: these turn that into a normal return, so the embedded Redis is stopped below.
+        signal.signal(signal.SIGTERM, _stop_requested)
+        signal.signal(signal.SIGINT, _stop_requested)
+        with contextlib.suppress(_StopRequested):
+            server.run()
         return 0 if server.started else 1
     finally:
         if embedded is not None:

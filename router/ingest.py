@@ -164,6 +164,7 @@ class IngestWorker:
         self._forget = redis.register_script(_FORGET_IDLE_CONSUMERS)
         self._bus_tasks: dict[str, asyncio.Task[None]] = {}
         self._discovery: asyncio.Task[None] | None = None
+        self._stopping = False
         self.processed_events = 0
         """Events this process settled (for tests and logs; the durable count is in Redis)."""
 
@@ -173,12 +174,26 @@ class IngestWorker:
         self._discovery = asyncio.create_task(self._discover_forever(), name="ingest-discovery")
 
     async def stop(self) -> None:
+        """Cancel the loops, and also tell them to stop: they see `_stopping` within one BLOCK period.
+
+        Cancelling alone is not enough: a cancellation that lands inside redis-py's blocking read can surface as a
+        connection error (or be absorbed by its read timeout), which the loops treat as transient and retry."""
+        self._stopping = True
         tasks = [t for t in [self._discovery, *self._bus_tasks.values()] if t is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.options.block_ms / 1000 + 2.0)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=5.0)
         self._bus_tasks.clear()
         self._discovery = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     @property
     def buses(self) -> frozenset[str]:
@@ -186,7 +201,7 @@ class IngestWorker:
 
     # discovery ------------------------------------------------------------------------------------------------
     async def _discover_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.options.discovery_interval_s)
             try:
                 await self._discover_once()
@@ -214,7 +229,7 @@ class IngestWorker:
         own_backlog = True  # first re-read what this consumer holds but has not acknowledged
         next_maintenance = 0.0
         opts = self.options
-        while True:
+        while not self._stopping:
             try:
                 if own_backlog:
                     await self._ensure_group(stream)
@@ -241,15 +256,21 @@ class IngestWorker:
             except asyncio.CancelledError:
                 raise
             except ResponseError as err:
+                if self.stopping:
+                    return
                 if "NOGROUP" not in str(err):
                     log.warning("bus %s: redis error in the ingest loop: %s", bus, err)
                     await asyncio.sleep(opts.error_backoff_s)
                 own_backlog = True  # the stream or group vanished (e.g. bus re-created): set it up again
             except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+                if self.stopping:
+                    return
                 log.warning("bus %s: redis unavailable, retrying: %s", bus, err)
                 own_backlog = True
                 await asyncio.sleep(opts.error_backoff_s)
             except Exception:
+                if self.stopping:
+                    return
                 log.exception("bus %s: unexpected error in the ingest loop", bus)
                 own_backlog = True
                 await asyncio.sleep(opts.error_backoff_s)

@@ -56,7 +56,8 @@ class ServeProcess:
         raise RuntimeError(f"switchboard did not become ready:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:

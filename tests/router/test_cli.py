@@ -1,0 +1,98 @@
+"""The `switchboard` command: `serve` with its own embedded, persistent redis-server (started and stopped with the
+router, data under `.switchboard/` in the working directory), and `config validate`."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.cli import main
+from tests.router._serve import SWITCHBOARD, ServeProcess, bus_count, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _embedded_port(log: str) -> int:
+    match = re.search(r"embedded redis-server at redis://127\.0\.0\.1:(\d+)/0", log)
+    assert match is not None, log
+    return int(match.group(1))
+
+
+@pytest.mark.integration
+def test_serve_without_redis_url_runs_and_stops_its_own_persistent_redis(tmp_path: Path) -> None:
+    first = ServeProcess(tmp_path, None)
+    try:
+        first.wait_ready()
+        port = _embedded_port(first.log())
+        assert _port_open(port)
+        with httpx.Client(timeout=10) as client:
+            result = first.put_events(client, [{"Source": "cli.test", "DetailType": "t", "Detail": "{}"}] * 3)
+        assert result["FailedEntryCount"] == 0
+        assert wait_for(lambda: bus_count(first.metrics(), "switchboard_ingested_events_total", "default") == 3, 10)
+    finally:
+        assert first.stop() == 0
+    assert not _port_open(port), "the embedded redis-server outlived the router"
+    data = tmp_path / ".switchboard" / "redis"
+    assert (data / "appendonlydir").is_dir()
+
+    second = ServeProcess(tmp_path, None)  # the same working directory: the same data
+    try:
+        second.wait_ready()
+        assert bus_count(second.metrics(), "switchboard_ingested_events_total", "default") == 3
+        # A second router on the same data directory is refused instead of corrupting it.
+        refused = subprocess.run(  # noqa: PLW1510 - the exit code is what the test checks
+            [str(SWITCHBOARD), "serve", "--port", "1"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert refused.returncode == 1
+        assert "is in use by another switchboard process" in refused.stderr
+    finally:
+        assert second.stop() == 0
+    assert not _port_open(_embedded_port(second.log()))
+
+
+def test_config_validate_accepts_the_shipped_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "validate", str(REPO / "config")]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_config_validate_reports_a_bad_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.yaml").write_text("buses: [{Name: 'bad name!'}]\n")
+    assert main(["config", "validate", str(tmp_path)]) == 1
+    assert "bad.yaml" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_serve_with_an_invalid_config_starts_nothing(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("buses: [{Name: 'bad name!'}]\n")
+    result = subprocess.run(  # noqa: PLW1510 - the exit code is what the test checks
+        [str(SWITCHBOARD), "serve", "--port", "1", "--config", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "is not valid" in result.stderr
+    assert not (tmp_path / ".switchboard").exists()
+
+
+def test_usage_errors_exit_with_2() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--fsync", "sometimes"])
+    assert exc.value.code == 2
