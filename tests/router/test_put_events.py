@@ -78,7 +78,7 @@ async def test_results_are_positional_and_each_entry_fails_alone(api: Api, redis
     assert set(entries[7]) == {"EventId"}
     events = await stored(redis_client)
     assert [e["id"] for e in events] == [entries[0]["EventId"], entries[7]["EventId"]]
-    assert await redis_client.exists(KEYS.ingest("no-such-bus")) == 0
+    assert await redis_client.exists(KEYS.ingest("no-such-bus")) == 0  # no bus, no worker, no stream
 
 
 async def test_detail_nested_1000_deep_is_accepted_and_1001_is_malformed(api: Api) -> None:
@@ -163,7 +163,7 @@ async def test_eleven_entries_fail_the_whole_request(api: Api, redis_client: aio
     assert message.endswith(
         "at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10"
     )
-    assert await redis_client.exists(KEYS.ingest("default")) == 0
+    assert await redis_client.xlen(KEYS.ingest("default")) == 0
 
 
 async def test_no_entries_fail_the_whole_request(api: Api) -> None:
@@ -177,7 +177,7 @@ async def test_no_entries_fail_the_whole_request(api: Api) -> None:
 
 def _sized(total_bytes: int, *, with_time: bool) -> dict[str, Any]:
     """One entry whose AWS size is exactly `total_bytes` (Source 1 + DetailType 1 + Detail, + 14 with Time)."""
-    overhead = 2 + 2 + 8 + (14 if with_time else 0)  # "a", "b", '{"x":""}' and Time
+    overhead = 1 + 1 + 8 + (14 if with_time else 0)  # "a", "b", '{"x":""}' and Time
     detail = '{"x":"' + "y" * (total_bytes - overhead) + '"}'
     body: dict[str, Any] = {"Source": "a", "DetailType": "b", "Detail": detail}
     if with_time:
@@ -208,7 +208,7 @@ async def test_size_counts_utf8_bytes_and_resources(api: Api) -> None:
     resources = ["r" * 100]
     detail = '{"x":"' + "é" * ((limit - 2 - 8 - 100) // 2) + '"}'
     body = {"Entries": [{"Source": "a", "DetailType": "b", "Detail": detail, "Resources": resources}]}
-    assert (limit - 2 - 8 - 100) % 2 == 0
+    assert (limit - 2 - 8 - 100) % 2 == 0  # so the entry is exactly at the limit
     assert (await api.ok("PutEvents", body))["FailedEntryCount"] == 0
     body["Entries"][0]["Resources"] = ["r" * 101]
     assert (await api.error("PutEvents", body))[2] == "Total size of the entries in the request is over the limit."
@@ -238,7 +238,7 @@ async def test_wrong_json_types_fail_the_whole_request(
     status, code, text = await api.error("PutEvents", body)
     assert (status, code) == (400, "SerializationException")
     assert text.startswith(message)
-    assert await redis_client.exists(KEYS.ingest("default")) == 0
+    assert await redis_client.xlen(KEYS.ingest("default")) == 0
 
 
 async def test_put_events_leaves_only_the_ingest_stream_behind(api: Api, redis_client: aioredis.Redis) -> None:
