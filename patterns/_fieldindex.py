@@ -84,6 +84,7 @@ class FieldIndex(Generic[T]):
         "_string_indexes",
         "_targets",
         "absent",
+        "default",
         "known",
         "lookup",
     )
@@ -176,9 +177,12 @@ class FieldIndex(Generic[T]):
         """The hit of one present value."""
         self.known: dict[Key, Hit[T]] = self._memo
         """Values whose hit is already known (precomputed or memoised): try `known.get(key) or lookup(key)`."""
+        self.default: Hit[T] | None = None
+        """When set, `known.get(key, default)` is the whole answer (only exact keys on the field)."""
         if self._plain and self._numeric is None:
             self.known = self._exact_hits
             self.lookup = self._lookup_exact
+            self.default = self._nothing
         elif self._plain and self._numeric is not None and self._numeric.regions is not None:
             self._points = self._numeric.points
             self._regions = [self._intern([*self._any, *region]) for region in self._numeric.regions]

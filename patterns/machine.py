@@ -31,6 +31,7 @@ from typing import Any, Final
 import orjson
 
 from patterns._fieldindex import FieldIndex, Hit, Matcher
+from patterns._specialise import Fast, generate
 from patterns.errors import InvalidEvent
 from patterns.exists import Exists
 from patterns.flatten import (
@@ -45,8 +46,12 @@ from patterns.numbers import Key, number_key
 from patterns.parser import SubRule, compile_pattern
 
 MAX_EVENT_DEPTH: Final = 1000
+SPECIALISE_AFTER: Final = 16
+"""Events a snapshot serves through the general path before its straight-line code is generated (0: at once), so a
+one-off Machine (`matches`, TestEventPattern) never pays for code generation."""
 ANSWER_MEMO_LIMIT: Final = 8192
 """Distinct answers remembered per snapshot (keyed by the hits that made them); cleared when full."""
+_TOO_DEEP: Final = f"Event nesting is deeper than {MAX_EVENT_DEPTH}"
 _QUICK_DEPTH_LEVELS: Final = 64
 _QUICK_DEPTH_WIDTH: Final = 100_000
 
@@ -67,8 +72,9 @@ def sequences(sub_rules: list[SubRule]) -> list[tuple[Predicate, ...]]:
     ]
 
 
-Edge = tuple[str, dict[Key, "Hit[_Node]"], Callable[[Key], "Hit[_Node]"], "Hit[_Node]"]
-"""One field of a state: its path, its index's `known` and `lookup`, and the hit when the event lacks the field."""
+Edge = tuple[str, dict[Key, "Hit[_Node]"], Callable[[Key], "Hit[_Node]"], "Hit[_Node]", "Hit[_Node] | None"]
+"""One field of a state: its path, its index's `known` and `lookup`, the hit when the event lacks the field, and
+the index's `default` (set when `known.get(key, default)` is the whole answer)."""
 
 
 class _Node:
@@ -99,7 +105,7 @@ class _BuildNode:
                 entries = by_path.setdefault(path, [])
                 entries.extend((m, target) for m in sorted(matchers, key=repr))
             indexes = [(path, FieldIndex(entries)) for path, entries in sorted(by_path.items())]
-            edges = tuple((path, index.known, index.lookup, index.absent) for path, index in indexes)
+            edges = tuple((path, index.known, index.lookup, index.absent, index.default) for path, index in indexes)
             self.frozen = _Node(tuple(sorted(self.names)), edges)
         return self.frozen
 
@@ -107,7 +113,7 @@ class _BuildNode:
 class _Snapshot:
     """One compiled, immutable version of the rules, with its memo of answers (see `Machine.matches_for_event`)."""
 
-    __slots__ = ("answers", "root", "tree", "unique")
+    __slots__ = ("_warmup", "answers", "fast", "root", "tree", "unique")
 
     def __init__(self, root: _Node, tree: PathTree, unique: bool) -> None:
         self.root = root
@@ -115,6 +121,30 @@ class _Snapshot:
         self.unique = unique
         """No rule name sits on two states, so a walk without arrays (each state reached once) never repeats one."""
         self.answers: dict[tuple[Hit[_Node], ...], list[str]] = {}
+        self.fast: Fast = self._warm
+        """Flatten + first-level walk as straight-line code for this snapshot (`_specialise.py`); None = general."""
+        self._warmup = SPECIALISE_AFTER
+        if self._warmup <= 0:
+            self._specialise()
+
+    def _warm(self, event: dict[str, Any], raw: str | bytes | None) -> list[str] | None:
+        """Counts the snapshot's first events (served by the general path), then installs the generated code."""
+        self._warmup -= 1
+        if self._warmup <= 0:
+            self._specialise()
+        return None
+
+    def _specialise(self) -> None:
+        fast = generate(self.tree, self.root.edges, _walk_simple, self._answer) if self.root.edges else None
+        self.fast = _general if fast is None else fast
+
+    def _answer(self, hits: list[Hit[_Node]]) -> list[str]:
+        return _answer(self, hits)
+
+
+def _general(event: dict[str, Any], raw: str | bytes | None) -> None:
+    """The `fast` of a snapshot without generated code: always the general path."""
+    return
 
 
 def _reject_constant(text: str) -> Any:
@@ -158,24 +188,41 @@ def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str
     rule looks at is checked against it (`flatten._check_float`) and the event is re-read keeping number text
     (`_load_exact`) when a float's shortest form is not what the event wrote.
     """
-    if isinstance(event, dict):
-        if _depth_exceeds(event, MAX_EVENT_DEPTH):
-            raise InvalidEvent(f"Event nesting is deeper than {MAX_EVENT_DEPTH}")
-        return event, None
-    if not isinstance(event, str | bytes):
-        raise InvalidEvent("Event must be a JSON object")
+    kind = event.__class__
+    if kind is not bytes and kind is not str:
+        if isinstance(event, dict):
+            if _depth_exceeds(event, MAX_EVENT_DEPTH):
+                raise InvalidEvent(_TOO_DEEP)
+            return event, None
+        if not isinstance(event, str | bytes):
+            raise InvalidEvent("Event must be a JSON object")
+    text: str | bytes = event  # type: ignore[assignment]  # (narrowed by the class tests above)
     try:
-        parsed = orjson.loads(event)
+        parsed = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        if "infinity" not in str(exc) and "Recursion" not in str(exc):
+        if "depth limit" in str(exc):  # orjson's own bound (1,024) is past ours
+            raise InvalidEvent(_TOO_DEEP) from None
+        if "infinity" not in str(exc):
             raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
-        parsed = _load_exact(event)
-    if not isinstance(parsed, dict):
+        parsed = _load_exact(text)
+    if parsed.__class__ is not dict and not isinstance(parsed, dict):
         raise InvalidEvent("Event must be a JSON object")
-    opened = event.count("{") + event.count("[") if isinstance(event, str) else event.count(b"{") + event.count(b"[")
-    if opened > MAX_EVENT_DEPTH and _depth_exceeds(parsed, MAX_EVENT_DEPTH):
-        raise InvalidEvent(f"Event nesting is deeper than {MAX_EVENT_DEPTH}")
-    return parsed, event
+    # Depth d takes d opening and d closing brackets, so short text cannot be too deep: no count, no walk. Longer
+    # text is counted in C, and only text opening more than the bound is walked.
+    if (
+        len(text) > 2 * MAX_EVENT_DEPTH
+        and _brackets(text) > MAX_EVENT_DEPTH
+        and _depth_exceeds(parsed, MAX_EVENT_DEPTH)
+    ):
+        raise InvalidEvent(_TOO_DEEP)
+    return parsed, text
+
+
+def _brackets(text: str | bytes) -> int:
+    """How many objects and arrays the text opens (a bound on its depth, counted in C)."""
+    if isinstance(text, str):
+        return text.count("{") + text.count("[")
+    return text.count(b"{") + text.count(b"[")
 
 
 def _load_exact(text: str | bytes) -> Any:
@@ -183,14 +230,14 @@ def _load_exact(text: str | bytes) -> Any:
     try:
         return json.loads(text, parse_float=number_key, parse_int=number_key, parse_constant=_reject_constant)
     except RecursionError:
-        raise InvalidEvent(f"Event nesting is deeper than {MAX_EVENT_DEPTH}") from None
+        raise InvalidEvent(_TOO_DEEP) from None
     except ValueError as exc:
         raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
 
 
 def _walk_simple(node: _Node, fields: dict[str, Key], hits: list[Hit[_Node]]) -> None:
     """Collects the hits that hold names; without arrays each state is reached at most once."""
-    for path, known, lookup, absent in node.edges:
+    for path, known, lookup, absent, _ in node.edges:
         key = fields.get(path)
         hit = absent if key is None else known.get(key) or lookup(key)
         if hit.names:
@@ -207,7 +254,7 @@ def _compatible(chosen: dict[int, int], trail: Trail) -> bool:
 def _walk_general(
     node: _Node, fields: dict[str, list[tuple[Key, Trail]]], chosen: dict[int, int], out: list[str]
 ) -> None:
-    for path, _, lookup, absent in node.edges:
+    for path, _, lookup, absent, _ in node.edges:
         values = fields.get(path)
         present = False
         if values:
@@ -297,9 +344,12 @@ class Machine:
 
     def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
         """The sorted names of the rules the event matches (JSON text or a parsed dict)."""
-        snapshot = self._current()
+        snapshot = self._current() if self._stale else self._snapshot
         parsed, raw = load_event(event)
         try:
+            answer = snapshot.fast(parsed, raw)
+            if answer is not None:
+                return answer
             return self._match(snapshot, parsed, raw)
         except NeedsExactNumbers:
             assert raw is not None
@@ -307,6 +357,7 @@ class Machine:
 
     @staticmethod
     def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) -> list[str]:
+        """The general path: `flatten_simple` + `_walk_simple`, or with arrays `flatten_general` + `_walk_general`."""
         simple: dict[str, Key] = {}
         if flatten_simple(event, snapshot.tree, simple, raw):
             hits: list[Hit[_Node]] = []
