@@ -70,6 +70,13 @@ class _Outcome:
     member: bytes = b""
 
 
+def _raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library turned into another error (redis-py can, mid-read)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Lane:
     def __init__(
         self, ctx: LaneContext, bus: str, rule: str, target_id: str, *, stream: str, on_free: asyncio.Event
@@ -105,6 +112,7 @@ class Lane:
     async def run(self) -> None:
         try:
             while True:
+                _raise_if_cancelling()
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._buffer:
@@ -137,6 +145,7 @@ class Lane:
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError) as err:  # jobs stay pending: redelivered after the visibility timeout
+            _raise_if_cancelling()
             log.warning(
                 "bus %s rule %s target %s: settling failed, will redeliver: %s",
                 self.bus,
@@ -145,6 +154,7 @@ class Lane:
                 err,
             )
         except Exception:
+            _raise_if_cancelling()
             log.exception("bus %s rule %s target %s: delivery failed unexpectedly", self.bus, self.rule, self.target_id)
         finally:
             for job in jobs:

@@ -73,16 +73,21 @@ class DeliveryWorker:
             tasks.append(self._discovery)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=5.0)
+            if stuck:
+                log.warning("delivery: %d tasks did not stop within 5 s", len(stuck))
         self._buses.clear()
         self._discovery = None
 
     async def _discover_forever(self) -> None:
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self.options.discovery_interval_s)
             try:
                 await self._discover_once()
             except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+                raise_if_cancelling()
                 log.warning("delivery bus discovery failed, retrying: %s", err)
 
     async def _discover_once(self) -> None:
@@ -98,16 +103,28 @@ class DeliveryWorker:
                 task.cancel()
 
 
+def raise_if_cancelling() -> None:
+    """Raise a pending cancellation that a library swallowed or turned into another error (redis-py can, mid-call).
+
+    Checked in every loop, so `stop()` always ends the worker's tasks."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def _forever(step: Callable[[], Any], bus: str, options: WorkerOptions) -> None:
     while True:
+        raise_if_cancelling()
         try:
             await step()
         except asyncio.CancelledError:
             raise
         except (RedisConnectionError, RedisTimeoutError, OSError) as err:
+            raise_if_cancelling()
             log.warning("bus %s: redis unavailable in delivery, retrying: %s", bus, err)
             await asyncio.sleep(options.error_backoff_s)
         except Exception:
+            raise_if_cancelling()
             log.exception("bus %s: unexpected error in delivery", bus)
             await asyncio.sleep(options.error_backoff_s)
 

@@ -54,7 +54,7 @@ async def dapi(redis_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[Ap
     settings = Settings(redis_url=redis_url, data_dir=tmp_path, rules_refresh_interval_s=0.05)
 
     def delivery(state: AppState) -> Delivery:
-        options = WorkerOptions(visibility_timeout_s=5.0, claim_interval_s=0.2, block_ms=100)
+        options = WorkerOptions(visibility_timeout_s=5.0, claim_interval_s=0.2, block_ms=100, lanes_refresh_s=0.1)
         return Delivery(state, clock=clock, backoff=Backoff(base_s=0.05, cap_s=0.2), options=options)
 
     app = create_app(settings, delivery=delivery)

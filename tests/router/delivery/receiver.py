@@ -25,6 +25,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    answered_at: float | None = None
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -92,6 +93,7 @@ class Receiver:
             extra = self._headers.get(request.path, {}) if status != 200 else {}
         if delay:
             time.sleep(delay)
+        request.answered_at = time.monotonic()
         return status, b"{}", extra
 
     def at(self, path: str) -> list[Request]:
