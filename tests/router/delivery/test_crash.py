@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -90,7 +91,8 @@ def processes() -> Iterator[list[Serve]]:
 def _delivered(client: redis.Redis) -> tuple[int, set[bytes]]:
     total, ids = 0, set()
     for queue in QUEUES:
-        for _, fields in client.xrange(KEYS.queue(queue)):
+        entries: Any = client.xrange(KEYS.queue(queue))
+        for _, fields in entries:
             total += 1
             ids.add(fields[b"delivery_id"])
     return total, ids
