@@ -1,4 +1,5 @@
-"""The `switchboard` command: `serve` runs the router, `config validate DIR` checks config files.
+"""The `switchboard` command: `serve` runs the router, `config validate DIR` checks config files, `queue read NAME`
+and `queue tail NAME` print a queue target's messages (router.queue_cli).
 
 `switchboard serve [--host H] [--port N] [--config DIR] [--fsync always|everysec]` uses the Redis at `REDIS_URL`,
 or, when it is unset, starts its own persistent redis-server (`router.embedded_redis`) with its data under
@@ -45,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     validate = config_commands.add_parser("validate", help="check a config directory without starting anything")
     validate.add_argument("dir", type=Path)
+
+    queue = commands.add_parser("queue", help="look into a queue target's messages (router.queue_cli)")
+    queue_commands = queue.add_subparsers(dest="queue_command", required=True)
+    read = queue_commands.add_parser("read", help="print the queue's oldest messages, one JSON object per line")
+    read.add_argument("name")
+    read.add_argument("--count", type=int, default=100)
+    read.add_argument("--after", default=None, metavar="ID", help="start after this stream entry id")
+    tail = queue_commands.add_parser("tail", help="print new messages as they arrive (Ctrl-C stops)")
+    tail.add_argument("name")
+    tail.add_argument("--from-start", action="store_true", help="first print the messages already there")
     return parser
 
 
@@ -147,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         logging.getLogger().setLevel(args.log_level.upper())
         return _serve(args)
+    if args.command == "queue":
+        from router import queue_cli
+
+        if args.queue_command == "read":
+            return queue_cli.read_command(args.name, args.count, args.after)
+        return queue_cli.tail_command(args.name, args.from_start)
     return _validate(args.dir)
 
 

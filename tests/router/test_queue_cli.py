@@ -1,0 +1,68 @@
+"""`switchboard queue read` and `queue tail` against the real redis-server, as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from router.keys import Keys
+
+pytestmark = pytest.mark.integration
+
+
+def _run(redis_url: str | None, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return subprocess.run(
+        [sys.executable, "-m", "router.cli", "queue", *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_queue_read_prints_messages_as_json_lines(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    key = Keys().queue("orders")
+    first: Any = client.xadd(key, {"delivery_id": "e:r:t", "body": b'{"a":1}', "sent_ms": "5"})
+    client.xadd(key, {"delivery_id": "e2:r:t", "body": b"plain", "sent_ms": "6", "attributes": b'{"RULE_ARN":"x"}'})
+    done = _run(redis_url, "read", "orders")
+    assert done.returncode == 0, done.stderr
+    lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert lines[0] == {"id": first.decode(), "delivery_id": "e:r:t", "body": {"a": 1}, "sent_ms": "5"}
+    assert lines[1]["body"] == "plain"
+    assert lines[1]["attributes"] == {"RULE_ARN": "x"}
+    after = _run(redis_url, "read", "orders", "--after", first.decode())
+    assert len(after.stdout.splitlines()) == 1
+    client.close()
+
+
+def test_queue_tail_prints_new_messages_and_read_needs_redis_url(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    env = {**os.environ, "REDIS_URL": redis_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "router.cli", "queue", "tail", "jobs"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(1.5)  # let it start blocking on XREAD $
+        client.xadd(Keys().queue("jobs"), {"delivery_id": "d", "body": b"[1]", "sent_ms": "1"})
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert orjson.loads(line)["body"] == [1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    missing = _run(None, "read", "orders")
+    assert missing.returncode == 1
+    assert "set REDIS_URL" in missing.stderr
+    client.close()
