@@ -113,7 +113,7 @@ class _BuildNode:
 class _Snapshot:
     """One compiled, immutable version of the rules, with its memo of answers (see `Machine.matches_for_event`)."""
 
-    __slots__ = ("_warmup", "answers", "fast", "root", "tree", "unique")
+    __slots__ = ("_warmup", "answers", "fast", "memo_hits", "memoise", "root", "tree", "unique")
 
     def __init__(self, root: _Node, tree: PathTree, unique: bool) -> None:
         self.root = root
@@ -121,6 +121,9 @@ class _Snapshot:
         self.unique = unique
         """No rule name sits on two states, so a walk without arrays (each state reached once) never repeats one."""
         self.answers: dict[tuple[Hit[_Node], ...], list[str]] = {}
+        self.memoise = True
+        self.memo_hits = 0
+        """Answers served from the memo since it was last cleared."""
         self.fast: Fast = self._warm
         """Flatten + first-level walk as straight-line code for this snapshot (`_specialise.py`); None = general."""
         self._warmup = SPECIALISE_AFTER
@@ -130,16 +133,52 @@ class _Snapshot:
     def _warm(self, event: dict[str, Any], raw: str | bytes | None) -> list[str] | None:
         """Counts the snapshot's first events (served by the general path), then installs the generated code."""
         self._warmup -= 1
-        if self._warmup <= 0:
+        if self._warmup == 0:
             self._specialise()
         return None
 
     def _specialise(self) -> None:
-        fast = generate(self.tree, self.root.edges, _walk_simple, self._answer) if self.root.edges else None
+        fast = generate(self.tree, self.root.edges, _walk_simple, self.answer) if self.root.edges else None
         self.fast = _general if fast is None else fast
 
-    def _answer(self, hits: list[Hit[_Node]]) -> list[str]:
-        return _answer(self, hits)
+    def answer(self, hits: list[Hit[_Node]]) -> list[str]:
+        """The sorted names of the hits, each once.
+
+        Answers are memoised keyed by the tuple of hits, so a combination is merged and sorted once. When the
+        memo does not pay (over one fill of `ANSWER_MEMO_LIMIT` entries it answered fewer events than it missed,
+        as when nearly every event matches its own combination of ranges and exact keys), the snapshot stops
+        memoising: a miss costs the tuple, the probe, the store and the periodic clear on top of the sort.
+        """
+        if not hits:
+            return []
+        if len(hits) == 1:
+            return list(hits[0].names)
+        if not self.memoise:
+            return self._merge(hits)
+        key = tuple(hits)
+        answers = self.answers
+        answer = answers.get(key)
+        if answer is not None:
+            self.memo_hits += 1
+            return answer.copy()
+        answer = self._merge(hits)
+        if len(answers) >= ANSWER_MEMO_LIMIT:
+            answers.clear()
+            if self.memo_hits < ANSWER_MEMO_LIMIT:
+                self.memoise = False
+                return answer
+            self.memo_hits = 0
+        answers[key] = answer
+        return answer.copy()
+
+    def _merge(self, hits: list[Hit[_Node]]) -> list[str]:
+        answer: list[str] = []
+        for hit in hits:
+            answer += hit.names
+        if self.unique:
+            answer.sort()
+            return answer
+        return sorted(set(answer))
 
 
 def _general(event: dict[str, Any], raw: str | bytes | None) -> None:
@@ -276,29 +315,6 @@ def _walk_general(
                 _walk_general(child, fields, chosen, out)
 
 
-def _answer(snapshot: _Snapshot, hits: list[Hit[_Node]]) -> list[str]:
-    """The sorted names of the hits, each once: computed once per distinct tuple of hits, then remembered."""
-    if not hits:
-        return []
-    if len(hits) == 1:
-        return list(hits[0].names)
-    key = tuple(hits)
-    answers = snapshot.answers
-    answer = answers.get(key)
-    if answer is None:
-        answer = []
-        for hit in hits:
-            answer += hit.names
-        if snapshot.unique:
-            answer.sort()
-        else:
-            answer = sorted(set(answer))
-        if len(answers) >= ANSWER_MEMO_LIMIT:
-            answers.clear()
-        answers[key] = answer
-    return answer.copy()
-
-
 class Machine:
     """A set of named rules compiled into one automaton; `matches_for_event` names the rules an event matches."""
 
@@ -362,7 +378,7 @@ class Machine:
         if flatten_simple(event, snapshot.tree, simple, raw):
             hits: list[Hit[_Node]] = []
             _walk_simple(snapshot.root, simple, hits)
-            return _answer(snapshot, hits)
+            return snapshot.answer(hits)
         out: list[str] = []
         _walk_general(snapshot.root, flatten_general(event, snapshot.tree, raw), {}, out)
         if len(out) > 1:

@@ -211,3 +211,44 @@ def test_short_text_skips_the_depth_count_and_long_text_within_the_bound_is_matc
         assert m.matches_for_event(short) == ["r"]
     assert m.matches_for_event(_nested_text(1000).encode() + b" " * 5000) == ["r"]
     assert m.matches_for_event(json.dumps({"top": "x", "pad": ["[{" * 3000]})) == ["r"]
+
+
+def _range_machine() -> patterns.Machine:
+    m = patterns.Machine()
+    for i in range(40):
+        m.add_rule(f"range{i:02}", {"x": [{"numeric": [">=", i, "<", i + 10]}]})
+        m.add_rule(f"key{i:02}", {"k": [f"{i}"]})
+    return m
+
+
+def _expected(x: int, k: int) -> list[str]:
+    return sorted([f"range{i:02}" for i in range(40) if i <= x < i + 10] + ([f"key{k:02}"] if k < 40 else []))
+
+
+def test_answer_memo_stops_when_combinations_do_not_repeat_and_answers_stay_right() -> None:
+    with mock.patch.object(machine, "ANSWER_MEMO_LIMIT", 64):
+        m = _range_machine()
+        for n in range(300):  # nearly every event its own combination of hits
+            x, k = n % 45, (n * 7) % 41
+            assert m.matches_for_event({"x": x, "k": f"{k}"}) == _expected(x, k)
+        snapshot = m._current()
+        assert not snapshot.memoise
+        assert snapshot.answers == {}
+        first = m.matches_for_event({"x": 12, "k": "3"})
+        first.append("junk")
+        assert m.matches_for_event({"x": 12, "k": "3"}) == _expected(12, 3)
+
+
+def test_answer_memo_stays_when_combinations_repeat() -> None:
+    with mock.patch.object(machine, "ANSWER_MEMO_LIMIT", 64):
+        m = _range_machine()
+        cleared = 0
+        for n in range(3000):  # a few combinations most of the time, a new one every tenth event
+            x, k = ((n // 10) % 45, (n // 10) % 41) if n % 10 == 0 else (n % 5, 0)
+            before = len(m._current().answers)
+            assert m.matches_for_event({"x": x, "k": f"{k}"}) == _expected(x, k)
+            cleared += len(m._current().answers) < before
+        snapshot = m._current()
+        assert snapshot.memoise
+        assert cleared > 0
+        assert 0 < len(snapshot.answers) <= 64
