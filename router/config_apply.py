@@ -113,6 +113,8 @@ class _Run:
         members = await state.redis.smembers(state.keys.config_owned)
         self.owned = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
         await self._remove_dropped(config)
+        if config.functions:  # before targets: PutTargets needs a function's URL mapping (router.delivery.functions)
+            await state.redis.hset(state.keys.functions, mapping=dict(config.functions))
         for bus in config.buses:
             await self._apply_bus(bus)
         for rule in config.rules:

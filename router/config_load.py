@@ -58,11 +58,19 @@ class _Collector:
         self.files: list[str] = []
         self.buses: dict[str, BusConfig] = {}
         self.rules: dict[tuple[str, str], RuleConfig] = {}
+        self.functions: dict[str, tuple[str, str]] = {}
+        """function name -> (URL, file that declared it)."""
 
     def result(self) -> ConfigSet:
         if self.problems:
             raise ConfigError(self.problems)
-        return ConfigSet(buses=tuple(self.buses.values()), rules=tuple(self.rules.values()), files=tuple(self.files))
+        functions = tuple((name, url) for name, (url, _) in sorted(self.functions.items()))
+        return ConfigSet(
+            buses=tuple(self.buses.values()),
+            rules=tuple(self.rules.values()),
+            files=tuple(self.files),
+            functions=functions,
+        )
 
     def add_file(self, name: str, file: Path) -> None:
         try:
@@ -88,6 +96,11 @@ class _Collector:
         if found:
             self.problems.extend(found)
             return
+        for function, url in (document.get("functions") or {}).items():
+            first = self.functions.setdefault(function, (url, name))
+            if first[0] != url:
+                where = f"functions.{function}"
+                self.problems.append(Problem(name, where, f"declared again with another URL (first in {first[1]})"))
         for i, bus in enumerate(document.get("buses", [])):
             self._add_bus(name, f"buses[{i}]", bus)
         for i, rule in enumerate(document.get("rules", [])):

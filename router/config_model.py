@@ -83,6 +83,8 @@ class ConfigSet:
     buses: tuple[BusConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
     files: tuple[str, ...] = ()
+    functions: tuple[tuple[str, str], ...] = ()
+    """(Lambda function name, URL): where function targets are POSTed (router.delivery.functions)."""
 
     @property
     def target_count(self) -> int:

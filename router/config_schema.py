@@ -93,6 +93,12 @@ def schema() -> dict[str, Any]:
         "properties": {
             "buses": {"type": "array", "items": {"$ref": "#/$defs/Bus"}, "description": "Custom event buses."},
             "rules": {"type": "array", "items": {"$ref": "#/$defs/Rule"}, "description": "Rules and their targets."},
+            "functions": {
+                "type": "object",
+                "propertyNames": {"pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "additionalProperties": {"type": "string", "pattern": "^https?://"},
+                "description": "Lambda function name -> the URL its targets are POSTed to (there is no Lambda here).",
+            },
             "archives": {
                 "not": {},
                 "description": "archives are not supported yet: Switchboard cannot apply them from config files",

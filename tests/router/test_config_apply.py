@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 OWNED = "sb:{meta}:config-owned"
 
 BASE = """
+functions:
+  process: http://127.0.0.1:9/process
 buses:
   - name: orders
     description: Orders
