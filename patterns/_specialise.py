@@ -132,7 +132,7 @@ def generate(
     lines.append("    " + " = ".join([*fields.values(), "None"]))
     lines += body.lines
     lines.append("    hits = []")
-    lines.append("    below = None")
+    lines.append("    deep = None")
     for path, known, lookup_of, absent_hit, default_hit in edges:
         f = fields[path]
         absent = src.const("a", absent_hit)
@@ -145,10 +145,23 @@ def generate(
             lines.append(f"    h = {absent} if {f} is None else ({probe}({f}) or {lookup}({f}))")
         lines.append("    if h.names: hits.append(h)")
         lines.append("    if h.deeper:")
-        lines.append(
-            "        if below is None: below = {" + ", ".join(f"P{i}: {v}" for i, v in enumerate(fields.values())) + "}"
-        )
-        lines.append("        for state in h.deeper: walk(state, below, hits)")
+        lines.append("        if deep is None: deep = [*h.deeper]")
+        lines.append("        else: deep += h.deeper")
+    # The states below the first level, walked inline (their own children through `walk`) on a {path: key} dict.
+    below = "{" + ", ".join(f"P{i}: {v}" for i, v in enumerate(fields.values())) + "}"
+    lines += [
+        "    if deep is not None:",
+        f"        below = {below}",
+        "        for state in deep:",
+        "            for path, known, lookup, absent, default in state.edges:",
+        "                key = below.get(path)",
+        "                if key is None: h = absent",
+        "                elif default is not None: h = known.get(key, default)",
+        "                else: h = known.get(key) or lookup(key)",
+        "                if h.names: hits.append(h)",
+        "                if h.deeper:",
+        "                    for child in h.deeper: walk(child, below, hits)",
+    ]
     lines.append("    if not hits: return []")
     lines.append("    if len(hits) == 1: return list(hits[0].names)")
     lines.append("    return answer(hits)")

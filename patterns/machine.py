@@ -276,9 +276,14 @@ def _load_exact(text: str | bytes) -> Any:
 
 def _walk_simple(node: _Node, fields: dict[str, Key], hits: list[Hit[_Node]]) -> None:
     """Collects the hits that hold names; without arrays each state is reached at most once."""
-    for path, known, lookup, absent, _ in node.edges:
+    for path, known, lookup, absent, default in node.edges:
         key = fields.get(path)
-        hit = absent if key is None else known.get(key) or lookup(key)
+        if key is None:
+            hit = absent
+        elif default is not None:
+            hit = known.get(key, default)
+        else:
+            hit = known.get(key) or lookup(key)
         if hit.names:
             hits.append(hit)
         if hit.deeper:
