@@ -1,10 +1,10 @@
 """The starlette application: the EventBridge wire endpoint on `POST /`, plus `/health` and `/metrics`.
 
-`create_app` wires one `AppState` (settings, Redis client, key layout) into a `Dispatcher` whose handlers are
-discovered from `router.api`. The lifespan runs, in order: the handler modules' start-up hooks (the `default` bus),
-the declarative config if one was given, then the ingest worker (`router.ingest`) and the delivery worker
-(`router.delivery`, whose sink the ingest worker feeds); shut-down runs in reverse.
-Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
+`create_app` wires one `AppState` (settings, Redis client from `router.redis_client`, key layout) into a
+`Dispatcher` whose handlers are discovered from `router.api`. The lifespan runs, in order: the handler modules'
+start-up hooks (the `default` bus), the declarative config if one was given, then the ingest worker
+(`router.ingest`) and the delivery worker (`router.delivery`, whose sink the ingest worker feeds); shut-down runs in
+reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router import api
+from router import api, redis_client
 from router.delivery import Delivery
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
@@ -48,7 +48,7 @@ def create_app(
     if redis is None:
         if settings.redis_url is None:
             raise ValueError("create_app needs a Redis client or settings.redis_url")
-        redis = aioredis.Redis.from_url(settings.redis_url)
+        redis = redis_client.client(settings.redis_url)
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
     dispatcher = Dispatcher(state, api.discover(), operation_names(), _validator())
     metrics = Metrics()
