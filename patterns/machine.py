@@ -8,10 +8,12 @@ walks the trie from the root: at each state, for each field it has edges on, the
 are looked up once in that field's index, which answers with an interned `Hit` (the names of the states reached,
 and those of them with further edges). The cost follows the event's used fields and the states reached, not the
 number of rules. The sorted answer is memoised per snapshot keyed by the tuple of hits that hold names, so it is
-built and sorted once per distinct combination (`_answer`); every cache is bounded.
+built and sorted once per distinct combination (`_Snapshot.answer`, which stops memoising when combinations do not
+repeat); every cache is bounded.
 
 Events are parsed with orjson once and flattened only along used paths. Without arrays on those paths the walk
-needs no bookkeeping (`flatten_simple`, `_walk_simple`); otherwise each value carries its array trail and a walk
+needs no bookkeeping (`flatten_simple`, `_walk_simple`, or after a snapshot's warm-up the straight-line code
+`_specialise.py` generates for it); otherwise each value carries its array trail and a walk
 carries the array elements chosen so far (`_walk_general`), refusing values from other elements of the same array.
 
 Writers (`add_rule`, `delete_rule`) change a private build trie under a lock and mark the states they touched;
