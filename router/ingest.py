@@ -6,9 +6,10 @@ the buses in the bus registry (a new bus is picked up within `discovery_interval
 1. `XREADGROUP GROUP router <consumer> COUNT n BLOCK ms` on the bus's stream. The consumer name is unique per process
    (`host:pid:random`), so any number of processes share a bus's events, each event going to one of them.
 2. Each event runs through the bus's compiled matcher (`router.matchers`; ENABLED rules with a pattern only).
-3. The matched (event, rule names) go to a `Sink`, which stages its writes as `Effects`. Today's sink only counts
-   (MatchedEvents, TriggeredRules per rule); the delivery stage (issue 4) plugs in here and stages its jobs the same
-   way, so they commit atomically with the acknowledgement.
+3. The matched (event, rule names) go to a `Sink`, which stages its writes as `Effects` (`CountingSink` counts
+   MatchedEvents and TriggeredRules per rule; router.delivery.sink also stages delivery jobs, which commit atomically
+   with the acknowledgement). A sink's optional `flush` runs once the batch is staged and before it is settled:
+   the delivery sink makes its inline (queue and bus) deliveries there, so a crash before the ack repeats them.
 4. One Lua script per batch settles it: for each entry that this consumer *still owns* (XPENDING), it XACKs it, applies
    its staged commands and adds its counter increments; an entry that was claimed away in the meantime changes
    nothing. So a crash before the commit means the entry is processed again, never lost, and counting is exactly
@@ -57,10 +58,17 @@ class Effects:
     hops: int = 0
     """Input, not output: how many event-bus targets the event has passed through (ingest field `hops`, written by
     router.delivery.bus_target), so the delivery sink can carry the loop bound on."""
+    pending: list[Any] = field(default_factory=list)
+    """Work the sink's `flush` does before the settle (router.delivery.sink: Redis-local deliveries made inline);
+    `flush` turns each item into counters or commands of this entry."""
 
 
 class Sink(Protocol):
-    """Receives every matched event; stages its writes into `effects` (no I/O here: they commit with the ack)."""
+    """Receives every matched event; stages its writes into `effects` (no I/O here: they commit with the ack).
+
+    A sink may also have `async prepare(bus, compiled)`, awaited before a batch is staged, and `async flush(bus,
+    batch_effects)`, awaited after the whole batch is staged and before its settle script runs (router.delivery.sink
+    makes its inline deliveries there, so a crash before the ack repeats them: at least once)."""
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None: ...
 
@@ -317,7 +325,7 @@ class IngestWorker:
         prepare = getattr(self.sink, "prepare", None)  # a sink that needs I/O first (router.delivery.sink)
         if prepare is not None:
             await prepare(bus, compiled)
-        args: list[Any] = [INGEST_GROUP, self.consumer, len(entries)]
+        staged: list[tuple[bytes, Effects]] = []
         for entry_id, fields in entries:
             effects = Effects(counters=[FIELD_INGESTED], hops=int(fields.get(b"hops") or 0) if fields else 0)
             event = fields.get(b"event") if fields else None
@@ -327,6 +335,12 @@ class IngestWorker:
                     self.sink.stage(bus, entry_id, event, rules, effects)
             else:  # a deleted entry (XAUTOCLAIM) or one not written by PutEvents: acknowledge, count nothing more
                 log.warning("bus %s: stream entry %r has no event field; acknowledged without routing", bus, entry_id)
+            staged.append((entry_id, effects))
+        flush = getattr(self.sink, "flush", None)
+        if flush is not None:
+            await flush(bus, [effects for _, effects in staged])
+        args: list[Any] = [INGEST_GROUP, self.consumer, len(entries)]
+        for entry_id, effects in staged:
             args.append(entry_id)
             args.append(len(effects.counters))
             args.extend(effects.counters)

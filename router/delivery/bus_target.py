@@ -23,12 +23,12 @@ from router.delivery.jobs import Job
 from router.delivery.retry import Failure
 from router.keys import Keys
 
-__all__ = ["MAX_BUS_HOPS", "BusTransport"]
+__all__ = ["APPEND_SCRIPT", "MAX_BUS_HOPS", "BusTransport"]
 
 MAX_BUS_HOPS = 5
 
 # KEYS: exists marker, ingest stream. ARGV: n, then per event: envelope, hops. Appends all, or nothing if no bus.
-_APPEND = """
+APPEND_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return false
 end
@@ -46,7 +46,7 @@ class BusTransport:
         self.redis = redis
         self.keys = keys
         self.arns = arns
-        self._append = redis.register_script(_APPEND)
+        self._append = redis.register_script(APPEND_SCRIPT)
 
     async def deliver(self, jobs: Sequence[Job]) -> list[Failure | None]:
         results: list[Failure | None] = [None] * len(jobs)

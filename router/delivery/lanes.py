@@ -35,7 +35,7 @@ from router.transform import InvocationContext, render_input
 
 log = logging.getLogger("switchboard.delivery")
 
-__all__ = ["Lane", "LaneContext"]
+__all__ = ["Lane", "LaneContext", "shape_input", "shapes_input"]
 
 _SHAPING = ("Input", "InputPath", "InputTransformer")
 
@@ -68,6 +68,19 @@ class _Outcome:
     attempt: int
     due_ms: int = 0
     member: bytes = b""
+
+
+def shapes_input(target: dict[str, Any]) -> bool:
+    """Whether the target has Input, InputPath or InputTransformer (else it receives the event as ingested)."""
+    return any(target.get(name) is not None for name in _SHAPING)
+
+
+def shape_input(target: dict[str, Any], event: bytes, rule_arn: str, rule: str, ingest_ms: int) -> bytes | None:
+    """The target's input for `event` (router.transform); None when an InputPath selects nothing."""
+    if not shapes_input(target):
+        return event
+    ingested = datetime.fromtimestamp(ingest_ms / 1000, UTC)
+    return render_input(target, orjson.loads(event), InvocationContext(rule_arn, rule, ingested))
 
 
 def _raise_if_cancelling() -> None:
@@ -207,12 +220,7 @@ class Lane:
         return outcomes
 
     def _shape(self, job: Job) -> bytes | None:
-        target = job.target
-        if not any(target.get(name) is not None for name in _SHAPING):
-            return job.event
-        ingested = datetime.fromtimestamp(job.ingest_ms / 1000, UTC)
-        context = InvocationContext(self._rule_arn, self.rule, ingested)
-        return render_input(target, orjson.loads(job.event), context)
+        return shape_input(job.target, job.event, self._rule_arn, self.rule, job.ingest_ms)
 
     async def _give_up(
         self, job: Job, failure: Failure, condition: str | None, attempts_made: int, attempt: int

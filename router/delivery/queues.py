@@ -14,8 +14,9 @@ language reads it with a consumer group (`XREADGROUP`, then `XACK`), see docs/qu
 | `group_id` | the target's `SqsParameters.MessageGroupId`, when set |
 | `attributes` | JSON object of string message attributes, when there are any (DLQ messages: RULE_ARN, ...) |
 
-A batch of deliveries is one pipelined round trip (one `XADD` per message); the job acknowledgement follows in the
-next round trip, so a crash in between redelivers: at least once, never lost. Streams are not trimmed: a queue
+Most queue deliveries are made inline by the ingest worker (router.delivery.sink, same fields). A batch of *jobs*
+(the fallback and retry path) is one pipelined round trip (one `XADD` per message); the job acknowledgement follows
+in the next round trip, so a crash in between redelivers: at least once, never lost. Streams are not trimmed: a queue
 keeps its messages until a consumer or an operator trims it (`XTRIM`), like a queue with unlimited retention.
 """
 

@@ -44,10 +44,10 @@ class Delivery:
         backoff: Backoff | None = None,
         options: WorkerOptions | None = None,
         batch_size: int = 500,
+        inline: bool = True,
     ) -> None:
         settings, redis, keys = state.settings, state.redis, state.keys
         self.state = state
-        self.sink = DeliverySink(redis, keys)
         self.client = new_client()
         arns = Arns(settings.region, settings.account_id)
         queue = QueueTransport(redis, keys)
@@ -72,6 +72,7 @@ class Delivery:
                 child = children[(bus, rule)] = histogram.labels(bus, rule)
             child.observe(seconds)
 
+        self.sink = DeliverySink(redis, keys, arns, clock=clock, observe_start=observe, inline=inline)
         settle = redis.register_script(SETTLE)
 
         async def run_settle(keys_: list[str], args: list[Any]) -> Any:

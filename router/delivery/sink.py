@@ -1,29 +1,60 @@
-"""`DeliverySink`: the ingest worker's sink that turns each (matched event, rule) into one job per target.
+"""`DeliverySink`: the ingest worker's sink that turns each (matched event, rule, target) into a delivery.
 
-`stage` adds, for every target of every matched rule, one `XADD sb:{bus:B}:deliveries:R:T * ...` (fields in
-router.delivery.jobs) to the entry's `Effects`; the ingest worker commits them in the Lua script that acknowledges
-the event, so each job exists exactly once, and only once the event is settled. It still counts MatchedEvents and
-TriggeredRules (it extends `CountingSink`).
+Two paths, one behaviour:
 
-`stage` does no I/O, so the targets come from a per-bus cache that `prepare(bus, compiled)` refreshes before each
-batch, whenever the bus's version counter (bumped by every rule and target change) differs from the cached one. A
-refresh also adds the bus's job streams to `sb:{bus:B}:delivery-lanes` (idempotent SADD, before any job is staged
-into them), which is how delivery workers find them.
+- **Inline (queue and event-bus targets).** Their delivery is itself a Redis append, so it needs no job round trip.
+  `stage` queues it on the entry's `Effects.pending`; `flush`, which the ingest worker awaits after staging a batch
+  and *before* the settle script acknowledges it, makes every inline delivery of the batch in one pipelined round
+  trip (`XADD` to the queue stream with the stable `delivery_id`; for a bus target, the bus-append script of
+  router.delivery.bus_target). Each success adds the attempt's counters (Invocations, InvocationAttempts,
+  SuccessfulInvocationAttempts) to the entry's effects, so they commit with the ack, once; the latency histogram is
+  observed as on the job path. A crash before the ack makes the ingest worker process the batch again: duplicates
+  with the same delivery id, never a loss (at least once, as the job path).
+- **Job (everything else, and every inline delivery that cannot be made cleanly).** One
+  `XADD sb:{bus:B}:deliveries:R:T * ...` (fields in router.delivery.jobs) in the entry's `Effects.commands`,
+  committed by the settle script atomically with the ack; router.delivery.worker delivers it with retries and the
+  DLQ. An inline delivery falls back to a job when its append fails (that queue's Redis node is down, out of memory,
+  the key has the wrong type), when the event is already older than the target's MaximumEventAgeInSeconds, when
+  input shaping fails or selects nothing, when a bus target is unknown or missing, or when the hop bound is reached:
+  the job path then gives exactly the outcome, retries, metrics and DLQ message it always gave, and the bus's ingest
+  never waits on one bad target.
+
+It still counts MatchedEvents and TriggeredRules (it extends `CountingSink`). `stage` does no I/O: the targets come
+from a per-bus cache that `prepare(bus, compiled)` refreshes before each batch whenever the bus's version counter
+(bumped by every rule and target change) differs from the cached one. A refresh also adds the bus's job streams to
+`sb:{bus:B}:delivery-lanes` (idempotent SADD, before any job is staged into them), which is how delivery workers
+find them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from router.arns import Arns
+from router.delivery.bus_target import APPEND_SCRIPT, MAX_BUS_HOPS
 from router.delivery.jobs import delivery_id, event_id_of
+from router.delivery.lanes import shape_input
+from router.delivery.queues import queue_name
+from router.delivery.retry import RetryPolicy, expired
+from router.delivery.transports import service_of
 from router.ingest import CountingSink, Effects
 from router.keys import Keys
 from router.matchers import CompiledBus
 
 __all__ = ["DeliverySink"]
+
+log = logging.getLogger("switchboard.delivery")
+
+_SUCCESS_COUNTERS = ("Invocations", "InvocationAttempts", "SuccessfulInvocationAttempts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +62,16 @@ class _Target:
     target_id: str
     raw: bytes
     stream: str
+    """The target's job stream."""
+    target: dict[str, Any]
+    policy: RetryPolicy
+    inline_key: str | None
+    """Queue targets: the queue stream; bus targets: the target bus's ingest stream; None: job path only."""
+    exists_key: str | None
+    """Bus targets: the target bus's `exists` marker."""
+    group_id: str | None
+    counters: tuple[str, ...]
+    """The counters hash fields of one successful first attempt (`Invocations:R`, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +80,35 @@ class _BusTargets:
     rules: dict[str, tuple[_Target, ...]]
 
 
+@dataclass(slots=True)
+class _Inline:
+    rule: str
+    target: _Target
+    delivery_id: str
+    event: bytes
+    ingest_ms: int
+    hops: int
+
+
 class DeliverySink(CountingSink):
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        arns: Arns,
+        *,
+        clock: Callable[[], float] = time.time,
+        observe_start: Callable[[str, str, float], None] | None = None,
+        inline: bool = True,
+    ) -> None:
         self.redis = redis
         self.keys = keys
+        self.arns = arns
+        self.clock = clock
+        self.observe_start = observe_start
+        self.inline = inline
+        """False: every delivery takes the job path (for comparisons and tests)."""
+        self._append_bus = redis.register_script(APPEND_SCRIPT)
         self._buses: dict[str, _BusTargets] = {}
 
     async def prepare(self, bus: str, compiled: CompiledBus) -> None:
@@ -62,12 +128,35 @@ class DeliverySink(CountingSink):
             for raw_id, raw in sorted(raw_targets.items()):
                 target_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
                 stream = self.keys.deliveries(bus, rule, target_id)
-                targets.append(_Target(target_id, raw if isinstance(raw, bytes) else str(raw).encode(), stream))
+                raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode()
+                targets.append(self._target(rule, target_id, raw_bytes, stream))
                 streams.append(stream)
             by_rule[rule] = tuple(targets)
         if streams:
             await self.redis.sadd(self.keys.delivery_lanes(bus), *streams)
         self._buses[bus] = _BusTargets(compiled.version, by_rule)
+
+    def _target(self, rule: str, target_id: str, raw: bytes, stream: str) -> _Target:
+        try:
+            target = orjson.loads(raw)
+            arn = str(target["Arn"])
+            policy = RetryPolicy.of(target)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            target, arn, policy = {}, "", RetryPolicy()
+        inline_key = exists_key = group_id = None
+        service = service_of(arn) if self.inline else ""
+        if service == "queue":
+            name = queue_name(arn)
+            if name is not None:
+                inline_key = self.keys.queue(name)
+                group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+                group_id = str(group) if group else None
+        elif service == "bus":
+            ref = self.arns.resource(arn)
+            if ref is not None and ref.rule is None:
+                inline_key, exists_key = self.keys.ingest(ref.bus), self.keys.bus_exists(ref.bus)
+        counters = tuple(f"{name}:{rule}" for name in _SUCCESS_COUNTERS)
+        return _Target(target_id, raw, stream, target, policy, inline_key, exists_key, group_id, counters)
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
         super().stage(bus, event_id, event, rules, effects)
@@ -80,24 +169,103 @@ class DeliverySink(CountingSink):
             for target in cached.rules.get(rule, ()):
                 if envelope_id is None:
                     envelope_id = event_id_of(event)
-                effects.commands.append(
-                    (
-                        "XADD",
-                        target.stream,
-                        "*",
-                        "id",
-                        delivery_id(envelope_id, rule, target.target_id),
-                        "event",
-                        event,
-                        "rule",
-                        rule,
-                        "target",
-                        target.raw,
-                        "ingest_ms",
-                        ingest_ms,
-                        "attempts",
-                        0,
-                        "hops",
-                        effects.hops,
+                did = delivery_id(envelope_id, rule, target.target_id)
+                if target.inline_key is not None:
+                    effects.pending.append(_Inline(rule, target, did, event, int(ingest_ms), effects.hops))
+                else:
+                    effects.commands.append(_job(target, did, event, rule, ingest_ms=ingest_ms, hops=effects.hops))
+
+    async def flush(self, bus: str, batch: Sequence[Effects]) -> None:
+        """Make the batch's inline deliveries (one pipelined round trip); what cannot be made becomes a job."""
+        work = [(effects, item) for effects in batch for item in effects.pending]
+        if not work:
+            return
+        now_ms = int(self.clock() * 1000)
+        sent_ms = str(int(time.time() * 1000))
+        sent: list[tuple[Effects, _Inline]] = []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for effects, item in work:
+                target = item.target
+                payload = self._payload(bus, item, now_ms)
+                if payload is None:
+                    effects.commands.append(_fallback(item))
+                    continue
+                if target.exists_key is not None:  # an event bus
+                    await self._append_bus(
+                        keys=[target.exists_key, target.inline_key], args=[1, item.event, item.hops + 1], client=pipe
                     )
+                else:
+                    fields: list[Any] = [
+                        "message_id",
+                        str(uuid.uuid4()),
+                        "delivery_id",
+                        item.delivery_id,
+                        "body",
+                        payload,
+                        "sent_ms",
+                        sent_ms,
+                    ]
+                    if target.group_id is not None:
+                        fields += ["group_id", target.group_id]
+                    pipe.execute_command("XADD", target.inline_key, "*", *fields)
+                sent.append((effects, item))
+            results: list[Any]
+            try:
+                results = await pipe.execute(raise_on_error=False) if sent else []
+            except (RedisError, OSError) as err:
+                log.warning("bus %s: inline deliveries failed, staging them as jobs: %s", bus, err)
+                results = [err] * len(sent)
+        observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
+        for (effects, item), result in zip(sent, results, strict=True):
+            if isinstance(result, BaseException) or result is None:
+                effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
+            else:
+                effects.counters.extend(item.target.counters)
+                if observe is not None:
+                    observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
+        for effects in batch:
+            effects.pending.clear()
+
+    def _payload(self, bus: str, item: _Inline, now_ms: int) -> bytes | None:
+        """What to append for an inline delivery; None when the job path must decide its outcome."""
+        target = item.target
+        if expired(item.ingest_ms, now_ms, target.policy):
+            return None
+        if target.exists_key is not None:
+            if item.hops >= MAX_BUS_HOPS:
+                return None  # LOOP_DETECTED, reported by the job path
+            payload: bytes | None = item.event
+        else:
+            try:
+                payload = shape_input(
+                    target.target, item.event, self.arns.rule(bus, item.rule), item.rule, item.ingest_ms
                 )
+            except Exception:  # INPUT_ERROR, reported (and sent to the DLQ) by the job path
+                return None
+        return payload
+
+
+def _job(target: _Target, did: str, event: bytes, rule: str, *, ingest_ms: bytes | int, hops: int) -> tuple[Any, ...]:
+    return (
+        "XADD",
+        target.stream,
+        "*",
+        "id",
+        did,
+        "event",
+        event,
+        "rule",
+        rule,
+        "target",
+        target.raw,
+        "ingest_ms",
+        ingest_ms,
+        "attempts",
+        0,
+        "hops",
+        hops,
+    )
+
+
+def _fallback(item: _Inline) -> tuple[Any, ...]:
+    return _job(item.target, item.delivery_id, item.event, item.rule, ingest_ms=item.ingest_ms, hops=item.hops)
