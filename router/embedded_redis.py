@@ -40,6 +40,27 @@ class EmbeddedRedisError(RuntimeError):
     """redis-server is missing, the data directory is in use, or the child did not come up."""
 
 
+URL_FILE = "redis.url"
+"""Written next to the data while the embedded server runs, so other commands (`switchboard queue ...`) find it."""
+
+
+def running_url(data_dir: Path) -> str | None:
+    """The URL of the embedded redis-server a `switchboard serve` runs on `data_dir`, if one is running."""
+    try:
+        url = (Path(data_dir) / URL_FILE).read_text().strip()
+    except OSError:
+        return None
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.RedisError:
+        return None
+    return url
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,6 +114,7 @@ class EmbeddedRedis:
                     preexec_fn=_die_with_parent,  # noqa: PLW1509 - setsid + pdeathsig, no threads yet
                 )
                 if self._wait_ready():
+                    (self.data_dir / URL_FILE).write_text(self.url + "\n")
                     return self.url
                 self._kill()
             raise EmbeddedRedisError(f"redis-server did not start; see {self.data_dir / 'redis.log'}")
@@ -154,6 +176,8 @@ class EmbeddedRedis:
                     self._kill()
         finally:
             self.proc = None
+            with contextlib.suppress(FileNotFoundError):
+                (self.data_dir / URL_FILE).unlink()
             self._release_lock()
 
     def _kill(self) -> None:

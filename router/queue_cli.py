@@ -5,7 +5,8 @@ when it is JSON, else the text, and `attributes` when the message has any, e.g. 
 `read` prints the oldest `--count` messages (or those after `--after ID`) and exits; `tail` prints new messages as
 they arrive until Ctrl-C (`--from-start` first prints what is there). Neither consumes anything: they read the
 stream with XRANGE / XREAD, not through a consumer group, so consumers are not affected. They use `REDIS_URL` (the
-URL `switchboard serve` prints at start) and the key prefix from `SWITCHBOARD_KEY_PREFIX`.
+URL `switchboard serve` prints at start), or else the embedded Redis of a `switchboard serve` running in this
+directory (found through `.switchboard/redis/redis.url`), and the key prefix from `SWITCHBOARD_KEY_PREFIX`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 import orjson
 import redis
 
+from router.embedded_redis import running_url
 from router.keys import Keys
 from router.settings import Settings
 
@@ -37,12 +39,15 @@ def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
 
 
 def _connect(settings: Settings) -> redis.Redis | None:
-    if settings.redis_url is None:
+    url = settings.redis_url or running_url(settings.data_dir / "redis")
+    if url is None:
         print(
-            "switchboard: set REDIS_URL to the router's Redis (switchboard serve prints it at start)", file=sys.stderr
+            "switchboard: no Redis to read from: set REDIS_URL to the router's Redis, or run this where "
+            "`switchboard serve` runs its embedded one (it prints the URL at start)",
+            file=sys.stderr,
         )
         return None
-    return redis.Redis.from_url(settings.redis_url)
+    return redis.Redis.from_url(url)
 
 
 def read_command(name: str, count: int, after: str | None, out: TextIO = sys.stdout) -> int:

@@ -36,6 +36,8 @@ def test_serve_without_redis_url_runs_and_stops_its_own_persistent_redis(tmp_pat
         first.wait_ready()
         port = _embedded_port(first.log())
         assert _port_open(port)
+        url_file = tmp_path / ".switchboard" / "redis" / "redis.url"
+        assert url_file.read_text().strip() == f"redis://127.0.0.1:{port}/0"  # for `switchboard queue ...`
         with httpx.Client(timeout=10) as client:
             result = first.put_events(client, [{"Source": "cli.test", "DetailType": "t", "Detail": "{}"}] * 3)
         assert result["FailedEntryCount"] == 0
@@ -43,6 +45,7 @@ def test_serve_without_redis_url_runs_and_stops_its_own_persistent_redis(tmp_pat
     finally:
         assert first.stop() == 0
     assert not _port_open(port), "the embedded redis-server outlived the router"
+    assert not url_file.exists()
     data = tmp_path / ".switchboard" / "redis"
     assert (data / "appendonlydir").is_dir()
 

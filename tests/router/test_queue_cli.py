@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,8 +18,11 @@ from router.keys import Keys
 pytestmark = pytest.mark.integration
 
 
-def _run(redis_url: str | None, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def _run(
+    redis_url: str | None, *args: str, timeout: float = 20, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     if redis_url:
         env["REDIS_URL"] = redis_url
     return subprocess.run(
@@ -28,6 +32,7 @@ def _run(redis_url: str | None, *args: str, timeout: float = 20) -> subprocess.C
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
     )
 
 
@@ -66,3 +71,25 @@ def test_queue_tail_prints_new_messages_and_read_needs_redis_url(redis_url: str)
     assert missing.returncode == 1
     assert "set REDIS_URL" in missing.stderr
     client.close()
+
+
+def test_queue_read_finds_the_embedded_redis_of_a_serve_in_this_directory(redis_url: str, tmp_path: Path) -> None:
+    """Without REDIS_URL, the URL file `switchboard serve` writes next to its embedded Redis is used."""
+    client = redis.Redis.from_url(redis_url)
+    client.xadd(Keys().queue("orders"), {"delivery_id": "e1:r:t", "body": b'{"n": 1}', "sent_ms": "1"})
+    data = tmp_path / ".switchboard" / "redis"
+    data.mkdir(parents=True)
+    (data / "redis.url").write_text(redis_url + "\n")
+    found = _run(None, "read", "orders", cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    assert orjson.loads(found.stdout.splitlines()[0])["body"] == {"n": 1}
+    client.close()
+
+
+def test_queue_read_ignores_a_stale_url_file(tmp_path: Path) -> None:
+    data = tmp_path / ".switchboard" / "redis"
+    data.mkdir(parents=True)
+    (data / "redis.url").write_text("redis://127.0.0.1:1/0\n")  # nothing listens on port 1
+    stale = _run(None, "read", "orders", cwd=tmp_path)
+    assert stale.returncode == 1
+    assert "no Redis to read from" in stale.stderr
