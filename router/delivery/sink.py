@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 from router.arns import Arns
 from router.delivery.bus_target import APPEND_SCRIPT, MAX_BUS_HOPS
 from router.delivery.jobs import delivery_id, event_id_of
-from router.delivery.lanes import shape_input
+from router.delivery.lanes import shape_input, shapes_input
 from router.delivery.queues import queue_name
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
@@ -70,6 +70,8 @@ class _Target:
     exists_key: str | None
     """Bus targets: the target bus's `exists` marker."""
     group_id: str | None
+    shaped: bool
+    """The target has Input, InputPath or InputTransformer (else it receives the event as ingested)."""
     counters: tuple[str, ...]
     """The counters hash fields of one successful first attempt (`Invocations:R`, ...)."""
 
@@ -156,7 +158,8 @@ class DeliverySink(CountingSink):
             if ref is not None and ref.rule is None:
                 inline_key, exists_key = self.keys.ingest(ref.bus), self.keys.bus_exists(ref.bus)
         counters = tuple(f"{name}:{rule}" for name in _SUCCESS_COUNTERS)
-        return _Target(target_id, raw, stream, target, policy, inline_key, exists_key, group_id, counters)
+        shaped = shapes_input(target)
+        return _Target(target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters)
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
         super().stage(bus, event_id, event, rules, effects)
@@ -234,15 +237,13 @@ class DeliverySink(CountingSink):
         if target.exists_key is not None:
             if item.hops >= MAX_BUS_HOPS:
                 return None  # LOOP_DETECTED, reported by the job path
-            payload: bytes | None = item.event
-        else:
-            try:
-                payload = shape_input(
-                    target.target, item.event, self.arns.rule(bus, item.rule), item.rule, item.ingest_ms
-                )
-            except Exception:  # INPUT_ERROR, reported (and sent to the DLQ) by the job path
-                return None
-        return payload
+            return item.event
+        if not target.shaped:
+            return item.event
+        try:
+            return shape_input(target.target, item.event, self.arns.rule(bus, item.rule), item.rule, item.ingest_ms)
+        except Exception:  # INPUT_ERROR, reported (and sent to the DLQ) by the job path
+            return None
 
 
 def _job(target: _Target, did: str, event: bytes, rule: str, *, ingest_ms: bytes | int, hops: int) -> tuple[Any, ...]:
