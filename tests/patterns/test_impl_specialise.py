@@ -179,11 +179,11 @@ def test_text_events_answer_like_dict_events_for_numbers() -> None:
         m.add_rule("exact", {"v": [1.5]})
         for text in ["1.5", "1.50", "15e-1", "1.5000000000000001", "1.4999999999999999999", "1.25", "3"]:
             event = f'{{"v": {text}}}'
-            expected = [
-                name
-                for name, pattern in [("exact", {"v": [1.5]}), ("range", {"v": [{"numeric": [">", 1, "<", 2]}]})]
-                if patterns.matches(pattern, event)
+            rules: list[tuple[str, dict[str, Any]]] = [
+                ("exact", {"v": [1.5]}),
+                ("range", {"v": [{"numeric": [">", 1, "<", 2]}]}),
             ]
+            expected = [name for name, pattern in rules if patterns.matches(pattern, event)]
             assert m.matches_for_event(event.encode()) == sorted(expected), text
             assert m.matches_for_event(event) == sorted(expected), text
 
