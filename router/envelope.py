@@ -15,7 +15,7 @@ AWS's size rule (§7.1 of the API notes): per entry, `Time` counts 14 bytes if p
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,22 @@ MAX_DETAIL_DEPTH = 1000
 MAX_DETAIL_TYPE_CHARS = 128
 
 _STRING_FIELDS = ("Source", "DetailType", "Detail", "EventBusName", "TraceHeader")
+
+_VARIANT = "89ab89ab89ab89ab"
+"""RFC 4122 variant nibble (10xx) for each value of a random hex digit: its two low bits are kept."""
+
+
+def uuid4_strings(count: int) -> list[str]:
+    """`count` random version-4 UUID strings (as `str(uuid.uuid4())`) from one `os.urandom` call.
+
+    Each id keeps 122 random bits, as `uuid4`; only the system call and the `UUID` object per id are saved (about 5x
+    cheaper per id). Event ids (AWS shows a UUID) and queue message ids use it."""
+    digits = os.urandom(16 * count).hex()
+    return [
+        f"{digits[i : i + 8]}-{digits[i + 8 : i + 12]}-4{digits[i + 13 : i + 16]}-"
+        f"{_VARIANT[int(digits[i + 16], 16)]}{digits[i + 17 : i + 20]}-{digits[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 class EntryError(Exception):
@@ -141,8 +157,19 @@ def _epoch_string(value: str) -> datetime:
         ) from err
 
 
-def build_envelope(entry: dict[str, Any], *, account: str, region: str, now_s: float) -> tuple[str, bytes]:
-    """Validate one entry and return (event id, envelope JSON). Raises EntryError for a per-entry failure."""
+def build_envelope(
+    entry: dict[str, Any],
+    *,
+    account: str,
+    region: str,
+    now_s: float,
+    event_id: str | None = None,
+    now_text: str | None = None,
+) -> tuple[str, bytes]:
+    """Validate one entry and return (event id, envelope JSON). Raises EntryError for a per-entry failure.
+
+    `event_id` (a fresh UUID when omitted) and `now_text` (`format_time(None, now_s)`, computed when omitted) let a
+    caller that builds a whole request's envelopes make them once per request."""
     source = _required(entry, "Source")
     detail_type = _required(entry, "DetailType")
     detail_text = _required(entry, "Detail")
@@ -152,14 +179,20 @@ def build_envelope(entry: dict[str, Any], *, account: str, region: str, now_s: f
             f"Parameter DetailType is not valid. Reason: DetailType is longer than {MAX_DETAIL_TYPE_CHARS} characters.",
         )
     parse_detail(detail_text)
-    event_id = str(uuid.uuid4())
+    if event_id is None:
+        event_id = uuid4_strings(1)[0]
+    time_value = entry.get("Time")
+    if time_value is None:
+        when = now_text if now_text is not None else format_time(None, now_s)
+    else:
+        when = format_time(time_value, now_s)
     head = {
         "version": "0",
         "id": event_id,
         "detail-type": detail_type,
         "source": source,
         "account": account,
-        "time": format_time(entry.get("Time"), now_s),
+        "time": when,
         "region": region,
         "resources": entry.get("Resources") or [],
     }

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.arns import Arns
-from router.envelope import EntryError, build_envelope, check_entry_types, entry_size_bytes
+from router.envelope import (
+    EntryError,
+    build_envelope,
+    check_entry_types,
+    entry_size_bytes,
+    format_time,
+    uuid4_strings,
+)
 from router.errors import SerializationException, ServiceError, ValidationException
 from router.metrics import Metrics
 from router.protocol import Handler
@@ -100,10 +107,14 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     now_s = time.time()
     account, region = state.account_id, state.region
     arns = Arns(region, account)
+    now_text = format_time(None, now_s)
+    event_ids = uuid4_strings(len(entries))  # one system call per request, 122 random bits per id as uuid4
     for index, entry in enumerate(entries):
         try:
             bus = _bus_name(arns, entry.get("EventBusName"))
-            event_id, envelope = build_envelope(entry, account=account, region=region, now_s=now_s)
+            event_id, envelope = build_envelope(
+                entry, account=account, region=region, now_s=now_s, event_id=event_ids[index], now_text=now_text
+            )
         except EntryError as err:
             results[index] = {"ErrorCode": err.code, "ErrorMessage": err.message}
             continue

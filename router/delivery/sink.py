@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +45,7 @@ from router.delivery.lanes import shape_input, shapes_input
 from router.delivery.queues import queue_name
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
+from router.envelope import uuid4_strings
 from router.ingest import CountingSink, Effects
 from router.keys import Keys
 from router.matchers import CompiledBus
@@ -55,6 +55,23 @@ __all__ = ["DeliverySink"]
 log = logging.getLogger("switchboard.delivery")
 
 _SUCCESS_COUNTERS = ("Invocations", "InvocationAttempts", "SuccessfulInvocationAttempts")
+
+# KEYS: the queue stream. ARGV: sent_ms, group id ('' for none), then per message: message id, delivery id, body.
+# Appends the messages in order (fields as router.delivery.queues documents); returns how many. Sent with EVAL (the
+# script text is short, and Redis caches it by its SHA), so there is no NOSCRIPT case to handle.
+_QUEUE_APPEND = """
+local key, sent_ms, group = KEYS[1], ARGV[1], ARGV[2]
+for i = 3, #ARGV, 3 do
+  if group == '' then
+    redis.call('XADD', key, '*', 'message_id', ARGV[i], 'delivery_id', ARGV[i + 1], 'body', ARGV[i + 2],
+      'sent_ms', sent_ms)
+  else
+    redis.call('XADD', key, '*', 'message_id', ARGV[i], 'delivery_id', ARGV[i + 1], 'body', ARGV[i + 2],
+      'sent_ms', sent_ms, 'group_id', group)
+  end
+end
+return (#ARGV - 2) / 3
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +196,19 @@ class DeliverySink(CountingSink):
                     effects.commands.append(_job(target, did, event, rule, ingest_ms=ingest_ms, hops=effects.hops))
 
     async def flush(self, bus: str, batch: Sequence[Effects]) -> None:
-        """Make the batch's inline deliveries (one pipelined round trip); what cannot be made becomes a job."""
+        """Make the batch's inline deliveries (one pipelined round trip); what cannot be made becomes a job.
+
+        A queue's messages of the batch go in one `EVAL` of `_QUEUE_APPEND` (one command and one reply per queue and
+        MessageGroupId instead of one `XADD` each); a bus target's append is one script call per delivery."""
         work = [(effects, item) for effects in batch for item in effects.pending]
         if not work:
             return
         now_ms = int(self.clock() * 1000)
         sent_ms = str(int(time.time() * 1000))
-        sent: list[tuple[Effects, _Inline]] = []
+        calls: list[list[tuple[Effects, _Inline]]] = []
+        """What each pipelined command delivers, in pipeline order: one item per bus-target call first, then a
+        queue's items per queue call."""
+        queue_calls: dict[tuple[str, str], tuple[list[tuple[Effects, _Inline]], list[Any]]] = {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for effects, item in work:
                 target = item.target
@@ -197,35 +220,39 @@ class DeliverySink(CountingSink):
                     await self._append_bus(
                         keys=[target.exists_key, target.inline_key], args=[1, item.event, item.hops + 1], client=pipe
                     )
-                else:
-                    fields: list[Any] = [
-                        "message_id",
-                        str(uuid.uuid4()),
-                        "delivery_id",
-                        item.delivery_id,
-                        "body",
-                        payload,
-                        "sent_ms",
-                        sent_ms,
-                    ]
-                    if target.group_id is not None:
-                        fields += ["group_id", target.group_id]
-                    pipe.execute_command("XADD", target.inline_key, "*", *fields)
-                sent.append((effects, item))
+                    calls.append([(effects, item)])
+                    continue
+                key = (str(target.inline_key), target.group_id or "")
+                queued = queue_calls.get(key)
+                if queued is None:
+                    queued = queue_calls[key] = ([], [])
+                queued[0].append((effects, item))
+                queued[1].append(item.delivery_id)
+                queued[1].append(payload)
+            if queue_calls:
+                message_ids = iter(uuid4_strings(sum(len(items) for items, _ in queue_calls.values())))
+                for (queue_key, group_id), (items, pairs) in queue_calls.items():
+                    calls.append(items)
+                    args: list[Any] = ["EVAL", _QUEUE_APPEND, 1, queue_key, sent_ms, group_id]
+                    for i in range(0, len(pairs), 2):
+                        args += (next(message_ids), pairs[i], pairs[i + 1])
+                    pipe.execute_command(*args)
             results: list[Any]
             try:
-                results = await pipe.execute(raise_on_error=False) if sent else []
+                results = await pipe.execute(raise_on_error=False) if calls else []
             except (RedisError, OSError) as err:
                 log.warning("bus %s: inline deliveries failed, staging them as jobs: %s", bus, err)
-                results = [err] * len(sent)
+                results = [err] * len(calls)
         observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
-        for (effects, item), result in zip(sent, results, strict=True):
-            if isinstance(result, BaseException) or result is None:
-                effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
-            else:
-                effects.counters.extend(item.target.counters)
-                if observe is not None:
-                    observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
+        for delivered, result in zip(calls, results, strict=True):
+            failed = isinstance(result, BaseException) or result is None
+            for effects, item in delivered:
+                if failed:
+                    effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
+                else:
+                    effects.counters.extend(item.target.counters)
+                    if observe is not None:
+                        observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
         for effects in batch:
             effects.pending.clear()
 

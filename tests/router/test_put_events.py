@@ -4,6 +4,7 @@ stored in the bus's ingest stream, and the keys the operation leaves behind."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -249,3 +250,13 @@ async def test_put_events_leaves_only_the_ingest_stream_behind(api: Api, redis_c
     # the event, the bus's counters hash.
     assert after - before <= {KEYS.ingest("default").encode(), KEYS.bus_counters("default").encode()}
     assert KEYS.ingest("default").encode() in after
+
+
+async def test_event_ids_of_a_request_are_distinct_version_4_uuids(api: Api, redis_client: aioredis.Redis) -> None:
+    ids = []
+    for _ in range(20):
+        result = await api.ok("PutEvents", {"Entries": [entry()] * 10})
+        ids += [e["EventId"] for e in result["Entries"]]
+    assert len(set(ids)) == 200
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+    assert [e["id"] for e in await stored(redis_client)] == ids

@@ -4,6 +4,7 @@ fails falls back to a job (retries, DLQ) without holding up the others, and the 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -148,3 +149,34 @@ async def test_a_missing_target_bus_is_no_resource_in_the_dlq(dapi: Api, redis_c
     attributes = orjson.loads((await read_queue(redis_client, "dlq"))[0]["attributes"])
     assert attributes["ERROR_CODE"] == "NO_RESOURCE"
     assert "EXHAUSTED_RETRY_CONDITION" not in attributes
+
+
+async def test_a_batch_to_one_queue_keeps_event_order_with_fresh_message_ids_and_each_targets_group(
+    dapi: Api, redis_client: aioredis.Redis
+) -> None:
+    # Two targets on one queue, one with a MessageGroupId: two script calls to one stream in one flush.
+    await setup_rule(
+        dapi,
+        [
+            {"Id": "a", "Arn": queue_arn("orders")},
+            {"Id": "g", "Arn": queue_arn("orders"), "SqsParameters": {"MessageGroupId": "grp-1"}},
+        ],
+    )
+    entries = [{"Source": "shop", "DetailType": "Test", "Detail": orjson.dumps({"n": n}).decode()} for n in range(10)]
+    result = await dapi.ok("PutEvents", {"Entries": entries})
+    event_ids = [e["EventId"] for e in result["Entries"]]
+    await wait_for(lambda: _length_is(redis_client, "orders", 20), what="the 20 messages")
+    messages = await read_queue(redis_client, "orders")
+    plain = [m for m in messages if "group_id" not in m]
+    grouped = [m for m in messages if "group_id" in m]
+    for target_id, got in (("a", plain), ("g", grouped)):
+        assert [orjson.loads(m["body"])["detail"]["n"] for m in got] == list(range(10))
+        assert [m["delivery_id"].decode() for m in got] == [f"{e}:r1:{target_id}" for e in event_ids]
+    assert {m["group_id"] for m in grouped} == {b"grp-1"}
+    assert {frozenset(m) for m in plain} == {frozenset({"message_id", "delivery_id", "body", "sent_ms"})}
+    message_ids = [m["message_id"].decode() for m in messages]
+    assert len(set(message_ids)) == 20
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in message_ids)
+    assert len({m["sent_ms"] for m in messages}) == 1  # one flush
+    stats = await counters(redis_client)
+    assert stats["Invocations:r1"] == stats["SuccessfulInvocationAttempts:r1"] == 20
