@@ -140,7 +140,9 @@ def consumer_name() -> str:
 
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
-    batch_size: int = 100
+    batch_size: int = 500
+    """XREADGROUP COUNT: an upper bound (a light load reads small batches); under a backlog, larger batches amortize
+    the per-batch cost (delivery bench: fan-out +14% at 500 vs 100)."""
     block_ms: int = 1000
     claim_interval_s: float = 1.0
     claim_min_idle_ms: int = 5000
