@@ -91,6 +91,8 @@ class _Target:
     """The target has Input, InputPath or InputTransformer (else it receives the event as ingested)."""
     counters: tuple[str, ...]
     """The counters hash fields of one successful first attempt (`Invocations:R`, ...)."""
+    queue_call: tuple[str, str] | None
+    """Queue targets: (queue stream, MessageGroupId or ''), the key of their batch's `_QUEUE_APPEND` call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,10 @@ class DeliverySink(CountingSink):
                 inline_key, exists_key = self.keys.ingest(ref.bus), self.keys.bus_exists(ref.bus)
         counters = tuple(f"{name}:{rule}" for name in _SUCCESS_COUNTERS)
         shaped = shapes_input(target)
-        return _Target(target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters)
+        queue_call = (inline_key, group_id or "") if inline_key is not None and exists_key is None else None
+        return _Target(
+            target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters, queue_call
+        )
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
         super().stage(bus, event_id, event, rules, effects)
@@ -222,10 +227,9 @@ class DeliverySink(CountingSink):
                     )
                     calls.append([(effects, item)])
                     continue
-                key = (str(target.inline_key), target.group_id or "")
-                queued = queue_calls.get(key)
+                queued = queue_calls.get(target.queue_call)
                 if queued is None:
-                    queued = queue_calls[key] = ([], [])
+                    queued = queue_calls[target.queue_call] = ([], [])
                 queued[0].append((effects, item))
                 queued[1].append(item.delivery_id)
                 queued[1].append(payload)
