@@ -4,8 +4,9 @@ Not a test. Run it as `.venv/bin/python -m bench.delivery_bench` (BENCHMARKS.md 
 
 Set-up: a redis-server (append-only file, `--fsync always` by default, as `switchboard serve`'s embedded one) and
 `switchboard serve` pointed at it; the default bus holds one rule whose five targets are queues
-(`arn:aws:sqs:...:bench-0` .. `bench-4`). The load runs in a separate process (asyncio + httpx, keep-alive, no
-SigV4): PutEvents requests of 10 entries, each Detail carrying the client's send time in ms. Two phases:
+(`arn:aws:sqs:...:bench-0` .. `bench-4`). The load runs in a separate process (asyncio, keep-alive, no SigV4;
+`--client raw`, the default, writes HTTP/1.1 itself; `--client httpx` uses httpx, several times the CPU per
+request): PutEvents requests of 10 entries, each Detail carrying the client's send time in ms. Two phases:
 
 1. closed loop, `--concurrency` requests in flight for `--seconds`: accepted events/s, then the time until all five
    queues hold every accepted event: fanned-out events/s = events / (time from the first send to the last queue
