@@ -23,8 +23,8 @@ PATTERN = '{"source": ["orders"]}'
 
 
 @contextlib.asynccontextmanager
-async def control_api(redis_url: str) -> AsyncIterator[Api]:
-    app = create_app(make_settings(redis_url), ingest=False)
+async def control_api(redis_url: str, **settings: Any) -> AsyncIterator[Api]:
+    app = create_app(make_settings(redis_url, **settings), ingest=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
