@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from router.api.connections import page, pick, store
+from router.api._control import paginate, pick, with_token
+from router.api.connections import store
 from router.protocol import Handler
 from router.state import AppState
 
@@ -46,11 +47,8 @@ async def list_api_destinations(state: AppState, body: dict[str, Any]) -> Mappin
         for r in await store(state).list_destinations()
         if r["Name"].startswith(prefix) and (connection is None or r["ConnectionArn"] == connection)
     ]
-    items, next_token = page(records, body)
-    result: dict[str, Any] = {"ApiDestinations": [pick(r, _SUMMARY) for r in items]}
-    if next_token is not None:
-        result["NextToken"] = next_token
-    return result
+    items, next_token = paginate(records, lambda record: str(record["Name"]), body)
+    return with_token({"ApiDestinations": [pick(r, _SUMMARY) for r in items]}, next_token)
 
 
 async def update_api_destination(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:

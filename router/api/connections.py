@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from router.api._control import paginate, pick, with_token
 from router.connection_store import ConnectionStore
 from router.connections_auth import ConnectionAuth
-from router.errors import ValidationException
 from router.protocol import Handler
 from router.secrets import SecretBox
 from router.state import AppState
@@ -62,24 +62,6 @@ def store(state: AppState) -> ConnectionStore:
     return found
 
 
-def pick(record: Mapping[str, Any], members: tuple[str, ...]) -> dict[str, Any]:
-    return {k: record[k] for k in members if record.get(k) is not None}
-
-
-def page(items: list[dict[str, Any]], body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of a name-sorted listing; NextToken is the offset of the next item."""
-    token = body.get("NextToken")
-    try:
-        start = int(token) if token is not None else 0
-    except ValueError:
-        raise ValidationException("The NextToken provided is invalid.") from None
-    if start < 0 or start > len(items):
-        raise ValidationException("The NextToken provided is invalid.")
-    limit = int(body.get("Limit") or 100)
-    end = start + limit
-    return items[start:end], (str(end) if end < len(items) else None)
-
-
 async def create_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
     return pick(await store(state).create_connection(body), _CREATE)
 
@@ -96,11 +78,8 @@ async def list_connections(state: AppState, body: dict[str, Any]) -> Mapping[str
         for r in await store(state).list_connections()
         if r["Name"].startswith(prefix) and (wanted is None or r["ConnectionState"] == wanted)
     ]
-    items, next_token = page(records, body)
-    result: dict[str, Any] = {"Connections": [pick(r, _SUMMARY) for r in items]}
-    if next_token is not None:
-        result["NextToken"] = next_token
-    return result
+    items, next_token = paginate(records, lambda record: str(record["Name"]), body)
+    return with_token({"Connections": [pick(r, _SUMMARY) for r in items]}, next_token)
 
 
 async def update_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:

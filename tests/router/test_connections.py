@@ -171,7 +171,7 @@ async def test_list_connections_filters_pages_and_hides_secrets(api: Api) -> Non
     assert await api.error("ListConnections", {"NextToken": "garbage"}) == (
         400,
         "ValidationException",
-        "The NextToken provided is invalid.",
+        "Parameter NextToken is not valid.",
     )
 
 
