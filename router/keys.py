@@ -12,10 +12,10 @@ state change is a single-slot MULTI or Lua script and the layout runs unchanged 
 |---|---|---|
 | `sb:{meta}:buses` | hash | bus name -> bus record (JSON, see below) |
 | `sb:{meta}:counters` | hash | account-wide metric counters (PutEvents*) |
-| `sb:{meta}:connections` | hash | name -> connection record without secrets (JSON, router.connection_store) |
-| `sb:{meta}:connection-secrets` | hash | connection name -> Fernet-encrypted full AuthParameters (router.secrets) |
+| `sb:{meta}:connections` | hash | name -> connection record without secrets (JSON, router.connections.store) |
+| `sb:{meta}:connection-secrets` | hash | connection name -> encrypted AuthParameters (router.connections.secrets) |
 | `sb:{meta}:api-destinations` | hash | API destination name -> API destination record (JSON) |
-| `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config_apply) |
+| `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config.applier) |
 | `sb:{bus:B}:exists` | string | `1` while bus B exists: rule and target writes check it in the same script |
 | `sb:{bus:B}:rules` | hash | rule name -> rule record (JSON, see below) |
 | `sb:{bus:B}:targets:R` | hash | target id -> target record (JSON, the model's Target shape) for rule R |

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["patterns", "router"]
+PACKAGES = ["patterns", "router", "router.config", "router.connections"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -1,7 +1,7 @@
 """API destinations: CreateApiDestination, DescribeApiDestination, ListApiDestinations, UpdateApiDestination and
 DeleteApiDestination.
 
-Thin handlers over router.connection_store. An API destination names its connection by ARN, and the ARN must name
+Thin handlers over router.connections.store. An API destination names its connection by ARN, and the ARN must name
 a connection that exists now (a connection deleted and re-created under the same name has a new ARN).
 """
 

@@ -1,10 +1,10 @@
 """Connections: CreateConnection, DescribeConnection, ListConnections, UpdateConnection, DeleteConnection and
 DeauthorizeConnection.
 
-Thin handlers over router.connection_store, which owns the records, the encrypted credentials and the states.
+Thin handlers over router.connections.store, which owns the records, the encrypted credentials and the states.
 Responses carry exactly the members of each operation's output shape; Describe and List never carry a secret (the
 store keeps secrets out of the records they read). The start-up hook builds the process's `ConnectionStore` and
-`ConnectionAuth` (router.connections_auth) and registers them in `state.extras`, where the delivery engine finds
+`ConnectionAuth` (router.connections.auth) and registers them in `state.extras`, where the delivery engine finds
 them; the shut-down hook closes the auth HTTP client.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.api._control import paginate, pick, with_token
-from router.connection_store import ConnectionStore
-from router.connections_auth import ConnectionAuth
+from router.connections.auth import ConnectionAuth
+from router.connections.secrets import SecretBox
+from router.connections.store import ConnectionStore
 from router.protocol import Handler
-from router.secrets import SecretBox
 from router.state import AppState
 
 STORE = "connection_store"

@@ -1,8 +1,8 @@
 """API destination targets: the HTTP call EventBridge makes, with the connection's credentials (§7.9).
 
-The target's `Arn` is the API destination's ARN. Per delivery: the destination record (`router.connection_store`),
+The target's `Arn` is the API destination's ARN. Per delivery: the destination record (`router.connections.store`),
 a slot under its `InvocationRateLimitPerSecond` (global, `router.delivery.rate_limit`), the connection's
-credentials (`router.connections_auth`: BASIC, API_KEY or an OAuth client-credentials token), then one request:
+credentials (`router.connections.auth`: BASIC, API_KEY or an OAuth client-credentials token), then one request:
 
 - method and URL from the destination; each `*` in the endpoint is replaced, in order, by the target's
   `HttpParameters.PathParameterValues`.
@@ -28,8 +28,8 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from router.connection_store import ConnectionStore
-from router.connections_auth import Authorization, ConnectionUnauthorized
+from router.connections.auth import Authorization, ConnectionUnauthorized
+from router.connections.store import ConnectionStore
 from router.delivery.http import DELIVERY_ID_HEADER, Sent, send
 from router.delivery.jobs import Job
 from router.delivery.rate_limit import RateLimiter
@@ -50,7 +50,7 @@ _NO_BODY = frozenset({"GET", "HEAD"})
 
 
 class Authorizer(Protocol):
-    """What delivery needs from `router.connections_auth.ConnectionAuth`."""
+    """What delivery needs from `router.connections.auth.ConnectionAuth`."""
 
     async def authorize(self, connection_arn: str) -> Authorization: ...
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from router.arns import Arns
-from router.connection_store import ConnectionStore
-from router.connections_auth import Authorization, ConnectionAuth
+from router.connections.auth import Authorization, ConnectionAuth
+from router.connections.store import ConnectionStore
 from router.delivery.api_destinations import ApiDestinationTransport
 from router.delivery.bus_target import BusTransport
 from router.delivery.functions import FunctionTransport

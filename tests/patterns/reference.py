@@ -2,7 +2,7 @@
 
 It evaluates a parsed, valid pattern directly against a parsed event: no compilation, no automaton, no caching,
 and nothing shared with `patterns/`. It is slow (it enumerates combinations) and only meant for small inputs.
-Semantics follow event-ruler (`../shared/docs/pattern-language.md`):
+Semantics follow event-ruler, EventBridge's matcher (docs/patterns.md):
 
 - The event is flattened to leaves `(path, value, trail)`. Paths join keys with `.` and arrays are transparent;
   `trail` records, for every array on the way, which element the leaf sits in.

@@ -1,4 +1,4 @@
-"""AWS-recorded conformance cases (`../shared/conformance/event-patterns.jsonl`): every one must pass.
+"""AWS-recorded conformance cases (`tests/patterns/data/event-patterns.jsonl`): every one must pass.
 
 Each case was recorded against EventBridge's TestEventPattern. A case gives the pattern parsed (`pattern`) or as
 raw text (`pattern_raw`, for malformed JSON) and the event parsed (`event`) or raw (`event_raw`). We check
@@ -17,7 +17,7 @@ import pytest
 import patterns
 from tests.patterns._check import invalid_message, matched
 
-CASES_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance" / "event-patterns.jsonl"
+CASES_PATH = Path(__file__).resolve().parent / "data" / "event-patterns.jsonl"
 
 
 def _load_cases() -> list[dict[str, Any]]:

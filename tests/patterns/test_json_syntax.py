@@ -1,6 +1,7 @@
 """Patterns that are not valid JSON: rejected with the message of Jackson, the parser EventBridge uses.
 
-The corpus (`../shared/conformance`) pins three of these; the others follow the same Jackson 2.x wording.
+The AWS-recorded corpus (`tests/patterns/data/event-patterns.jsonl`) pins three of these; the others follow the
+same Jackson 2.x wording.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Deleting a rule must leave the Machine as if the rule had never been added; adding a name twice ORs the patterns;
 `matches_for_event` answers sorted names, each once. Bounds: a pattern over 4,096 characters is rejected
 (EventBridge's `EventPattern` limit), and an event nested deeper than about 1,000 levels gets a clear error
-(`../shared/docs/eventbridge-api.md` 7.1), never a RecursionError.
+(EventBridge documents 1,000 levels for PutEvents Detail), never a RecursionError.
 """
 
 from __future__ import annotations

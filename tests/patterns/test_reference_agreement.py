@@ -127,7 +127,7 @@ def test_matches_agrees_with_reference(pattern: dict[str, Any], event: dict[str,
     assert patterns.matches(pattern, event) is reference.matches(pattern, event), (pattern, event)
 
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance" / "event-patterns.jsonl"
+CORPUS = Path(__file__).resolve().parent / "data" / "event-patterns.jsonl"
 
 
 def test_reference_agrees_with_the_aws_corpus() -> None:

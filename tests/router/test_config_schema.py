@@ -8,14 +8,14 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from router.config_schema import format_path, render, schema
+from router.config.schema import format_path, render, schema
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 
 def test_shipped_schema_file_is_the_generated_schema() -> None:
     shipped = (CONFIG / "schema.json").read_text()
-    assert shipped == render(), "config/schema.json is stale: python -m router.config_schema > config/schema.json"
+    assert shipped == render(), "config/schema.json is stale: python -m router.config.schema > config/schema.json"
 
 
 def test_schema_is_valid_draft_2020_12() -> None:

@@ -20,8 +20,8 @@ import redis.asyncio as aioredis
 
 from router.api.connections import AUTH, store
 from router.app import create_app
-from router.connections_auth import ConnectionAuth, ConnectionUnauthorized
-from router.secrets import SecretBox
+from router.connections.auth import ConnectionAuth, ConnectionUnauthorized
+from router.connections.secrets import SecretBox
 from router.settings import Settings
 from tests.router.conftest import Api, ServerThread
 

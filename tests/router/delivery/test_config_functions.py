@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from router.config_apply import apply
-from router.config_load import load_dir, load_text
-from router.config_model import ConfigError
+from router.config.applier import apply
+from router.config.loader import load_dir, load_text
+from router.config.model import ConfigError
 from tests.router.conftest import Api
 
 CONFIG = """

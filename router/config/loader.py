@@ -24,8 +24,8 @@ from typing import Any
 import yaml
 
 import patterns
-from router import config_schema
-from router.config_model import BusConfig, ConfigError, ConfigSet, Problem, RuleConfig, TargetConfig
+from router.config import schema as config_schema
+from router.config.model import BusConfig, ConfigError, ConfigSet, Problem, RuleConfig, TargetConfig
 from router.transform import validate_target_input
 
 MAX_TARGETS_PER_RULE = 5

@@ -29,8 +29,8 @@ from typing import Any
 
 import httpx
 
-from router.connection_store import ConnectionStore
-from router.secrets import SecretsUnavailable
+from router.connections.secrets import SecretsUnavailable
+from router.connections.store import ConnectionStore
 
 __all__ = ["REFRESH_MARGIN_S", "Authorization", "ConnectionAuth", "ConnectionUnauthorized"]
 

@@ -4,13 +4,13 @@ Both are account-wide, so they live in the `{meta}` slot (see router.keys): one 
 one hash of encrypted credentials, one hash of API destination records. Describe and List read only the public
 hash, so no code path that answers them can reach a secret: the public record keeps Username, ApiKeyName, the OAuth
 ClientID and the non-secret HTTP parameters (`IsValueSecret: true` values are dropped), and the full
-`AuthParameters` go to the secrets hash, Fernet-encrypted (router.secrets).
+`AuthParameters` go to the secrets hash, Fernet-encrypted (router.connections.secrets).
 
 Creates and deletes are single Lua scripts (exists check, quota check and both writes together); updates are
 optimistic WATCH/MULTI transactions, retried on a concurrent change.
 
 States: a BASIC or API_KEY connection is AUTHORIZED as soon as it is created. An OAUTH_CLIENT_CREDENTIALS connection
-starts AUTHORIZING and becomes AUTHORIZED when the first token fetch succeeds (router.connections_auth records
+starts AUTHORIZING and becomes AUTHORIZED when the first token fetch succeeds (router.connections.auth records
 that), DEAUTHORIZED with a StateReason when it fails. DeauthorizeConnection deletes the credentials and answers
 DEAUTHORIZING; the stored state is DEAUTHORIZED at once. DeleteConnection answers DELETING.
 """
@@ -26,6 +26,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
+from router.connections.secrets import SecretBox, SecretsUnavailable
 from router.errors import (
     LimitExceededException,
     ResourceAlreadyExistsException,
@@ -33,7 +34,6 @@ from router.errors import (
     ValidationException,
 )
 from router.keys import Keys
-from router.secrets import SecretBox, SecretsUnavailable
 from router.settings import Settings
 
 __all__ = ["CONNECTION_LIMIT", "DESTINATION_LIMIT", "ConnectionStore", "public_auth_parameters"]
@@ -249,7 +249,7 @@ class ConnectionStore:
         return await self._update(name, change)
 
     async def set_connection_state(self, name: str, state: str, reason: str | None = None) -> None:
-        """Record an authorization outcome (router.connections_auth); a no-op if the connection is gone."""
+        """Record an authorization outcome (router.connections.auth); a no-op if the connection is gone."""
 
         def change(record: dict[str, Any], _: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
             record["ConnectionState"] = state

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.config_model import BusConfig, ConfigSet, RuleConfig, TargetConfig
+from router.config.model import BusConfig, ConfigSet, RuleConfig, TargetConfig
 from router.errors import (
     NotSupportedException,
     ResourceAlreadyExistsException,

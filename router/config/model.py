@@ -1,6 +1,6 @@
 """The typed, frozen form of a loaded config directory, and the error that lists everything wrong with one.
 
-`router.config_load` turns YAML files into a `ConfigSet`; `router.config_apply` turns a `ConfigSet` into API calls.
+`router.config.loader` turns YAML files into a `ConfigSet`; `router.config.applier` turns a `ConfigSet` into API calls.
 Both sides only ever see these values, so what a file may say is decided in one place. Each value remembers where
 it was declared (`file`, `path`), so an error found while applying still points at a line of YAML. Targets keep
 their PutTargets body as canonical JSON text: the dataclasses stay hashable and truly immutable, and
@@ -78,7 +78,7 @@ class RuleConfig:
 
 @dataclass(frozen=True, slots=True)
 class ConfigSet:
-    """Everything a config directory declares. Applying it makes Redis hold exactly this (see router.config_apply)."""
+    """Everything a config directory declares. Applying it makes Redis hold exactly this (see router.config.applier)."""
 
     buses: tuple[BusConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()

@@ -1,0 +1,27 @@
+"""`switchboard config validate DIR`: check a config directory without Redis or a server, report every problem."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from router.config.loader import load_dir
+from router.config.model import ConfigError
+
+
+def validate_command(path: str | Path, out: TextIO | None = None) -> int:
+    """`switchboard config validate DIR`: print every problem on its own line; 0 if the directory is valid, else 1."""
+    stream = sys.stdout if out is None else out
+    try:
+        config = load_dir(path)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=stream)
+        return 1
+    print(
+        f"{path}: OK ({len(config.files)} files, {len(config.buses)} buses, {len(config.rules)} rules, "
+        f"{config.target_count} targets)",
+        file=stream,
+    )
+    return 0
