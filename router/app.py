@@ -5,8 +5,9 @@
 archives, schemas, sagas plug in there, with their routes and hooks). The lifespan runs, in order: the handler
 modules' start-up hooks (the `default` bus), the extensions' start-up hooks, the declarative config if one was
 given, then the ingest worker
-(`router.ingest`) and the delivery worker (`router.delivery`, whose sink the ingest worker feeds); shut-down runs in
-reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
+(`router.ingest`), the delivery worker (`router.delivery`, whose sink the ingest worker feeds) and the timer runner
+(`router.timers`: handlers for each owner kind are registered in `state.extras["timer_runner"]` by start-up hooks);
+shut-down runs in reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from router.model import operation_names
 from router.protocol import Dispatcher, Validator
 from router.settings import Settings
 from router.state import AppState
+from router.timers import Clock, RedisClock, RunnerOptions, SystemClock, TimerRunner, Timers
 
 
 def create_app(
@@ -67,6 +69,10 @@ def create_app(
     worker = IngestWorker(state.redis, state.keys, matchers, sink=deliveries.sink, options=worker_options)
     state.extras["matchers"] = matchers
     state.extras["ingest_worker"] = worker
+    timers = Timers(state.redis, state.keys)
+    timer_runner = TimerRunner(timers, _timer_clock(state), options=_runner_options(settings))
+    state.extras["timers"] = timers
+    state.extras["timer_runner"] = timer_runner
 
     async def health(request: Request) -> Response:
         try:
@@ -98,8 +104,10 @@ def create_app(
             if ingest:
                 await worker.start()
                 await deliveries.start()
+                await timer_runner.start()
             yield
         finally:
+            await timer_runner.stop()
             await deliveries.stop()
             await worker.stop()
             for hook in reversed(shutdown_hooks):
@@ -118,6 +126,16 @@ def create_app(
     app.state.switchboard = state
     app.state.dispatcher = dispatcher
     return app
+
+
+def _timer_clock(state: AppState) -> Clock:
+    if state.settings.timer_clock == "redis":
+        return RedisClock(state.redis, state.keys.test_clock)
+    return SystemClock()
+
+
+def _runner_options(settings: Settings) -> RunnerOptions:
+    return RunnerOptions(poll_interval_s=settings.timer_poll_interval_s, lease_ms=int(settings.timer_lease_s * 1000))
 
 
 def _validator() -> Validator | None:

@@ -29,6 +29,19 @@ state change is a single-slot MULTI or Lua script and the layout runs unchanged 
 | `sb:{queue:Q}:messages` | stream | queue Q: messages delivered to `arn:aws:sqs:...:Q` (docs/queues.md) |
 | `sb:{apidest:D}:rate:S` | string (int) | calls to API destination D in epoch second S (rate limit; expires) |
 
+Timers (router.timers) are a separate block: every timer belongs to an *owner*, whose name is also its hash tag, so
+a timer, its claim and the effects of firing it share one slot. Owners: `bus:B` (the scheduled rules of bus B, so
+the owner's tag is the bus's own and a tick's ingest append commits with the timer), `schedule-group:G` (EventBridge
+Scheduler), and later `saga:...`. Owner names never contain `{` or `}`.
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:timer-owners` | set | owners that have (or had) timers; the timer runner polls each |
+| `sb:{OWNER}:timers` | sorted set | timer key -> due time (epoch ms); a claimed timer is re-scored to its lease end |
+| `sb:{OWNER}:timer-payloads` | hash | timer key -> payload (opaque bytes, the handler's) |
+| `sb:{OWNER}:timer-claims` | hash | timer key -> `token|first due ms|attempt` while a process holds it |
+| `sb:{meta}:clock` | string (int) | a shared test clock (epoch ms), read only when settings `timer_clock` is `redis` |
+
 The ingest stream is read through the consumer group `INGEST_GROUP`, delivery job streams through
 `DELIVERY_GROUP`.
 
@@ -136,6 +149,24 @@ class Keys:
 
     def api_destination_rate(self, name: str, epoch_s: int) -> str:
         return f"{self.prefix}:{{apidest:{name}}}:rate:{epoch_s}"
+
+    # timers (router.timers): OWNER is the hash tag ------------------------------------------------------------
+    @property
+    def timer_owners(self) -> str:
+        return f"{self.prefix}:{{meta}}:timer-owners"
+
+    def timers(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timers"
+
+    def timer_payloads(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timer-payloads"
+
+    def timer_claims(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timer-claims"
+
+    @property
+    def test_clock(self) -> str:
+        return f"{self.prefix}:{{meta}}:clock"
 
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""

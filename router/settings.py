@@ -44,6 +44,14 @@ class Settings:
     delivery_concurrency_per_target: int = 16
     """In-flight HTTP deliveries per target and process (queue and bus targets go in batches instead)."""
 
+    # timers and schedules (router.timers, router.schedules) ---------------------------------------------------
+    timer_clock: str = "system"
+    """Where timers read the time: `system`, or `redis` (the shared test clock key, see router.keys; tests only)."""
+    timer_poll_interval_s: float = 0.5
+    """How often each process looks for due timers (scheduled rules, schedules)."""
+    timer_lease_s: float = 30.0
+    """A claimed timer whose process did not complete it within this long is claimed again (its process died)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
@@ -64,6 +72,9 @@ class Settings:
             "delivery_concurrency_per_target": int(
                 env.get("SWITCHBOARD_DELIVERY_CONCURRENCY_PER_TARGET", base.delivery_concurrency_per_target)
             ),
+            "timer_clock": env.get("SWITCHBOARD_TIMER_CLOCK", base.timer_clock),
+            "timer_poll_interval_s": float(env.get("SWITCHBOARD_TIMER_POLL_INTERVAL_S", base.timer_poll_interval_s)),
+            "timer_lease_s": float(env.get("SWITCHBOARD_TIMER_LEASE_S", base.timer_lease_s)),
         }
         if "SWITCHBOARD_CONFIG_DIR" in env:
             values["config_dir"] = Path(env["SWITCHBOARD_CONFIG_DIR"])
