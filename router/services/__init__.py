@@ -2,10 +2,13 @@
 the AWS service catalogue that recognises requests for services Switchboard does not serve
 (router.services.catalogue), and the errors they get in their own wire protocol (router.services.not_served).
 
-To put a service on the port, build its ASGI app and mount it in router.app.create_app, one line each:
+To put a service on the port, build its ASGI app and declare it, one line: a package on top of the router in its
+extension (router.extensions), which router.app mounts after `events`,
 
-    services.mount(Service("schemas", "Amazon EventBridge Schemas", schemas_app, signing_names=("schemas",),
-                           paths=("/v1/registries", "/v1/discoverers")))
+    Extension(name="schemas", services=[Service("schemas", "Amazon EventBridge Schemas", schemas_app,
+                                                signing_names=("schemas",), paths=("/v1/registries",))])
+
+and a service of the router itself with `services.mount(Service(...))` in router.app.create_app.
 """
 
 from router.services.catalogue import AwsService, identify
