@@ -1,4 +1,4 @@
-"""Unit tests of the shared waiting helpers: they return the predicate's value,; they fail, never hang, at a deadline."""
+"""Unit tests of the shared waiting helpers: they return the predicate's value, or fail (never hang) at a deadline."""
 
 from __future__ import annotations
 
