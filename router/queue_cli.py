@@ -108,11 +108,13 @@ def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms
     settings = Settings.from_env()
     client, url = _connect(settings)
     key = Keys(settings.key_prefix).queue(name)
-    last = "0-0" if from_start else "$"
     try:
         if not client.exists(key):
             print(f"switchboard: queue {name} does not exist yet; waiting for its first message", file=sys.stderr)
-            last = "0-0"  # everything that arrives from now on is new
+        # Resolve "from now" to an id once: re-sending `$` after a read that timed out would skip what was appended
+        # between the two reads.
+        newest: Any = [] if from_start else client.xrevrange(key, count=1)
+        last = newest[0][0].decode() if newest else "0-0"
         while True:
             reply: Any = client.xread({key: last}, count=100, block=block_ms)
             for _, entries in reply or []:
