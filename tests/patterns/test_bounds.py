@@ -95,7 +95,7 @@ def _many_states_pattern(branches: int, common: int, common_first: bool) -> dict
 
 
 def test_pattern_needing_more_states_than_the_bound_is_refused_everywhere() -> None:
-    pattern = _many_states_pattern(branches=50, common=200, common_first=False)  # 50 × 201 states
+    pattern = _many_states_pattern(branches=50, common=200, common_first=False)  # 50 x 201 states
     reason = f"The pattern needs more than {MAX_STATES_PER_RULE} matcher states (fields times $or alternatives)"
     for form in (pattern, json.dumps(pattern)):
         with pytest.raises(patterns.InvalidEventPattern) as info:
@@ -109,7 +109,8 @@ def test_pattern_needing_more_states_than_the_bound_is_refused_everywhere() -> N
         assert machine.matches_for_event({"x": {"b1": 1}}) == ["kept"]
     with pytest.raises(patterns.InvalidEventPattern) as info:
         patterns.validate(json.dumps(pattern))
-    assert info.value.location is not None and info.value.location.startswith('[Source: (String)"{')
+    assert info.value.location is not None
+    assert info.value.location.startswith('[Source: (String)"{')
 
 
 def test_states_bound_counts_states_shared_by_the_alternatives_once() -> None:
@@ -122,7 +123,7 @@ def test_states_bound_counts_states_shared_by_the_alternatives_once() -> None:
 
 
 def test_largest_accepted_pattern_matches() -> None:
-    pattern = _many_states_pattern(branches=49, common=200, common_first=False)  # 49 × 201 = 9,849 states
+    pattern = _many_states_pattern(branches=49, common=200, common_first=False)  # 49 x 201 = 9,849 states
     machine = patterns.Machine()
     machine.add_rule("big", pattern)
     event = {**{f"z{i:03d}": 1 for i in range(200)}, "x": {"b7": 1}}
@@ -136,7 +137,7 @@ def test_event_within_the_depth_bound_with_over_precise_numbers_matches() -> Non
     machine.add_rule("r", {"x": [{"numeric": [">", 0]}], "n": [1]})
     depth = patterns.MAX_EVENT_DEPTH - 10
     for number in ("0.30000000000000004000", "1e400"):
-        text = '{"x": %s, "n": %s1%s}' % (number, "[" * (depth - 1), "]" * (depth - 1))
+        text = f'{{"x": {number}, "n": {"[" * (depth - 1)}1{"]" * (depth - 1)}}}'
         expected = ["r"] if number != "1e400" else []
         assert machine.matches_for_event(text) == expected
         assert machine.matches_for_event(text.encode()) == expected
