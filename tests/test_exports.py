@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["patterns", "router", "router.config", "router.connections", "router.schedules"]
+PACKAGES = ["patterns", "router", "router.config", "router.connections", "router.schedules", "router.services"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
