@@ -37,6 +37,7 @@ from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.model import operation_names
 from router.protocol import Dispatcher, Validator
+from router.schedules import scheduled_rules
 from router.services import Service, Services
 from router.settings import Settings
 from router.state import AppState
@@ -78,6 +79,7 @@ def create_app(
     timer_runner = TimerRunner(timers, _timer_clock(state), options=_runner_options(settings))
     state.extras["timers"] = timers
     state.extras["timer_runner"] = timer_runner
+    scheduled_rules.install(state)
 
     async def health(request: Request) -> Response:
         try:
@@ -116,6 +118,7 @@ def create_app(
             if ingest:
                 await worker.start()
                 await deliveries.start()
+                await scheduled_rules.reconcile(state)
                 await timer_runner.start()
             yield
         finally:

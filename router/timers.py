@@ -335,7 +335,8 @@ class TimerRunner:
         self.handlers[kind] = handler
 
     def wake(self) -> None:
-        """Poll now instead of at the next interval (after scheduling something due soon)."""
+        """Poll now instead of at the next interval, with a fresh list of owners (after scheduling something)."""
+        self._owners_at = -1e9
         self._wakeup.set()
 
     async def start(self) -> None:
