@@ -1,22 +1,17 @@
-"""The schema registry as a router extension (`router.extensions`): its REST routes and its start-up hook.
+"""The schema registry as a router extension (`router.extensions`): its REST routes.
 
 Registered in pyproject.toml under the `switchboard.extensions` entry-point group, so `router.app.create_app`
-mounts it without importing this package by name.
+mounts it without importing this package by name. Starting it writes nothing to Redis (the built-in registries are
+stored on first write, `schemas.store`).
 """
 
 from __future__ import annotations
 
 from router.extensions import Extension
-from router.state import AppState
 from schemas.api import OPERATIONS, SchemasRoute
-from schemas.services import store
 
 __all__ = ["extension"]
 
 
-async def _start(state: AppState) -> None:
-    await store(state).ensure_builtin()
-
-
 def extension() -> Extension:
-    return Extension(name="schemas", routes=[SchemasRoute(OPERATIONS)], startup=[_start])
+    return Extension(name="schemas", routes=[SchemasRoute(OPERATIONS)])

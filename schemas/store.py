@@ -5,13 +5,14 @@ compute the new one in Python, and let the script write it (and any version reco
 what was read, so concurrent writers never lose an update and a schema and its versions always change together.
 Records are plain JSON dicts; the API layer picks the fields a response shows.
 
-The built-in registries `discovered-schemas` and `aws.events` are created at start-up (`ensure_builtin`) and
-cannot be created, updated or deleted by users (the API layer enforces it, as AWS does).
+The built-in registries `discovered-schemas` and `aws.events` always exist: until something is written to one
+(a discovered schema, a tag) it is not stored at all, so starting the router writes no key; the first write
+materializes it (`_materialize`). Users cannot create, update or delete them (the API layer enforces it, as AWS
+does).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -80,24 +81,37 @@ class RegistryStore:
         self._put_policy = redis.register_script(PUT_POLICY)
 
     # -- registries ------------------------------------------------------------------------------------------
-    async def ensure_builtin(self) -> None:
-        for name in BUILTIN_REGISTRIES:
-            if await self.get_registry(name) is None:
-                with contextlib.suppress(ConflictException):  # another process created it first
-                    await self.create_registry(name, _BUILTIN_DESCRIPTIONS[name], {})
-            else:
-                with redis_errors("create registry"):
-                    await self._redis.set(self.keys.registry_exists(name), b"1")
+    def _builtin(self, name: str) -> Record:
+        return {
+            "RegistryName": name,
+            "RegistryArn": self.arns.registry(name),
+            "Description": _BUILTIN_DESCRIPTIONS[name],
+            "Tags": {},
+            "CreatedAt": 0.0,
+        }
+
+    async def _materialize(self, name: str) -> None:
+        """Store a built-in registry (index entry and marker) before the first write to it; idempotent."""
+        if name not in BUILTIN_REGISTRIES:
+            return
+        with redis_errors("create registry"):
+            await self._redis.set(self.keys.registry_exists(name), b"1")
+            await self._redis.hsetnx(self.keys.registries, name, orjson.dumps(self._builtin(name)))
 
     async def get_registry(self, name: str) -> Record | None:
         with redis_errors("read registry"):
             raw = await self._redis.hget(self.keys.registries, name)
-        return _load(raw) if raw is not None else None
+        if raw is None:
+            return self._builtin(name) if name in BUILTIN_REGISTRIES else None
+        return _load(raw)
 
     async def all_registries(self) -> list[Record]:
         with redis_errors("list registries"):
             raw = await self._redis.hgetall(self.keys.registries)
-        return [_load(value) for _, value in sorted(raw.items())]
+        found = {_text(name): _load(value) for name, value in raw.items()}
+        for name in BUILTIN_REGISTRIES:
+            found.setdefault(name, self._builtin(name))
+        return [found[name] for name in sorted(found)]
 
     async def create_registry(self, name: str, description: str | None, tags: dict[str, str]) -> Record:
         record: Record = {
@@ -115,6 +129,7 @@ class RegistryStore:
         return record
 
     async def update_registry(self, name: str, mutate: Callable[[Record], Record]) -> Record:
+        await self._materialize(name)
         for _ in range(CAS_ATTEMPTS):
             with redis_errors("update registry"):
                 raw = await self._redis.hget(self.keys.registries, name)
@@ -166,6 +181,7 @@ class RegistryStore:
         """Apply `mutate` atomically (check-and-set); returns the new record (None when deleted)."""
         k = self.keys
         keys = [k.registry_exists(registry), k.schemas(registry), *k.schema_keys(registry, name)]
+        await self._materialize(registry)
         for _ in range(CAS_ATTEMPTS):
             with redis_errors("change schema"):
                 raw = await self._redis.hget(k.schemas(registry), name)
@@ -193,6 +209,8 @@ class RegistryStore:
 
     async def put_policy(self, registry: str | None, record: Record | None, expected_revision: str | None) -> None:
         args: list[str | bytes] = [expected_revision or "", orjson.dumps(record) if record is not None else b""]
+        if registry is not None and record is not None:
+            await self._materialize(registry)
         with redis_errors("put policy"):
             outcome = status(await self._put_policy(keys=self._policy_keys(registry), args=args))
         if outcome == "NOREG":

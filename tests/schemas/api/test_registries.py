@@ -44,7 +44,7 @@ def test_create_describe_update_delete(schemas: Any, redis_url: str) -> None:
     assert left == []
 
 
-def test_built_in_registries_exist_and_are_read_only(schemas: Any) -> None:
+def test_built_in_registries_exist_and_are_read_only(schemas: Any, redis_url: str) -> None:
     names = [r["RegistryName"] for r in schemas.list_registries()["Registries"]]
     assert names == ["aws.events", "discovered-schemas"]
     for name in ("aws.events", "discovered-schemas"):
@@ -57,6 +57,12 @@ def test_built_in_registries_exist_and_are_read_only(schemas: Any) -> None:
         )
         assert (status, code) == (403, "ForbiddenException")
         assert message == f"Registry {name} is a read-only registry managed by the service."
+    # they are stored only once something is written to them: starting the router writes no schema key
+    assert redis.Redis.from_url(redis_url).keys("sb:{registry:*") == []
+    assert redis.Redis.from_url(redis_url).keys("sb:{schemas}*") == []
+    schemas.tag_resource(ResourceArn=ARN + "aws.events", Tags={"k": "v"})
+    assert schemas.describe_registry(RegistryName="aws.events")["Tags"] == {"k": "v"}
+    assert [r["RegistryName"] for r in schemas.list_registries()["Registries"]] == names
 
 
 def test_list_by_scope_prefix_and_pages(schemas: Any) -> None:
