@@ -1,4 +1,4 @@
-"""The starlette application: the EventBridge wire endpoint on `POST /`, plus `/health` and `/metrics`.
+"""The starlette application: `/health`, `/metrics`, and every AWS protocol on the same port (router.services).
 
 `create_app` wires one `AppState` (settings, Redis client from `router.redis_client`, key layout) into a
 `Dispatcher` whose handlers are discovered from `router.api` and from the installed extensions (router.extensions:
@@ -7,6 +7,10 @@ modules' start-up hooks (the `default` bus), the extensions' start-up hooks, the
 given, then the ingest worker
 (`router.ingest`) and the delivery worker (`router.delivery`, whose sink the ingest worker feeds); shut-down runs in
 reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
+
+Every other request goes to `router.services.Services`, where each served AWS API is mounted with one line (the
+EventBridge `Dispatcher` answers `X-Amz-Target: AWSEvents.*`); requests for services that are not served get an
+error in their own protocol that says so.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route, request_response
 
 from router import api, redis_client
 from router.delivery import Delivery
@@ -32,6 +36,7 @@ from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.model import operation_names
 from router.protocol import Dispatcher, Validator
+from router.services import Service, Services
 from router.settings import Settings
 from router.state import AppState
 
@@ -82,6 +87,13 @@ def create_app(
             return Response(f"# metrics unavailable: {err}\n", status_code=503, media_type=METRICS_CONTENT_TYPE)
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
+    services = Services()
+    services.mount(Service("events", "Amazon EventBridge", request_response(dispatcher.handle), targets=("AWSEvents",)))
+    for extension in loaded:
+        for service in extension.services:
+            services.mount(service)
+    state.extras["services"] = services
+
     startup_hooks, shutdown_hooks = api.discover_hooks()
     startup_hooks += [hook for extension in loaded for hook in extension.startup]
     shutdown_hooks += [hook for extension in loaded for hook in extension.shutdown]
@@ -109,14 +121,15 @@ def create_app(
     app = Starlette(
         routes=[
             *(route for extension in loaded for route in extension.routes),
-            Route("/", dispatcher.handle, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Mount("", app=services),
         ],
         lifespan=lifespan,
     )
     app.state.switchboard = state
     app.state.dispatcher = dispatcher
+    app.state.services = services
     return app
 
 

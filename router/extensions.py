@@ -13,8 +13,11 @@ declares:
 
 - `operations`: handlers for operations of the `events` API (AWS JSON 1.1, e.g. CreateArchive), added to the
   dispatcher beside router/api's. An operation registered twice is a start-up error, never a silent override.
-- `routes`: starlette routes mounted on the one port before the router's own (REST APIs such as the Schemas API,
-  pages under `/ui/`).
+- `services`: `router.services.Service` objects (an ASGI app and what recognises its requests: X-Amz-Target
+  prefixes, SigV4 signing names, path prefixes), mounted on the one port's service registry beside `events`, so
+  the API's requests signed for it reach it and everything else still gets the not-served errors
+  (docs/services.md). REST APIs such as the Schemas API plug in here.
+- `routes`: starlette routes mounted on the one port before the router's own (pages under `/ui/`).
 - `startup` / `shutdown`: hooks awaited with the process's `AppState` after the router's own start-up hooks and
   before its workers start (shut-down runs in reverse); extensions keep their services in `state.extras`.
 
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from starlette.routing import BaseRoute
 
 from router.protocol import Handler
+from router.services import Service
 from router.state import AppState
 
 __all__ = ["ENTRY_POINT_GROUP", "Extension", "ExtensionError", "Hook", "installed", "merge_operations"]
@@ -49,6 +53,7 @@ class Extension:
     name: str
     operations: Mapping[str, Handler] = field(default_factory=dict)
     """`events` API operation name -> handler (same contract as router/api's OPERATIONS)."""
+    services: Sequence[Service] = ()
     routes: Sequence[BaseRoute] = ()
     startup: Sequence[Hook] = ()
     shutdown: Sequence[Hook] = ()

@@ -14,8 +14,9 @@ request assembly, input validation and response serialization are read from the 
 - Errors carry `x-amzn-errortype` and a `{"Code", "Message"}` body with the error's own status; anything unexpected
   is logged and answered as `InternalServerErrorException`, never a traceback.
 
-`SchemasRoute` is a starlette route that claims only the Schemas paths (`/v1/registries`, `/v1/discoverers`,
-`/v1/discover`, `/v1/policy`, and `/tags/<schemas ARN>`), so other REST services on the same port keep theirs.
+`SchemasApp` is the ASGI app that `schemas.extension` mounts on the router's one port as a `router.services.Service`:
+requests signed for `schemas` (every botocore call, `/tags/...` included) and unsigned ones under the Schemas path
+prefixes reach it; everything else on the port never does.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import orjson
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
 from router.errors import ServiceError
@@ -48,16 +48,15 @@ from schemas.errors import (
     UnsupportedOperationException,
 )
 
-__all__ = ["Handler", "SchemasRoute", "iso8601", "schemas_model"]
+__all__ = ["PATHS", "Handler", "SchemasApp", "iso8601", "schemas_model"]
 
 log = logging.getLogger("switchboard.schemas")
 
 Handler = Callable[[AppState, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
 """An operation handler: the assembled, validated input in (model member names), the output dict (or None) out."""
 
-_PREFIXES = ("/v1/registries", "/v1/discoverers", "/v1/discover", "/v1/policy", "/tags/")
-_TAGGABLE_ARN = "arn%3Aaws%3Aschemas%3A"
-"""A schemas ARN as botocore percent-encodes it in the `/tags/{resource-arn}` label."""
+PATHS = ("/v1/registries", "/v1/discoverers", "/v1/discover", "/v1/policy")
+"""Path prefixes of the Schemas API that unsigned requests are recognised by (signed ones go by signing name)."""
 
 
 @cache
@@ -169,36 +168,17 @@ def error_response(err: ServiceError) -> Response:
     return Response(body, err.status, media_type="application/json", headers={"x-amzn-errortype": err.code})
 
 
-class SchemasRoute(BaseRoute):
-    """Claims the Schemas API's paths on the router's one port and hands them to a `RestApi`."""
+class SchemasApp:
+    """The ASGI app of the Schemas API, mounted as a `router.services.Service` (schemas.extension)."""
 
     def __init__(self, handlers: Mapping[str, Handler]) -> None:
         self.api = RestApi(handlers)
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http":
-            return Match.NONE, {}
-        path: str = scope["path"]
-        if not path.startswith(_PREFIXES):
-            return Match.NONE, {}
-        if path.startswith("/tags/"):
-            raw = (scope.get("raw_path") or path.encode()).decode("latin-1")
-            if not (raw.startswith("/tags/" + _TAGGABLE_ARN) or path.startswith("/tags/arn:aws:schemas:")):
-                return Match.NONE, {}  # another service's tags (e.g. EventBridge Scheduler)
-        elif path.startswith("/v1/discover") and not (path == "/v1/discover" or path.startswith("/v1/discoverers")):
-            return Match.NONE, {}
-        return Match.FULL, {}
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         state: AppState = request.app.state.switchboard
         response = await self.api.handle(request, state)
         await response(scope, receive, send)
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        from starlette.routing import NoMatchFound
-
-        raise NoMatchFound(name, path_params)
 
 
 # -- input ----------------------------------------------------------------------------------------------------

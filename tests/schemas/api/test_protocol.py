@@ -10,14 +10,15 @@ import httpx
 import orjson
 import pytest
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount
 
 from router.keys import Keys
+from router.services import Services
 from router.settings import Settings
 from router.state import AppState
-from schemas.api.protocol import Handler, SchemasRoute, iso8601
+from schemas.api.protocol import Handler, iso8601
 from schemas.errors import NotFoundException
+from schemas.extension import service
 
 
 class Recorder:
@@ -55,14 +56,16 @@ async def wire() -> AsyncIterator[tuple[httpx.AsyncClient, Recorder]]:
         "DescribeRegistry": _missing,
     }
 
-    async def other(request: Any) -> PlainTextResponse:
-        return PlainTextResponse("other service")
-
-    app = Starlette(routes=[SchemasRoute(handlers), Route("/{rest:path}", other, methods=["GET", "POST", "DELETE"])])
+    services = Services()
+    services.mount(service(handlers))
+    app = Starlette(routes=[Mount("", app=services)])
     app.state.switchboard = AppState(settings=Settings(), redis=None, keys=Keys())  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://schemas.test") as client:
         yield client, recorder
+
+
+AUTH = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/schemas/aws4_request, Signature=x"}
 
 
 async def test_labels_are_split_on_the_raw_path_then_decoded(wire: tuple[httpx.AsyncClient, Recorder]) -> None:
@@ -81,7 +84,7 @@ async def test_query_members_are_typed_and_repeated_ones_are_lists(wire: tuple[h
     client, recorder = wire
     assert (await client.get("/v1/registries?limit=5&scope=Local&registryNamePrefix=o")).status_code == 200
     arn = "arn%3Aaws%3Aschemas%3Aus-east-1%3A123456789012%3Aregistry%2Fr"
-    assert (await client.delete(f"/tags/{arn}?tagKeys=a&tagKeys=b")).status_code == 204
+    assert (await client.delete(f"/tags/{arn}?tagKeys=a&tagKeys=b", headers=AUTH)).status_code == 204
     assert recorder.calls == [
         ("ListRegistries", {"Limit": 5, "Scope": "Local", "RegistryNamePrefix": "o"}),
         ("UntagResource", {"ResourceArn": "arn:aws:schemas:us-east-1:123456789012:registry/r", "TagKeys": ["a", "b"]}),
@@ -108,7 +111,9 @@ async def test_other_services_paths_are_not_claimed(wire: tuple[httpx.AsyncClien
     client, recorder = wire
     for path in ("/tags/arn%3Aaws%3Ascheduler%3Aus-east-1%3A1%3Aschedule%2Fx", "/v1/discoveries", "/2015-03-31/x"):
         response = await client.get(path)
-        assert response.text == "other service", path
+        assert response.status_code in (400, 404), path
+        assert "x-amzn-errortype" in response.headers
+        assert "Schemas" not in response.headers["x-amzn-errortype"], path
     assert recorder.calls == []
 
 
