@@ -72,8 +72,11 @@ def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms
     if client is None:
         return 1
     key = Keys(settings.key_prefix).queue(name)
-    last = "0-0" if from_start else "$"
     try:
+        # Resolve "from now" to an id once: re-sending `$` after a read that timed out would skip what was appended
+        # between the two reads.
+        newest: Any = [] if from_start else client.xrevrange(key, count=1)
+        last = newest[0][0].decode() if newest else "0-0"
         while True:
             reply: Any = client.xread({key: last}, count=100, block=block_ms)
             for _, entries in reply or []:

@@ -207,19 +207,24 @@ async def test_shipped_example_applies_and_reapplies_cleanly(
     assert await snapshot(redis_client) == before
 
 
-async def test_bus_description_change_uses_update_event_bus(api: Api, redis_client: aioredis.Redis) -> None:
+async def test_bus_description_change_warns_while_update_event_bus_is_not_served(
+    api: Api, redis_client: aioredis.Redis
+) -> None:
+    """UpdateEventBus is not served yet (router/api/buses.py): the applier says so, never a silent success, and writes
+    nothing. When UpdateEventBus is served, this test changes to expect `report.updated == ("bus orders",)`."""
+    assert "UpdateEventBus" not in dispatcher(api).handlers
+    status, code, _ = await api.error("UpdateEventBus", {"Name": "orders", "Description": "Shop"})
+    assert (status, code) == (400, "UnsupportedOperationException")
     await apply(load_text("base.yaml", BASE), dispatcher(api))
     before = await snapshot(redis_client)
     report = await apply(
         load_text("base.yaml", BASE.replace("description: Orders", "description: Shop")), dispatcher(api)
     )
-    if "UpdateEventBus" in dispatcher(api).handlers:
-        assert report.updated == ("bus orders",)
-        assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Shop"
-    else:  # an explicit warning, never a silent success, and nothing written
-        assert report.warnings == ("bus orders: description not updated: UpdateEventBus is not supported yet",)
-        assert not report.changed
-        assert await snapshot(redis_client) == before
+    assert report.warnings == ("bus orders: description not updated: UpdateEventBus is not supported yet",)
+    assert report.updated == ()
+    assert not report.changed
+    assert await snapshot(redis_client) == before
+    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Orders"
 
 
 async def test_minimal_declarations_are_idempotent_too(api: Api, redis_client: aioredis.Redis) -> None:
