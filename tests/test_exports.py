@@ -6,7 +6,16 @@ import importlib
 
 import pytest
 
-PACKAGES = ["patterns", "router", "router.config", "router.connections", "router.schedules", "router.services"]
+PACKAGES = [
+    "patterns",
+    "router",
+    "router.config",
+    "router.connections",
+    "router.schedules",
+    "router.services",
+    "schemas",
+    "schemas.api",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
