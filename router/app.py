@@ -37,7 +37,7 @@ from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.model import operation_names
 from router.protocol import Dispatcher, Validator
-from router.schedules import scheduled_rules
+from router.schedules import scheduled_rules, scheduler
 from router.services import Service, Services
 from router.settings import Settings
 from router.state import AppState
@@ -80,6 +80,7 @@ def create_app(
     state.extras["timers"] = timers
     state.extras["timer_runner"] = timer_runner
     scheduled_rules.install(state)
+    scheduler.install(state)
 
     async def health(request: Request) -> Response:
         try:
@@ -97,12 +98,14 @@ def create_app(
 
     services = Services()
     services.mount(Service("events", "Amazon EventBridge", request_response(dispatcher.handle), targets=("AWSEvents",)))
+    services.mount(scheduler.service())
     for extension in loaded:
         for service in extension.services:
             services.mount(service)
     state.extras["services"] = services
 
     startup_hooks, shutdown_hooks = api.discover_hooks()
+    startup_hooks.append(scheduler.on_startup)
     startup_hooks += [hook for extension in loaded for hook in extension.startup]
     shutdown_hooks += [hook for extension in loaded for hook in extension.shutdown]
 

@@ -42,6 +42,19 @@ Scheduler), and later `saga:...`. Owner names never contain `{` or `}`.
 | `sb:{OWNER}:timer-claims` | hash | timer key -> `token|first due ms|attempt` while a process holds it |
 | `sb:{meta}:clock` | string (int) | a shared test clock (epoch ms), read only when settings `timer_clock` is `redis` |
 
+EventBridge Scheduler (router.schedules.scheduler) is another separate block. A schedule group G keeps its schedules
+in its own slot, shared with its timers (owner `schedule-group:G`); its delivery jobs live in a *delivery owner*,
+`~scheduler~G`, a bus-shaped key space (`sb:{bus:~scheduler~G}:deliveries:NAME:target`, `...:delivery-lanes`,
+`...:delivery-retries`, `...:counters`) that no bus can have (`~` is not allowed in bus names), so the delivery
+workers serve it with the same code as a bus's.
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:schedule-groups` | hash | group name -> group record (JSON: `Name`, `Arn`, `State`, dates, `Tags`) |
+| `sb:{schedule-group:G}:schedules` | hash | schedule name -> schedule record (JSON, the CreateSchedule members) |
+| `sb:{meta}:delivery-owners` | set | delivery owners that are not buses (`~scheduler~G`), served like buses |
+| `sb:{bus:~scheduler~G}:invocations:ID` | string | set (NX, 2 days) with a tick's job: a re-fired tick adds none |
+
 The ingest stream is read through the consumer group `INGEST_GROUP`, delivery job streams through
 `DELIVERY_GROUP`.
 
@@ -167,6 +180,22 @@ class Keys:
     @property
     def test_clock(self) -> str:
         return f"{self.prefix}:{{meta}}:clock"
+
+    # EventBridge Scheduler (router.schedules.scheduler) ----------------------------------------------------------
+    @property
+    def schedule_groups(self) -> str:
+        return f"{self.prefix}:{{meta}}:schedule-groups"
+
+    def schedules(self, group: str) -> str:
+        return f"{self.prefix}:{{schedule-group:{group}}}:schedules"
+
+    @property
+    def delivery_owners(self) -> str:
+        """Delivery owners that are not buses (`~scheduler~G`): delivery workers discover them with the buses."""
+        return f"{self.prefix}:{{meta}}:delivery-owners"
+
+    def scheduler_invocation(self, owner: str, invocation_id: str) -> str:
+        return f"{self.bus_tag(owner)}:invocations:{invocation_id}"
 
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""

@@ -12,6 +12,7 @@ PACKAGES = [
     "router.config",
     "router.connections",
     "router.schedules",
+    "router.schedules.scheduler",
     "router.services",
     "schemas",
     "schemas.api",

@@ -8,6 +8,8 @@ import pytest
 from tests.router.conftest import Api
 from tests.router.schedules.test_expressions import AWS_INVALID_RULES, AWS_VALID_RULES, OUR_INVALID, OUR_VALID
 
+pytestmark = pytest.mark.integration
+
 INVALID = ("ValidationException", "Parameter ScheduleExpression is not valid.")
 
 
