@@ -2,8 +2,8 @@
 
 `protocol` reads requests by botocore's model, `operations` serves schedules, schedule groups and tags, `store`
 keeps them in Redis, and `firing` turns every tick into a durable delivery job (router.delivery) through the shared
-timers (router.timers). `service()` is what router.app mounts; `install(state)` registers the timer handler and
-`on_startup(state)` makes sure the `default` group exists and every schedule has its timer. See docs/schedules.md.
+timers (router.timers). `service()` is what router.app mounts; `install(state)` registers the timer handler;
+`on_startup(state)` makes sure every schedule has its timer (the `default` group is stored on first use). See docs/schedules.md.
 """
 
 from __future__ import annotations
@@ -30,6 +30,5 @@ def install(state: _AppState) -> None:
 
 
 async def on_startup(state: _AppState) -> None:
-    await operations.ensure_default_group(state)
     runner = state.extras["timer_runner"]
     await firing.reconcile(state, operations.store_of(state), None, await runner.clock.now_ms())

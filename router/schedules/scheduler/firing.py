@@ -243,6 +243,8 @@ async def reconcile(state: AppState, store: SchedulerStore, groups: list[str] | 
         for record in await store.schedules(group):
             if record.get("State") != "ENABLED" or await timers.get(group_owner(group), record["Name"]) is not None:
                 continue
+            if await store.get_schedule(group, record["Name"]) != record:
+                continue  # changed (or deleted) meanwhile: its own write set its timer
             if await schedule_timer(state, record, now_ms) is not None:
                 created += 1
     if created:

@@ -80,7 +80,8 @@ def _pick(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 async def ensure_default_group(state: AppState) -> None:
-    """The `default` group exists in every account (a start-up hook; idempotent)."""
+    """The `default` group exists in every account: it is stored when Scheduler is first used (idempotent), so a
+    router whose users never call Scheduler keeps no Scheduler keys."""
     now_s = await _now_ms(state) / 1000
     await store_of(state).create_group(
         {
@@ -92,11 +93,13 @@ async def ensure_default_group(state: AppState) -> None:
             "Tags": [],
         }
     )
-    await state.redis.sadd(state.keys.delivery_owners, delivery_owner(DEFAULT_GROUP))
 
 
 async def _existing_group(state: AppState, name: str) -> dict[str, Any]:
     group = await store_of(state).get_group(name)
+    if group is None and name == DEFAULT_GROUP:
+        await ensure_default_group(state)
+        group = await store_of(state).get_group(name)
     if group is None:
         raise ResourceNotFoundException(f"Schedule group {name} does not exist.")
     return group
@@ -217,7 +220,7 @@ async def list_schedules(state: AppState, params: dict[str, Any]) -> dict[str, A
         await _existing_group(state, wanted)
         groups = [wanted]
     else:
-        groups = [str(group["Name"]) for group in await store.groups()]
+        groups = [str(group["Name"]) for group in await _groups(state)]
     prefix = params.get("NamePrefix") or ""
     state_filter = params.get("State")
     found = [
@@ -248,6 +251,14 @@ def _paging(params: dict[str, Any]) -> dict[str, Any]:
 # -- schedule groups ------------------------------------------------------------------------------------------
 
 
+async def _groups(state: AppState) -> list[dict[str, Any]]:
+    groups = await store_of(state).groups()
+    if not any(group["Name"] == DEFAULT_GROUP for group in groups):
+        await ensure_default_group(state)
+        groups = await store_of(state).groups()
+    return groups
+
+
 def _not_default(name: str) -> None:
     if name == DEFAULT_GROUP:
         raise ValidationException("This operation cannot be performed on schedule group default.")
@@ -268,7 +279,6 @@ async def create_schedule_group(state: AppState, params: dict[str, Any]) -> dict
     }
     if not await store_of(state).create_group(record):
         raise ConflictException(f"Schedule group {name} already exists.")
-    await state.redis.sadd(state.keys.delivery_owners, delivery_owner(name))
     return {"ScheduleGroupArn": record["Arn"]}
 
 
@@ -289,7 +299,7 @@ async def delete_schedule_group(state: AppState, params: dict[str, Any]) -> dict
 
 async def list_schedule_groups(state: AppState, params: dict[str, Any]) -> dict[str, Any]:
     prefix = params.get("NamePrefix") or ""
-    groups = [group for group in await store_of(state).groups() if str(group["Name"]).startswith(prefix)]
+    groups = [group for group in await _groups(state) if str(group["Name"]).startswith(prefix)]
     page, token = paginate(groups, lambda group: str(group["Name"]), _paging(params))
     return with_token({"ScheduleGroups": [_pick(group, _GROUP_FIELDS) for group in page]}, token)
 

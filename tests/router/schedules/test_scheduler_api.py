@@ -136,7 +136,7 @@ def test_schedule_crud_echoes_aws_defaults(world: World) -> None:
             "RoleArn": ROLE,
         },
     }
-    world.clock(T0 + timedelta(minutes=1))
+    world.clock(T0 + timedelta(seconds=20))  # before the reconciliation timer (30 s) is due
     world.client.update_schedule(
         Name="daily", ScheduleExpression="rate(2 minute)",
         FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 60},
@@ -149,7 +149,7 @@ def test_schedule_crud_echoes_aws_defaults(world: World) -> None:
     assert updated["Description"] == "updated"
     assert "Input" not in updated["Target"]  # UpdateSchedule replaces everything
     assert updated["CreationDate"] == T0
-    assert updated["LastModificationDate"] == T0 + timedelta(minutes=1)
+    assert updated["LastModificationDate"] == T0 + timedelta(seconds=20)
     assert world.due("daily") is None  # disabled: no timer
     listed = world.client.list_schedules()["Schedules"]
     assert [(s["Name"], s["GroupName"], s["State"], s["Target"]) for s in listed] == [
