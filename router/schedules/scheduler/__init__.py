@@ -3,7 +3,8 @@
 `protocol` reads requests by botocore's model, `operations` serves schedules, schedule groups and tags, `store`
 keeps them in Redis, and `firing` turns every tick into a durable delivery job (router.delivery) through the shared
 timers (router.timers). `service()` is what router.app mounts; `install(state)` registers the timer handler;
-`on_startup(state)` makes sure every schedule has its timer (the `default` group is stored on first use). See docs/schedules.md.
+`on_startup(state)` makes sure every schedule has its timer (the `default` group is stored on first use). See
+docs/schedules.md.
 """
 
 from __future__ import annotations
