@@ -17,6 +17,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
+from tests.waiting import eventually_sync
 
 SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 
@@ -120,9 +121,6 @@ def bus_count(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], nam
 
 
 def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return bool(predicate())
+    """True once `predicate()` holds; fails the test (AssertionError) when `timeout_s` passes first."""
+    eventually_sync(predicate, timeout_s, interval_s=interval_s)
+    return True
