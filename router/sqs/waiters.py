@@ -64,6 +64,11 @@ class Waiters:
         finally:
             watch.events.discard(event)
 
+    def waiting(self, queue: str) -> int:
+        """How many receives of this process wait on `queue` now."""
+        watch = self._watches.get(queue)
+        return len(watch.events) if watch is not None else 0
+
     def poke(self, queue: str) -> None:
         """Wake this process's receives waiting on `queue` (something became visible without a stream append)."""
         watch = self._watches.get(queue)

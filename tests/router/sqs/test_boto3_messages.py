@@ -13,19 +13,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.router.conftest import ServerThread
 from tests.router.sqs.conftest import error_of
+from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(predicate: Any, timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met before the deadline")
 
 
 def counts(sqs: Any, url: str) -> tuple[int, int, int]:
@@ -92,8 +84,10 @@ def test_filtered_attributes_get_their_own_digest(sqs: Any) -> None:
     assert "Attributes" not in bare
 
 
-def test_long_poll_returns_as_soon_as_a_message_arrives(sqs: Any) -> None:
+def test_long_poll_returns_as_soon_as_a_message_arrives(sqs: Any, server: ServerThread) -> None:
     url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    app: Any = server.server.config.app
+    waiters = app.state.switchboard.extras["sqs_waiters"]
     result: dict[str, Any] = {}
 
     def receive() -> None:
@@ -101,15 +95,13 @@ def test_long_poll_returns_as_soon_as_a_message_arrives(sqs: Any) -> None:
         result["at"] = time.monotonic()
 
     thread = threading.Thread(target=receive)
-    started = time.monotonic()
     thread.start()
-    time.sleep(0.5)  # the receive is waiting by now (the test checks the wait really happened below)
+    eventually_sync(lambda: waiters.waiting("orders") == 1, what="the receive waiting on the queue")
     sent_at = time.monotonic()
     sqs.send_message(QueueUrl=url, MessageBody="late")
     thread.join(timeout=25)
     assert result["response"]["Messages"][0]["Body"] == "late"
-    assert result["at"] - started >= 0.5
-    assert result["at"] - sent_at < 0.5
+    assert 0 < result["at"] - sent_at < 0.5
 
 
 def test_long_poll_ends_at_its_deadline_and_empty_receive_is_immediate(sqs: Any) -> None:
@@ -140,7 +132,7 @@ def test_visibility_timeout_expiry_redelivers_with_a_new_handle(sqs: Any) -> Non
     sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])  # stale: accepted, not deleted
     assert counts(sqs, url) == (0, 1, 0)
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=0)
-    [third] = wait_until(lambda: sqs.receive_message(QueueUrl=url, AttributeNames=["All"]).get("Messages"))
+    [third] = eventually_sync(lambda: sqs.receive_message(QueueUrl=url, AttributeNames=["All"]).get("Messages"))
     assert third["Attributes"]["ApproximateReceiveCount"] == "3"
     with pytest.raises(ClientError) as raised:
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=10)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from typing import Any
 
 import orjson
@@ -17,6 +16,7 @@ import redis
 from router.queue_cli import read_command
 from tests.conftest import free_port
 from tests.router.sqs.conftest import error_of
+from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
 
@@ -61,9 +61,7 @@ def test_queue_created_by_a_delivery_is_listed_and_readable(events_client: Any, 
         sqs.get_queue_url(QueueName="auto")
     put(events_client, {"n": 1})
     client: Any = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + 10
-    while not client.exists("sb:{queue:auto}:messages") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually_sync(lambda: client.exists("sb:{queue:auto}:messages"), what="the first delivery")
     url = sqs.get_queue_url(QueueName="auto")["QueueUrl"]
     assert url.endswith(f"/{ACCOUNT}/auto")
     assert url in sqs.list_queues()["QueueUrls"]
@@ -88,12 +86,15 @@ def test_fifo_target_keeps_its_message_group(events_client: Any, sqs: Any) -> No
     )
     ids = [put(events_client, {"n": n}) for n in range(3)]
     received: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 10
-    while len(received) < 3 and time.monotonic() < deadline:
-        batch = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2, MaxNumberOfMessages=10, AttributeNames=["All"])
+
+    def receive_all() -> bool:
+        batch = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10, AttributeNames=["All"])
         for message in batch.get("Messages", []):
             received.append(message)
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return len(received) >= 3
+
+    eventually_sync(receive_all, what="the three deliveries")
     assert [json.loads(m["Body"])["id"] for m in received] == ids
     assert {m["Attributes"]["MessageGroupId"] for m in received} == {"shop-orders"}
     assert all(m["Attributes"]["MessageDeduplicationId"].startswith(i) for m, i in zip(received, ids, strict=True))
