@@ -34,7 +34,10 @@ async def test_extension_service_is_mounted(redis_url: str) -> None:
             assert served.json() == {"Registries": [], "path": "/v1/registries"}
             other = await client.get("/2015-03-31/functions", headers={"Authorization": AUTH.format("lambda")})
             assert other.headers["x-amzn-errortype"] == NOT_SERVED_CODE
-            served_list = "Amazon EventBridge (events), Amazon EventBridge Scheduler (scheduler), Schemas (schemas)."
+            served_list = (
+                "Amazon EventBridge (events), Amazon Simple Queue Service (sqs), "
+                "Amazon EventBridge Scheduler (scheduler), Schemas (schemas)."
+            )
             assert f"This endpoint serves: {served_list}" in other.json()["message"]
             events = await client.post("/", content=b"{}", headers={"X-Amz-Target": "AWSEvents.ListEventBuses"})
             assert orjson.loads(events.content)["EventBuses"][0]["Name"] == "default"
