@@ -88,7 +88,7 @@ class Dispatcher:
         headers_token = _request_headers.set(request.headers)
         try:
             operation = _operation_name(request.headers.get("x-amz-target"))
-            raw = await read_body(request, self.state.settings.max_request_body_bytes)
+            raw = await _read_body(request, self.state.settings.max_request_body_bytes)
             body = _parse_body(raw)
             result = await self.call(operation, body)
             payload = b"" if operation in NO_OUTPUT_OPERATIONS else orjson.dumps(result)
@@ -134,8 +134,7 @@ def _operation_name(target: str | None) -> str:
     return target[len(TARGET_PREFIX) :]
 
 
-async def read_body(request: Request, limit_bytes: int) -> bytes:
-    """The request body, refused (RequestEntityTooLargeException) past `limit_bytes` before it is read in full."""
+async def _read_body(request: Request, limit_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
         raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
