@@ -29,7 +29,7 @@ from starlette.routing import Mount, Route, request_response
 
 from router import api, redis_client, sqs
 from router.delivery import Delivery
-from router.extensions import Extension, installed, merge_operations
+from router.extensions import Extension, installed, merge_internal_targets, merge_operations
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -65,6 +65,7 @@ def create_app(
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
     loaded = list(installed() if extensions is None else extensions)
     state.extras["extensions"] = loaded
+    state.extras["internal_targets"] = merge_internal_targets(loaded)
     dispatcher = Dispatcher(state, merge_operations(api.discover(), loaded), operation_names(), _validator())
     metrics = Metrics()
     state.extras["metrics"] = metrics

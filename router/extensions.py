@@ -18,6 +18,16 @@ declares:
   the API's requests signed for it reach it and everything else still gets the not-served errors
   (docs/services.md). REST APIs such as the Schemas API plug in here.
 - `routes`: starlette routes mounted on the one port before the router's own (pages under `/ui/`).
+- `internal_targets`: target kinds the delivery sink hands to the extension instead of delivering them, for the
+  managed rules AWS builds its own features from (schema discovery's `Schemas-events-event-bus-<bus>`, an
+  archive's `Events-Archive-<name>`). A rule target whose ARN is `internal_target_arn(kind, name, ...)`
+  (`arn:aws:events:<region>:<account>:internal/<kind>/<name>`) is passed, for each matched event, to the kind's
+  `InternalTarget`, which returns Redis commands on keys of the bus's own hash slot (build them from
+  `keys.bus_tag(bus)`). The ingest worker stages them with the batch, so they commit atomically with its
+  acknowledgement: once per accepted event, never on the PutEvents path. The callable must do no I/O.
+- `cli`: `CliCommand`s, each a top-level `switchboard` subcommand (e.g. `switchboard archive ...`): `add` gets the
+  subparsers object and adds its parser (with its own sub-subcommands), `run` gets the parsed arguments and
+  returns the exit code. `router.cli` adds every installed extension's commands and runs the one named.
 - `startup` / `shutdown`: hooks awaited with the process's `AppState` after the router's own start-up hooks and
   before its workers start (shut-down runs in reverse); extensions keep their services in `state.extras`.
 
@@ -26,22 +36,86 @@ An extension is a frozen value: loading one has no side effects beyond importing
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.routing import BaseRoute
 
+from router.keys import Keys
 from router.protocol import Handler
 from router.services import Service
 from router.state import AppState
 
-__all__ = ["ENTRY_POINT_GROUP", "Extension", "ExtensionError", "Hook", "installed", "merge_operations"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CliCommand",
+    "Extension",
+    "ExtensionError",
+    "Hook",
+    "InternalDelivery",
+    "InternalTarget",
+    "installed",
+    "internal_target_arn",
+    "internal_target_kind",
+    "merge_cli",
+    "merge_internal_targets",
+    "merge_operations",
+]
 
 ENTRY_POINT_GROUP = "switchboard.extensions"
 
 Hook = Callable[[AppState], Awaitable[None]]
 """A start-up or shut-down hook."""
+
+
+@dataclass(frozen=True, slots=True)
+class InternalDelivery:
+    """One matched event for an internal target (router.delivery.sink builds it; no I/O may follow from it)."""
+
+    bus: str
+    rule: str
+    target: Mapping[str, Any]
+    """The target record as PutTargets stored it (its `Arn` names the kind and the name)."""
+    name: str
+    """The `<name>` part of the target's ARN (e.g. the discoverer or archive it feeds)."""
+    event: bytes
+    """The envelope JSON exactly as ingested."""
+    keys: Keys
+    entry_id: bytes = b""
+    """The event's ingest stream entry id (`ms-seq`): unique per accepted event on its bus."""
+
+
+InternalTarget = Callable[[InternalDelivery], Sequence[tuple[str | bytes | int, ...]]]
+"""An internal target kind's handler: the Redis commands (keys in the bus's slot) to commit with the ingest ack."""
+
+_INTERNAL = ":internal/"
+
+
+def internal_target_arn(kind: str, name: str, region: str, account_id: str) -> str:
+    """The ARN of an internal target: `arn:aws:events:<region>:<account>:internal/<kind>/<name>`."""
+    return f"arn:aws:events:{region}:{account_id}{_INTERNAL}{kind}/{name}"
+
+
+def internal_target_kind(arn: str) -> tuple[str, str] | None:
+    """(kind, name) of an internal target ARN, else None (a real target)."""
+    if not arn.startswith("arn:aws:events:") or _INTERNAL not in arn:
+        return None
+    kind, _, name = arn.split(_INTERNAL, 1)[1].partition("/")
+    return (kind, name) if kind and name else None
+
+
+@dataclass(frozen=True, slots=True)
+class CliCommand:
+    """A top-level `switchboard` subcommand contributed by an extension."""
+
+    name: str
+    add: Callable[[argparse._SubParsersAction[argparse.ArgumentParser], argparse.ArgumentParser], None]
+    """Adds the command's parser: gets the subparsers object and the common parent parser (`--debug`)."""
+    run: Callable[[argparse.Namespace], int]
+    """Runs the parsed command; returns the exit code (raise `router.startup.StartupError` for an expected failure)."""
 
 
 class ExtensionError(Exception):
@@ -55,6 +129,10 @@ class Extension:
     """`events` API operation name -> handler (same contract as router/api's OPERATIONS)."""
     services: Sequence[Service] = ()
     routes: Sequence[BaseRoute] = ()
+    internal_targets: Mapping[str, InternalTarget] = field(default_factory=dict)
+    """Internal target kind -> handler (see the module's opening paragraph)."""
+    cli: Sequence[CliCommand] = ()
+    """`switchboard` subcommands (see the module's opening paragraph)."""
     startup: Sequence[Hook] = ()
     shutdown: Sequence[Hook] = ()
 
@@ -85,4 +163,35 @@ def merge_operations(base: Mapping[str, Handler], extensions: Sequence[Extension
                 raise ExtensionError(f"operation {name} is served by both {owner[name]} and {extension.name}")
             merged[name] = handler
             owner[name] = extension.name
+    return merged
+
+
+def merge_internal_targets(extensions: Sequence[Extension]) -> dict[str, InternalTarget]:
+    """Every extension's internal target kinds; a kind declared twice is an `ExtensionError`."""
+    merged: dict[str, InternalTarget] = {}
+    owner: dict[str, str] = {}
+    for extension in extensions:
+        for kind, handler in extension.internal_targets.items():
+            if kind in merged:
+                raise ExtensionError(
+                    f"internal target kind {kind} is declared by both {owner[kind]} and {extension.name}"
+                )
+            merged[kind] = handler
+            owner[kind] = extension.name
+    return merged
+
+
+def merge_cli(reserved: Iterable[str], extensions: Sequence[Extension]) -> dict[str, CliCommand]:
+    """Every extension's CLI commands by name; one that clashes with `reserved` (the router's own) or with another
+    extension's is an `ExtensionError`."""
+    owner = dict.fromkeys(reserved, "router")
+    merged: dict[str, CliCommand] = {}
+    for extension in extensions:
+        for command in extension.cli:
+            if command.name in owner:
+                raise ExtensionError(
+                    f"command {command.name} is declared by both {owner[command.name]} and {extension.name}"
+                )
+            merged[command.name] = command
+            owner[command.name] = extension.name
     return merged
