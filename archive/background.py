@@ -9,7 +9,6 @@ the replay runner claims each replay with a lease (`archive.replays`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ class Background:
         self.state = state
         self.options = options
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self.runner = ReplayRunner(
             state,
             lease_ms=options.replay_lease_ms,
@@ -59,24 +59,32 @@ class Background:
         self._tasks.append(asyncio.create_task(self._every(self.options.replay_poll_interval_s, self.runner.poll)))
 
     async def stop(self) -> None:
+        """Stop the loops. Cancelling alone is not enough: a cancellation that lands inside a redis-py call can
+        surface as a Redis error, which a loop treats as a failed round; so the loops also check `_stopping`."""
+        self._stopping.set()
         await self.runner.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
         self._tasks.clear()
 
     async def maintain(self) -> None:
-        """One maintenance round: sweep deleted archives' storage once their grace period is over."""
-        await archive_store(self.state).sweep_tombstones()
+        """One maintenance round: apply retention, and sweep deleted archives' storage once their grace is over."""
+        store = archive_store(self.state)
+        trimmed = await store.trim_expired()
+        if trimmed:
+            log.info("archives: %d expired events removed", trimmed)
+        await store.sweep_tombstones()
 
     async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await step()
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # a failed round is retried next time; it never stops the loop
+                if self._stopping.is_set():
+                    return
                 log.warning("archive %s failed: %s", step.__name__, err)
             await asyncio.sleep(interval_s)

@@ -3,13 +3,15 @@
 Registered in pyproject.toml under the `switchboard.extensions` entry-point group, so `router.app.create_app` wires
 it without importing this package by name: the archive and replay operations of the `events` API, the `archive`
 internal target kind (the managed rule's target, `archive.target`), and the start-up and shut-down hooks of the
-background work (`archive.background`).
+background work (`archive.background`), and the `switchboard archive` and `switchboard replay` commands
+(`archive.cli`).
 """
 
 from __future__ import annotations
 
 from archive.api import OPERATIONS as ARCHIVE_OPERATIONS
 from archive.background import ArchiveOptions, Background
+from archive.cli import COMMANDS
 from archive.replay_api import OPERATIONS as REPLAY_OPERATIONS
 from archive.target import KIND, archive_target
 from router.extensions import Extension
@@ -38,6 +40,7 @@ def extension(options: ArchiveOptions | None = None) -> Extension:
         name="archive",
         operations={**ARCHIVE_OPERATIONS, **REPLAY_OPERATIONS},
         internal_targets={KIND: archive_target},
+        cli=COMMANDS,
         startup=[start],
         shutdown=[stop],
     )

@@ -65,10 +65,13 @@ class ReplayRunner:
         self.me = consumer_name()
         self.store = ReplayStore(state.redis, ArchiveKeys(state.keys))
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.stopping = False
 
     async def poll(self) -> None:
         """Claim and start every active replay that no process runs."""
         for name in await self.store.active():
+            if self.stopping:
+                return
             if name in self.running:
                 continue
             record = await self.store.get(name)
@@ -81,10 +84,13 @@ class ReplayRunner:
             self.running[name] = asyncio.create_task(self._run(record, claimed), name=f"replay {name}")
 
     async def stop(self) -> None:
+        """Stop running replays here (their leases lapse and another process, or this one later, resumes them)."""
+        self.stopping = True
         tasks = list(self.running.values())
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
         self.running.clear()
 
     async def _run(self, record: Record, state: ReplayState) -> None:
@@ -127,7 +133,7 @@ class ReplayRunner:
             anchor_ms -= (state.last_ms - start_ms) / speed
         only = record.get("OnlyRules") or ""
         redis = self.state.redis
-        while True:
+        while not self.stopping:
             if not await self._wait_for_room(record):
                 return
             members: Any = await redis.zrange(events_key, low, high, bylex=True, offset=0, num=self.page_events)

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from archive import codec
 from archive.arns import archive_arn
 from archive.keys import ArchiveKeys
 from archive.target import KIND, target_name
@@ -65,6 +66,32 @@ return 'OK'
 """
 _CAS_ATTEMPTS = 50
 
+# KEYS: events set, stats hash ; ARGV: exclusive BYLEX upper bound, max members.
+# Removes the oldest members below the bound and subtracts their sizes (bytes 25-28 of each member, archive.codec).
+_TRIM = """
+local members = redis.call('ZRANGE', KEYS[1], '-', ARGV[1], 'BYLEX', 'LIMIT', 0, tonumber(ARGV[2]))
+if #members == 0 then return 0 end
+local bytes = 0
+for _, member in ipairs(members) do bytes = bytes + struct.unpack('>I4', member, 25) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #members - 1)
+redis.call('HINCRBY', KEYS[2], 'bytes', -bytes)
+return #members
+"""
+TRIM_BATCH = 1000
+"""Members one trim script removes (so a script never blocks Redis for long)."""
+
+# KEYS: events set, stats hash ; ARGV: member, size, ... Adds each member not stored yet and its size.
+_IMPORT = """
+local added = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('ZADD', KEYS[1], 0, ARGV[i]) == 1 then
+    redis.call('HINCRBY', KEYS[2], 'bytes', ARGV[i + 1])
+    added = added + 1
+  end
+end
+return added
+"""
+
 
 def managed_rule_name(archive: str) -> str:
     return f"{RULE_PREFIX}{archive}"
@@ -94,6 +121,8 @@ class ArchiveStore:
         self.rules = rules
         self.arns = arns
         self._cas = redis.register_script(_CAS)
+        self._trim = redis.register_script(_TRIM)
+        self._import = redis.register_script(_IMPORT)
 
     # records --------------------------------------------------------------------------------------------------
     def new_record(self, name: str, bus: str, body: dict[str, Any]) -> Record:
@@ -227,6 +256,49 @@ class ArchiveStore:
         with redis_errors("DeleteArchive"):
             await self.redis.hset(self.keys.tombstones, member, int(time.time() * 1000))
             await self.redis.unlink(self.events_key(record), self.stats_key(record))
+
+    async def trim(self, record: Record, before_ms: int) -> int:
+        """Remove the archive's events whose event time is before `before_ms` (retention); how many."""
+        keys = [self.events_key(record), self.stats_key(record)]
+        bound = codec.time_min(before_ms)
+        bound = b"(" + bound[1:]
+        removed = 0
+        while True:
+            with redis_errors("trim archive"):
+                count = int(await self._trim(keys=keys, args=[bound, TRIM_BATCH]))
+            removed += count
+            if count < TRIM_BATCH:
+                return removed
+
+    async def trim_expired(self, now_ms: int | None = None) -> int:
+        """Apply every archive's RetentionDays (0 keeps events forever); how many events were removed."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        removed = 0
+        for record in await self.all():
+            days = int(record.get("RetentionDays") or 0)
+            if days > 0:
+                removed += await self.trim(record, now_ms - days * 86_400_000)
+        return removed
+
+    async def add_events(self, record: Record, members: Sequence[bytes], sizes: Sequence[int]) -> int:
+        """Store members not stored yet (an import) with their sizes; how many were new."""
+        args: list[Any] = []
+        for member, size in zip(members, sizes, strict=True):
+            args += (member, size)
+        if not args:
+            return 0
+        with redis_errors("import archive"):
+            return int(await self._import(keys=[self.events_key(record), self.stats_key(record)], args=args))
+
+    async def read(self, record: Record, low: bytes, high: bytes, count: int) -> list[bytes]:
+        """Up to `count` members between the BYLEX bounds `low` and `high`, in event-time order."""
+        with redis_errors("read archive"):
+            found: Any = await self.redis.zrange(self.events_key(record), low, high, bylex=True, offset=0, num=count)
+        return list(found)
+
+    async def count_between(self, record: Record, low: bytes, high: bytes) -> int:
+        with redis_errors("read archive"):
+            return int(await self.redis.zlexcount(self.events_key(record), low, high))
 
     async def sweep_tombstones(self, now_ms: int | None = None) -> int:
         """Delete again the storage of archives deleted over `TOMBSTONE_GRACE_MS` ago; how many were swept."""

@@ -25,7 +25,15 @@ import yaml
 
 import patterns
 from router.config import schema as config_schema
-from router.config.model import BusConfig, ConfigError, ConfigSet, Problem, RuleConfig, TargetConfig
+from router.config.model import (
+    ArchiveConfig,
+    BusConfig,
+    ConfigError,
+    ConfigSet,
+    Problem,
+    RuleConfig,
+    TargetConfig,
+)
 from router.transform import validate_target_input
 
 MAX_TARGETS_PER_RULE = 5
@@ -60,6 +68,7 @@ class _Collector:
         self.rules: dict[tuple[str, str], RuleConfig] = {}
         self.functions: dict[str, tuple[str, str]] = {}
         """function name -> (URL, file that declared it)."""
+        self.archives: dict[str, ArchiveConfig] = {}
 
     def result(self) -> ConfigSet:
         if self.problems:
@@ -70,6 +79,7 @@ class _Collector:
             rules=tuple(self.rules.values()),
             files=tuple(self.files),
             functions=functions,
+            archives=tuple(self.archives.values()),
         )
 
     def add_file(self, name: str, file: Path) -> None:
@@ -105,6 +115,8 @@ class _Collector:
             self._add_bus(name, f"buses[{i}]", bus)
         for i, rule in enumerate(document.get("rules", [])):
             self._add_rule(name, f"rules[{i}]", rule)
+        for i, archive in enumerate(document.get("archives", [])):
+            self._add_archive(name, f"archives[{i}]", archive)
 
     def _add_bus(self, file: str, path: str, bus: dict[str, Any]) -> None:
         name = bus["name"]
@@ -148,6 +160,28 @@ class _Collector:
         description = rule.get("description")
         self.rules[(bus, name)] = RuleConfig(
             name, bus, pattern, state, description, tuple(targets.values()), file, path
+        )
+
+    def _add_archive(self, file: str, path: str, archive: dict[str, Any]) -> None:
+        name = archive["name"]
+        pattern = None
+        if "pattern" in archive:
+            pattern = _pattern_text(archive["pattern"])
+            reason = _pattern_problem(archive["pattern"], pattern)
+            if reason is not None:
+                self.problems.append(Problem(file, f"{path}.pattern", reason))
+        if name in self.archives:
+            first = self.archives[name]
+            self._duplicate(file, f"{path}.name", f"archive {name!r}", first.file, first.path)
+            return
+        self.archives[name] = ArchiveConfig(
+            name,
+            archive.get("bus", "default"),
+            pattern,
+            int(archive.get("retention_days", 0)),
+            archive.get("description"),
+            file,
+            path,
         )
 
     def _duplicate(self, file: str, where: str, what: str, first_file: str, first_path: str) -> None:

@@ -77,6 +77,22 @@ class RuleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ArchiveConfig:
+    name: str
+    bus: str
+    pattern: str | None
+    """The EventPattern as sent to CreateArchive (as for rules), or None: every event but replays."""
+    retention_days: int
+    description: str | None
+    file: str
+    path: str
+
+    @property
+    def label(self) -> str:
+        return f"archive {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigSet:
     """Everything a config directory declares. Applying it makes Redis hold exactly this (see router.config.applier)."""
 
@@ -85,6 +101,7 @@ class ConfigSet:
     files: tuple[str, ...] = ()
     functions: tuple[tuple[str, str], ...] = ()
     """(Lambda function name, URL): where function targets are POSTed (router.delivery.functions)."""
+    archives: tuple[ArchiveConfig, ...] = ()
 
     @property
     def target_count(self) -> int:
@@ -104,3 +121,7 @@ def rule_member(bus: str, rule: str) -> str:
 
 def target_member(bus: str, rule: str, target: str) -> str:
     return f"target:{bus}:{rule}:{target}"
+
+
+def archive_member(archive: str) -> str:
+    return f"archive:{archive}"

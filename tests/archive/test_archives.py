@@ -211,3 +211,25 @@ async def test_a_straggler_batch_after_delete_is_swept_and_a_new_archive_is_unto
     assert await redis_client.exists(keys.stats("orders", "a", old["Generation"])) == 0
     assert await redis_client.zcard(keys.events("orders", "a", new["Generation"])) == 1
     assert await redis_client.hlen(keys.tombstones) == 0
+
+
+def test_retention_trims_expired_events_and_keeps_the_numbers_exact(events_client: Any, redis_url: str) -> None:
+    import time
+
+    client = events_client
+    client.create_event_bus(Name="orders")
+    client.create_archive(ArchiveName="a", EventSourceArn=bus_arn("orders"))  # RetentionDays 0: forever
+    now = time.time()
+    ages_h = [80, 50, 30, 2, 0]
+    for n, age in enumerate(ages_h):
+        put(client, "orders", [{"n": n}], Time=now - age * 3600)
+    eventually_sync(lambda: _describe(client, "a")["EventCount"] == 5, what="five archived events")
+    sizes = {json.loads(e.event)["detail"]["n"]: e.size for e in archived(redis_url, "a")}
+    assert _describe(client, "a")["SizeBytes"] == sum(sizes.values())
+    client.update_archive(ArchiveName="a", RetentionDays=2)  # the maintenance round (every 0.2 s here) trims
+    eventually_sync(lambda: _describe(client, "a")["EventCount"] == 3, what="events older than 2 days trimmed")
+    assert _describe(client, "a")["SizeBytes"] == sizes[2] + sizes[3] + sizes[4]
+    assert sorted(json.loads(e.event)["detail"]["n"] for e in archived(redis_url, "a")) == [2, 3, 4]
+    client.update_archive(ArchiveName="a", RetentionDays=1)
+    eventually_sync(lambda: _describe(client, "a")["EventCount"] == 2, what="events older than a day trimmed")
+    assert _describe(client, "a")["SizeBytes"] == sizes[3] + sizes[4]
