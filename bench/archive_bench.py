@@ -2,7 +2,8 @@
 and Redis bytes per archived event. One run, one machine, everything on loopback.
 
 Setup: a throwaway redis-server (no persistence: this measures the archive, not fsync) and router processes started
-from this tree (`create_app` under uvicorn). Events are ~1 KB envelopes (a Detail of ~900 bytes).
+from this tree (`create_app` under uvicorn). Events are ~1 KB envelopes (an order-like Detail of ~900 bytes with varied
+values, so compression is not flattered).
 
 1. **Ingest with the archive off vs on.** A router (ingest and delivery workers) with a bus of 100 rules (10 match
    every event, as bench/ingest_bench.py). A separate process sends `--ingest-events` events with PutEvents (10 per
@@ -28,6 +29,7 @@ import asyncio
 import multiprocessing
 import os
 import platform
+import random
 import shutil
 import socket
 import subprocess
@@ -109,8 +111,25 @@ def _add_rules(url: str, bus: str) -> None:
         )
 
 
+def _detail(seed: int) -> dict[str, Any]:
+    """An order-like Detail of about 900 bytes of JSON with varied values (so compression is not flattered)."""
+    rng = random.Random(seed)
+    words = ["alpha", "bravo", "cargo", "delta", "ember", "fjord", "gamma", "harbor", "indigo", "juniper", "kelp"]
+    return {
+        "kind": "order",
+        "k": 1,
+        "orderId": f"{rng.getrandbits(128):032x}",
+        "customer": {"id": rng.randrange(10**9), "email": f"{rng.choice(words)}.{rng.randrange(10**6)}@example.com"},
+        "items": [
+            {"sku": f"SKU-{rng.randrange(10**6):06d}", "qty": rng.randrange(1, 9), "price": rng.randrange(100, 99999)}
+            for _ in range(8)
+        ],
+        "note": " ".join(rng.choice(words) + str(rng.randrange(100)) for _ in range(40)),
+    }
+
+
 def _body(bus: str) -> bytes:
-    detail = orjson.dumps({"kind": "order", "k": 1, "payload": "x" * 880}).decode()
+    detail = orjson.dumps(_detail(1)).decode()
     entry = {"Source": "bench.archive", "DetailType": "OrderPlaced", "Detail": detail, "EventBusName": bus}
     return orjson.dumps({"Entries": [entry] * 10})
 
@@ -169,7 +188,6 @@ def _fill(client: redis.Redis, record: dict[str, Any], upto: int) -> None:
     events_key = keys.events(record["EventBusName"], record["ArchiveName"], record["Generation"])
     stats_key = keys.stats(record["EventBusName"], record["ArchiveName"], record["Generation"])
     have = int(client.zcard(events_key))
-    detail = orjson.dumps({"kind": "order", "k": 1, "payload": "x" * 880})
     base_s = time.time() - 3600
     n = have
     while n < upto:
@@ -182,7 +200,7 @@ def _fill(client: redis.Redis, record: dict[str, Any], upto: int) -> None:
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base_s + i / 1000)),
                 "region": REGION, "resources": [],
             }  # fmt: skip
-            event = orjson.dumps(head)[:-1] + b',"detail":' + detail + b"}"
+            event = orjson.dumps(head)[:-1] + b',"detail":' + orjson.dumps(_detail(i)) + b"}"
             members[codec.encode(event, codec.event_time_ms(event) or 0, 0, codec.import_seq(event))] = 0
             size += len(event)
         client.zadd(events_key, members)
