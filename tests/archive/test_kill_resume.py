@@ -43,7 +43,10 @@ _CHILD = textwrap.dedent(
     from archive import ArchiveOptions, extension
     from router.app import create_app
     from router.settings import Settings
-    options = ArchiveOptions(replay_poll_interval_s=0.05, replay_lease_ms=2000, replay_page_events=500)
+    # a small backlog limit: A appends only as fast as B routes, so it is surely killed mid-replay
+    options = ArchiveOptions(
+        replay_poll_interval_s=0.05, replay_lease_ms=2000, replay_page_events=500, replay_backlog_limit_events=2000
+    )
     app = create_app(Settings(redis_url=sys.argv[1]), ingest=False, extensions=[extension(options)])
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
     """
@@ -144,9 +147,10 @@ def test_a_replay_killed_mid_way_is_finished_by_another_process_exactly_once(
         return int(client.hget(state_key, "appended") or 0)
 
     eventually_sync(lambda: appended() >= 5_000, 60, interval_s=0.005, what="A to append a few pages")
+    os.kill(proc.pid, signal.SIGSTOP)  # frozen at once: what it appended is final, then it dies without a word
+    at_kill = appended()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=15)
-    at_kill = appended()
     assert 0 < at_kill < EVENTS, at_kill  # killed mid-replay
     assert client.hget(state_key, "state") == b"RUNNING"
 
