@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from router.extensions import Extension
 from router.services import Service
+from router.state import AppState
 from schemas.api import OPERATIONS, PATHS, Handler, SchemasApp
 
 __all__ = ["TITLE", "extension", "service"]
@@ -23,5 +24,11 @@ def service(handlers: Mapping[str, Handler] = OPERATIONS) -> Service:
     return Service("schemas", TITLE, SchemasApp(handlers), signing_names=("schemas",), paths=PATHS)
 
 
+async def _stop(state: AppState) -> None:
+    found = state.extras.get("schemas.bindings")
+    if found is not None:
+        await found.close()
+
+
 def extension() -> Extension:
-    return Extension(name="schemas", services=[service()])
+    return Extension(name="schemas", services=[service()], shutdown=[_stop])
