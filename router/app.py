@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, request_response
 
-from router import api, redis_client
+from router import api, redis_client, ui
 from router.delivery import Delivery
 from router.extensions import Extension, installed, merge_operations
 from router.ingest import IngestWorker, WorkerOptions
@@ -62,6 +62,7 @@ def create_app(
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
     loaded = list(installed() if extensions is None else extensions)
     state.extras["extensions"] = loaded
+    state.extras[ui.EXTRAS_KEY] = [link for extension in loaded for link in extension.ui_links]
     dispatcher = Dispatcher(state, merge_operations(api.discover(), loaded), operation_names(), _validator())
     metrics = Metrics()
     state.extras["metrics"] = metrics
@@ -121,6 +122,7 @@ def create_app(
     app = Starlette(
         routes=[
             *(route for extension in loaded for route in extension.routes),
+            *ui.routes(),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Mount("", app=services),

@@ -18,6 +18,9 @@ declares:
   the API's requests signed for it reach it and everything else still gets the not-served errors
   (docs/services.md). REST APIs such as the Schemas API plug in here.
 - `routes`: starlette routes mounted on the one port before the router's own (pages under `/ui/`).
+- `ui_links`: `router.ui.UiLink` entries of the browse pages' navigation (title, path, order); `router.app`
+  collects every extension's into `state.extras["ui_links"]`, which the base layout (`router/ui/`) and the `/ui/`
+  index list. Pages extend `base.html` through `router.ui.templates(their_template_dir)`.
 - `startup` / `shutdown`: hooks awaited with the process's `AppState` after the router's own start-up hooks and
   before its workers start (shut-down runs in reverse); extensions keep their services in `state.extras`.
 
@@ -35,6 +38,7 @@ from starlette.routing import BaseRoute
 from router.protocol import Handler
 from router.services import Service
 from router.state import AppState
+from router.ui import UiLink
 
 __all__ = ["ENTRY_POINT_GROUP", "Extension", "ExtensionError", "Hook", "installed", "merge_operations"]
 
@@ -55,6 +59,8 @@ class Extension:
     """`events` API operation name -> handler (same contract as router/api's OPERATIONS)."""
     services: Sequence[Service] = ()
     routes: Sequence[BaseRoute] = ()
+    ui_links: Sequence[UiLink] = ()
+    """Entries of the `/ui/` navigation for the pages this extension serves."""
     startup: Sequence[Hook] = ()
     shutdown: Sequence[Hook] = ()
 

@@ -2,8 +2,9 @@
 
 Registered in pyproject.toml under the `switchboard.extensions` entry-point group, so `router.app.create_app`
 mounts it without importing this package by name. Requests signed for `schemas` (botocore's signing name) and
-unsigned requests under the Schemas paths reach `schemas.api`. Starting it writes nothing to Redis (the built-in
-registries are stored on first write, `schemas.store`).
+unsigned requests under the Schemas paths reach `schemas.api`; the browse pages (`schemas.ui`) are routes under
+`/ui/schemas` with a navigation entry. Starting it writes nothing to Redis (the built-in registries are stored on
+first write, `schemas.store`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from router.extensions import Extension
 from router.services import Service
 from router.state import AppState
+from schemas import ui
 from schemas.api import OPERATIONS, PATHS, Handler, SchemasApp
 
 __all__ = ["TITLE", "extension", "service"]
@@ -31,4 +33,4 @@ async def _stop(state: AppState) -> None:
 
 
 def extension() -> Extension:
-    return Extension(name="schemas", services=[service()], shutdown=[_stop])
+    return Extension(name="schemas", services=[service()], routes=ui.routes(), ui_links=[ui.LINK], shutdown=[_stop])
