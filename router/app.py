@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route, request_response
 
 from router import api, redis_client, ui
 from router.delivery import Delivery
-from router.extensions import Extension, installed, merge_operations
+from router.extensions import Extension, installed, merge_internal_targets, merge_operations
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -63,6 +63,7 @@ def create_app(
     loaded = list(installed() if extensions is None else extensions)
     state.extras["extensions"] = loaded
     state.extras[ui.EXTRAS_KEY] = [link for extension in loaded for link in extension.ui_links]
+    state.extras["internal_targets"] = merge_internal_targets(loaded)
     dispatcher = Dispatcher(state, merge_operations(api.discover(), loaded), operation_names(), _validator())
     metrics = Metrics()
     state.extras["metrics"] = metrics

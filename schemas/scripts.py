@@ -65,7 +65,7 @@ return 'OK'
 """
 
 DROP_REGISTRY = """
--- KEYS: registry marker, schemas hash, then every other key of the registry (policy, fingerprints, per-schema keys)
+-- KEYS: registry marker, schemas hash, then every other key of the registry (policy, per-schema keys)
 -- ARGV: the schema names the caller read (their keys are in KEYS); a schema added since means RETRY
 local names = redis.call('HKEYS', KEYS[2])
 if #names ~= #ARGV then return 'RETRY' end

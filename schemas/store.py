@@ -88,7 +88,8 @@ class RegistryStore:
         self._redis = redis
         self.keys = keys
         self.arns = arns
-        self._hash_cas = redis.register_script(HASH_CAS)
+        self.hash_cas = redis.register_script(HASH_CAS)
+        """The HASH_CAS script (also used for discoverers, schemas.discovery.discoverers)."""
         self._schema_cas = redis.register_script(SCHEMA_CAS)
         self._drop_registry = redis.register_script(DROP_REGISTRY)
         self._put_policy = redis.register_script(PUT_POLICY)
@@ -137,7 +138,7 @@ class RegistryStore:
         }
         with redis_errors("create registry"):
             await self._redis.set(self.keys.registry_exists(name), b"1")
-            outcome = status(await self._hash_cas(keys=[self.keys.registries], args=[name, b"", orjson.dumps(record)]))
+            outcome = status(await self.hash_cas(keys=[self.keys.registries], args=[name, b"", orjson.dumps(record)]))
         if outcome != "OK":
             raise ConflictException(f"Registry with name {name} already exists.")
         return record
@@ -151,7 +152,7 @@ class RegistryStore:
                     raise registry_not_found(name)
                 new = mutate(_load(raw))
                 args = [name, raw, orjson.dumps(new)]
-                if status(await self._hash_cas(keys=[self.keys.registries], args=args)) == "OK":
+                if status(await self.hash_cas(keys=[self.keys.registries], args=args)) == "OK":
                     return new
         raise ServiceUnavailableException("The registry is being changed concurrently; try again.")
 
@@ -162,7 +163,7 @@ class RegistryStore:
                 raise registry_not_found(name)
             for _ in range(CAS_ATTEMPTS):
                 names = sorted(_text(n) for n in await self._redis.hkeys(k.schemas(name)))
-                keys = [k.registry_exists(name), k.schemas(name), k.registry_policy(name), k.fingerprints(name)]
+                keys = [k.registry_exists(name), k.schemas(name), k.registry_policy(name)]
                 for schema in names:
                     keys += k.schema_keys(name, schema)
                 if status(await self._drop_registry(keys=keys, args=names)) == "OK":

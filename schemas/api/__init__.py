@@ -6,7 +6,7 @@ an explicit `UnsupportedOperationException`.
 
 from __future__ import annotations
 
-from schemas.api import bindings, registries, schema_ops, tags
+from schemas.api import bindings, discoverers, registries, schema_ops, tags
 from schemas.api.protocol import PATHS, Handler, SchemasApp
 
 __all__ = ["OPERATIONS", "PATHS", "Handler", "SchemasApp"]
@@ -16,4 +16,5 @@ OPERATIONS: dict[str, Handler] = {
     **schema_ops.OPERATIONS,
     **tags.OPERATIONS,
     **bindings.OPERATIONS,
+    **discoverers.OPERATIONS,
 }

@@ -1,4 +1,7 @@
-"""One headless Chromium for the whole session (Playwright's sync API), and a fresh page per test."""
+"""One headless Chromium for the page tests (Playwright's sync API), and a fresh page per test.
+
+The browser lives for this package's tests only (`scope="package"`): Playwright's sync API runs an event loop in
+the main thread while it is open, which the suite's asyncio tests cannot share, so it is closed before they run."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import pytest
 from tests.browser import VIEWPORT, launch_chromium
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
