@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route, request_response
 
 from router import api, redis_client, ui
 from router.delivery import Delivery
-from router.extensions import Extension, installed, merge_internal_targets, merge_operations
+from router.extensions import EntryCheckCache, Extension, installed, merge_internal_targets, merge_operations
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -64,6 +64,9 @@ def create_app(
     state.extras["extensions"] = loaded
     state.extras[ui.EXTRAS_KEY] = [link for extension in loaded for link in extension.ui_links]
     state.extras["internal_targets"] = merge_internal_targets(loaded)
+    entry_checks = [factory for extension in loaded for factory in extension.entry_checks]
+    if entry_checks:
+        state.extras["entry_checks"] = EntryCheckCache(entry_checks)
     dispatcher = Dispatcher(state, merge_operations(api.discover(), loaded), operation_names(), _validator())
     metrics = Metrics()
     state.extras["metrics"] = metrics

@@ -28,6 +28,12 @@ declares:
   `InternalTarget`, which returns Redis commands on keys of the bus's own hash slot (build them from
   `keys.bus_tag(bus)`). The ingest worker stages them with the batch, so they commit atomically with its
   acknowledgement: once per accepted event, never on the PutEvents path. The callable must do no I/O.
+- `entry_checks`: per-bus checks of PutEvents entries (beyond AWS, e.g. schema validation). Each is an
+  `EntryCheckFactory`: `(state, bus) -> EntryCheck | None`, where the `EntryCheck` gets one entry (after the
+  router's own checks) and returns None to accept it or `(ErrorCode, ErrorMessage)` to fail that entry alone.
+  `EntryCheckCache` (in `state.extras["entry_checks"]`, only when some extension declares checks) asks the
+  factories at most once per bus per `ttl_s` and runs the bus's checks before the append; with no factory
+  installed PutEvents does no extra work at all.
 - `startup` / `shutdown`: hooks awaited with the process's `AppState` after the router's own start-up hooks and
   before its workers start (shut-down runs in reverse); extensions keep their services in `state.extras`.
 
@@ -37,6 +43,7 @@ An extension is a frozen value: loading one has no side effects beyond importing
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +58,9 @@ from router.ui import UiLink
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "EntryCheck",
+    "EntryCheckCache",
+    "EntryCheckFactory",
     "Extension",
     "ExtensionError",
     "Hook",
@@ -103,6 +113,48 @@ def internal_target_kind(arn: str) -> tuple[str, str] | None:
     return (kind, name) if kind and name else None
 
 
+EntryCheck = Callable[[Mapping[str, Any]], tuple[str, str] | None]
+"""Checks one PutEvents entry: None accepts it, `(ErrorCode, ErrorMessage)` fails that entry alone."""
+
+EntryCheckFactory = Callable[[AppState, str], Awaitable[EntryCheck | None]]
+"""The check for one bus, or None when the bus has none (may read Redis; cached by `EntryCheckCache`)."""
+
+
+class EntryCheckCache:
+    """Every extension's entry checks, per bus, refreshed at most once per `ttl_s` (PutEvents' seam)."""
+
+    def __init__(
+        self, factories: Sequence[EntryCheckFactory], ttl_s: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.factories = list(factories)
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._cache: dict[str, tuple[float, tuple[EntryCheck, ...]]] = {}
+
+    async def checks(self, state: AppState, bus: str) -> tuple[EntryCheck, ...]:
+        now = self.clock()
+        hit = self._cache.get(bus)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        found = []
+        for factory in self.factories:
+            check = await factory(state, bus)
+            if check is not None:
+                found.append(check)
+        if len(self._cache) >= 10_000:
+            self._cache.clear()
+        self._cache[bus] = (now, tuple(found))
+        return self._cache[bus][1]
+
+    async def check(self, state: AppState, bus: str, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The first failure of `entry` on `bus` (None: accepted)."""
+        for check in await self.checks(state, bus):
+            failure = check(entry)
+            if failure is not None:
+                return failure
+        return None
+
+
 class ExtensionError(Exception):
     """An extension cannot be loaded or clashes with another one (a start-up error)."""
 
@@ -118,6 +170,8 @@ class Extension:
     """Entries of the `/ui/` navigation for the pages this extension serves."""
     internal_targets: Mapping[str, InternalTarget] = field(default_factory=dict)
     """Internal target kind -> handler (see the module's opening paragraph)."""
+    entry_checks: Sequence[EntryCheckFactory] = ()
+    """Per-bus PutEvents entry checks (see the module's opening paragraph)."""
     startup: Sequence[Hook] = ()
     shutdown: Sequence[Hook] = ()
 

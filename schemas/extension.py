@@ -4,7 +4,8 @@ Registered in pyproject.toml under the `switchboard.extensions` entry-point grou
 mounts it without importing this package by name. Requests signed for `schemas` (botocore's signing name) and
 unsigned requests under the Schemas paths reach `schemas.api`; the browse pages (`schemas.ui`) are routes under
 `/ui/schemas` with a navigation entry; the internal target kind `schemas-discovery` feeds the discovery worker,
-which start-up starts (`schemas.discovery`). Starting it writes nothing to Redis (the built-in registries are
+which start-up starts (`schemas.discovery`); the entry check validates PutEvents entries on buses tagged to
+(`schemas.validation`). Starting it writes nothing to Redis (the built-in registries are
 stored on first write, `schemas.store`).
 """
 
@@ -17,7 +18,8 @@ from router.services import Service
 from router.state import AppState
 from schemas import ui
 from schemas.api import OPERATIONS, PATHS, Handler, SchemasApp
-from schemas.discovery import TARGET_KIND, DiscoveryWorker, discovery_target
+from schemas.discovery import TARGET_KIND, DiscoveryTarget, DiscoveryWorker
+from schemas.validation import bus_check
 
 __all__ = ["TITLE", "extension", "service"]
 
@@ -51,7 +53,8 @@ def extension() -> Extension:
         services=[service()],
         routes=ui.routes(),
         ui_links=[ui.LINK],
-        internal_targets={TARGET_KIND: discovery_target},
+        internal_targets={TARGET_KIND: DiscoveryTarget()},
+        entry_checks=[bus_check],
         startup=[_start],
         shutdown=[_stop],
     )

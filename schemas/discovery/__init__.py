@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from schemas.discovery.discoverers import TARGET_KIND
-from schemas.discovery.target import discovery_target
+from schemas.discovery.target import DiscoveryTarget
 from schemas.discovery.worker import DiscoveryWorker
 
-__all__ = ["TARGET_KIND", "DiscoveryWorker", "discovery_target"]
+__all__ = ["TARGET_KIND", "DiscoveryTarget", "DiscoveryWorker"]
