@@ -63,6 +63,7 @@ class DiscoveryWorker:
         self._buses_at = -1e9
         self._groups: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._loops = 0
         self.versions_created = 0
 
@@ -70,14 +71,17 @@ class DiscoveryWorker:
         self._task = asyncio.create_task(self._run(), name="schemas-discovery")
 
     async def stop(self) -> None:
+        """Stop the loop. A cancellation that lands inside a Redis call can be turned into a Redis error by the
+        client, so the loop also checks `_stopping`, and stop waits a bounded time."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=5)
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 worked = await self.run_once()
             except asyncio.CancelledError:
