@@ -12,6 +12,8 @@ same process). This measures what that costs the router:
 - **ingest events/s**: events delivered to the queue target divided by the time from the first request until the
   last of them is delivered (accept + match + settle + deliver, i.e. everything the ingest worker does); also
   accepted events/s (PutEvents alone);
+- **CPU per event**: the router process's user+system CPU time (from `/proc`) over the run divided by the events
+  delivered, which the other tenants of a shared machine disturb far less than a rate;
 - `--rounds` rounds, each one run without and one with a started discoverer (fresh server and Redis every run),
   alternating; medians and the on/off ratio. The "on" runs also check that the 20 schemas were discovered.
 
@@ -102,6 +104,12 @@ def _schemas_call(url: str, method: str, path: str, body: dict[str, Any] | None 
     return response.json() if response.content else None
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _one_run(discovery: bool, seconds: float, concurrency: int) -> dict[str, float]:
     data = Path(tempfile.mkdtemp(prefix="sb-schemas-bench-"))
     redis_port, port = _free_port(), _free_port()
@@ -159,6 +167,7 @@ def _one_run(discovery: bool, seconds: float, concurrency: int) -> dict[str, flo
                 url, "POST", "/v1/discoverers", {"SourceArn": "arn:aws:events:us-east-1:123456789012:event-bus/bench"}
             )
         client = redis.Redis(port=redis_port)
+        cpu_before = _cpu_s(server.pid)
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             load = pool.apply(_run_load, (url, seconds, concurrency))
         began = time.time() - load["elapsed_s"]
@@ -167,11 +176,13 @@ def _one_run(discovery: bool, seconds: float, concurrency: int) -> dict[str, flo
         while int(client.xlen(queue_key)) < load["accepted"] and time.monotonic() < deadline:
             time.sleep(0.01)
         done = time.time()
+        cpu = _cpu_s(server.pid) - cpu_before
         delivered = int(client.xlen(queue_key))
         result = {
             "accepted_per_s": load["accepted"] / load["elapsed_s"],
             "ingest_per_s": delivered / (done - began),
             "events": delivered,
+            "cpu_us_per_event": cpu / max(delivered, 1) * 1e6,
             "errors": load["errors"],
         }
         if discovery:
@@ -216,6 +227,9 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"ingest events/s (median of {args.rounds}): off {off:,.0f}, on {on:,.0f}, on/off {on / off:.1%}")
     print(f"accepted events/s (median): off {off_acc:,.0f}, on {on_acc:,.0f}, on/off {on_acc / off_acc:.1%}")
+    off_cpu = statistics.median(r["cpu_us_per_event"] for r in runs[False])
+    on_cpu = statistics.median(r["cpu_us_per_event"] for r in runs[True])
+    print(f"router CPU per event (median): off {off_cpu:.0f} us, on {on_cpu:.0f} us, off/on {off_cpu / on_cpu:.1%}")
     print(f"schemas discovered per 'on' run: {[r.get('schemas') for r in runs[True]]}")
 
 
