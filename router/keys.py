@@ -29,6 +29,32 @@ state change is a single-slot MULTI or Lua script and the layout runs unchanged 
 | `sb:{queue:Q}:messages` | stream | queue Q: messages delivered to `arn:aws:sqs:...:Q` (docs/queues.md) |
 | `sb:{apidest:D}:rate:S` | string (int) | calls to API destination D in epoch second S (rate limit; expires) |
 
+Timers (router.timers) are a separate block: every timer belongs to an *owner*, whose name is also its hash tag, so
+a timer, its claim and the effects of firing it share one slot. Owners: `bus:B` (the scheduled rules of bus B, so
+the owner's tag is the bus's own and a tick's ingest append commits with the timer), `schedule-group:G` (EventBridge
+Scheduler), and later `saga:...`. Owner names never contain `{` or `}`.
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:timer-owners` | set | owners that have (or had) timers; the timer runner polls each |
+| `sb:{OWNER}:timers` | sorted set | timer key -> due time (epoch ms); a claimed timer is re-scored to its lease end |
+| `sb:{OWNER}:timer-payloads` | hash | timer key -> payload (opaque bytes, the handler's) |
+| `sb:{OWNER}:timer-claims` | hash | timer key -> `token|first due ms|attempt` while a process holds it |
+| `sb:{meta}:clock` | string (int) | a shared test clock (epoch ms), read only when settings `timer_clock` is `redis` |
+
+EventBridge Scheduler (router.schedules.scheduler) is another separate block. A schedule group G keeps its schedules
+in its own slot, shared with its timers (owner `schedule-group:G`); its delivery jobs live in a *delivery owner*,
+`~scheduler~G`, a bus-shaped key space (`sb:{bus:~scheduler~G}:deliveries:NAME:target`, `...:delivery-lanes`,
+`...:delivery-retries`, `...:counters`) that no bus can have (`~` is not allowed in bus names), so the delivery
+workers serve it with the same code as a bus's.
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:schedule-groups` | hash | group name -> group record (JSON: `Name`, `Arn`, `State`, dates, `Tags`) |
+| `sb:{schedule-group:G}:schedules` | hash | schedule name -> schedule record (JSON, the CreateSchedule members) |
+| `sb:{meta}:delivery-owners` | set | delivery owners that are not buses (`~scheduler~G`), served like buses |
+| `sb:{bus:~scheduler~G}:invocations:ID` | string | set (NX, 2 days) with a tick's job: a re-fired tick adds none |
+
 The ingest stream is read through the consumer group `INGEST_GROUP`, delivery job streams through
 `DELIVERY_GROUP`.
 
@@ -214,6 +240,40 @@ class Keys:
 
     def api_destination_rate(self, name: str, epoch_s: int) -> str:
         return f"{self.prefix}:{{apidest:{name}}}:rate:{epoch_s}"
+
+    # timers (router.timers): OWNER is the hash tag ------------------------------------------------------------
+    @property
+    def timer_owners(self) -> str:
+        return f"{self.prefix}:{{meta}}:timer-owners"
+
+    def timers(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timers"
+
+    def timer_payloads(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timer-payloads"
+
+    def timer_claims(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timer-claims"
+
+    @property
+    def test_clock(self) -> str:
+        return f"{self.prefix}:{{meta}}:clock"
+
+    # EventBridge Scheduler (router.schedules.scheduler) ----------------------------------------------------------
+    @property
+    def schedule_groups(self) -> str:
+        return f"{self.prefix}:{{meta}}:schedule-groups"
+
+    def schedules(self, group: str) -> str:
+        return f"{self.prefix}:{{schedule-group:{group}}}:schedules"
+
+    @property
+    def delivery_owners(self) -> str:
+        """Delivery owners that are not buses (`~scheduler~G`): delivery workers discover them with the buses."""
+        return f"{self.prefix}:{{meta}}:delivery-owners"
+
+    def scheduler_invocation(self, owner: str, invocation_id: str) -> str:
+        return f"{self.bus_tag(owner)}:invocations:{invocation_id}"
 
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""
