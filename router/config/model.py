@@ -88,6 +88,8 @@ class ConfigSet:
     files: tuple[str, ...] = ()
     functions: tuple[tuple[str, str], ...] = ()
     """(Lambda function name, URL): where function targets are POSTed (router.delivery.functions)."""
+    warnings: tuple[Problem, ...] = ()
+    """What applying accepts but will not work as the file likely means (a target Switchboard cannot deliver to)."""
 
     @property
     def target_count(self) -> int:
