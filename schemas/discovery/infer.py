@@ -37,37 +37,40 @@ def schema_name(source: str, detail_type: str) -> str:
     return f"{source}@{detail_type.replace(' ', '')}"
 
 
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+_KINDS: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
 
 
-def shape_key(detail: Any) -> bytes:
-    """A digest of the detail's structure: every (path, type) pair, values ignored, order ignored."""
-    pairs: set[str] = set()
-    stack: list[tuple[str, Any, int]] = [("", detail, 0)]
+def shape_key(detail: Any) -> int:
+    """A digest of the detail's structure: every (path, type) pair, values ignored, order ignored.
+
+    Paths are nested tuples (`((((), "a"), "[]"), "b")`, O(1) to extend) and the digest is the hash of their
+    frozenset, all in C: this runs for every event a discovery rule matches. The digest is per process (Python's
+    string hashing is salted), which is all its users (the target's and the worker's seen-sets) need."""
+    pairs: list[tuple[Any, str]] = []
+    stack: list[tuple[Any, Any, int]] = [((), detail, 0)]
+    pop, push, add = stack.pop, stack.append, pairs.append
     while stack:
-        path, value, depth = stack.pop()
-        kind = _type(value)
-        pairs.add(f"{path}:{kind}")
+        path, value, depth = pop()
+        kind = _KINDS.get(type(value), "object")
+        add((path, kind))
         if depth >= MAX_DEPTH:
             continue
         if kind == "object":
-            stack.extend((f"{path}.{key}", child, depth + 1) for key, child in value.items())
+            for key, child in value.items():
+                push(((path, key), child, depth + 1))
         elif kind == "array":
-            stack.extend((f"{path}[]", child, depth + 1) for child in value)
-    return hashlib.blake2b("\n".join(sorted(pairs)).encode(), digest_size=16).digest()
+            item_path = (path, "[]")
+            for child in value:
+                push((item_path, child, depth + 1))
+    return hash(frozenset(pairs))
 
 
 def truncate(detail: Any, max_depth: int = MAX_DEPTH) -> Any:

@@ -37,7 +37,7 @@ class DiscoveryTarget:
     def __init__(self, *, resend_s: float = RESEND_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.resend_s = resend_s
         self.clock = clock
-        self.sent: dict[tuple[str, str, bytes], float] = {}
+        self.sent: dict[tuple[str, str, int], float] = {}
 
     def __call__(self, delivery: InternalDelivery) -> list[tuple[str | bytes | int, ...]]:
         try:

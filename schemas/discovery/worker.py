@@ -58,7 +58,7 @@ class DiscoveryWorker:
         self.poll_s = poll_s
         self.refresh_s = refresh_s
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
-        self.seen: dict[str, set[bytes]] = {}
+        self.seen: dict[str, set[int]] = {}
         self._buses: list[str] = []
         self._buses_at = -1e9
         self._groups: set[str] = set()
@@ -149,7 +149,7 @@ class DiscoveryWorker:
 
     async def process(self, bus: str, events: Sequence[bytes]) -> None:
         """Merge the new shapes among `events` (envelope JSON) into their discovered schemas."""
-        pending: dict[str, tuple[str, str, dict[bytes, Any]]] = {}
+        pending: dict[str, tuple[str, str, dict[int, Any]]] = {}
         for raw in events:
             try:
                 event = orjson.loads(raw)
