@@ -18,6 +18,9 @@ declares:
   the API's requests signed for it reach it and everything else still gets the not-served errors
   (docs/services.md). REST APIs such as the Schemas API plug in here.
 - `routes`: starlette routes mounted on the one port before the router's own (pages under `/ui/`).
+- `ui_links`: `router.ui.UiLink` entries of the browse pages' navigation (title, path, order); `router.app`
+  collects every extension's into `state.extras["ui_links"]`, which the base layout (`router/ui/`) and the `/ui/`
+  index list. Pages extend `base.html` through `router.ui.templates(their_template_dir)`.
 - `internal_targets`: target kinds the delivery sink hands to the extension instead of delivering them, for the
   managed rules AWS builds its own features from (schema discovery's `Schemas-events-event-bus-<bus>`, an
   archive's `Events-Archive-<name>`). A rule target whose ARN is `internal_target_arn(kind, name, ...)`
@@ -28,6 +31,12 @@ declares:
 - `cli`: `CliCommand`s, each a top-level `switchboard` subcommand (e.g. `switchboard archive ...`): `add` gets the
   subparsers object and adds its parser (with its own sub-subcommands), `run` gets the parsed arguments and
   returns the exit code. `router.cli` adds every installed extension's commands and runs the one named.
+- `entry_checks`: per-bus checks of PutEvents entries (beyond AWS, e.g. schema validation). Each is an
+  `EntryCheckFactory`: `(state, bus) -> EntryCheck | None`, where the `EntryCheck` gets one entry (after the
+  router's own checks) and returns None to accept it or `(ErrorCode, ErrorMessage)` to fail that entry alone.
+  `EntryCheckCache` (in `state.extras["entry_checks"]`, only when some extension declares checks) asks the
+  factories at most once per bus per `ttl_s` and runs the bus's checks before the append; with no factory
+  installed PutEvents does no extra work at all.
 - `startup` / `shutdown`: hooks awaited with the process's `AppState` after the router's own start-up hooks and
   before its workers start (shut-down runs in reverse); extensions keep their services in `state.extras`.
 
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,10 +58,14 @@ from router.keys import Keys
 from router.protocol import Handler
 from router.services import Service
 from router.state import AppState
+from router.ui import UiLink
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "CliCommand",
+    "EntryCheck",
+    "EntryCheckCache",
+    "EntryCheckFactory",
     "Extension",
     "ExtensionError",
     "Hook",
@@ -118,6 +132,48 @@ class CliCommand:
     """Runs the parsed command; returns the exit code (raise `router.startup.StartupError` for an expected failure)."""
 
 
+EntryCheck = Callable[[Mapping[str, Any]], tuple[str, str] | None]
+"""Checks one PutEvents entry: None accepts it, `(ErrorCode, ErrorMessage)` fails that entry alone."""
+
+EntryCheckFactory = Callable[[AppState, str], Awaitable[EntryCheck | None]]
+"""The check for one bus, or None when the bus has none (may read Redis; cached by `EntryCheckCache`)."""
+
+
+class EntryCheckCache:
+    """Every extension's entry checks, per bus, refreshed at most once per `ttl_s` (PutEvents' seam)."""
+
+    def __init__(
+        self, factories: Sequence[EntryCheckFactory], ttl_s: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.factories = list(factories)
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._cache: dict[str, tuple[float, tuple[EntryCheck, ...]]] = {}
+
+    async def checks(self, state: AppState, bus: str) -> tuple[EntryCheck, ...]:
+        now = self.clock()
+        hit = self._cache.get(bus)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        found = []
+        for factory in self.factories:
+            check = await factory(state, bus)
+            if check is not None:
+                found.append(check)
+        if len(self._cache) >= 10_000:
+            self._cache.clear()
+        self._cache[bus] = (now, tuple(found))
+        return self._cache[bus][1]
+
+    async def check(self, state: AppState, bus: str, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The first failure of `entry` on `bus` (None: accepted)."""
+        for check in await self.checks(state, bus):
+            failure = check(entry)
+            if failure is not None:
+                return failure
+        return None
+
+
 class ExtensionError(Exception):
     """An extension cannot be loaded or clashes with another one (a start-up error)."""
 
@@ -129,8 +185,12 @@ class Extension:
     """`events` API operation name -> handler (same contract as router/api's OPERATIONS)."""
     services: Sequence[Service] = ()
     routes: Sequence[BaseRoute] = ()
+    ui_links: Sequence[UiLink] = ()
+    """Entries of the `/ui/` navigation for the pages this extension serves."""
     internal_targets: Mapping[str, InternalTarget] = field(default_factory=dict)
     """Internal target kind -> handler (see the module's opening paragraph)."""
+    entry_checks: Sequence[EntryCheckFactory] = ()
+    """Per-bus PutEvents entry checks (see the module's opening paragraph)."""
     cli: Sequence[CliCommand] = ()
     """`switchboard` subcommands (see the module's opening paragraph)."""
     startup: Sequence[Hook] = ()

@@ -185,6 +185,23 @@ class DeliverySink(CountingSink):
                 target_id, raw, stream, target, policy, None, None, None, False, (), None, None, (handler, internal[1])
             )
         inline_key = exists_key = group_id = name = None
+        internal = internal_target_kind(arn) if self.internal else None
+        if internal is not None and internal[0] in self.internal:
+            handler = self.internal[internal[0]]
+            return _Target(
+                target_id,
+                raw,
+                stream,
+                target,
+                policy,
+                None,
+                None,
+                None,
+                False,
+                (),
+                None,
+                internal=(handler, internal[1]),
+            )
         service = service_of(arn) if self.inline else ""
         if service == "queue":
             name = queue_name(arn)
