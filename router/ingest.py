@@ -5,7 +5,8 @@ the buses in the bus registry (a new bus is picked up within `discovery_interval
 
 1. `XREADGROUP GROUP router <consumer> COUNT n BLOCK ms` on the bus's stream. The consumer name is unique per process
    (`host:pid:random`), so any number of processes share a bus's events, each event going to one of them.
-2. Each event runs through the bus's compiled matcher (`router.matchers`; ENABLED rules with a pattern only).
+2. Each event runs through the bus's compiled matcher (`router.matchers`; ENABLED rules with a pattern only). A
+   scheduled event (router.schedules) carries the field `rule` and goes to that rule alone, if it is ENABLED.
 3. The matched (event, rule names) go to a `Sink`, which stages its writes as `Effects` (`CountingSink` counts
    MatchedEvents and TriggeredRules per rule; router.delivery.sink also stages delivery jobs, which commit atomically
    with the acknowledgement). A sink's optional `flush` runs once the batch is staged and before it is settled:
@@ -324,6 +325,8 @@ class IngestWorker:
 
     async def _process(self, bus: str, stream: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         compiled = await self.matchers.get(bus)
+        if _names_unknown_scheduled_rule(compiled, entries):
+            compiled = await self.matchers.reload(bus)  # a scheduled event of a rule this process has not seen yet
         prepare = getattr(self.sink, "prepare", None)  # a sink that needs I/O first (router.delivery.sink)
         if prepare is not None:
             await prepare(bus, compiled)
@@ -332,7 +335,8 @@ class IngestWorker:
             effects = Effects(counters=[FIELD_INGESTED], hops=int(fields.get(b"hops") or 0) if fields else 0)
             event = fields.get(b"event") if fields else None
             if event is not None:
-                rules = _match(compiled, event)
+                named = fields.get(b"rule")  # a scheduled event: for its own rule only (router.schedules)
+                rules = _match(compiled, event) if named is None else _scheduled_rule(compiled, named)
                 if rules:
                     self.sink.stage(bus, entry_id, event, rules, effects)
             else:  # a deleted entry (XAUTOCLAIM) or one not written by PutEvents: acknowledge, count nothing more
@@ -360,6 +364,19 @@ def _match(compiled: CompiledBus, event: bytes) -> list[str]:
     except Exception as err:  # an event the matcher cannot read matches nothing; it is never retried forever
         log.warning("bus %s: event could not be matched: %s", compiled.bus, err)
         return []
+
+
+def _names_unknown_scheduled_rule(compiled: CompiledBus, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> bool:
+    for _, fields in entries:
+        named = fields.get(b"rule") if fields else None
+        if named is not None and named.decode(errors="replace") not in compiled.scheduled:
+            return True
+    return False
+
+
+def _scheduled_rule(compiled: CompiledBus, named: bytes) -> list[str]:
+    rule = named.decode(errors="replace")
+    return [rule] if rule in compiled.scheduled else []
 
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:

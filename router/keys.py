@@ -29,8 +29,53 @@ state change is a single-slot MULTI or Lua script and the layout runs unchanged 
 | `sb:{queue:Q}:messages` | stream | queue Q: messages delivered to `arn:aws:sqs:...:Q` (docs/queues.md) |
 | `sb:{apidest:D}:rate:S` | string (int) | calls to API destination D in epoch second S (rate limit; expires) |
 
+Timers (router.timers) are a separate block: every timer belongs to an *owner*, whose name is also its hash tag, so
+a timer, its claim and the effects of firing it share one slot. Owners: `bus:B` (the scheduled rules of bus B, so
+the owner's tag is the bus's own and a tick's ingest append commits with the timer), `schedule-group:G` (EventBridge
+Scheduler), and later `saga:...`. Owner names never contain `{` or `}`.
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:timer-owners` | set | owners that have (or had) timers; the timer runner polls each |
+| `sb:{OWNER}:timers` | sorted set | timer key -> due time (epoch ms); a claimed timer is re-scored to its lease end |
+| `sb:{OWNER}:timer-payloads` | hash | timer key -> payload (opaque bytes, the handler's) |
+| `sb:{OWNER}:timer-claims` | hash | timer key -> `token|first due ms|attempt` while a process holds it |
+| `sb:{meta}:clock` | string (int) | a shared test clock (epoch ms), read only when settings `timer_clock` is `redis` |
+
+EventBridge Scheduler (router.schedules.scheduler) is another separate block. A schedule group G keeps its schedules
+in its own slot, shared with its timers (owner `schedule-group:G`); its delivery jobs live in a *delivery owner*,
+`~scheduler~G`, a bus-shaped key space (`sb:{bus:~scheduler~G}:deliveries:NAME:target`, `...:delivery-lanes`,
+`...:delivery-retries`, `...:counters`) that no bus can have (`~` is not allowed in bus names), so the delivery
+workers serve it with the same code as a bus's.
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:schedule-groups` | hash | group name -> group record (JSON: `Name`, `Arn`, `State`, dates, `Tags`) |
+| `sb:{schedule-group:G}:schedules` | hash | schedule name -> schedule record (JSON, the CreateSchedule members) |
+| `sb:{meta}:delivery-owners` | set | delivery owners that are not buses (`~scheduler~G`), served like buses |
+| `sb:{bus:~scheduler~G}:invocations:ID` | string | set (NX, 2 days) with a tick's job: a re-fired tick adds none |
+
 The ingest stream is read through the consumer group `INGEST_GROUP`, delivery job streams through
 `DELIVERY_GROUP`.
+
+SQS API state (router.sqs, docs/queues.md). The messages stay the queue's stream above; what SQS adds lives beside
+it in the queue's own slot `{queue:Q}`, so every SQS operation on one queue is one single-slot script. Only the
+queue list is account-wide:
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:queues` | sorted set | every queue name, score 0 (ListQueues pages it with ZRANGEBYLEX) |
+| `sb:{queue:Q}:attributes` | hash | SQS attribute name -> value as SQS writes it (`VisibilityTimeout` = `30`, ...) |
+| `sb:{queue:Q}:tags` | hash | queue tag key -> value |
+| `sb:{queue:Q}:sqs` | hash | `cursor`: the last stream entry id SQS has read; `purged_ms`: the last PurgeQueue |
+| `sb:{queue:Q}:invisible` | sorted set | received messages (entry ids), scored by when they become visible again (ms) |
+| `sb:{queue:Q}:delayed` | sorted set | messages not yet received and delayed (DelaySeconds), scored by due time |
+| `sb:{queue:Q}:receipts` | hash | entry id -> `count first-receive-ms token group` of a received message |
+| `sb:{queue:Q}:fifo` | sorted set | FIFO: pending messages as `group NUL padded-entry-id` (lexicographic) |
+| `sb:{queue:Q}:fifo-ready` | sorted set | FIFO: groups with messages, none in flight; scored by oldest (ms) |
+| `sb:{queue:Q}:fifo-inflight` | hash | FIFO: group -> its messages in flight or delayed (the group lock) |
+| `sb:{queue:Q}:dedup` | hash | FIFO: deduplication id -> `message-id entry-id expiry-ms` (5 minutes) |
+| `sb:{queue:Q}:dedup-expiry` | sorted set | FIFO: deduplication ids scored by expiry (ms), for pruning |
 
 Record formats (JSON objects; absent optional fields are stored as `null` or left out, readers accept both):
 
@@ -134,8 +179,101 @@ class Keys:
         """A queue target's stream; its own hash tag, so queues spread over a cluster."""
         return f"{self.prefix}:{{queue:{name}}}:messages"
 
+    # SQS API state (router.sqs) --------------------------------------------------------------------------------
+    @property
+    def queues(self) -> str:
+        """Every queue name (created with CreateQueue, or on first delivery), for ListQueues."""
+        return f"{self.prefix}:{{meta}}:queues"
+
+    def queue_tag(self, name: str) -> str:
+        return f"{self.prefix}:{{queue:{name}}}"
+
+    def queue_attributes(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:attributes"
+
+    def queue_tags(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:tags"
+
+    def queue_state(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:sqs"
+
+    def queue_invisible(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:invisible"
+
+    def queue_delayed(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:delayed"
+
+    def queue_receipts(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:receipts"
+
+    def queue_fifo(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:fifo"
+
+    def queue_fifo_ready(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:fifo-ready"
+
+    def queue_fifo_inflight(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:fifo-inflight"
+
+    def queue_dedup(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:dedup"
+
+    def queue_dedup_expiry(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:dedup-expiry"
+
+    def queue_sqs_keys(self, name: str) -> list[str]:
+        """Every key of queue `name` in the order router.sqs scripts take them (the stream first)."""
+        return [
+            self.queue(name),
+            self.queue_attributes(name),
+            self.queue_state(name),
+            self.queue_invisible(name),
+            self.queue_delayed(name),
+            self.queue_receipts(name),
+            self.queue_fifo(name),
+            self.queue_fifo_ready(name),
+            self.queue_fifo_inflight(name),
+            self.queue_dedup(name),
+            self.queue_dedup_expiry(name),
+            self.queue_tags(name),
+        ]
+
     def api_destination_rate(self, name: str, epoch_s: int) -> str:
         return f"{self.prefix}:{{apidest:{name}}}:rate:{epoch_s}"
+
+    # timers (router.timers): OWNER is the hash tag ------------------------------------------------------------
+    @property
+    def timer_owners(self) -> str:
+        return f"{self.prefix}:{{meta}}:timer-owners"
+
+    def timers(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timers"
+
+    def timer_payloads(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timer-payloads"
+
+    def timer_claims(self, owner: str) -> str:
+        return f"{self.prefix}:{{{owner}}}:timer-claims"
+
+    @property
+    def test_clock(self) -> str:
+        return f"{self.prefix}:{{meta}}:clock"
+
+    # EventBridge Scheduler (router.schedules.scheduler) ----------------------------------------------------------
+    @property
+    def schedule_groups(self) -> str:
+        return f"{self.prefix}:{{meta}}:schedule-groups"
+
+    def schedules(self, group: str) -> str:
+        return f"{self.prefix}:{{schedule-group:{group}}}:schedules"
+
+    @property
+    def delivery_owners(self) -> str:
+        """Delivery owners that are not buses (`~scheduler~G`): delivery workers discover them with the buses."""
+        return f"{self.prefix}:{{meta}}:delivery-owners"
+
+    def scheduler_invocation(self, owner: str, invocation_id: str) -> str:
+        return f"{self.bus_tag(owner)}:invocations:{invocation_id}"
 
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""

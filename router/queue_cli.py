@@ -4,9 +4,13 @@ Both print one JSON object per message (`id` = the stream entry id, `delivery_id
 when it is JSON, else the text, and `attributes` when the message has any, e.g. a DLQ message's RULE_ARN, ...).
 `read` prints the oldest `--count` messages (or those after `--after ID`) and exits; `tail` prints new messages as
 they arrive until Ctrl-C (`--from-start` first prints what is there). Neither consumes anything: they read the
-stream with XRANGE / XREAD, not through a consumer group, so consumers are not affected. They use `REDIS_URL` (the
-URL `switchboard serve` prints at start), or else the embedded Redis of a `switchboard serve` running in this
-directory (found through `.switchboard/redis/redis.url`), and the key prefix from `SWITCHBOARD_KEY_PREFIX`.
+stream with XRANGE / XREAD, not through a consumer group, so consumers are not affected.
+
+They use `REDIS_URL` (the URL `switchboard serve` prints at start), or else the embedded Redis of a `switchboard
+serve` running in this directory (found through `.switchboard/redis/redis.url`), and the key prefix from
+`SWITCHBOARD_KEY_PREFIX`; the first line on stderr names the Redis read. A queue exists once something was
+delivered to it: `read` of a queue that does not exist says so, lists a few that do, and exits 9 (NOT_FOUND);
+`tail` says so and waits for its first message.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from typing import Any, TextIO
 import orjson
 import redis
 
-from router.embedded_redis import running_url
+from router.embedded_redis import URL_FILE, running_url
 from router.keys import Keys
-from router.settings import Settings
+from router.settings import Settings, redact_url
+from router.startup import ExitCode, StartupError
 
 __all__ = ["read_command", "tail_command"]
+
+_LISTED_QUEUES = 10
 
 
 def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
@@ -38,41 +45,72 @@ def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
     return orjson.dumps(out).decode()
 
 
-def _connect(settings: Settings) -> redis.Redis | None:
-    url = settings.redis_url or running_url(settings.data_dir / "redis")
-    if url is None:
-        print(
-            "switchboard: no Redis to read from: set REDIS_URL to the router's Redis, or run this where "
-            "`switchboard serve` runs its embedded one (it prints the URL at start)",
-            file=sys.stderr,
-        )
-        return None
-    return redis.Redis.from_url(url)
+def _connect(settings: Settings) -> tuple[redis.Redis, str]:
+    """A client, and how to name the Redis it reads (printed on stderr)."""
+    if settings.redis_url is not None:
+        url, source = settings.redis_url, "REDIS_URL"
+    else:
+        found = running_url(settings.data_dir / "redis")
+        if found is None:
+            raise StartupError(
+                ExitCode.REDIS,
+                [
+                    "no Redis to read from: set REDIS_URL to the router's Redis, or run this where `switchboard "
+                    "serve` runs its embedded one (it prints the URL at start)"
+                ],
+            )
+        where = settings.data_dir / "redis" / URL_FILE
+        url, source = found, f"the embedded redis-server of the switchboard serve in this directory, from {where}"
+    print(f"switchboard: reading the Redis at {redact_url(url)} ({source})", file=sys.stderr, flush=True)
+    return redis.Redis.from_url(url, socket_connect_timeout=3), url
+
+
+def _redis_failed(name: str, url: str, err: redis.RedisError) -> StartupError:
+    return StartupError(ExitCode.REDIS, [f"cannot read queue {name} from the Redis at {redact_url(url)}: {err}"])
+
+
+def _some_queues(client: redis.Redis, keys: Keys) -> list[str]:
+    pattern = keys.queue("*")
+    head, _, tail = pattern.partition("*")
+    names: list[str] = []
+    for raw in client.scan_iter(match=pattern, count=1000, _type="stream"):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        names.append(key[len(head) : len(key) - len(tail)])
+        if len(names) >= _LISTED_QUEUES:
+            break
+    return sorted(names)
 
 
 def read_command(name: str, count: int, after: str | None, out: TextIO = sys.stdout) -> int:
     settings = Settings.from_env()
-    client = _connect(settings)
-    if client is None:
-        return 1
+    keys = Keys(settings.key_prefix)
+    client, url = _connect(settings)
     start = f"({after}" if after else "-"
     try:
-        entries: Any = client.xrange(Keys(settings.key_prefix).queue(name), min=start, count=count)
+        if not client.exists(keys.queue(name)):
+            known = _some_queues(client, keys)
+            listed = f"queues there: {', '.join(known)}" if known else "no queue has received anything there yet"
+            raise StartupError(
+                ExitCode.NOT_FOUND,
+                [f"queue {name} does not exist in that Redis: nothing was delivered to it yet ({listed})"],
+            )
+        entries: Any = client.xrange(keys.queue(name), min=start, count=count)
     except redis.RedisError as err:
-        print(f"switchboard: cannot read queue {name}: {err}", file=sys.stderr)
-        return 1
+        raise _redis_failed(name, url, err) from err
+    finally:
+        client.close()
     for entry_id, fields in entries:
         print(_render(entry_id, fields), file=out, flush=True)
-    return 0
+    return ExitCode.OK
 
 
 def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms: int = 1000) -> int:
     settings = Settings.from_env()
-    client = _connect(settings)
-    if client is None:
-        return 1
+    client, url = _connect(settings)
     key = Keys(settings.key_prefix).queue(name)
     try:
+        if not client.exists(key):
+            print(f"switchboard: queue {name} does not exist yet; waiting for its first message", file=sys.stderr)
         # Resolve "from now" to an id once: re-sending `$` after a read that timed out would skip what was appended
         # between the two reads.
         newest: Any = [] if from_start else client.xrevrange(key, count=1)
@@ -84,7 +122,8 @@ def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms
                     print(_render(entry_id, fields), file=out, flush=True)
                     last = entry_id.decode()
     except KeyboardInterrupt:
-        return 0
+        return ExitCode.OK
     except redis.RedisError as err:
-        print(f"switchboard: cannot read queue {name}: {err}", file=sys.stderr)
-        return 1
+        raise _redis_failed(name, url, err) from err
+    finally:
+        client.close()

@@ -30,11 +30,12 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server child process on 127.0.0.1 with its data in `data_dir`."""
 
-    def __init__(self, data_dir: Path, *, appendonly: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, appendonly: bool = False, port: int | None = None) -> None:
+        """`port` None picks a free one; a given port restarts a stopped server where its clients expect it."""
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.data_dir = data_dir
         args = [
             exe,

@@ -85,7 +85,24 @@ class ConfigSet:
     files: tuple[str, ...] = ()
     functions: tuple[tuple[str, str], ...] = ()
     """(Lambda function name, URL): where function targets are POSTed (router.delivery.functions)."""
+    warnings: tuple[Problem, ...] = ()
+    """What applying accepts but will not work as the file likely means (a target Switchboard cannot deliver to)."""
 
     @property
     def target_count(self) -> int:
         return sum(len(rule.targets) for rule in self.rules)
+
+
+# Members of the config-owned set (`Keys.config_owned`): which buses, rules and targets config created.
+
+
+def bus_member(bus: str) -> str:
+    return f"bus:{bus}"
+
+
+def rule_member(bus: str, rule: str) -> str:
+    return f"rule:{bus}:{rule}"
+
+
+def target_member(bus: str, rule: str, target: str) -> str:
+    return f"target:{bus}:{rule}:{target}"

@@ -93,6 +93,8 @@ class _Target:
     """The counters hash fields of one successful first attempt (`Invocations:R`, ...)."""
     queue_call: tuple[str, str] | None
     """Queue targets: (queue stream, MessageGroupId or ''), the key of their batch's `_QUEUE_APPEND` call."""
+    queue: str | None = None
+    """Queue targets: the queue's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,7 @@ class DeliverySink(CountingSink):
         cached = self._buses.get(bus)
         if cached is not None and cached.version == compiled.version:
             return
-        rules = sorted(compiled.rule_names)
+        rules = sorted(compiled.rule_names | compiled.scheduled)
         async with self.redis.pipeline(transaction=True) as pipe:
             for rule in rules:
                 pipe.hgetall(self.keys.targets(bus, rule))
@@ -164,7 +166,7 @@ class DeliverySink(CountingSink):
             policy = RetryPolicy.of(target)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             target, arn, policy = {}, "", RetryPolicy()
-        inline_key = exists_key = group_id = None
+        inline_key = exists_key = group_id = name = None
         service = service_of(arn) if self.inline else ""
         if service == "queue":
             name = queue_name(arn)
@@ -180,7 +182,7 @@ class DeliverySink(CountingSink):
         shaped = shapes_input(target)
         queue_call = (inline_key, group_id or "") if inline_key is not None and exists_key is None else None
         return _Target(
-            target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters, queue_call
+            target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters, queue_call, name
         )
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
@@ -241,9 +243,15 @@ class DeliverySink(CountingSink):
                     for i in range(0, len(pairs), 2):
                         args += (next(message_ids), pairs[i], pairs[i + 1])
                     pipe.execute_command(*args)
+                # the queues are listed by SQS's ListQueues (router.sqs), also those a delivery creates; the reply
+                # (its last) is not a delivery's
+                names: dict[str, float] = {}
+                for items, _ in queue_calls.values():
+                    names[items[0][1].target.queue or ""] = 0
+                pipe.zadd(self.keys.queues, names, nx=True)
             results: list[Any]
             try:
-                results = await pipe.execute(raise_on_error=False) if calls else []
+                results = (await pipe.execute(raise_on_error=False))[: len(calls)] if calls else []
             except (RedisError, OSError) as err:
                 log.warning("bus %s: inline deliveries failed, staging them as jobs: %s", bus, err)
                 results = [err] * len(calls)

@@ -92,6 +92,10 @@ class DeliveryWorker:
 
     async def _discover_once(self) -> None:
         names = {n.decode() if isinstance(n, bytes) else str(n) for n in await self.redis.hkeys(self.keys.buses)}
+        # delivery owners that are not buses (EventBridge Scheduler's groups, router.schedules.scheduler)
+        names |= {
+            n.decode() if isinstance(n, bytes) else str(n) for n in await self.redis.smembers(self.keys.delivery_owners)
+        }
         for bus in names - set(self._buses):
             runner = self._buses[bus] = _BusDelivery(self, bus)
             runner.tasks += [

@@ -5,11 +5,13 @@ Every process started here is stopped by the fixture or test that started it (`s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,19 @@ class ServeProcess:
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         return parse_metrics(httpx.get(f"{self.url}/metrics", timeout=5).text)
+
+
+@contextlib.contextmanager
+def serving(cwd: Path, redis_url: str, count: int = 2) -> Iterator[list[ServeProcess]]:
+    """`count` ready `switchboard serve` processes on one Redis, stopped on exit."""
+    processes = [ServeProcess(cwd, redis_url) for _ in range(count)]
+    try:
+        for process in processes:
+            process.wait_ready()
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
 
 
 def parse_metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

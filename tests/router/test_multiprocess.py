@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.router._serve import ServeProcess, bus_count, rule_count
+from tests.router._serve import ServeProcess, bus_count, rule_count, serving
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -24,15 +24,8 @@ SETTLED = ("switchboard_process_settled_events_total", ())
 
 @pytest.fixture
 def two_routers(tmp_path: Path, redis_url: str) -> Iterator[tuple[ServeProcess, ServeProcess]]:
-    first = ServeProcess(tmp_path, redis_url)
-    second = ServeProcess(tmp_path, redis_url)
-    try:
-        first.wait_ready()
-        second.wait_ready()
+    with serving(tmp_path, redis_url) as (first, second):
         yield first, second
-    finally:
-        first.stop()
-        second.stop()
 
 
 def test_two_processes_share_the_work_and_count_each_event_once(

@@ -104,7 +104,7 @@ def test_queue_tail_prints_new_messages_and_read_needs_redis_url(redis_url: str)
         proc.terminate()
         proc.wait(timeout=10)
     missing = _run(None, "read", "orders")
-    assert missing.returncode == 1
+    assert missing.returncode == 6
     assert "set REDIS_URL" in missing.stderr
     client.close()
 
@@ -127,5 +127,34 @@ def test_queue_read_ignores_a_stale_url_file(tmp_path: Path) -> None:
     data.mkdir(parents=True)
     (data / "redis.url").write_text("redis://127.0.0.1:1/0\n")  # nothing listens on port 1
     stale = _run(None, "read", "orders", cwd=tmp_path)
-    assert stale.returncode == 1
+    assert stale.returncode == 6
     assert "no Redis to read from" in stale.stderr
+
+
+def test_queue_read_of_an_unknown_queue_says_so_and_exits_9(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.xadd(Keys().queue("orders"), {"delivery_id": "d", "body": b"{}", "sent_ms": "1"})
+    client.xadd(Keys().queue("payments"), {"delivery_id": "d", "body": b"{}", "sent_ms": "1"})
+    done = _run(redis_url, "read", "order")
+    assert (done.returncode, done.stdout) == (9, "")
+    assert done.stderr.splitlines() == [
+        f"switchboard: reading the Redis at {redis_url} (REDIS_URL)",
+        "switchboard: queue order does not exist in that Redis: nothing was delivered to it yet (queues there: "
+        "orders, payments)",
+    ]
+    client.close()
+
+
+def test_queue_commands_name_the_redis_they_read(redis_url: str, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.xadd(Keys().queue("orders"), {"delivery_id": "d", "body": b"{}", "sent_ms": "1"})
+    data = tmp_path / ".switchboard" / "redis"
+    data.mkdir(parents=True)
+    (data / "redis.url").write_text(redis_url + "\n")
+    done = _run(None, "read", "orders", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"switchboard: reading the Redis at {redis_url} (the embedded redis-server of the switchboard serve in this "
+        "directory, from .switchboard/redis/redis.url)"
+    ]
+    client.close()

@@ -146,17 +146,20 @@ def test_kill_9_mid_backlog_then_restart_delivers_everything(
         pipe.xadd(KEYS.ingest("default"), {"event": envelope})
     pipe.execute()
 
-    eventually_sync(
-        lambda: sum(int(client.xlen(KEYS.queue(q))) for q in QUEUES) > 0,
-        timeout_s=30,
-        interval_s=0.002,
-        what="the first delivery",
-    )
+    def frozen_mid_backlog() -> set[str]:
+        """SIGSTOP the process; what it holds unsettled if it has delivered something (else thaw it: empty)."""
+        first.proc.send_signal(signal.SIGSTOP)
+        held = _in_flight_at_kill(client) if sum(_delivered(client).values()) > 0 else set()
+        if not held:
+            first.proc.send_signal(signal.SIGCONT)
+        return held
+
+    # Kill it -9 while frozen mid-batch: deliveries made, the batch not settled (so the recovery path must run).
+    in_flight = eventually_sync(frozen_mid_backlog, timeout_s=30, interval_s=0.002, what="a delivery in flight")
     first.kill()
     at_kill = sum(_delivered(client).values())
     assert 0 < at_kill < EVENTS * len(QUEUES), at_kill  # killed in the middle of the backlog
-    in_flight = _in_flight_at_kill(client)
-    assert in_flight, "the killed process held nothing unsettled: the recovery path would not be tested"
+    assert _in_flight_at_kill(client) == in_flight
 
     second = Serve(redis_url, tmp_path)
     processes.append(second)

@@ -17,10 +17,6 @@ pytestmark = pytest.mark.integration
 
 CALLS = [
     # (client, operation, arguments, protocol botocore speaks to it)
-    ("sqs", "list_queues", {}, "json"),
-    ("schemas", "list_registries", {}, "rest-json"),
-    ("scheduler", "list_schedules", {}, "rest-json"),
-    ("scheduler", "list_tags_for_resource", {"ResourceArn": "arn:aws:scheduler:us-east-1:1:schedule/d/s"}, "rest-json"),
     ("lambda", "list_functions", {}, "rest-json"),
     ("s3", "list_buckets", {}, "rest-xml"),
     ("s3", "get_object", {"Bucket": "b", "Key": "k"}, "rest-xml"),
@@ -59,14 +55,17 @@ def test_service_not_served(
     title = catalogue().services[name].title
     assert error["Code"] == "ServiceNotServedException"
     assert error["Message"].startswith(f"Switchboard does not serve {title} ({name})")
-    assert "This endpoint serves: Amazon EventBridge (events)" in error["Message"]
+    assert "This endpoint serves: Amazon EventBridge (events), Amazon Simple Queue Service (sqs)" in error["Message"]
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def test_planned_services_say_yet(server: ServerThread) -> None:
+def test_planned_services_say_yet(server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    from router.services import not_served
+
+    monkeypatch.setattr(not_served, "PLANNED", frozenset({"dynamodb"}))
     with pytest.raises(ClientError) as raised:
-        client(server, "schemas").describe_registry(RegistryName="discovered-schemas")
-    assert "(schemas) yet." in raised.value.response["Error"]["Message"]
+        client(server, "dynamodb").list_tables()
+    assert "(dynamodb) yet." in raised.value.response["Error"]["Message"]
 
 
 def test_rpc_v2_cbor_service(server: ServerThread) -> None:
