@@ -72,7 +72,15 @@ class Delivery:
                 child = children[(bus, rule)] = histogram.labels(bus, rule)
             child.observe(seconds)
 
-        self.sink = DeliverySink(redis, keys, arns, clock=clock, observe_start=observe, inline=inline)
+        self.sink = DeliverySink(
+            redis,
+            keys,
+            arns,
+            clock=clock,
+            observe_start=observe,
+            inline=inline,
+            internal=state.extras.get("internal_targets") or {},
+        )
         settle = redis.register_script(SETTLE)
 
         async def run_settle(keys_: list[str], args: list[Any]) -> Any:
