@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from router.faults import QuietFaults
 from router.settings import Settings, SettingsError, unused_variables
 from router.startup import ExitCode, StartupError
 
@@ -175,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     level = getattr(args, "log_level", "info")
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # storage faults: no tracebacks, a few lines a second (router.faults)
+        handler.addFilter(QuietFaults())
     try:
         return int(_run(args))
     except SettingsError as err:
