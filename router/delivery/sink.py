@@ -57,12 +57,10 @@ log = logging.getLogger("switchboard.delivery")
 _SUCCESS_COUNTERS = ("Invocations", "InvocationAttempts", "SuccessfulInvocationAttempts")
 
 # KEYS: the queue stream. ARGV: sent_ms, group id ('' for none), then per message: message id, delivery id, body.
-# Appends the messages in order (fields as router.delivery.queues documents); returns how many, negated when the
-# append created the stream (a queue's first delivery: the sink then adds it to the SQS queue list, router.sqs).
-# Sent with EVAL (the script text is short, and Redis caches it by its SHA), so there is no NOSCRIPT case to handle.
+# Appends the messages in order (fields as router.delivery.queues documents); returns how many. Sent with EVAL (the
+# script text is short, and Redis caches it by its SHA), so there is no NOSCRIPT case to handle.
 _QUEUE_APPEND = """
 local key, sent_ms, group = KEYS[1], ARGV[1], ARGV[2]
-local created = redis.call('EXISTS', key) == 0
 for i = 3, #ARGV, 3 do
   if group == '' then
     redis.call('XADD', key, '*', 'message_id', ARGV[i], 'delivery_id', ARGV[i + 1], 'body', ARGV[i + 2],
@@ -72,7 +70,6 @@ for i = 3, #ARGV, 3 do
       'sent_ms', sent_ms, 'group_id', group)
   end
 end
-if created then return -(#ARGV - 2) / 3 end
 return (#ARGV - 2) / 3
 """
 
@@ -246,18 +243,21 @@ class DeliverySink(CountingSink):
                     for i in range(0, len(pairs), 2):
                         args += (next(message_ids), pairs[i], pairs[i + 1])
                     pipe.execute_command(*args)
+                # the queues are listed by SQS's ListQueues (router.sqs), also those a delivery creates; the reply
+                # (its last) is not a delivery's
+                names: dict[str, float] = {}
+                for items, _ in queue_calls.values():
+                    names[items[0][1].target.queue or ""] = 0
+                pipe.zadd(self.keys.queues, names, nx=True)
             results: list[Any]
             try:
-                results = await pipe.execute(raise_on_error=False) if calls else []
+                results = (await pipe.execute(raise_on_error=False))[: len(calls)] if calls else []
             except (RedisError, OSError) as err:
                 log.warning("bus %s: inline deliveries failed, staging them as jobs: %s", bus, err)
                 results = [err] * len(calls)
         observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
-        created: dict[str, int] = {}
         for delivered, result in zip(calls, results, strict=True):
             failed = isinstance(result, BaseException) or result is None
-            if not failed and isinstance(result, int) and result < 0 and delivered[0][1].target.queue is not None:
-                created[delivered[0][1].target.queue] = 0
             for effects, item in delivered:
                 if failed:
                     effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
@@ -267,11 +267,6 @@ class DeliverySink(CountingSink):
                         observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
         for effects in batch:
             effects.pending.clear()
-        if created:  # queues created on first delivery are listed by SQS's ListQueues
-            try:
-                await self.redis.zadd(self.keys.queues, created, nx=True)
-            except (RedisError, OSError) as err:
-                log.warning("could not list new queues %s: %s", sorted(created), err)
 
     def _payload(self, bus: str, item: _Inline, now_ms: int) -> bytes | None:
         """What to append for an inline delivery; None when the job path must decide its outcome."""
