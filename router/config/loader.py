@@ -152,7 +152,7 @@ class _Collector:
             first = self.buses[name]
             self._duplicate(file, f"{path}.name", f"bus {name!r}", first.file, first.path)
             return
-        self.buses[name] = BusConfig(name, bus.get("description"), file, path)
+        self.buses[name] = BusConfig(name, bus.get("description"), file, path, dict(bus.get("tags") or {}))
 
     def _add_rule(self, file: str, path: str, rule: dict[str, Any]) -> None:
         name, bus = rule["name"], rule.get("bus", "default")

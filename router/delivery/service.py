@@ -69,7 +69,15 @@ class Delivery:
             if histogram is not None:
                 histogram.labels(bus, rule).observe(seconds)  # not cached: a dropped series must be made anew
 
-        self.sink = DeliverySink(redis, keys, arns, clock=clock, observe_start=observe, inline=inline)
+        self.sink = DeliverySink(
+            redis,
+            keys,
+            arns,
+            clock=clock,
+            observe_start=observe,
+            inline=inline,
+            internal=state.extras.get("internal_targets") or {},
+        )
         settle = redis.register_script(SETTLE)
 
         async def run_settle(keys_: list[str], args: list[Any]) -> Any:

@@ -19,6 +19,12 @@ Two paths, one behaviour:
   the job path then gives exactly the outcome, retries, metrics and DLQ message it always gave, and the bus's ingest
   never waits on one bad target.
 
+- **Internal (targets whose ARN is `router.extensions.internal_target_arn(kind, ...)`).** The managed rules of
+  schema discovery and archives feed their extension, not a service: `stage` calls the kind's registered
+  `InternalTarget` and adds the commands it returns (keys in the bus's slot) to the entry's `Effects.commands`, so
+  they commit with the ack. No job, no retries, no delivery metrics; an ARN of an unknown kind is a job (and fails
+  as a target that does not exist would).
+
 It still counts MatchedEvents and TriggeredRules (it extends `CountingSink`). `stage` does no I/O: the targets come
 from a per-bus cache that `prepare(bus, compiled)` refreshes before each batch whenever the bus's version counter
 (bumped by every rule and target change) differs from the cached one. A refresh also adds the bus's job streams to
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +52,7 @@ from router.delivery.queues import queue_name
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
 from router.envelope import uuid4_strings
+from router.extensions import InternalDelivery, InternalTarget, internal_target_kind
 from router.ingest import CountingSink, Effects
 from router.keys import Keys
 from router.matchers import CompiledBus
@@ -95,6 +102,8 @@ class _Target:
     """Queue targets: (queue stream, MessageGroupId or ''), the key of their batch's `_QUEUE_APPEND` call."""
     queue: str | None = None
     """Queue targets: the queue's name."""
+    internal: tuple[InternalTarget, str] | None = None
+    """Internal targets: their kind's handler and the name from the ARN."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +132,7 @@ class DeliverySink(CountingSink):
         clock: Callable[[], float] = time.time,
         observe_start: Callable[[str, str, float], None] | None = None,
         inline: bool = True,
+        internal: Mapping[str, InternalTarget] | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -133,6 +143,8 @@ class DeliverySink(CountingSink):
         """False: every delivery takes the job path (for comparisons and tests)."""
         self._append_bus = redis.register_script(APPEND_SCRIPT)
         self._buses: dict[str, _BusTargets] = {}
+        self.internal = dict(internal or {})
+        """Internal target kind -> handler (router.extensions)."""
 
     async def prepare(self, bus: str, compiled: CompiledBus) -> None:
         """Make the targets of `compiled`'s rules available to `stage` (reads Redis only when the version moved)."""
@@ -167,6 +179,23 @@ class DeliverySink(CountingSink):
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             target, arn, policy = {}, "", RetryPolicy()
         inline_key = exists_key = group_id = name = None
+        internal = internal_target_kind(arn) if self.internal else None
+        if internal is not None and internal[0] in self.internal:
+            handler = self.internal[internal[0]]
+            return _Target(
+                target_id,
+                raw,
+                stream,
+                target,
+                policy,
+                None,
+                None,
+                None,
+                False,
+                (),
+                None,
+                internal=(handler, internal[1]),
+            )
         service = service_of(arn) if self.inline else ""
         if service == "queue":
             name = queue_name(arn)
@@ -196,6 +225,10 @@ class DeliverySink(CountingSink):
             for target in cached.rules.get(rule, ()):
                 if envelope_id is None:
                     envelope_id = event_id_of(event)
+                if target.internal is not None:
+                    handler, name = target.internal
+                    effects.commands.extend(handler(InternalDelivery(bus, rule, target.target, name, event, self.keys)))
+                    continue
                 did = delivery_id(envelope_id, rule, target.target_id)
                 if target.inline_key is not None:
                     effects.pending.append(_Inline(rule, target, did, event, int(ingest_ms), effects.hops))
