@@ -61,6 +61,19 @@ def fault_class(err: BaseException) -> str | None:
     return None
 
 
+def _fault_in_chain(err: BaseException) -> str | None:
+    """The fault class of `err` or of what caused it (a ServiceError raised `from` a RedisError, ...)."""
+    seen = 0
+    current: BaseException | None = err
+    while current is not None and seen < 8:
+        kind = fault_class(current)
+        if kind is not None:
+            return kind
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
 def storage_error(err: BaseException) -> ServiceError:
     """The wire error for a Redis failure: one per fault class, the same for every operation."""
     kind = fault_class(err)
@@ -116,7 +129,8 @@ class QuietFaults(logging.Filter):
     """A log-handler filter for storage faults, whichever part of the router logs them: at most `per_second` lines
     per fault class and second pass (the next one that passes says how many were dropped), and none of them carries
     a traceback. A record is a storage fault when its `exc_info`, or one of its arguments, is an exception with a
-    fault class (`log.warning("...: %s", err)` counts). Other records pass untouched. router.cli installs it on the
+    fault class, or caused by one (`log.warning("...: %s", err)` counts, and so does a ServiceError raised `from`
+    a RedisError). Other records pass untouched. router.cli installs it on the
     log handlers, so a Redis outage writes a few lines a second, not a traceback per request or loop turn."""
 
     def __init__(self, per_second: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
@@ -125,11 +139,11 @@ class QuietFaults(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         err = record.exc_info[1] if record.exc_info else None
-        kind = fault_class(err) if err is not None else None
+        kind = _fault_in_chain(err) if err is not None else None
         if kind is None:
             args = record.args if isinstance(record.args, tuple) else ()
             for arg in args:
-                if isinstance(arg, BaseException) and (kind := fault_class(arg)) is not None:
+                if isinstance(arg, BaseException) and (kind := _fault_in_chain(arg)) is not None:
                     break
             if kind is None:
                 return True

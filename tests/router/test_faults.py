@@ -76,6 +76,27 @@ def _plain(message: str, *args: object) -> logging.LogRecord:
     return logging.LogRecord("switchboard.delivery", logging.WARNING, __file__, 1, message, args, None)
 
 
+def test_quiet_faults_sees_a_fault_behind_a_translated_error() -> None:
+    try:
+        try:
+            raise redis.exceptions.ConnectionError("Connection refused.")
+        except redis.exceptions.ConnectionError as err:
+            raise InternalException("Storage is unavailable.") from err
+    except InternalException as translated:
+        record = logging.LogRecord(
+            "switchboard.schemas",
+            logging.ERROR,
+            __file__,
+            1,
+            "discovery failed",
+            (),
+            (InternalException, translated, None),
+        )
+    assert QuietFaults().filter(record)
+    assert record.exc_info is None
+    assert record.getMessage() == "discovery failed: storage unreachable (InternalException: Storage is unavailable.)"
+
+
 def test_quiet_faults_leaves_other_records_alone() -> None:
     quiet = QuietFaults(per_second=1)
     bug = _record("internal error", KeyError("x"))
