@@ -1,6 +1,7 @@
 """The starlette application: the EventBridge wire endpoint on `POST /`, plus `/health` and `/metrics`.
 
-`create_app` wires one `AppState` (settings, Redis client from `router.redis_client`, key layout) into a
+`create_app` wires one `AppState` (settings, the bounded Redis command client from `router.redis_client`: a
+`RedisCluster` when REDIS_URL names a cluster node, key layout) into a
 `Dispatcher` whose handlers are discovered from `router.api`. The lifespan runs, in order: the handler modules'
 start-up hooks (the `default` bus), the declarative config if one was given, then the ingest worker
 (`router.ingest`) and the delivery worker (`router.delivery`, whose sink the ingest worker feeds); shut-down runs in
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,7 +36,7 @@ from router.state import AppState
 
 def create_app(
     settings: Settings,
-    redis: aioredis.Redis | None = None,
+    redis: redis_client.AnyRedis | None = None,
     *,
     config: Any = None,
     ingest: bool = True,
@@ -48,7 +49,11 @@ def create_app(
     if redis is None:
         if settings.redis_url is None:
             raise ValueError("create_app needs a Redis client or settings.redis_url")
-        redis = redis_client.client(settings.redis_url)
+        redis = redis_client.connect(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            client_name=f"switchboard:{os.getpid()}:commands",
+        )
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
     dispatcher = Dispatcher(state, api.discover(), operation_names(), _validator())
     metrics = Metrics()

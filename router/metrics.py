@@ -6,7 +6,7 @@ Two kinds of numbers, kept apart on purpose:
   ordinary in-memory prometheus_client series. They describe the process that answered the request, reset on
   restart like any Prometheus counter, and Prometheus sums them over the router processes it scrapes.
 - **Routing counters** (MatchedEvents, TriggeredRules, events processed per bus) describe the *data*, not a process:
-  they live in Redis (`sb:{bus:B}:counters`), are incremented by the ingest worker in the same atomic step that
+  they live in Redis (`sb:{b:N}:bus:B:counters`), are incremented by the ingest worker in the same atomic step that
   acknowledges the event, and so survive restarts and are exactly-once across any number of processes. Every process
   reports the same totals for them; scrape one process, or de-duplicate on the labels.
 
@@ -33,6 +33,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 FIELD_INGESTED = "IngestedEvents"
 FIELD_MATCHED = "MatchedEvents"
 FIELD_RULE_TRIGGERED_PREFIX = "TriggeredRules:"
+FIELD_PARKED = "ParkedEvents"
+"""Events the ingest worker could not route and parked for an operator (router.ingest)."""
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SIZE_BUCKETS_BYTES = (256, 1024, 4096, 16384, 65536, 262144, 524288, 1048576)
@@ -138,15 +140,16 @@ async def _read_routing_counters(state: AppState) -> dict[str, tuple[dict[str, i
 
 async def _backlogs(state: AppState, buses: Iterable[str]) -> dict[str, int]:
     """Pending (delivered, not acknowledged) plus lag (not yet delivered) of the router group, per bus."""
-    from redis.exceptions import ResponseError
-
     from router.keys import INGEST_GROUP
 
+    names = list(buses)
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for bus in names:
+            pipe.xinfo_groups(state.keys.ingest(bus))
+        replies = await pipe.execute(raise_on_error=False)
     out: dict[str, int] = {}
-    for bus in buses:
-        try:
-            groups = await state.redis.xinfo_groups(state.keys.ingest(bus))
-        except ResponseError:  # no stream yet
+    for bus, groups in zip(names, replies, strict=True):
+        if isinstance(groups, Exception):  # no stream yet
             continue
         for group in groups:
             if _text(group.get("name", b"")) == INGEST_GROUP:
@@ -185,8 +188,14 @@ def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Me
         "Events accepted on the bus and not yet processed by the ingest worker. Switchboard-only.",
         labels=["event_bus_name"],
     )
+    parked = CounterMetricFamily(
+        "switchboard_ingest_parked_events",
+        "Events the ingest worker could not route and parked (`switchboard ingest parked|redrive`). Switchboard-only.",
+        labels=["event_bus_name"],
+    )
     for bus, (counters, pending) in routing.items():
         matched.add_metric([bus], counters.get(FIELD_MATCHED, 0))
+        parked.add_metric([bus], counters.get(FIELD_PARKED, 0))
         ingested.add_metric([bus], counters.get(FIELD_INGESTED, 0))
         backlog.add_metric([bus], pending)
         for field, value in sorted(counters.items()):
@@ -194,7 +203,7 @@ def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Me
                 rule = field[len(FIELD_RULE_TRIGGERED_PREFIX) :]
                 rule_matched.add_metric([bus, rule], value)
                 triggered.add_metric([bus, rule], value)
-    return [matched, rule_matched, triggered, ingested, backlog]
+    return [matched, rule_matched, triggered, ingested, backlog, parked]
 
 
 def _process_families(state: AppState) -> list[Metric]:

@@ -5,7 +5,8 @@ when it is JSON, else the text, and `attributes` when the message has any, e.g. 
 `read` prints the oldest `--count` messages (or those after `--after ID`) and exits; `tail` prints new messages as
 they arrive until Ctrl-C (`--from-start` first prints what is there). Neither consumes anything: they read the
 stream with XRANGE / XREAD, not through a consumer group, so consumers are not affected. They use `REDIS_URL` (the
-URL `switchboard serve` prints at start), or else the embedded Redis of a `switchboard serve` running in this
+URL `switchboard serve` prints at start; a cluster node's URL works: a cluster is detected and read with redis-py's
+cluster client, so a queue on any node is found), or else the embedded Redis of a `switchboard serve` running in this
 directory (found through `.switchboard/redis/redis.url`), and the key prefix from `SWITCHBOARD_KEY_PREFIX`.
 """
 
@@ -19,6 +20,7 @@ import redis
 
 from router.embedded_redis import running_url
 from router.keys import Keys
+from router.redis_client import is_cluster, split_cluster_flag
 from router.settings import Settings
 
 __all__ = ["read_command", "tail_command"]
@@ -38,7 +40,7 @@ def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
     return orjson.dumps(out).decode()
 
 
-def _connect(settings: Settings) -> redis.Redis | None:
+def _connect(settings: Settings) -> redis.Redis | redis.RedisCluster | None:
     url = settings.redis_url or running_url(settings.data_dir / "redis")
     if url is None:
         print(
@@ -47,7 +49,15 @@ def _connect(settings: Settings) -> redis.Redis | None:
             file=sys.stderr,
         )
         return None
-    return redis.Redis.from_url(url)
+    plain, _ = split_cluster_flag(url)
+    try:
+        cluster = is_cluster(url)
+    except redis.RedisError as err:
+        print(f"switchboard: cannot reach Redis at {plain}: {err}", file=sys.stderr)
+        return None
+    if cluster:
+        return redis.RedisCluster.from_url(plain)
+    return redis.Redis.from_url(plain)
 
 
 def read_command(name: str, count: int, after: str | None, out: TextIO = sys.stdout) -> int:

@@ -43,6 +43,12 @@ class Settings:
     its worker is presumed dead (kill -9). Must exceed the longest delivery (5 s HTTP timeout plus queueing)."""
     delivery_concurrency_per_target: int = 16
     """In-flight HTTP deliveries per target and process (queue and bus targets go in batches instead)."""
+    redis_max_connections: int = 32
+    """Connections of a process's command pool (per node on a cluster); callers wait for a free one. The workers'
+    blocking reads use their own connections, at most two per bus partition (router.stream_reader)."""
+    ingest_backlog_limit_events: int = 100_000
+    """Per bus: events accepted but not yet processed by the ingest worker beyond which PutEvents answers the entries
+    it cannot take with the retryable ThrottlingException (docs/operations.md, "Backpressure")."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -63,6 +69,10 @@ class Settings:
             ),
             "delivery_concurrency_per_target": int(
                 env.get("SWITCHBOARD_DELIVERY_CONCURRENCY_PER_TARGET", base.delivery_concurrency_per_target)
+            ),
+            "redis_max_connections": int(env.get("SWITCHBOARD_REDIS_MAX_CONNECTIONS", base.redis_max_connections)),
+            "ingest_backlog_limit_events": int(
+                env.get("SWITCHBOARD_INGEST_BACKLOG_LIMIT_EVENTS", base.ingest_backlog_limit_events)
             ),
         }
         if "SWITCHBOARD_CONFIG_DIR" in env:

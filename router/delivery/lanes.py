@@ -92,7 +92,7 @@ def _raise_if_cancelling() -> None:
 
 class Lane:
     def __init__(
-        self, ctx: LaneContext, bus: str, rule: str, target_id: str, *, stream: str, on_free: asyncio.Event
+        self, ctx: LaneContext, bus: str, rule: str, target_id: str, *, stream: str, on_free: Callable[[Lane], None]
     ) -> None:
         self.ctx = ctx
         self.bus, self.rule, self.target_id, self.stream = bus, rule, target_id, stream
@@ -100,6 +100,9 @@ class Lane:
         self._buffer: deque[Job] = deque()
         self._wakeup = asyncio.Event()
         self._on_free = on_free
+        """Called when an attempt ends and frees room (router.delivery.worker then reads the lane again)."""
+        self.maybe_more = True
+        """The lane's stream may hold jobs not read yet (router.delivery.worker reads such lanes without blocking)."""
         self._http: asyncio.Semaphore = asyncio.Semaphore(ctx.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._batched = True
@@ -172,7 +175,7 @@ class Lane:
         finally:
             for job in jobs:
                 self.held.discard(job.entry_id)
-            self._on_free.set()
+            self._on_free(self)
 
     async def _deliver(self, transport: Transport, jobs: list[Job]) -> list[_Outcome]:
         ctx = self.ctx

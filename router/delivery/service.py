@@ -28,8 +28,8 @@ from router.delivery.scripts import SETTLE
 from router.delivery.sink import DeliverySink
 from router.delivery.transports import Transports
 from router.delivery.worker import DeliveryWorker, WorkerOptions
-from router.ingest import consumer_name
 from router.keys import DELIVERY_GROUP
+from router.partitioned import consumer_name
 from router.state import AppState
 
 __all__ = ["Delivery"]
@@ -95,6 +95,7 @@ class Delivery:
         )
         opts = options or WorkerOptions(visibility_timeout_s=settings.delivery_visibility_timeout_s)
         self.worker = DeliveryWorker(redis, keys, self.context, opts)
+        self.sink.on_lanes = self.worker.lanes_added
 
     def _store(self) -> ConnectionStore:
         from router.api.connections import store

@@ -11,7 +11,7 @@ Two paths, one behaviour:
   observed as on the job path. A crash before the ack makes the ingest worker process the batch again: duplicates
   with the same delivery id, never a loss (at least once, as the job path).
 - **Job (everything else, and every inline delivery that cannot be made cleanly).** One
-  `XADD sb:{bus:B}:deliveries:R:T * ...` (fields in router.delivery.jobs) in the entry's `Effects.commands`,
+  `XADD sb:{b:N}:bus:B:deliveries:R:T * ...` (fields in router.delivery.jobs) in the entry's `Effects.commands`,
   committed by the settle script atomically with the ack; router.delivery.worker delivers it with retries and the
   DLQ. An inline delivery falls back to a job when its append fails (that queue's Redis node is down, out of memory,
   the key has the wrong type), when the event is already older than the target's MaximumEventAgeInSeconds, when
@@ -22,8 +22,12 @@ Two paths, one behaviour:
 It still counts MatchedEvents and TriggeredRules (it extends `CountingSink`). `stage` does no I/O: the targets come
 from a per-bus cache that `prepare(bus, compiled)` refreshes before each batch whenever the bus's version counter
 (bumped by every rule and target change) differs from the cached one. A refresh also adds the bus's job streams to
-`sb:{bus:B}:delivery-lanes` (idempotent SADD, before any job is staged into them), which is how delivery workers
-find them.
+its partition's lanes set `sb:{b:N}:partition:delivery-lanes` (idempotent SADD, before any job is staged into them),
+which is how delivery workers find them (this process's worker at once, through `on_lanes`).
+
+Every command of `flush` is cluster-safe: the pipeline is not a transaction (redis-py splits it per node) and its
+scripts go as `EVAL` with their keys declared, each script's keys in one slot (a queue's stream; a target bus's
+`exists` marker and ingest stream).
 """
 
 from __future__ import annotations
@@ -129,8 +133,9 @@ class DeliverySink(CountingSink):
         self.observe_start = observe_start
         self.inline = inline
         """False: every delivery takes the job path (for comparisons and tests)."""
-        self._append_bus = redis.register_script(APPEND_SCRIPT)
         self._buses: dict[str, _BusTargets] = {}
+        self.on_lanes: Callable[[str, list[str]], None] | None = None
+        """Told (bus, job streams) after the streams were added to the lanes set (router.delivery.worker)."""
 
     async def prepare(self, bus: str, compiled: CompiledBus) -> None:
         """Make the targets of `compiled`'s rules available to `stage` (reads Redis only when the version moved)."""
@@ -155,6 +160,8 @@ class DeliverySink(CountingSink):
             by_rule[rule] = tuple(targets)
         if streams:
             await self.redis.sadd(self.keys.delivery_lanes(bus), *streams)
+            if self.on_lanes is not None:
+                self.on_lanes(bus, streams)
         self._buses[bus] = _BusTargets(compiled.version, by_rule)
 
     def _target(self, rule: str, target_id: str, raw: bytes, stream: str) -> _Target:
@@ -222,8 +229,8 @@ class DeliverySink(CountingSink):
                     effects.commands.append(_fallback(item))
                     continue
                 if target.exists_key is not None:  # an event bus
-                    await self._append_bus(
-                        keys=[target.exists_key, target.inline_key], args=[1, item.event, item.hops + 1], client=pipe
+                    pipe.execute_command(
+                        "EVAL", APPEND_SCRIPT, 2, target.exists_key, target.inline_key, 1, item.event, item.hops + 1
                     )
                     calls.append([(effects, item)])
                     continue

@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 
 from router.keys import Keys
+from tests.conftest import sync_client
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def _run(
 
 
 def test_queue_read_prints_messages_as_json_lines(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     key = Keys().queue("orders")
     first: Any = client.xadd(key, {"delivery_id": "e:r:t", "body": b'{"a":1}', "sent_ms": "5"})
     client.xadd(key, {"delivery_id": "e2:r:t", "body": b"plain", "sent_ms": "6", "attributes": b'{"RULE_ARN":"x"}'})
@@ -53,7 +53,7 @@ def test_queue_read_prints_messages_as_json_lines(redis_url: str) -> None:
 
 
 def test_queue_tail_prints_new_messages_and_read_needs_redis_url(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     env = {**os.environ, "REDIS_URL": redis_url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "router.cli", "queue", "tail", "jobs"], env=env, stdout=subprocess.PIPE, text=True
@@ -75,7 +75,7 @@ def test_queue_tail_prints_new_messages_and_read_needs_redis_url(redis_url: str)
 
 def test_queue_read_finds_the_embedded_redis_of_a_serve_in_this_directory(redis_url: str, tmp_path: Path) -> None:
     """Without REDIS_URL, the URL file `switchboard serve` writes next to its embedded Redis is used."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     client.xadd(Keys().queue("orders"), {"delivery_id": "e1:r:t", "body": b'{"n": 1}', "sent_ms": "1"})
     data = tmp_path / ".switchboard" / "redis"
     data.mkdir(parents=True)

@@ -16,11 +16,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import redis
 
 from router.envelope import build_envelope
 from router.keys import Keys
-from tests.conftest import free_port
+from tests.conftest import free_port, sync_client
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +87,7 @@ def processes() -> Iterator[list[Serve]]:
         process.stop()
 
 
-def _delivered(client: redis.Redis) -> tuple[int, set[bytes]]:
+def _delivered(client: Any) -> tuple[int, set[bytes]]:
     total, ids = 0, set()
     for queue in QUEUES:
         entries: Any = client.xrange(KEYS.queue(queue))
@@ -101,7 +100,7 @@ def _delivered(client: redis.Redis) -> tuple[int, set[bytes]]:
 def test_kill_9_mid_backlog_then_restart_delivers_everything(
     redis_url: str, tmp_path: Path, processes: list[Serve]
 ) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     first = Serve(redis_url, tmp_path)
     processes.append(first)
     first.call("PutRule", {"Name": "fanout", "EventPattern": '{"source": ["load"]}'})
