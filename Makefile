@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint typecheck unit integration redis-server venv bench clean
+.PHONY: run test check lint typecheck unit integration redis-server venv bench clean clean-clone-test
 
 venv: $(STAMP)
 
@@ -51,6 +51,16 @@ test: $(STAMP) redis-server
 	$(MAKE) --no-print-directory lint typecheck
 	$(BIN)/pytest -q -m "not integration"
 	$(BIN)/pytest -q -m integration
+
+# `make test` in a clone of the committed HEAD, made into an empty temporary folder: proves that a clone with
+# nothing beside it passes (uncommitted changes are not part of the clone). The folder is removed afterwards.
+clean-clone-test:
+	@dir=$$(mktemp -d) && head=$$(git rev-parse HEAD) && \
+	echo "clean-clone-test: cloning $$head into $$dir/switchboard" && \
+	git clone -q --no-hardlinks "$(CURDIR)" "$$dir/switchboard" && \
+	git -C "$$dir/switchboard" checkout -q --detach "$$head" && \
+	env -u VIRTUAL_ENV $(MAKE) --no-print-directory -C "$$dir/switchboard" test; \
+	rc=$$?; rm -rf "$$dir"; echo "clean-clone-test: make test exited $$rc"; exit $$rc
 
 bench: $(STAMP) redis-server
 	@echo "see BENCHMARKS.md for each benchmark's command"

@@ -60,9 +60,14 @@ class Hit(Generic[T]):
     __slots__ = ("deeper", "names")
 
     def __init__(self, targets: Sequence[T]) -> None:
-        names = {name for target in targets for name in target.names}
-        self.names: tuple[str, ...] = tuple(sorted(names))
-        self.deeper: tuple[T, ...] = tuple(target for target in targets if target.edges)
+        self.names: tuple[str, ...]
+        self.deeper: tuple[T, ...]
+        if len(targets) <= 1:  # most hits (a state's names are sorted and unique already)
+            self.names = targets[0].names if targets else ()
+            self.deeper = (targets[0],) if targets and targets[0].edges else ()
+            return
+        self.names = tuple(sorted({name for target in targets for name in target.names}))
+        self.deeper = tuple(target for target in targets if target.edges)
 
 
 class FieldIndex(Generic[T]):
@@ -90,6 +95,9 @@ class FieldIndex(Generic[T]):
     )
 
     def __init__(self, entries: list[tuple[Matcher, T]]) -> None:
+        if all(matcher.__class__ is Exact for matcher, _ in entries):
+            self._init_exact(entries)
+            return
         targets: list[T] = []
         ids: dict[int, int] = {}
 
@@ -193,8 +201,40 @@ class FieldIndex(Generic[T]):
         else:
             self.lookup = self._lookup_memo
 
+    def _init_exact(self, entries: list[tuple[Matcher, T]]) -> None:
+        """Only exact keys (most states of a large rule set): the same index as the general build makes for them,
+        built without its intermediate tables."""
+        targets: list[T] = []
+        ids: dict[int, int] = {}
+        table: dict[Key, list[int]] = {}
+        for matcher, target in entries:
+            t = ids.get(id(target))
+            if t is None:
+                t = ids[id(target)] = len(targets)
+                targets.append(target)
+            found = table.setdefault(matcher.key, [])  # type: ignore[union-attr]  # (all Exact, tested above)
+            if t not in found:
+                found.append(t)
+        self._targets = tuple(targets)
+        self._interned = {}
+        self._memo = {}
+        self._exact = None
+        self._string_indexes = ()
+        self._numeric = None
+        self._anything_but = None
+        self._any = ()
+        self.absent = self._nothing = self._intern([])
+        self._exact_ids = table
+        self._plain = True
+        self._exact_hits = {key: self._intern(found) for key, found in table.items()}
+        self._points = []
+        self._regions = []
+        self.known = self._exact_hits
+        self.lookup = self._lookup_exact
+        self.default = self._nothing
+
     def _intern(self, found: list[int]) -> Hit[T]:
-        key = tuple(sorted(set(found)))
+        key = tuple(found) if len(found) <= 1 else tuple(sorted(set(found)))
         hit = self._interned.get(key)
         if hit is None:
             targets = self._targets

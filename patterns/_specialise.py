@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from patterns.flatten import PathTree, _check_float
+from patterns.flatten import PathTree, _check_float, dotted_targets, has_dotted_key
 from patterns.numbers import FALSE, NULL, TRUE, int_key
 
 MAX_PATHS: Final = 256
@@ -38,7 +38,14 @@ Edge = tuple[str, dict[Any, Any], Callable[[Any], Any], Any, Any]
 
 
 def _depth(tree: PathTree) -> int:
-    return 1 + max((_depth(child) for _, child in tree.plain), default=0)
+    """Levels of the used-path tree (iterative: the tree may be as deep as a path is long)."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for _, child in node.plain)
+    return deepest
 
 
 class _Source:
@@ -67,9 +74,9 @@ class _Source:
 
 def _flatten_level(src: _Source, tree: PathTree, var: str, indent: int, level: int) -> None:
     """Code reading one event object `var` along the used-path tree (what `flatten_simple` does for it)."""
-    if tree.dotted:
-        dotted = src.const("dot", tree.dotted)
-        src.emit(indent, f"if not {var}.keys().isdisjoint({dotted}):")
+    if tree.deep:
+        node = src.const("t", tree)
+        src.emit(indent, f"if has_dot({var}) and dotted({var}, {node}):")
         src.emit(indent + 1, "return None")
     value, kind = f"v{level}", f"c{level}"
     for key, child in tree.plain:
@@ -84,7 +91,7 @@ def _flatten_level(src: _Source, tree: PathTree, var: str, indent: int, level: i
         number = [(0, f"if raw is not None: check({value}, raw)"), (0, f"{f} = {value}")] if leaf else None
         integer = [(0, f"{f} = int_key({value})")] if leaf else None
         boolean = [(0, f"{f} = TRUE if {value} else FALSE")] if leaf else None
-        nested: list[tuple[int, str]] | None = [] if child.plain or child.dotted else None
+        nested: list[tuple[int, str]] | None = [] if child.plain else None
         if leaf:
             branches += [(f"{kind} is str", string), (f"{kind} is float", number)]
             branches += [(f"{kind} is int", integer), (f"{kind} is bool", boolean), (f"{kind} is dict", nested)]
@@ -174,6 +181,8 @@ def generate(
     factory.append("    return fast")
     namespace: dict[str, Any] = {
         "check": _check_float,
+        "has_dot": has_dotted_key,
+        "dotted": dotted_targets,
         "int_key": int_key,
         "TRUE": TRUE,
         "FALSE": FALSE,
@@ -187,9 +196,14 @@ def generate(
 
 
 def _all_paths(tree: PathTree) -> list[str]:
-    out = [tree.path] if tree.path is not None else []
-    for _, child in tree.plain:
-        out += _all_paths(child)
+    """The used paths in depth-first order (iterative)."""
+    out: list[str] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.path is not None:
+            out.append(node.path)
+        stack.extend(child for _, child in reversed(node.plain))
     return out
 
 

@@ -1,15 +1,17 @@
 """Event → the (path, value) pairs some rule uses, walking only the used-path tree on the parsed event.
 
-`PathTree` is built from every field path the machine's rules name. Each tree node lists the keys to look up in
-the event object at that level: single segments (`detail`) and dotted runs of segments (`detail.state`), because
-event-ruler joins keys with `.`, so `{"a":{"b.c":1}}` and `{"a":{"b":{"c":1}}}` both give `a.b.c`. The walk
-looks those keys up in the event's dicts (`dict.get`, no iteration over the event's own keys), so subtrees no rule
-names are never touched.
+`PathTree` is built from every field path the machine's rules name, split into segments at every dot: one node per
+distinct path prefix, so its size is linear in the total length of the paths. The walk looks each node's segments
+up in the event's dicts (`dict.get`, no iteration over the event's own keys), so subtrees no rule names are never
+touched. event-ruler joins keys with `.`, so `{"a":{"b.c":1}}` and `{"a":{"b":{"c":1}}}` both give `a.b.c`: at a
+node with grandchildren, an event dict whose keys hold a dot (one `"".join` and one search in C tells) has those
+keys split and followed segment by segment (`dotted_targets`), time linear in the key's length.
 
-Two walkers: `flatten_simple` is the fast path for the common case where no array lies on a used path, giving
-`{path: key}`; it gives up (returns False) on the first array or repeated path. `flatten_general` records, for
-every value, its array trail: the (array id, element index) pairs of the arrays it sits in, which the machine
-uses for array consistency. Values are normalised to keys (`numbers.py`) on the way.
+Two walkers, both iterative (nesting costs no stack): `flatten_simple` is the fast path for the common case where
+no array lies on a used path, giving `{path: key}`; it gives up (returns False) on the first array or on a dotted
+key that reaches a used path (a path could then have two values). `flatten_general` records, for every value, its
+array trail: the (array id, element index) pairs of the arrays it sits in, which the machine uses for array
+consistency. Values are normalised to keys (`numbers.py`) on the way.
 """
 
 from __future__ import annotations
@@ -55,56 +57,72 @@ def _check_float(value: float, raw: str | bytes) -> None:
 
 
 _MISSING: Final = object()
-_END: Final = object()  # marks the end of a used path in the nested build dict (no string can collide)
 
 
 class PathTree:
-    """One level of the used-path tree: `path` if a rule uses this exact path, and the keys below it.
+    """One level of the used-path tree: `path` if a rule uses this exact path, and the segments below it.
 
-    `children` has every key to look up at this level, single segments and dotted runs; `plain` only the single
-    segments, and `dotted` the set of dotted runs (an event dict holding none of them needs only `plain`).
+    `plain` lists the child segments to look up at this level (`index` is the same as a dict). `deep` is set when
+    some child has children of its own: only then can an event key holding a dot (`"b.c"`) reach a used path from
+    this level, so only then are the event's keys looked at (`dotted_targets`).
     """
 
-    __slots__ = ("children", "dotted", "path", "plain")
+    __slots__ = ("deep", "index", "path", "plain")
 
     def __init__(self) -> None:
         self.path: str | None = None
-        self.children: tuple[tuple[str, PathTree], ...] = ()
+        self.index: dict[str, PathTree] = {}
         self.plain: tuple[tuple[str, PathTree], ...] = ()
-        self.dotted: frozenset[str] = frozenset()
+        self.deep = False
 
 
 def build_path_tree(paths: set[str]) -> PathTree:
-    """The tree of used paths, with every dotted run of segments as an extra key."""
-    nested: dict[Any, Any] = {}
-    for path in paths:
-        node = nested
+    """The tree of used paths, split into segments at every dot: one node per distinct path prefix, built in time
+    linear in the total length of the paths (no recursion, no enumeration of dotted runs)."""
+    root = PathTree()
+    nodes = [root]
+    for path in sorted(paths):
+        node = root
         for segment in path.split("."):
-            node = node.setdefault(segment, {})
-        node[_END] = path
+            child = node.index.get(segment)
+            if child is None:
+                child = node.index[segment] = PathTree()
+                nodes.append(child)
+            node = child
+        node.path = path
+    for node in nodes:
+        node.plain = tuple(node.index.items())
+        node.deep = any(child.index for child in node.index.values())
+    return root
 
-    def build(level: dict[Any, Any]) -> PathTree:
-        tree = PathTree()
-        tree.path = level.get(_END)
-        built = {segment: build(child) for segment, child in level.items() if segment is not _END}
-        children: list[tuple[str, PathTree]] = []
 
-        def add_runs(prefix: str, segment_level: dict[Any, Any], subtree: PathTree) -> None:
-            children.append((prefix, subtree))
-            for segment, child in segment_level.items():
-                if segment is not _END:
-                    grandchild = dict(subtree.children)[segment]
-                    add_runs(f"{prefix}.{segment}", child, grandchild)
+def has_dotted_key(value: dict[Any, Any]) -> bool:
+    """Whether some key of an event object holds a dot (one join and one search in C)."""
+    try:
+        return "." in "".join(value)
+    except TypeError:  # a dict event with keys that are not strings (never from JSON text)
+        return any(isinstance(key, str) and "." in key for key in value)
 
-        for segment, child in level.items():
-            if segment is not _END:
-                add_runs(segment, child, built[segment])
-        tree.children = tuple(children)
-        tree.plain = tuple((key, child) for key, child in children if "." not in key)
-        tree.dotted = frozenset(key for key, _ in children if "." in key)
-        return tree
 
-    return build(nested)
+def dotted_targets(value: dict[Any, Any], tree: PathTree) -> list[tuple[Any, PathTree]]:
+    """The (value, tree node) pairs the event object's dotted keys reach below `tree`.
+
+    event-ruler joins keys with dots, so at tree level `a` the key `"b.c"` reads the path `a.b.c`, as the nested
+    keys `b` then `c` do. Each dotted key is split and followed segment by segment: time linear in the key's length.
+    """
+    found: list[tuple[Any, PathTree]] = []
+    for key, inner in value.items():
+        if not isinstance(key, str) or "." not in key:
+            continue
+        node: PathTree | None = tree
+        for segment in key.split("."):
+            assert node is not None
+            node = node.index.get(segment)
+            if node is None:
+                break
+        if node is not None:
+            found.append((inner, node))
+    return found
 
 
 def normalise(value: Any) -> Key:
@@ -134,33 +152,36 @@ def normalise(value: Any) -> Key:
 def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key], raw: str | bytes | None = None) -> bool:
     """Fills `out` with `{path: key}`; returns False if `flatten_general` is needed.
 
-    That is: an array on a used path, a dotted key that a rule path could also read through nested objects (so a
-    path may have two values), or a value of an unusual type (a dict or str subclass, say). `raw` is the event
-    text when it may hold over-precise numbers; each float used is then checked against it.
+    That is: an array on a used path, a dotted key that reaches a used path (so a path may have two values), or a
+    value of an unusual type (a dict or str subclass, say). `raw` is the event text when it may hold over-precise
+    numbers; each float used is then checked against it. Iterative: nesting costs no stack.
     """
-    if tree.dotted and not event.keys().isdisjoint(tree.dotted):
-        return False
-    for key, child in tree.plain:
-        value = event.get(key, _MISSING)
-        if value is _MISSING:
-            continue
-        kind = value.__class__
-        if kind is str:
-            if child.path is not None:
-                out[child.path] = value
-        elif kind is dict:
-            if child.children and not flatten_simple(value, child, out, raw):
-                return False
-        elif kind is float:
-            if child.path is not None:
-                if raw is not None:
-                    _check_float(value, raw)
-                out[child.path] = value
-        elif kind is int or kind is bool or value is None:
-            if child.path is not None:
-                out[child.path] = normalise(value)
-        elif child.path is not None or child.children:
+    stack: list[tuple[dict[str, Any], PathTree]] = [(event, tree)]
+    while stack:
+        level, node = stack.pop()
+        if node.deep and has_dotted_key(level) and dotted_targets(level, node):
             return False
+        for key, child in node.plain:
+            value = level.get(key, _MISSING)
+            if value is _MISSING:
+                continue
+            kind = value.__class__
+            if kind is str:
+                if child.path is not None:
+                    out[child.path] = value
+            elif kind is dict:
+                if child.plain:
+                    stack.append((value, child))
+            elif kind is float:
+                if child.path is not None:
+                    if raw is not None:
+                        _check_float(value, raw)
+                    out[child.path] = value
+            elif kind is int or kind is bool or value is None:
+                if child.path is not None:
+                    out[child.path] = normalise(value)
+            elif child.path is not None or child.plain:
+                return False
     return True
 
 
@@ -175,10 +196,12 @@ def flatten_general(
         value, node, trail = stack.pop()
         kind = type(value)
         if kind is dict or isinstance(value, dict):
-            for key, child in node.children:
+            for key, child in node.plain:
                 inner = value.get(key, _MISSING)
                 if inner is not _MISSING:
                     stack.append((inner, child, trail))
+            if node.deep and has_dotted_key(value):
+                stack.extend((inner, child, trail) for inner, child in dotted_targets(value, node))
         elif kind is list or isinstance(value, list):
             arrays += 1
             stack.extend((element, node, (*trail, (arrays, index))) for index, element in enumerate(value))

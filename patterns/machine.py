@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -35,7 +36,6 @@ import orjson
 from patterns._fieldindex import FieldIndex, Hit, Matcher
 from patterns._specialise import Fast, generate
 from patterns.errors import InvalidEvent
-from patterns.exists import Exists
 from patterns.flatten import (
     NeedsExactNumbers,
     PathTree,
@@ -45,7 +45,7 @@ from patterns.flatten import (
     flatten_simple,
 )
 from patterns.numbers import Key, number_key
-from patterns.parser import SubRule, compile_pattern
+from patterns.parser import Predicate, RuleSequence, compile_pattern
 
 MAX_EVENT_DEPTH: Final = 1000
 SPECIALISE_AFTER: Final = 16
@@ -56,23 +56,7 @@ ANSWER_MEMO_LIMIT: Final = 8192
 _TOO_DEEP: Final = f"Event nesting is deeper than {MAX_EVENT_DEPTH}"
 _QUICK_DEPTH_LEVELS: Final = 64
 _QUICK_DEPTH_WIDTH: Final = 100_000
-
-Predicate = tuple[str, frozenset[Matcher]]
-
-
-def _predicate_order(predicate: Predicate) -> tuple[bool, str, str]:
-    path, matchers = predicate
-    has_absent = any(isinstance(m, Exists) and not m.present for m in matchers)
-    return (has_absent, path, repr(sorted(map(repr, matchers))))
-
-
-def sequences(sub_rules: list[SubRule]) -> list[tuple[Predicate, ...]]:
-    """Each sub-rule as its ordered tuple of predicates."""
-    return [
-        tuple(sorted(((path, frozenset(values)) for path, values in rule.items()), key=_predicate_order))
-        for rule in sub_rules
-    ]
-
+_RECURSION_LIMIT_LOCK: Final = threading.Lock()
 
 Edge = tuple[str, dict[Key, "Hit[_Node]"], Callable[[Key], "Hit[_Node]"], "Hit[_Node]", "Hit[_Node] | None"]
 """One field of a state: its path, its index's `known` and `lookup`, the hit when the event lacks the field, and
@@ -100,16 +84,37 @@ class _BuildNode:
         self.frozen: _Node | None = None
 
     def freeze(self) -> _Node:
-        if self.frozen is None:
+        """The compiled state, compiling this state and every changed state below it (children first, with an
+        explicit stack: a trie is as deep as its longest sub-rule)."""
+        if self.frozen is not None:
+            return self.frozen
+        stack: list[tuple[_BuildNode, bool]] = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if node.frozen is not None:
+                continue
+            if not children_done:
+                stack.append((node, True))
+                stack.extend((child, False) for child in node.children.values() if child.frozen is None)
+                continue
             by_path: dict[str, list[tuple[Matcher, _Node]]] = {}
-            for (path, matchers), child in self.children.items():
-                target = child.freeze()
+            for (path, matchers), child in node.children.items():
+                target = child.frozen
+                assert target is not None
                 entries = by_path.setdefault(path, [])
-                entries.extend((m, target) for m in sorted(matchers, key=repr))
+                if len(matchers) == 1:
+                    entries.extend((m, target) for m in matchers)
+                else:
+                    entries.extend((m, target) for m in sorted(matchers, key=repr))
             indexes = [(path, FieldIndex(entries)) for path, entries in sorted(by_path.items())]
             edges = tuple((path, index.known, index.lookup, index.absent, index.default) for path, index in indexes)
-            self.frozen = _Node(tuple(sorted(self.names)), edges)
-        return self.frozen
+            node.frozen = _Node(tuple(sorted(node.names)), edges)
+        return _frozen(self)
+
+
+def _frozen(node: _BuildNode) -> _Node:
+    assert node.frozen is not None
+    return node.frozen
 
 
 class _Snapshot:
@@ -267,30 +272,42 @@ def _brackets(text: str | bytes) -> int:
 
 
 def _load_exact(text: str | bytes) -> Any:
-    """Parses keeping number text, for events that may hold numbers a double cannot hold exactly."""
-    try:
-        return json.loads(text, parse_float=number_key, parse_int=number_key, parse_constant=_reject_constant)
-    except RecursionError:
-        raise InvalidEvent(_TOO_DEEP) from None
-    except ValueError as exc:
-        raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
+    """Parses keeping number text, for events that may hold numbers a double cannot hold exactly.
+
+    The standard library's decoder recurses in C once per nesting level against Python's recursion limit, so an
+    event nested within `MAX_EVENT_DEPTH` could still fail when the caller's own stack is deep. The limit is raised
+    by `MAX_EVENT_DEPTH` (plus slack) for the call: the depth is bounded by that, and deeper text is refused with
+    the same error as everywhere else.
+    """
+    with _RECURSION_LIMIT_LOCK:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + MAX_EVENT_DEPTH + 64)
+        try:
+            return json.loads(text, parse_float=number_key, parse_int=number_key, parse_constant=_reject_constant)
+        except RecursionError:
+            raise InvalidEvent(_TOO_DEEP) from None
+        except ValueError as exc:
+            raise InvalidEvent(f"Event is not valid JSON: {exc}") from None
+        finally:
+            sys.setrecursionlimit(limit)
 
 
 def _walk_simple(node: _Node, fields: dict[str, Key], hits: list[Hit[_Node]]) -> None:
-    """Collects the hits that hold names; without arrays each state is reached at most once."""
-    for path, known, lookup, absent, default in node.edges:
-        key = fields.get(path)
-        if key is None:
-            hit = absent
-        elif default is not None:
-            hit = known.get(key, default)
-        else:
-            hit = known.get(key) or lookup(key)
-        if hit.names:
-            hits.append(hit)
-        if hit.deeper:
-            for child in hit.deeper:
-                _walk_simple(child, fields, hits)
+    """Collects the hits that hold names; without arrays each state is reached at most once (explicit stack)."""
+    stack = [node]
+    while stack:
+        for path, known, lookup, absent, default in stack.pop().edges:
+            key = fields.get(path)
+            if key is None:
+                hit = absent
+            elif default is not None:
+                hit = known.get(key, default)
+            else:
+                hit = known.get(key) or lookup(key)
+            if hit.names:
+                hits.append(hit)
+            if hit.deeper:
+                stack.extend(hit.deeper)
 
 
 def _compatible(chosen: dict[int, int], trail: Trail) -> bool:
@@ -327,7 +344,7 @@ class Machine:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rules: dict[str, list[tuple[Predicate, ...]]] = {}
+        self._rules: dict[str, list[RuleSequence]] = {}
         self._root = _BuildNode()
         self._paths: Counter[str] = Counter()
         self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set()), True)
@@ -335,7 +352,7 @@ class Machine:
 
     def add_rule(self, name: str, pattern: str | bytes | dict[str, Any]) -> None:
         """Adds a rule (JSON text or a parsed dict); adding a name again ORs the new pattern with the old."""
-        new = sequences(compile_pattern(pattern))
+        new = compile_pattern(pattern)
         with self._lock:
             self._rules.setdefault(name, []).extend(new)
             for sequence in new:
@@ -343,7 +360,7 @@ class Machine:
 
     def add_rules(self, rules: Iterable[tuple[str, str | bytes | dict[str, Any]]]) -> None:
         """Adds many rules; all are validated first, so either all are added or none."""
-        compiled = [(name, sequences(compile_pattern(pattern))) for name, pattern in rules]
+        compiled = [(name, compile_pattern(pattern)) for name, pattern in rules]
         with self._lock:
             for name, new in compiled:
                 self._rules.setdefault(name, []).extend(new)
@@ -393,7 +410,7 @@ class Machine:
         return out
 
     # -- writers --------------------------------------------------------------------------------------------
-    def _insert(self, name: str, sequence: tuple[Predicate, ...]) -> None:
+    def _insert(self, name: str, sequence: RuleSequence) -> None:
         node = self._root
         node.frozen = None
         for predicate in sequence:
@@ -406,7 +423,7 @@ class Machine:
         self._paths.update(path for path, _ in sequence)
         self._stale = True
 
-    def _remove(self, name: str, sequence: tuple[Predicate, ...]) -> None:
+    def _remove(self, name: str, sequence: RuleSequence) -> None:
         trail = [self._root]
         for predicate in sequence:
             child = trail[-1].children.get(predicate)

@@ -23,7 +23,7 @@ from patterns.cidr import ip_to_range_if_possible, read_cidr
 from patterns.equals_ignore_case import EqualsIgnoreCase, fold
 from patterns.errors import InvalidEventPattern, _PatternError
 from patterns.exact import Exact
-from patterns.exists import read_exists
+from patterns.exists import Exists, read_exists
 from patterns.numbers import FALSE, NULL, TRUE, Key, comparable, number_key
 from patterns.numeric import read_numeric
 from patterns.prefix import Prefix
@@ -34,6 +34,8 @@ from patterns.wildcard import parse as parse_wildcard
 MAX_PATTERN_LENGTH: Final = 4096
 MAX_FIELDS_PER_RULE: Final = 256
 MAX_SUB_RULES: Final = 1000
+MAX_STATES_PER_RULE: Final = 10_000
+"""Automaton states one rule may need on its own: the distinct leading runs of its sub-rules' ordered fields."""
 
 OR_KEYWORD: Final = "$or"
 RESERVED_IN_OR: Final = frozenset(
@@ -49,6 +51,10 @@ _ONE_KEY: Final = "Only one key allowed in match expression"
 _TOO_MANY: Final = "Too many elements in numeric expression"
 
 SubRule = dict[str, list[Matcher]]
+Predicate = tuple[str, frozenset[Matcher]]
+"""One field of a sub-rule: its path and the set of its alternative matchers."""
+RuleSequence = tuple[Predicate, ...]
+"""A sub-rule as the machine stores it: its predicates in the machine's order (`_predicate_order`)."""
 
 
 class _Source(Protocol):
@@ -60,18 +66,36 @@ class _Source(Protocol):
 
 
 class _Tokens:
-    """A token source with push-back, so `$or` can look at its whole value before deciding what it is."""
+    """A token source with push-back, so `$or` can look at its whole value before deciding what it is.
+
+    Deciding reads the value once and also decides every `$or` nested inside it (`_or_decisions`), so nested
+    `$or`s cost one pass over the pattern, not one pass per level.
+    """
 
     def __init__(self, source: _Source) -> None:
         self.source = source
         self._buffer: deque[jt.Token] = deque()
+        self._decided: dict[int, bool] = {}
+        """id of a buffered `$or` field-name token -> whether its value is an OR."""
 
     def next(self) -> jt.Token:
         if self._buffer:
             return self._buffer.popleft()
         return self.source.next()
 
-    def capture_value(self) -> list[jt.Token]:
+    def or_follows(self, name_token: jt.Token) -> bool:
+        """Whether the value after this `$or` field name (just read) is an OR."""
+        decided = self._decided.pop(id(name_token), None)
+        if decided is not None:
+            return decided
+        captured = self._capture_value()
+        decisions = _or_decisions(captured)
+        for i, token in enumerate(captured[:-1]):
+            if token[0] == jt.FIELD_NAME and token[1] == OR_KEYWORD:
+                self._decided[id(token)] = decisions.get(i + 1, False)
+        return decisions.get(0, False)
+
+    def _capture_value(self) -> list[jt.Token]:
         """Reads one whole value (the tokens after a field name) and pushes it back."""
         captured: list[jt.Token] = []
         depth = 0
@@ -88,27 +112,62 @@ class _Tokens:
         return captured
 
 
-def _is_or(tokens: list[jt.Token]) -> bool:
-    """event-ruler's test for `$or` being an OR: an array of at least 2 objects using no reserved field name."""
-    if not tokens or tokens[0][0] != jt.START_ARRAY:
-        return False
-    stack: list[int] = []
-    branches = 0
-    for kind, text in tokens:
+def _or_decisions(tokens: list[jt.Token]) -> dict[int, bool]:
+    """For the index of each array in `tokens`, event-ruler's test for that array being an OR: at least 2 elements,
+    all objects, none using a reserved word as a field name (at any depth reached through objects only).
+
+    One pass for all arrays at once: a field name can only disqualify the innermost array open around it (an outer
+    one has that array between them), and an element is direct when the innermost open container is the array.
+    """
+    decisions: dict[int, bool] = {}
+    open_arrays: list[list[int]] = []  # [token index, branches, failed] of each open array, innermost last
+    containers: list[int] = []  # kinds of the open containers
+    for index, (kind, text) in enumerate(tokens):
+        if kind == jt.EOF:
+            break
+        direct = bool(containers) and containers[-1] == jt.START_ARRAY
+        if direct and kind != jt.END_ARRAY:
+            if kind == jt.START_OBJECT:
+                open_arrays[-1][1] += 1
+            else:
+                open_arrays[-1][2] = 1  # a scalar or an array element
         if kind in (jt.START_OBJECT, jt.START_ARRAY):
-            if len(stack) == 1:
-                if kind != jt.START_OBJECT:
-                    return False
-                branches += 1
-            stack.append(kind)
+            containers.append(kind)
+            if kind == jt.START_ARRAY:
+                open_arrays.append([index, 0, 0])
         elif kind in (jt.END_OBJECT, jt.END_ARRAY):
-            stack.pop()
-        elif kind == jt.FIELD_NAME:
-            if text in RESERVED_IN_OR and all(k == jt.START_OBJECT for k in stack[1:]):
-                return False
-        elif len(stack) == 1:
-            return False  # a scalar element
-    return branches >= 2
+            if containers.pop() == jt.START_ARRAY:
+                start, branches, failed = open_arrays.pop()
+                decisions[start] = not failed and branches >= 2
+        elif kind == jt.FIELD_NAME and text in RESERVED_IN_OR and open_arrays:
+            open_arrays[-1][2] = 1
+    for start, branches, failed in open_arrays:  # truncated input: decide on what was read
+        decisions[start] = not failed and branches >= 2
+    return decisions
+
+
+class _Object:
+    """An open pattern object: the sub-rules its fields are written into, and its key path."""
+
+    __slots__ = ("fields_present", "path", "rules")
+
+    def __init__(self, rules: list[SubRule], path: tuple[str, ...]) -> None:
+        self.rules = rules
+        self.path = path
+        self.fields_present = False
+
+
+class _Or:
+    """An open `$or` array: the sub-rules before it (each branch starts from a copy), and the branch being read."""
+
+    __slots__ = ("branch", "current", "path", "rules")
+
+    def __init__(self, rules: list[SubRule], path: tuple[str, ...]) -> None:
+        self.rules = rules
+        self.path = path
+        self.current = [dict(rule) for rule in rules]
+        rules.clear()
+        self.branch: list[SubRule] = []
 
 
 class _Compiler:
@@ -119,45 +178,49 @@ class _Compiler:
         return self.tokens.next()
 
     def compile(self) -> list[SubRule]:
+        """Reads the whole pattern with an explicit stack of open objects and `$or` arrays (no recursion, so the
+        nesting depth is bounded only by the pattern's length)."""
         if self.next()[0] != jt.START_OBJECT:
             raise _PatternError("Filter is not an object")
         rules: list[SubRule] = []
-        self.parse_object(rules, [])
-        return rules
-
-    def parse_object(self, rules: list[SubRule], path: list[str]) -> None:
-        fields_present = False
-        while True:
-            kind, name = self.next()
+        stack: list[_Object | _Or] = [_Object(rules, ())]
+        while stack:
+            frame = stack[-1]
+            if isinstance(frame, _Or):
+                if self.next()[0] == jt.END_ARRAY:  # the '{' of each branch was checked by _or_decisions
+                    stack.pop()
+                    continue
+                frame.branch = [dict(rule) for rule in frame.current] or [{}]
+                stack.append(_Object(frame.branch, frame.path))
+                continue
+            token = self.next()
+            kind, name = token
             if kind == jt.END_OBJECT:
-                break
-            fields_present = True
-            if name == OR_KEYWORD and _is_or(self.tokens.capture_value()):
-                self.parse_or(rules, path)
+                if not frame.fields_present:
+                    raise _PatternError("Empty objects are not allowed")
+                stack.pop()
+                if stack:
+                    parent = stack[-1]
+                    if isinstance(parent, _Or):
+                        parent.rules.extend(parent.branch)
+                        if len(parent.rules) > MAX_SUB_RULES:
+                            raise _PatternError(
+                                f"The pattern expands to more than {MAX_SUB_RULES} alternatives through $or"
+                            )
+                continue
+            frame.fields_present = True
+            if name == OR_KEYWORD and self.tokens.or_follows(token):
+                self.next()  # the '[' (checked by _or_decisions)
+                stack.append(_Or(frame.rules, frame.path))
                 continue
             kind, _ = self.next()
             if kind == jt.START_OBJECT:
-                self.parse_object(rules, [*path, name])
+                stack.append(_Object(frame.rules, (*frame.path, name)))
             elif kind == jt.START_ARRAY:
-                self.write_rules(rules, ".".join([*path, name]))
+                self.write_rules(frame.rules, ".".join((*frame.path, name)))
             else:
                 raise _PatternError(f'"{name}" must be an object or an array')
-        if not fields_present:
-            raise _PatternError("Empty objects are not allowed")
-
-    def parse_or(self, rules: list[SubRule], path: list[str]) -> None:
-        current = [dict(rule) for rule in rules]
-        rules.clear()
-        self.next()  # the '[' (checked by _is_or)
-        while True:
-            kind, _ = self.next()
-            if kind == jt.END_ARRAY:
-                break
-            branch = [dict(rule) for rule in current] or [{}]
-            self.parse_object(branch, path)
-            rules.extend(branch)
-            if len(rules) > MAX_SUB_RULES:
-                raise _PatternError(f"The pattern expands to more than {MAX_SUB_RULES} alternatives through $or")
+        return rules
 
     def write_rules(self, rules: list[SubRule], name: str) -> None:
         values: list[Matcher] = []
@@ -357,8 +420,39 @@ def _check_bounds(rules: list[SubRule]) -> None:
                 check_complexity(wildcards)
 
 
-def compile_pattern(pattern: str | bytes | dict[str, Any]) -> list[SubRule]:
-    """Validates a pattern (JSON text or a parsed dict) and returns its sub-rules, or raises InvalidEventPattern."""
+def _predicate_order(predicate: Predicate) -> tuple[bool, str]:
+    path, matchers = predicate  # (a sub-rule names each path once, so the path decides)
+    has_absent = any(isinstance(m, Exists) and not m.present for m in matchers)
+    return (has_absent, path)
+
+
+def _sequences(rules: list[SubRule]) -> list[RuleSequence]:
+    """Each sub-rule as its ordered tuple of predicates, checked against `MAX_STATES_PER_RULE`."""
+    ordered = [
+        tuple(sorted(((path, frozenset(values)) for path, values in rule.items()), key=_predicate_order))
+        for rule in rules
+    ]
+    # The states the rule needs alone: the distinct non-empty leading runs of its sequences (a trie of dicts).
+    root: dict[Predicate, Any] = {}
+    states = 0
+    for sequence in ordered:
+        node = root
+        for predicate in sequence:
+            child = node.get(predicate)
+            if child is None:
+                child = node[predicate] = {}
+                states += 1
+            node = child
+        if states > MAX_STATES_PER_RULE:
+            raise _PatternError(
+                f"The pattern needs more than {MAX_STATES_PER_RULE} matcher states (fields times $or alternatives)"
+            )
+    return ordered
+
+
+def compile_pattern(pattern: str | bytes | dict[str, Any]) -> list[RuleSequence]:
+    """Validates a pattern (JSON text or a parsed dict) and returns its sub-rules as ordered predicate sequences,
+    or raises InvalidEventPattern."""
     source: _Source
     if isinstance(pattern, bytes | bytearray):
         try:
@@ -382,9 +476,7 @@ def compile_pattern(pattern: str | bytes | dict[str, Any]) -> list[SubRule]:
     try:
         rules = _Compiler(_Tokens(source)).compile()
         _check_bounds(rules)
+        return _sequences(rules)
     except _PatternError as exc:
         offset = exc.offset if exc.offset is not None else source.end
         raise InvalidEventPattern(exc.reason, source.location(offset)) from None
-    except RecursionError:
-        raise InvalidEventPattern("Event pattern is nested too deeply") from None
-    return rules

@@ -1,11 +1,16 @@
-"""The starlette application: the EventBridge wire endpoint on `POST /`, plus `/health` and `/metrics`.
+"""The starlette application: `/health`, `/metrics`, and every AWS protocol on the same port (router.services).
 
 `create_app` wires one `AppState` (settings, the bounded Redis command client from `router.redis_client`: a
-`RedisCluster` when REDIS_URL names a cluster node, key layout) into a
-`Dispatcher` whose handlers are discovered from `router.api`. The lifespan runs, in order: the handler modules'
-start-up hooks (the `default` bus), the declarative config if one was given, then the ingest worker
-(`router.ingest`) and the delivery worker (`router.delivery`, whose sink the ingest worker feeds); shut-down runs in
+`RedisCluster` when REDIS_URL names a cluster node, key layout) into a `Dispatcher` whose handlers are discovered
+from `router.api` and from the installed extensions (router.extensions: archives, schemas, sagas plug in there, with
+their routes and hooks). The lifespan runs, in order: the handler modules' start-up hooks (the `default` bus), the
+extensions' start-up hooks, the declarative config if one was given, then the ingest worker (`router.ingest`) and
+the delivery worker (`router.delivery`, whose sink the ingest worker feeds); shut-down runs in
 reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
+
+Every other request goes to `router.services.Services`, where each served AWS API is mounted with one line (the
+EventBridge `Dispatcher` answers `X-Amz-Target: AWSEvents.*`); requests for services that are not served get an
+error in their own protocol that says so.
 """
 
 from __future__ import annotations
@@ -13,16 +18,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route, request_response
 
 from router import api, redis_client
 from router.delivery import Delivery
+from router.extensions import Extension, installed, merge_operations
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -30,6 +36,7 @@ from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.model import operation_names
 from router.protocol import Dispatcher, Validator
+from router.services import Service, Services
 from router.settings import Settings
 from router.state import AppState
 
@@ -42,10 +49,12 @@ def create_app(
     ingest: bool = True,
     worker_options: WorkerOptions | None = None,
     delivery: Callable[[AppState], Delivery] | None = None,
+    extensions: Sequence[Extension] | None = None,
 ) -> Starlette:
     """The app. `config` is a loaded `router.config.ConfigSet` to apply at start; `ingest=False` runs no worker.
 
-    `delivery` builds the delivery stage from the state (tests pass one with a fast clock or backoff)."""
+    `delivery` builds the delivery stage from the state (tests pass one with a fast clock or backoff).
+    `extensions` defaults to every installed one (router.extensions); tests pass an explicit list."""
     if redis is None:
         if settings.redis_url is None:
             raise ValueError("create_app needs a Redis client or settings.redis_url")
@@ -55,7 +64,9 @@ def create_app(
             client_name=f"switchboard:{os.getpid()}:commands",
         )
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
-    dispatcher = Dispatcher(state, api.discover(), operation_names(), _validator())
+    loaded = list(installed() if extensions is None else extensions)
+    state.extras["extensions"] = loaded
+    dispatcher = Dispatcher(state, merge_operations(api.discover(), loaded), operation_names(), _validator())
     metrics = Metrics()
     state.extras["metrics"] = metrics
     dispatcher.observers.append(metrics.observe_request)
@@ -80,7 +91,16 @@ def create_app(
             return Response(f"# metrics unavailable: {err}\n", status_code=503, media_type=METRICS_CONTENT_TYPE)
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
+    services = Services()
+    services.mount(Service("events", "Amazon EventBridge", request_response(dispatcher.handle), targets=("AWSEvents",)))
+    for extension in loaded:
+        for service in extension.services:
+            services.mount(service)
+    state.extras["services"] = services
+
     startup_hooks, shutdown_hooks = api.discover_hooks()
+    startup_hooks += [hook for extension in loaded for hook in extension.startup]
+    shutdown_hooks += [hook for extension in loaded for hook in extension.shutdown]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -104,14 +124,16 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/", dispatcher.handle, methods=["POST"]),
+            *(route for extension in loaded for route in extension.routes),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Mount("", app=services),
         ],
         lifespan=lifespan,
     )
     app.state.switchboard = state
     app.state.dispatcher = dispatcher
+    app.state.services = services
     return app
 
 

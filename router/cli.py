@@ -1,162 +1,160 @@
 """The `switchboard` command: `serve` runs the router, `config validate DIR` checks config files, `queue read NAME`
-and `queue tail NAME` print a queue target's messages (router.queue_cli).
+and `queue tail NAME` print a queue target's messages.
 
 `switchboard serve [--host H] [--port N] [--config DIR] [--fsync always|everysec]` uses the Redis at `REDIS_URL`,
 or, when it is unset, starts its own persistent redis-server (`router.embedded_redis`) with its data under
-`.switchboard/` in the working directory, and stops it on exit (Ctrl-C or SIGTERM: uvicorn shuts the app down
-gracefully first, then Redis is stopped). The HTTP server is uvicorn with uvloop and httptools. With `--config`, the
-directory is loaded and checked *before* anything starts (a bad file is reported and nothing runs), then applied
-once Redis is up. Exit codes: 0 after a clean stop, 1 on a config or start-up error, 2 on a usage error.
+`.switchboard/` in the working directory, and stops it on exit. The start-up sequence is `router.serve`'s.
+
+Every expected failure (a bad variable or flag, config files with problems, a port in use, a Redis that is not
+there, an unknown queue) is a `router.startup.StartupError` or `SettingsError`: this module prints it as one line
+per problem, prefixed `switchboard: `, and exits with its class's code (`router.startup.ExitCode`, listed in
+docs/operations.md). No traceback is printed for those; `--debug` prints it. An unexpected error prints one line
+and exits 1 (`--debug` for its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import importlib.metadata
 import logging
-import signal
 import sys
+import traceback
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from router.settings import Settings
+from router.settings import Settings, SettingsError, unused_variables
+from router.startup import ExitCode, StartupError
 
 log = logging.getLogger("switchboard")
 
+PROG = "switchboard"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("switchboard")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a tree that is not installed
+        return "unknown"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number: use an integer from 0 (any free) to 65535")
+    return port
+
+
+def _count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return count
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchboard", description="An EventBridge-compatible event router.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="print tracebacks of failures too"
+    )
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Switchboard: an event router that speaks Amazon EventBridge's API.",
+        epilog="Exit codes and settings: docs/operations.md.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
-    serve = commands.add_parser("serve", help="run the router (HTTP on 127.0.0.1 by default)")
-    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or SWITCHBOARD_HOST)")
-    serve.add_argument("--port", type=int, default=None, help="port to bind (default 4010, or SWITCHBOARD_PORT)")
-    serve.add_argument("--config", type=Path, default=None, metavar="DIR", help="apply the config files in DIR")
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the router (HTTP on 127.0.0.1:4010 by default)",
+        description=(
+            "Run the router. With REDIS_URL unset, it runs its own redis-server with its data under .switchboard/."
+        ),
+    )
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1, or SWITCHBOARD_HOST)")
+    serve.add_argument(
+        "--port", type=_port, default=None, help="port to listen on (default 4010, or SWITCHBOARD_PORT; 0: any free)"
+    )
+    serve.add_argument(
+        "--config", type=Path, default=None, metavar="DIR", help="apply the config files (*.yaml) in DIR at start"
+    )
     serve.add_argument(
         "--fsync",
         choices=("always", "everysec"),
         default="always",
         help="embedded Redis only: fsync the AOF before every answer (always, default) or once a second",
     )
-    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="log level (default info)"
+    )
 
-    config = commands.add_parser("config", help="config files")
-    config_commands = config.add_subparsers(dest="config_command", required=True)
-    validate = config_commands.add_parser("validate", help="check a config directory without starting anything")
-    validate.add_argument("dir", type=Path)
+    config = commands.add_parser("config", parents=[common], help="check config files", description="Config files.")
+    config_commands = config.add_subparsers(
+        dest="config_command", required=True, metavar="COMMAND", help="what to do with them"
+    )
+    validate = config_commands.add_parser(
+        "validate",
+        parents=[common],
+        help="check a config directory without starting anything",
+        description="Check every config file in DIR; print one `file: path: reason` line per problem.",
+    )
+    validate.add_argument("dir", type=Path, metavar="DIR", help="the directory of *.yaml config files")
 
-    queue = commands.add_parser("queue", help="look into a queue target's messages (router.queue_cli)")
-    queue_commands = queue.add_subparsers(dest="queue_command", required=True)
-    read = queue_commands.add_parser("read", help="print the queue's oldest messages, one JSON object per line")
-    read.add_argument("name")
-    read.add_argument("--count", type=int, default=100)
-    read.add_argument("--after", default=None, metavar="ID", help="start after this stream entry id")
-    tail = queue_commands.add_parser("tail", help="print new messages as they arrive (Ctrl-C stops)")
-    tail.add_argument("name")
+    queue = commands.add_parser(
+        "queue",
+        parents=[common],
+        help="look into a queue target's messages",
+        description=(
+            "Print the messages a queue target (or a dead-letter queue) received, without consuming them. Reads the "
+            "Redis at REDIS_URL, or the embedded one of a `switchboard serve` in this directory."
+        ),
+    )
+    queue_commands = queue.add_subparsers(dest="queue_command", required=True, metavar="COMMAND", help="how to look")
+    read = queue_commands.add_parser(
+        "read", parents=[common], help="print the queue's oldest messages, one JSON object per line"
+    )
+    read.add_argument("name", metavar="NAME", help="the queue: the last part of its arn:aws:sqs:REGION:ACCOUNT:NAME")
+    read.add_argument("--count", type=_count, default=100, help="print at most this many messages (default 100)")
+    read.add_argument("--after", default=None, metavar="ID", help="start after this message id (the `id` printed)")
+    tail = queue_commands.add_parser("tail", parents=[common], help="print new messages as they arrive (Ctrl-C stops)")
+    tail.add_argument("name", metavar="NAME", help="the queue: the last part of its arn:aws:sqs:REGION:ACCOUNT:NAME")
     tail.add_argument("--from-start", action="store_true", help="first print the messages already there")
     return parser
 
 
-def _config_module() -> Any:
+def _load_config(directory: Path) -> object:
+    from router.config import ConfigError, load_dir
+
     try:
-        import router.config as config_module
-    except ModuleNotFoundError as err:
-        if err.name != "router.config":
-            raise
-        return None
-    return config_module
-
-
-def _validate(directory: Path) -> int:
-    config_module = _config_module()
-    if config_module is None:
-        print("switchboard: config support (router.config) is not part of this build", file=sys.stderr)
-        return 1
-    code: int = config_module.validate_command(directory)
-    return code
-
-
-def _load_config(directory: Path) -> tuple[int, Any]:
-    config_module = _config_module()
-    if config_module is None:
-        print("switchboard: --config needs router.config, which is not part of this build", file=sys.stderr)
-        return 1, None
-    try:
-        return 0, config_module.load_dir(directory)
-    except config_module.ConfigError as err:
-        print(f"switchboard: the config in {directory} is not valid:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1, None
-
-
-class _StopRequested(Exception):
-    """SIGTERM or SIGINT after uvicorn's graceful shutdown."""
-
-
-def _stop_requested(signum: int, frame: object) -> None:
-    raise _StopRequested
+        return load_dir(directory)
+    except ConfigError as err:
+        count = len(err.problems)
+        lines = [f"the config in {directory} is not valid ({count} problem{'s' if count != 1 else ''}):"]
+        lines.extend(str(problem) for problem in err.problems)
+        raise StartupError(ExitCode.CONFIG_INVALID, lines) from err
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from router.app import create_app
-    from router.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+    from router.serve import ServeOptions, serve
 
     settings = Settings.from_env(host=args.host, port=args.port, config_dir=args.config)
-    config = None
-    if settings.config_dir is not None:
-        code, config = _load_config(settings.config_dir)
-        if code:
-            return code
-
-    embedded: EmbeddedRedis | None = None
-    if settings.redis_url is None:
-        embedded = EmbeddedRedis(settings.data_dir / "redis", appendfsync=args.fsync)
-        try:
-            url = embedded.start()
-        except EmbeddedRedisError as err:
-            print(f"switchboard: {err}", file=sys.stderr)
-            return 1
-        settings = replace(settings, redis_url=url)
-        where = f"embedded redis-server at {url}, data in {embedded.data_dir}, appendfsync {args.fsync}"
-    else:
-        where = f"Redis at {settings.redis_url}"
-    try:
-        app = create_app(settings, config=config)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                loop="uvloop",
-                http="httptools",
-                lifespan="on",
-                log_level=args.log_level,
-                access_log=False,
-            )
-        )
-        print(f"switchboard: serving on http://{settings.host}:{settings.port} ({where})", file=sys.stderr, flush=True)
-        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal with the handlers that were in
-        # place before it started: these turn that into a normal return, so the embedded Redis is stopped below.
-        signal.signal(signal.SIGTERM, _stop_requested)
-        signal.signal(signal.SIGINT, _stop_requested)
-        with contextlib.suppress(_StopRequested):
-            server.run()
-        return 0 if server.started else 1
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    for name in unused_variables():
+        log.warning("%s is set but is not a Switchboard setting (docs/operations.md lists them)", name)
+    config = _load_config(settings.config_dir) if settings.config_dir is not None else None
+    serve(settings, config, ServeOptions(fsync=args.fsync, log_level=args.log_level))
+    return ExitCode.OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
-        logging.getLogger().setLevel(args.log_level.upper())
         return _serve(args)
     if args.command == "queue":
         from router import queue_cli
@@ -164,7 +162,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.queue_command == "read":
             return queue_cli.read_command(args.name, args.count, args.after)
         return queue_cli.tail_command(args.name, args.from_start)
-    return _validate(args.dir)
+    from router.config import validate_command
+
+    return validate_command(args.dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    level = getattr(args, "log_level", "info")
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(_run(args))
+    except SettingsError as err:
+        return _fail(ExitCode.SETTINGS, err.problems, err, debug)
+    except StartupError as err:
+        return _fail(err.code, err.lines, err, debug)
+    except KeyboardInterrupt:
+        return ExitCode.OK
+    except Exception as err:
+        line = f"internal error: {type(err).__name__}: {err} (a bug: run again with --debug for the traceback)"
+        return _fail(ExitCode.INTERNAL, [line], err, debug)
+
+
+def _fail(code: ExitCode, lines: Sequence[str], err: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(err, file=sys.stderr)
+    for line in lines:
+        print(f"{PROG}: {line}", file=sys.stderr)
+    sys.stderr.flush()
+    return int(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,6 +61,17 @@ def running_url(data_dir: Path) -> str | None:
     return url
 
 
+def _last_line(log: Path) -> str:
+    """The last line redis-server logged (its reason for exiting), without the pid/time prefix."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log written"
+    if not lines:
+        return "no log written"
+    return lines[-1].split(" # ", 1)[-1].split(" * ", 1)[-1].strip()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -101,8 +112,16 @@ class EmbeddedRedis:
                 "redis-server is not installed. Install it (sudo apt-get install redis-server, or `make run`, which "
                 "does it when run as root), or point REDIS_URL at a running Redis."
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._take_lock()
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._take_lock()
+        except EmbeddedRedisError:
+            raise
+        except OSError as err:
+            raise EmbeddedRedisError(
+                f"cannot use {self.data_dir} for the embedded redis-server's data ({err.strerror or err}): point "
+                "SWITCHBOARD_DATA_DIR at a directory you can write, or set REDIS_URL to a running Redis"
+            ) from err
         try:
             for _attempt in range(3):  # the free port can be taken between probing and binding
                 self.port = _free_port()
@@ -117,7 +136,8 @@ class EmbeddedRedis:
                     (self.data_dir / URL_FILE).write_text(self.url + "\n")
                     return self.url
                 self._kill()
-            raise EmbeddedRedisError(f"redis-server did not start; see {self.data_dir / 'redis.log'}")
+            log = self.data_dir / "redis.log"
+            raise EmbeddedRedisError(f"redis-server did not start ({_last_line(log)}); see {log}")
         except BaseException:
             self._release_lock()
             raise
@@ -176,7 +196,7 @@ class EmbeddedRedis:
                     self._kill()
         finally:
             self.proc = None
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # never written (start failed), or already gone
                 (self.data_dir / URL_FILE).unlink()
             self._release_lock()
 

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -42,6 +43,14 @@ Validator = Callable[[str, dict[str, Any]], None]
 
 Observer = Callable[[str, int, float], None]
 """Called after each request with (operation, status, seconds); metrics hook in here."""
+
+_NO_HEADERS: Mapping[str, str] = {}
+_request_headers: ContextVar[Mapping[str, str]] = ContextVar("request_headers", default=_NO_HEADERS)
+
+
+def request_headers() -> Mapping[str, str]:
+    """The HTTP headers of the request being handled (look names up in lower case); empty for in-process calls."""
+    return _request_headers.get()
 
 
 class Dispatcher:
@@ -76,6 +85,7 @@ class Dispatcher:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         operation = "Unknown"
+        headers_token = _request_headers.set(request.headers)
         try:
             operation = _operation_name(request.headers.get("x-amz-target"))
             raw = await _read_body(request, self.state.settings.max_request_body_bytes)
@@ -88,6 +98,8 @@ class Dispatcher:
         except Exception:  # the last line of defence: never a traceback on the wire
             log.exception("internal error in %s", operation)
             response = error_response(InternalException("An internal error occurred."))
+        finally:
+            _request_headers.reset(headers_token)
         response.headers["x-amzn-RequestId"] = request_id
         elapsed_s = time.perf_counter() - started
         for observer in self.observers:

@@ -4,10 +4,14 @@ Both print one JSON object per message (`id` = the stream entry id, `delivery_id
 when it is JSON, else the text, and `attributes` when the message has any, e.g. a DLQ message's RULE_ARN, ...).
 `read` prints the oldest `--count` messages (or those after `--after ID`) and exits; `tail` prints new messages as
 they arrive until Ctrl-C (`--from-start` first prints what is there). Neither consumes anything: they read the
-stream with XRANGE / XREAD, not through a consumer group, so consumers are not affected. They use `REDIS_URL` (the
-URL `switchboard serve` prints at start; a cluster node's URL works: a cluster is detected and read with redis-py's
-cluster client, so a queue on any node is found), or else the embedded Redis of a `switchboard serve` running in this
-directory (found through `.switchboard/redis/redis.url`), and the key prefix from `SWITCHBOARD_KEY_PREFIX`.
+stream with XRANGE / XREAD, not through a consumer group, so consumers are not affected.
+
+They use `REDIS_URL` (the URL `switchboard serve` prints at start), or else the embedded Redis of a `switchboard
+serve` running in this directory (found through `.switchboard/redis/redis.url`), and the key prefix from
+`SWITCHBOARD_KEY_PREFIX`; the first line on stderr names the Redis read. A cluster node's URL works: the cluster is
+detected and read with redis-py's cluster client, so a queue on any node is found. A queue exists once something was
+delivered to it: `read` of a queue that does not exist says so, lists a few that do, and exits 9 (NOT_FOUND);
+`tail` says so and waits for its first message.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from typing import Any, TextIO
 import orjson
 import redis
 
-from router.embedded_redis import running_url
+from router.embedded_redis import URL_FILE, running_url
 from router.keys import Keys
 from router.redis_client import is_cluster, split_cluster_flag
-from router.settings import Settings
+from router.settings import Settings, redact_url
+from router.startup import ExitCode, StartupError
 
 __all__ = ["read_command", "tail_command"]
+
+_LISTED_QUEUES = 10
 
 
 def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
@@ -40,50 +47,83 @@ def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
     return orjson.dumps(out).decode()
 
 
-def _connect(settings: Settings) -> redis.Redis | redis.RedisCluster | None:
-    url = settings.redis_url or running_url(settings.data_dir / "redis")
-    if url is None:
-        print(
-            "switchboard: no Redis to read from: set REDIS_URL to the router's Redis, or run this where "
-            "`switchboard serve` runs its embedded one (it prints the URL at start)",
-            file=sys.stderr,
-        )
-        return None
+def _connect(settings: Settings) -> tuple[redis.Redis | redis.RedisCluster, str]:
+    """A client, and how to name the Redis it reads (printed on stderr)."""
+    if settings.redis_url is not None:
+        url, source = settings.redis_url, "REDIS_URL"
+    else:
+        found = running_url(settings.data_dir / "redis")
+        if found is None:
+            raise StartupError(
+                ExitCode.REDIS,
+                [
+                    "no Redis to read from: set REDIS_URL to the router's Redis, or run this where `switchboard "
+                    "serve` runs its embedded one (it prints the URL at start)"
+                ],
+            )
+        where = settings.data_dir / "redis" / URL_FILE
+        url, source = found, f"the embedded redis-server of the switchboard serve in this directory, from {where}"
+    print(f"switchboard: reading the Redis at {redact_url(url)} ({source})", file=sys.stderr, flush=True)
     plain, _ = split_cluster_flag(url)
     try:
-        cluster = is_cluster(url)
+        cluster = is_cluster(url, timeout_s=3)
     except redis.RedisError as err:
-        print(f"switchboard: cannot reach Redis at {plain}: {err}", file=sys.stderr)
-        return None
+        raise StartupError(ExitCode.REDIS, [f"cannot reach the Redis at {redact_url(url)}: {err}"]) from err
     if cluster:
-        return redis.RedisCluster.from_url(plain)
-    return redis.Redis.from_url(plain)
+        return redis.RedisCluster.from_url(plain, socket_connect_timeout=3), url
+    return redis.Redis.from_url(plain, socket_connect_timeout=3), url
+
+
+def _redis_failed(name: str, url: str, err: redis.RedisError) -> StartupError:
+    return StartupError(ExitCode.REDIS, [f"cannot read queue {name} from the Redis at {redact_url(url)}: {err}"])
+
+
+def _some_queues(client: redis.Redis | redis.RedisCluster, keys: Keys) -> list[str]:
+    pattern = keys.queue("*")
+    head, _, tail = pattern.partition("*")
+    names: list[str] = []
+    for raw in client.scan_iter(match=pattern, count=1000, _type="stream"):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        names.append(key[len(head) : len(key) - len(tail)])
+        if len(names) >= _LISTED_QUEUES:
+            break
+    return sorted(names)
 
 
 def read_command(name: str, count: int, after: str | None, out: TextIO = sys.stdout) -> int:
     settings = Settings.from_env()
-    client = _connect(settings)
-    if client is None:
-        return 1
+    keys = Keys(settings.key_prefix)
+    client, url = _connect(settings)
     start = f"({after}" if after else "-"
     try:
-        entries: Any = client.xrange(Keys(settings.key_prefix).queue(name), min=start, count=count)
+        if not client.exists(keys.queue(name)):
+            known = _some_queues(client, keys)
+            listed = f"queues there: {', '.join(known)}" if known else "no queue has received anything there yet"
+            raise StartupError(
+                ExitCode.NOT_FOUND,
+                [f"queue {name} does not exist in that Redis: nothing was delivered to it yet ({listed})"],
+            )
+        entries: Any = client.xrange(keys.queue(name), min=start, count=count)
     except redis.RedisError as err:
-        print(f"switchboard: cannot read queue {name}: {err}", file=sys.stderr)
-        return 1
+        raise _redis_failed(name, url, err) from err
+    finally:
+        client.close()
     for entry_id, fields in entries:
         print(_render(entry_id, fields), file=out, flush=True)
-    return 0
+    return ExitCode.OK
 
 
 def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms: int = 1000) -> int:
     settings = Settings.from_env()
-    client = _connect(settings)
-    if client is None:
-        return 1
+    client, url = _connect(settings)
     key = Keys(settings.key_prefix).queue(name)
-    last = "0-0" if from_start else "$"
     try:
+        if not client.exists(key):
+            print(f"switchboard: queue {name} does not exist yet; waiting for its first message", file=sys.stderr)
+        # Resolve "from now" to an id once: re-sending `$` after a read that timed out would skip what was appended
+        # between the two reads.
+        newest: Any = [] if from_start else client.xrevrange(key, count=1)
+        last = newest[0][0].decode() if newest else "0-0"
         while True:
             reply: Any = client.xread({key: last}, count=100, block=block_ms)
             for _, entries in reply or []:
@@ -91,7 +131,8 @@ def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms
                     print(_render(entry_id, fields), file=out, flush=True)
                     last = entry_id.decode()
     except KeyboardInterrupt:
-        return 0
+        return ExitCode.OK
     except redis.RedisError as err:
-        print(f"switchboard: cannot read queue {name}: {err}", file=sys.stderr)
-        return 1
+        raise _redis_failed(name, url, err) from err
+    finally:
+        client.close()

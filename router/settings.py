@@ -2,14 +2,25 @@
 
 Every knob the router has lives on `Settings`. `Settings.from_env()` is the only function in the code base that
 reads `os.environ`; everything else receives a `Settings` (or a value taken from one). Units are in the names.
+
+`from_env` checks every variable before anything starts and never stops at the first mistake: it raises one
+`SettingsError` whose `problems` name each variable, its value, what is wrong and the fix
+(`SWITCHBOARD_PORT=xyz: not a port number; use an integer from 0 to 65535, or unset it for 4010`). Read a new
+variable through `_Reader` (`text`, `integer`, `number`, ...), which records the problem instead of raising.
+`unused_variables` lists `SWITCHBOARD_*` variables that no setting reads (a typo, usually), for a warning.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PUT_EVENTS_LIMIT_BYTES = 1_048_576
 """EventBridge's PutEvents request-size limit since January 2026 (1 MiB, by AWS's entry-size formula)."""
@@ -52,30 +63,224 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        env = os.environ if environ is None else environ
+        """Settings from the environment (`os.environ` by default), then `overrides` that are not None (flags).
+
+        Raises `SettingsError` listing every variable that is not valid."""
+        env = _Reader(os.environ if environ is None else environ)
         base = cls()
         values: dict[str, object] = {
-            "host": env.get("SWITCHBOARD_HOST", base.host),
-            "port": int(env.get("SWITCHBOARD_PORT", base.port)),
-            "redis_url": env.get("REDIS_URL") or None,
-            "region": env.get("SWITCHBOARD_REGION", env.get("AWS_DEFAULT_REGION", base.region)),
-            "account_id": env.get("SWITCHBOARD_ACCOUNT_ID", base.account_id),
-            "data_dir": Path(env.get("SWITCHBOARD_DATA_DIR", str(base.data_dir))),
-            "put_events_limit_bytes": int(env.get("SWITCHBOARD_PUT_EVENTS_LIMIT_BYTES", base.put_events_limit_bytes)),
-            "key_prefix": env.get("SWITCHBOARD_KEY_PREFIX", base.key_prefix),
-            "secrets_key": env.get("SWITCHBOARD_SECRETS_KEY") or None,
-            "delivery_visibility_timeout_s": float(
-                env.get("SWITCHBOARD_DELIVERY_VISIBILITY_TIMEOUT_S", base.delivery_visibility_timeout_s)
+            "host": env.text("SWITCHBOARD_HOST", base.host, check=_host_problem),
+            "port": env.integer("SWITCHBOARD_PORT", base.port, 0, 65535, what="a port number"),
+            "redis_url": env.text("REDIS_URL", None, check=redis_url_problem, shown=redact_url),
+            "region": env.text(
+                "SWITCHBOARD_REGION",
+                env.text("AWS_DEFAULT_REGION", base.region, check=_region_problem),
+                check=_region_problem,
             ),
-            "delivery_concurrency_per_target": int(
-                env.get("SWITCHBOARD_DELIVERY_CONCURRENCY_PER_TARGET", base.delivery_concurrency_per_target)
+            "account_id": env.text("SWITCHBOARD_ACCOUNT_ID", base.account_id, check=_account_problem),
+            "data_dir": Path(env.text("SWITCHBOARD_DATA_DIR", None, check=_data_dir_problem) or base.data_dir),
+            "put_events_limit_bytes": env.integer(
+                "SWITCHBOARD_PUT_EVENTS_LIMIT_BYTES", base.put_events_limit_bytes, 1, base.max_request_body_bytes
+            ),
+            "key_prefix": env.text("SWITCHBOARD_KEY_PREFIX", base.key_prefix, check=_key_prefix_problem),
+            "secrets_key": env.text("SWITCHBOARD_SECRETS_KEY", None, check=_fernet_key_problem, shown=_hidden),
+            "delivery_visibility_timeout_s": env.number(
+                "SWITCHBOARD_DELIVERY_VISIBILITY_TIMEOUT_S", base.delivery_visibility_timeout_s, minimum=1.0
+            ),
+            "delivery_concurrency_per_target": env.integer(
+                "SWITCHBOARD_DELIVERY_CONCURRENCY_PER_TARGET", base.delivery_concurrency_per_target, 1, 10_000
             ),
             "redis_max_connections": int(env.get("SWITCHBOARD_REDIS_MAX_CONNECTIONS", base.redis_max_connections)),
             "ingest_backlog_limit_events": int(
                 env.get("SWITCHBOARD_INGEST_BACKLOG_LIMIT_EVENTS", base.ingest_backlog_limit_events)
             ),
         }
-        if "SWITCHBOARD_CONFIG_DIR" in env:
-            values["config_dir"] = Path(env["SWITCHBOARD_CONFIG_DIR"])
+        config_dir = env.text("SWITCHBOARD_CONFIG_DIR", None)
+        if config_dir is not None:
+            values["config_dir"] = Path(config_dir)
+        if env.problems:
+            raise SettingsError(env.problems)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)  # type: ignore[arg-type]
+
+
+class SettingsError(Exception):
+    """Settings that are not valid; `problems` holds one line per variable, each naming the variable and the fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+
+def unused_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """`SWITCHBOARD_*` variables in the environment that no setting reads (usually a typo)."""
+    env = os.environ if environ is None else environ
+    reader = _Reader(env)
+    with contextlib.suppress(SettingsError):
+        Settings.from_env(reader)
+    return sorted(name for name in env if name.startswith("SWITCHBOARD_") and name not in reader.read)
+
+
+_Check = Callable[[str], "str | None"]
+"""Why a variable's value is not valid, with the fix, or None."""
+
+
+class _Reader(Mapping[str, str]):
+    """Reads variables, records which were read, and collects problems instead of raising.
+
+    It is also a Mapping, so `Settings.from_env(reader)` records the names another reader asked for."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.read: set[str] = set()
+        self.problems: list[str] = []
+        if isinstance(env, _Reader):
+            self.read = env.read  # share the record
+
+    def __getitem__(self, name: str) -> str:
+        self.read.add(name)
+        return self.env[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+    def _raw(self, name: str) -> str | None:
+        self.read.add(name)
+        value = self.env.get(name)
+        return value if value else None  # an empty variable counts as unset
+
+    def text(
+        self, name: str, default: str | None, check: _Check | None = None, *, shown: Callable[[str], str] = str
+    ) -> str | None:
+        """The variable's value, or `default`; `shown` renders the value in a problem (hide secrets there)."""
+        value = self._raw(name)
+        if value is None:
+            return default
+        problem = check(value) if check is not None else None
+        if problem is not None:
+            self.problems.append(f"{name}={shown(value)}: {problem}")
+            return default
+        return value
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int, what: str = "an integer") -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+        if number is None or not minimum <= number <= maximum:
+            self.problems.append(
+                f"{name}={value}: not {what}; use an integer from {minimum} to {maximum}, or unset it for {default}"
+            )
+            return default
+        return number
+
+    def number(self, name: str, default: float, minimum: float) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+        if number is None or not number >= minimum or number == float("inf"):
+            self.problems.append(
+                f"{name}={value}: not a number of seconds; use a number >= {minimum:g}, or unset it for {default:g}"
+            )
+            return default
+        return number
+
+
+_REGION = re.compile(r"[a-z]{2,}(-[a-z]+)+-[0-9]+")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why redis-py would refuse `url`, in words a user can act on, or None."""
+    fix = (
+        "use redis://HOST:PORT/DB (rediss:// for TLS, unix:///path/to/redis.sock), "
+        "or unset it to run an embedded redis-server"
+    )
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"not a Redis URL (the port is not a number); {fix}"
+    if parts.scheme not in REDIS_URL_SCHEMES:
+        return f"not a Redis URL (it must start with redis://, rediss:// or unix://); {fix}"
+    if parts.scheme == "unix":
+        return None if parts.path else f"not a Redis URL (no socket path); {fix}"
+    if not parts.hostname:
+        return f"not a Redis URL (no host); {fix}"
+    if port == 0:
+        return f"not a Redis URL (port 0); {fix}"
+    database = parts.path.lstrip("/")
+    if database and not database.isdigit():
+        return f"not a Redis URL (the database after the last / must be a number); {fix}"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by `***`, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _hidden(value: str) -> str:
+    return "(hidden)"
+
+
+def _host_problem(host: str) -> str | None:
+    if any(c.isspace() for c in host) or "/" in host:
+        return "not a host name or IP address; use e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+    return None
+
+
+def _region_problem(region: str) -> str | None:
+    if _REGION.fullmatch(region):
+        return None
+    return "not an AWS region name; use one such as us-east-1 or eu-west-1"
+
+
+def _account_problem(account: str) -> str | None:
+    return None if _ACCOUNT.fullmatch(account) else "not an AWS account id; use 12 digits, e.g. 123456789012"
+
+
+def _data_dir_problem(path: str) -> str | None:
+    if Path(path).exists() and not Path(path).is_dir():
+        return "exists and is not a directory; point it at a directory (it is created if missing)"
+    return None
+
+
+def _key_prefix_problem(prefix: str) -> str | None:
+    if _KEY_PREFIX.fullmatch(prefix):
+        return None
+    return "not a key prefix; use 1-64 letters, digits, '.', '-' or '_' (no ':', '{' or '}')"
+
+
+def _fernet_key_problem(key: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(key.encode())
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == 32:
+        return None
+    return (
+        "not a Fernet key (32 bytes, url-safe base64); make one with: .venv/bin/python -c "
+        "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+    )

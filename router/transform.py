@@ -16,6 +16,12 @@ lists each choice and where it comes from:
   variable whose path does not exist in the event is the empty string (AWS renders `"command": ""` for a bare
   `<command>` and nothing inside a string). A JSON template whose result parses as JSON is delivered minified.
 
+Bounds: a shaped input is at most `MAX_INPUT_BYTES` (1 MiB, or the event's size when larger): rendering counts
+bytes as it goes and raises `InputTooLarge` as soon as the limit is passed (a template naming one variable 2,000
+times cannot build 500 MB first), and each variable is encoded once however often it repeats. JSON text is made by
+`router.json_text`, which handles any depth without recursion (orjson alone stops at 254 levels, while PutEvents
+accepts a Detail 1,000 deep).
+
 The JSONPath subset is AWS's: `$`, dot notation with names that may hold dashes, slashes and leading digits,
 array indices `[N]` and the wildcard `*`. It is written here because the well-kept libraries (jsonpath-ng, the one
 moto uses) lex dot names as identifiers and reject the slashes and leading digits AWS accepts.
@@ -31,14 +37,25 @@ from typing import Any
 
 import orjson
 
+from router import json_text
+
 __all__ = [
+    "MAX_INPUT_BYTES",
     "MAX_INPUT_PATHS",
     "PREDEFINED_VARIABLES",
+    "InputTooLarge",
     "InvocationContext",
+    "input_limit_bytes",
+    "render_event",
     "render_input",
     "select_path",
     "validate_target_input",
 ]
+
+MAX_INPUT_BYTES = 1_048_576
+"""The most a shaped input may hold: 1 MiB, the largest payload AWS's targets take (an SQS message, a Lambda
+asynchronous invocation) and EventBridge's own event size limit. `input_limit_bytes` raises it to the event's size
+for a larger event, so shaping never refuses what delivering the whole event would not."""
 
 MAX_INPUT_PATHS = 100
 """At most this many InputPathsMap variables (the model's `TransformerPaths` max)."""
@@ -74,19 +91,62 @@ class InvocationContext:
 # --- rendering -------------------------------------------------------------------------------------------
 
 
-def render_input(target: Mapping[str, Any], event: Mapping[str, Any], context: InvocationContext) -> bytes | None:
-    """The payload to deliver to `target` for `event`; None when an InputPath selects nothing."""
+class InputTooLarge(Exception):
+    """Shaping would give a target more than the input size limit; the delivery fails for good (INPUT_ERROR)."""
+
+
+def input_limit_bytes(event_bytes: int) -> int:
+    """The most a target's shaped input may hold for an event of `event_bytes`: `MAX_INPUT_BYTES`, or the event's
+    own size when that is larger (so an `InputPath` of `$` delivers whatever PutEvents accepted)."""
+    return max(MAX_INPUT_BYTES, event_bytes)
+
+
+def render_event(target: Mapping[str, Any], event: bytes, context: InvocationContext) -> bytes | None:
+    """`render_input` for an event as ingested (JSON bytes), with the size limit `input_limit_bytes` gives."""
+    return render_input(target, orjson.loads(event), context, limit_bytes=input_limit_bytes(len(event)))
+
+
+def render_input(
+    target: Mapping[str, Any],
+    event: Mapping[str, Any],
+    context: InvocationContext,
+    *,
+    limit_bytes: int = MAX_INPUT_BYTES,
+) -> bytes | None:
+    """The payload to deliver to `target` for `event`; None when an InputPath selects nothing.
+
+    InputTooLarge when the payload would exceed `limit_bytes`: building stops as soon as it does."""
     constant = target.get("Input")
     if constant is not None:
-        return str(constant).encode()
+        return _within(str(constant).encode(), limit_bytes, target)
     path = target.get("InputPath")
     if path is not None:
         selected = _select(event, path)
-        return None if selected is _MISSING else orjson.dumps(selected)
+        return None if selected is _MISSING else _encode(selected, limit_bytes, target)
     transformer = target.get("InputTransformer")
     if transformer is not None:
-        return _render_template(transformer, event, context).encode()
-    return orjson.dumps(event)
+        return _render_template(transformer, event, context, limit_bytes, target)
+    return _encode(event, limit_bytes, target)
+
+
+def _too_large(target: Mapping[str, Any], limit_bytes: int) -> InputTooLarge:
+    return InputTooLarge(
+        f"The input for target {target.get('Id', '')} is larger than {limit_bytes} bytes, the most a target "
+        "receives; it was not delivered."
+    )
+
+
+def _within(payload: bytes, limit_bytes: int, target: Mapping[str, Any]) -> bytes:
+    if len(payload) > limit_bytes:
+        raise _too_large(target, limit_bytes)
+    return payload
+
+
+def _encode(value: Any, limit_bytes: int, target: Mapping[str, Any]) -> bytes:
+    try:
+        return json_text.dumps(value, limit_bytes)
+    except json_text.TooLarge:
+        raise _too_large(target, limit_bytes) from None
 
 
 def select_path(document: Any, path: str, default: Any = None) -> Any:
@@ -157,11 +217,20 @@ def _variables(transformer: Mapping[str, Any], event: Mapping[str, Any], context
     return values
 
 
-def _render_template(transformer: Mapping[str, Any], event: Mapping[str, Any], context: InvocationContext) -> str:
+def _render_template(
+    transformer: Mapping[str, Any],
+    event: Mapping[str, Any],
+    context: InvocationContext,
+    limit_bytes: int,
+    target: Mapping[str, Any],
+) -> bytes:
     template = str(transformer.get("InputTemplate", ""))
     values = _variables(transformer, event, context)
     is_json = template.lstrip()[:1] in ("{", "[")
+    texts: dict[tuple[str, bool], tuple[str, int]] = {}
+    """Each variable's text and its size in bytes, encoded once however often the template repeats it."""
     out: list[str] = []
+    size = len(template.encode())  # the template's text; each placeholder's text is taken off as it is replaced
     in_string = False
     pos = 0
     while pos < len(template):
@@ -169,8 +238,17 @@ def _render_template(transformer: Mapping[str, Any], event: Mapping[str, Any], c
         if char == "<":
             match = _PLACEHOLDER_RE.match(template, pos)
             if match is not None and match.group(1) in values:
-                value = values[match.group(1)]
-                out.append(_json_text(value) if is_json and not in_string else _raw_text(value))
+                as_json = is_json and not in_string
+                known = texts.get((match.group(1), as_json))
+                if known is None:
+                    value = values[match.group(1)]
+                    encoded = _encode(value, limit_bytes, target) if as_json else _raw_bytes(value, limit_bytes, target)
+                    known = texts[(match.group(1), as_json)] = (encoded.decode(), len(encoded))
+                text, text_bytes = known
+                size += text_bytes - (match.end() - pos)
+                if size > limit_bytes:
+                    raise _too_large(target, limit_bytes)
+                out.append(text)
                 pos = match.end()
                 continue
         elif char == "\\" and in_string:
@@ -183,19 +261,16 @@ def _render_template(transformer: Mapping[str, Any], event: Mapping[str, Any], c
         pos += 1
     rendered = "".join(out)
     if is_json:
-        try:
-            return orjson.dumps(orjson.loads(rendered)).decode()
-        except orjson.JSONDecodeError:
-            return rendered  # raw splicing made it invalid JSON; AWS delivers such text as it is
-    return rendered
+        minified = json_text.minify(rendered)
+        if minified is not None:
+            rendered = minified
+        # else: raw splicing made it invalid JSON; AWS delivers such text as it is
+    return _within(rendered.encode(), limit_bytes, target)
 
 
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _raw_text(value: Any) -> str:
-    return value if isinstance(value, str) else _json_text(value)
+def _raw_bytes(value: Any, limit_bytes: int, target: Mapping[str, Any]) -> bytes:
+    """A string's own text, unquoted and unescaped (AWS splices it raw); any other value's JSON."""
+    return value.encode() if isinstance(value, str) else _encode(value, limit_bytes, target)
 
 
 # --- validation (PutTargets) -----------------------------------------------------------------------------

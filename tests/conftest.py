@@ -53,11 +53,12 @@ def server_args(exe: str, port: int, data_dir: Path, *, appendonly: bool) -> lis
 class RedisServer:
     """A redis-server child process on 127.0.0.1 with its data in `data_dir`."""
 
-    def __init__(self, data_dir: Path, *, appendonly: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, appendonly: bool = False, port: int | None = None) -> None:
+        """`port` None picks a free one; a given port restarts a stopped server where its clients expect it."""
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.data_dir = data_dir
         args = server_args(exe, self.port, data_dir, appendonly=appendonly)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

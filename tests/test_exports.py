@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["patterns", "router", "router.config", "router.connections"]
+PACKAGES = ["patterns", "router", "router.config", "router.connections", "router.services", "schemas", "schemas.api"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -13,6 +13,11 @@ formula -> `ValidationException`; a member of the wrong JSON type -> `Serializat
 AWS's behaviour is unsettled, `ResourceNotFoundException` "Event bus NAME does not exist." for an unknown bus.
 Bus existence is checked in the same Lua script that appends, against the bus's `exists` marker (same hash slot
 as its stream), so an event is never appended to a bus that does not exist, and a new bus accepts events at once.
+
+Loops through HTTP: a router's own deliveries carry `X-Switchboard-Hops: N` (router.delivery.http). A request with
+it has its entries appended with `hops` N+1, the field a bus target writes; one with N at the event-bus hop bound
+(router.delivery.bus_target's MAX_BUS_HOPS) is refused whole with `ValidationException`, so the delivering router's
+target fails with HTTP 400 (not retried, to its DLQ) and an API destination pointing at its own router ends.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.arns import Arns
+from router.delivery.bus_target import APPEND_SCRIPT, MAX_BUS_HOPS
+from router.delivery.http import HOPS_HEADER
 from router.envelope import (
     EntryError,
     build_envelope,
@@ -34,13 +41,14 @@ from router.envelope import (
 )
 from router.errors import SerializationException, ServiceError, ValidationException
 from router.metrics import Metrics
-from router.protocol import Handler
+from router.protocol import Handler, request_headers
 from router.state import AppState
 
 MAX_ENTRIES = 10
 log = logging.getLogger("switchboard.put_events")
 SIZE_ERROR = "Total size of the entries in the request is over the limit."
 _SCRIPT_KEY = "put_events.append_script"
+_HOPS_SCRIPT_KEY = "put_events.append_hops_script"
 _INTERNAL_FAILURE = {
     "ErrorCode": "InternalFailure",
     "ErrorMessage": "The event could not be stored. Retry the entry.",
@@ -101,6 +109,7 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     size_bytes = sum(entry_size_bytes(entry) for entry in entries)
     if size_bytes > state.settings.put_events_limit_bytes:
         raise ValidationException(SIZE_ERROR)
+    hops = _incoming_hops()
 
     results: list[dict[str, Any]] = [_INTERNAL_FAILURE] * len(entries)
     by_bus: dict[str, list[_Item]] = {}
@@ -122,9 +131,9 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
 
     if len(by_bus) == 1:
         ((bus, items),) = by_bus.items()
-        await _append(state, bus, items, results)
+        await _append(state, bus, items, results, hops)
     elif by_bus:
-        await asyncio.gather(*(_append(state, bus, items, results) for bus, items in by_bus.items()))
+        await asyncio.gather(*(_append(state, bus, items, results, hops) for bus, items in by_bus.items()))
 
     failed = sum(1 for r in results if "ErrorCode" in r)
     metrics: Metrics | None = state.extras.get("metrics")
@@ -133,14 +142,43 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     return {"FailedEntryCount": failed, "Entries": results}
 
 
-async def _append(state: AppState, bus: str, items: list[_Item], results: list[dict[str, Any]]) -> None:
-    """Append one bus's envelopes in one atomic round trip, if the bus exists; fill in their results."""
-    script = state.extras.get(_SCRIPT_KEY)
+def _incoming_hops() -> int | None:
+    """The hop count the request's `X-Switchboard-Hops` header carries (None without one, or an unreadable one): a
+    router's own delivery (an API destination or function pointing back at a router) says how many event-bus hops
+    its event took. At the bound, the whole request is refused, as a bus target at the bound is not delivered."""
+    raw = request_headers().get(HOPS_HEADER.lower())
+    digits = raw.strip() if raw is not None else ""
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    hops = int(digits) if len(digits) <= 18 else 10**18  # never parse a number longer than that
+    if hops >= MAX_BUS_HOPS:
+        raise ValidationException(
+            f"The events already passed through {hops} event buses ({HOPS_HEADER}: {hops}); {MAX_BUS_HOPS} is the "
+            "most an event may pass through, so they were not put (loop protection)."
+        )
+    return hops
+
+
+async def _append(
+    state: AppState, bus: str, items: list[_Item], results: list[dict[str, Any]], hops: int | None = None
+) -> None:
+    """Append one bus's envelopes in one atomic round trip, if the bus exists; fill in their results.
+
+    Entries of a request that carried a hop count are appended with `hops` one more, as a bus target appends them
+    (router.delivery.bus_target's script); all others without the field."""
+    args: list[bytes | int]
+    if hops is not None:
+        script_key, source, args = _HOPS_SCRIPT_KEY, APPEND_SCRIPT, [len(items)]
+        for _, _, envelope in items:
+            args += [envelope, hops + 1]
+    else:
+        script_key, source, args = _SCRIPT_KEY, _APPEND, [envelope for _, _, envelope in items]
+    script = state.extras.get(script_key)
     if script is None:
-        script = state.extras[_SCRIPT_KEY] = state.redis.register_script(_APPEND)
+        script = state.extras[script_key] = state.redis.register_script(source)
     keys = [state.keys.bus_exists(bus), state.keys.ingest(bus)]
     try:
-        ids = await script(keys=keys, args=[envelope for _, _, envelope in items])
+        ids = await script(keys=keys, args=args)
     except Exception:  # connection lost or Redis refused: none of these can be called accepted
         log.exception("appending %d events to bus %s failed", len(items), bus)
         return  # results stay InternalFailure (retryable)

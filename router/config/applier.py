@@ -18,8 +18,13 @@ Applying is declarative and idempotent:
   owned, so it is retried next time) and reported in `ApplyReport.warnings`.
 
 Several router processes may apply the same files at once: each step is idempotent, and CreateEventBus's
-ResourceAlreadyExistsException is treated as "someone else just created it". Apply stops at the first operation
-that fails, raising `ConfigApplyError` that names the file and path; applying again resumes from there.
+ResourceAlreadyExistsException is treated as "someone else just created it".
+
+Before the first write, `router.config.preflight` checks every declaration against the stored state (a rule on a
+bus that does not exist, a managed rule, too many targets with the ones created over the API) and refuses the whole
+apply, listing every problem, with nothing written. A failure after that (Redis going away, a concurrent change)
+stops at the failing operation with `ConfigApplyError`, which names the file and path and carries exactly what was
+applied before it (`ConfigApplyError.applied`); applying again resumes from there.
 """
 
 from __future__ import annotations
@@ -29,7 +34,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.config.model import BusConfig, ConfigSet, RuleConfig, TargetConfig
+from redis.exceptions import RedisError
+
+from router.config.model import (
+    BusConfig,
+    ConfigSet,
+    RuleConfig,
+    TargetConfig,
+    bus_member,
+    rule_member,
+    target_member,
+)
+from router.config.preflight import preflight
 from router.errors import (
     NotSupportedException,
     ResourceAlreadyExistsException,
@@ -42,7 +58,24 @@ log = logging.getLogger("switchboard.config")
 
 
 class ConfigApplyError(Exception):
-    """An operation failed while applying config; the message names the file, path, operation and AWS error."""
+    """Config that could not be applied: `problems` name the file, path, operation and AWS error; `applied` is
+    what this apply had changed before it stopped (an empty report when the check before any write failed)."""
+
+    def __init__(self, problems: list[str] | str, applied: ApplyReport | None = None) -> None:
+        listed = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(listed))
+        self.problems = tuple(listed)
+        self.applied = applied
+
+    def lines(self) -> list[str]:
+        """The problems, then exactly what was applied before the failure (for `switchboard serve`)."""
+        out = list(self.problems)
+        if self.applied is None or not self.applied.changed:
+            out.append("nothing was applied: fix the problems above and start again")
+        else:
+            out.append(f"applied before the failure: {self.applied.changes()}")
+            out.append("nothing was rolled back: fix the problem and start again; applying resumes from there")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,30 +105,31 @@ class ApplyReport:
         )
         return f"config applied: {counts}, {len(self.warnings)} warnings"
 
+    def changes(self) -> str:
+        """What changed, e.g. `created bus orders, rule orders/placed; deleted target orders/old/q`."""
+        parts = [
+            f"{name} {', '.join(items)}"
+            for name, items in (("created", self.created), ("updated", self.updated), ("deleted", self.deleted))
+            if items
+        ]
+        return "; ".join(parts) if parts else "nothing"
+
 
 async def apply(config: ConfigSet, dispatcher: Dispatcher) -> ApplyReport:
     """Make the stored buses, rules and targets match `config` (see the module docstring); logs the outcome."""
     run = _Run(dispatcher)
-    await run.apply(config)
-    report = ApplyReport(
-        tuple(run.created), tuple(run.updated), tuple(run.deleted), tuple(run.unchanged), tuple(run.warnings)
-    )
+    try:
+        await run.apply(config)
+    except ConfigApplyError as err:
+        err.applied = run.report()
+        raise
+    except RedisError as err:  # the applier's own reads and writes (the ownership set, function URLs)
+        raise ConfigApplyError(f"Redis failed while applying the config: {err}", run.report()) from err
+    report = run.report()
     log.info("%s", report.summary())
     for warning in report.warnings:
         log.warning("config: %s", warning)
     return report
-
-
-def _bus_member(bus: str) -> str:
-    return f"bus:{bus}"
-
-
-def _rule_member(bus: str, rule: str) -> str:
-    return f"rule:{bus}:{rule}"
-
-
-def _target_member(bus: str, rule: str, target: str) -> str:
-    return f"target:{bus}:{rule}:{target}"
 
 
 @dataclass
@@ -108,10 +142,18 @@ class _Run:
     unchanged: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def report(self) -> ApplyReport:
+        return ApplyReport(
+            tuple(self.created), tuple(self.updated), tuple(self.deleted), tuple(self.unchanged), tuple(self.warnings)
+        )
+
     async def apply(self, config: ConfigSet) -> None:
         state = self.dispatcher.state
         members = await state.redis.smembers(state.keys.config_owned)
         self.owned = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+        problems = await preflight(config, self.dispatcher, self.owned)
+        if problems:
+            raise ConfigApplyError([str(problem) for problem in problems])
         await self._remove_dropped(config)
         if config.functions:  # before targets: PutTargets needs a function's URL mapping (router.delivery.functions)
             await state.redis.hset(state.keys.functions, mapping=dict(config.functions))
@@ -180,12 +222,12 @@ class _Run:
             if bus.description is not None:
                 body["Description"] = bus.description
             try:
-                await self._create(_bus_member(bus.name), where, "CreateEventBus", body)
+                await self._create(bus_member(bus.name), where, "CreateEventBus", body)
             except ConfigApplyError as err:
                 if not isinstance(err.__cause__, ResourceAlreadyExistsException):
                     raise
                 # Another process applying the same files got there first: keep the claim, compare below.
-                await self._own(_bus_member(bus.name))
+                await self._own(bus_member(bus.name))
                 current = await self._describe("DescribeEventBus", {"Name": bus.name}, where)
             else:
                 self.created.append(bus.label)
@@ -216,7 +258,7 @@ class _Run:
         if rule.description is not None:
             wanted["Description"] = rule.description
         if current is None:
-            await self._create(_rule_member(rule.bus, rule.name), where, "PutRule", wanted)
+            await self._create(rule_member(rule.bus, rule.name), where, "PutRule", wanted)
             self.created.append(rule.label)
         elif _rule_differs(current, wanted):
             await self._call(where, "PutRule", wanted)
@@ -231,7 +273,7 @@ class _Run:
         dropped = sorted(
             target_id
             for target_id in existing
-            if target_id not in declared and _target_member(rule.bus, rule.name, target_id) in self.owned
+            if target_id not in declared and target_member(rule.bus, rule.name, target_id) in self.owned
         )
         if dropped:  # first, so the 5-target limit counts only what stays
             await self._remove_targets(rule.bus, rule.name, dropped, where)
@@ -248,7 +290,7 @@ class _Run:
         if not new and not changed:
             return
         body = {"Rule": rule.name, "EventBusName": rule.bus, "Targets": [t.request() for t in [*new, *changed]]}
-        members = [_target_member(rule.bus, rule.name, t.id) for t in new]
+        members = [target_member(rule.bus, rule.name, t.id) for t in new]
         fresh = [m for m in members if m not in self.owned]
         for member in members:
             await self._own(member)
@@ -267,7 +309,7 @@ class _Run:
         answer = await self._call(where, "RemoveTargets", body)
         _check_failed_entries(where, "RemoveTargets", answer)
         for target_id in ids:
-            await self._disown(_target_member(bus, rule, target_id))
+            await self._disown(target_member(bus, rule, target_id))
             self.deleted.append(f"target {bus}/{rule}/{target_id}")
 
     # -- removal of what the files no longer declare -----------------------------------------------------------
@@ -300,7 +342,7 @@ class _Run:
         if ours:
             await self._remove_targets(bus, rule, ours, where)
         for gone in set(owned_target_ids) - set(existing):  # removed over the API meanwhile
-            await self._disown(_target_member(bus, rule, gone))
+            await self._disown(target_member(bus, rule, gone))
         if not owns_rule:
             return
         others = sorted(set(existing) - set(ours))
@@ -310,7 +352,7 @@ class _Run:
         if await self._describe("DescribeRule", {"Name": rule, "EventBusName": bus}, where) is not None:
             await self._call(where, "DeleteRule", {"Name": rule, "EventBusName": bus})
             self.deleted.append(f"rule {bus}/{rule}")
-        await self._disown(_rule_member(bus, rule))
+        await self._disown(rule_member(bus, rule))
 
     async def _remove_bus(self, bus: str) -> None:
         where = f"bus {bus} (no longer in the config)"
@@ -321,7 +363,7 @@ class _Run:
                 return
             await self._call(where, "DeleteEventBus", {"Name": bus})
             self.deleted.append(f"bus {bus}")
-        await self._disown(_bus_member(bus))
+        await self._disown(bus_member(bus))
 
     async def _rule_names(self, bus: str, where: str) -> list[str]:
         names: list[str] = []

@@ -89,3 +89,18 @@ class ConfigSet:
     @property
     def target_count(self) -> int:
         return sum(len(rule.targets) for rule in self.rules)
+
+
+# Members of the config-owned set (`Keys.config_owned`): which buses, rules and targets config created.
+
+
+def bus_member(bus: str) -> str:
+    return f"bus:{bus}"
+
+
+def rule_member(bus: str, rule: str) -> str:
+    return f"rule:{bus}:{rule}"
+
+
+def target_member(bus: str, rule: str, target: str) -> str:
+    return f"target:{bus}:{rule}:{target}"

@@ -8,17 +8,19 @@ from typing import TextIO
 
 from router.config.loader import load_dir
 from router.config.model import ConfigError
+from router.startup import ExitCode
 
 
 def validate_command(path: str | Path, out: TextIO | None = None) -> int:
-    """`switchboard config validate DIR`: print every problem on its own line; 0 if the directory is valid, else 1."""
+    """`switchboard config validate DIR`: print every problem on its own line; 0 if the directory is valid, else 4
+    (`router.startup.ExitCode.CONFIG_INVALID`, the code `switchboard serve` exits with for the same files)."""
     stream = sys.stdout if out is None else out
     try:
         config = load_dir(path)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=stream)
-        return 1
+        return int(ExitCode.CONFIG_INVALID)
     print(
         f"{path}: OK ({len(config.files)} files, {len(config.buses)} buses, {len(config.rules)} rules, "
         f"{config.target_count} targets)",

@@ -15,7 +15,10 @@ they are secret from Describe, not from the target). By type:
   or 407 from the target. A successful fetch marks the connection AUTHORIZED; a failed one marks it DEAUTHORIZED
   with the reason and raises `ConnectionUnauthorized`.
 
-Concurrent callers for one connection share one token fetch (a lock per connection).
+A token request has one deadline of 5 s in total (however slowly the server drips its answer) and reads at most
+64 KiB of answer; either limit passed is a failed fetch. Failure reasons name the error's class, never the request's
+text (which holds the client secret). Concurrent callers for one connection share one token fetch (a lock per
+connection: the first fetches, the others wait and take its token).
 """
 
 from __future__ import annotations
@@ -28,16 +31,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from router.connections.secrets import SecretsUnavailable
 from router.connections.store import ConnectionStore
+from router.outbound import ResponseTooLarge, quiet_http_loggers, read_limited
 
 __all__ = ["REFRESH_MARGIN_S", "Authorization", "ConnectionAuth", "ConnectionUnauthorized"]
 
 REFRESH_MARGIN_S = 60.0
 """A cached token this close to its expiry is fetched again before use."""
 TOKEN_TIMEOUT_S = 5.0
-"""Timeout of one token request (AWS's per-request timeout for API destinations)."""
+"""Deadline of one token request, in total (AWS's per-request timeout for API destinations)."""
+TOKEN_RESPONSE_MAX_BYTES = 65_536
+"""A token response longer than this (decoded) is refused without being read further."""
 
 
 class ConnectionUnauthorized(Exception):
@@ -67,10 +74,13 @@ class ConnectionAuth:
         store: ConnectionStore,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = TOKEN_TIMEOUT_S,
     ) -> None:
+        quiet_http_loggers()
         self.store = store
-        self._client = client or httpx.AsyncClient(timeout=TOKEN_TIMEOUT_S)
+        self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
         self._clock = clock
+        self._timeout_s = timeout_s
         self._tokens: dict[str, _Token] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -135,20 +145,34 @@ class ConnectionAuth:
             query.update(wanted.body)
         started = self._clock()
         try:
-            response = await self._client.request(
-                method,
-                oauth["AuthorizationEndpoint"],
-                params=query,
-                headers=wanted.headers,
-                data=None if method == "GET" else wanted.body,
-            )
-        except httpx.HTTPError as err:
-            raise ConnectionUnauthorized(f"Authorization endpoint request failed: {err!r}") from err
-        if not response.is_success:
-            raise ConnectionUnauthorized(f"Authorization endpoint answered HTTP {response.status_code}.")
+            async with asyncio.timeout(self._timeout_s):
+                request = self._client.build_request(
+                    method,
+                    oauth["AuthorizationEndpoint"],
+                    params=query,
+                    headers={**wanted.headers, "Accept-Encoding": "identity"},
+                    data=None if method == "GET" else wanted.body,
+                )
+                response = await self._client.send(request, stream=True)
+                try:
+                    if not response.is_success:
+                        raise ConnectionUnauthorized(f"Authorization endpoint answered HTTP {response.status_code}.")
+                    body = await read_limited(response, TOKEN_RESPONSE_MAX_BYTES, raw=False)
+                finally:
+                    await response.aclose()
+        except TimeoutError as err:
+            raise ConnectionUnauthorized(
+                f"Authorization endpoint did not answer within {self._timeout_s:g} s."
+            ) from err
+        except ResponseTooLarge as err:
+            raise ConnectionUnauthorized(
+                f"Authorization endpoint answered with more than {TOKEN_RESPONSE_MAX_BYTES} bytes."
+            ) from err
+        except (httpx.HTTPError, UnicodeEncodeError) as err:
+            raise ConnectionUnauthorized(f"Authorization endpoint request failed: {_describe(err)}") from err
         try:
-            payload = response.json()
-        except ValueError as err:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as err:
             raise ConnectionUnauthorized("Authorization endpoint answered with a body that is not JSON.") from err
         access_token = payload.get("access_token") if isinstance(payload, dict) else None
         if not isinstance(access_token, str) or not access_token:
@@ -157,6 +181,13 @@ class ConnectionAuth:
         expires_in = payload.get("expires_in")
         expires_at = started + float(expires_in) if isinstance(expires_in, int | float) else None
         return _Token(f"{token_type} {access_token}", expires_at)
+
+
+def _describe(err: Exception) -> str:
+    """An error's class and, where it cannot hold the request's text (a secret header), its message."""
+    if isinstance(err, httpx.LocalProtocolError | httpx.InvalidURL | UnicodeEncodeError):
+        return type(err).__name__
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
 def _basic(user: str, password: str) -> str:

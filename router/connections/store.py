@@ -26,6 +26,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
+from router.connections.endpoints import check_endpoint
 from router.connections.secrets import SecretBox, SecretsUnavailable
 from router.errors import (
     LimitExceededException,
@@ -56,6 +57,7 @@ _REQUIRED = {
     "OAuthParameters": ("AuthorizationEndpoint", "HttpMethod"),
 }
 _HTTP_LISTS = ("HeaderParameters", "QueryStringParameters", "BodyParameters")
+_DEST = "api-destination"
 
 # KEYS[1] records hash, KEYS[2] secrets hash (or the records hash again); ARGV name, record, secret, limit
 _CREATE = """
@@ -132,7 +134,7 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _check_auth(auth_type: str, auth: dict[str, Any]) -> None:
+def _check_auth(auth_type: str, auth: dict[str, Any], action: str) -> None:
     member = _AUTH_MEMBER[auth_type]
     params = auth.get(member) or {}
     required = _REQUIRED[member]
@@ -142,6 +144,9 @@ def _check_auth(auth_type: str, auth: dict[str, Any]) -> None:
         missing += [name for name in ("ClientID", "ClientSecret") if not client.get(name)]
     if not params or missing:
         raise ValidationException(f"Parameter(s) {member} must be specified for AuthorizationType {auth_type}.")
+    if member == "OAuthParameters":
+        endpoint = str(params["AuthorizationEndpoint"])
+        check_endpoint(endpoint, parameter="AuthorizationEndpoint", action=action, resource="connection")
 
 
 def _initial_state(auth_type: str) -> str:
@@ -164,7 +169,7 @@ class ConnectionStore:
         name = body["Name"]
         auth_type = body["AuthorizationType"]
         auth = {k: v for k, v in (body.get("AuthParameters") or {}).items() if v is not None}
-        _check_auth(auth_type, auth)
+        _check_auth(auth_type, auth, "create")
         auth = {k: v for k, v in auth.items() if k not in _AUTH_MEMBER.values() or k == _AUTH_MEMBER[auth_type]}
         now = time.time()
         record: dict[str, Any] = {
@@ -237,7 +242,7 @@ class ConnectionStore:
             record["LastModifiedTime"] = now
             if not reauthorize:
                 return record, None
-            _check_auth(auth_type, auth)
+            _check_auth(auth_type, auth, "update")
             record["AuthorizationType"] = auth_type
             record["AuthParameters"] = public_auth_parameters(auth)
             record["ConnectionState"] = _initial_state(auth_type)
@@ -326,6 +331,7 @@ class ConnectionStore:
 
     async def create_destination(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body["Name"]
+        check_endpoint(body["InvocationEndpoint"], parameter="InvocationEndpoint", action="create", resource=_DEST)
         await self.connection_by_arn(body["ConnectionArn"])
         now = time.time()
         record: dict[str, Any] = {
@@ -369,6 +375,8 @@ class ConnectionStore:
 
     async def update_destination(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body["Name"]
+        if body.get("InvocationEndpoint") is not None:
+            check_endpoint(body["InvocationEndpoint"], parameter="InvocationEndpoint", action="update", resource=_DEST)
         if body.get("ConnectionArn") is not None:
             await self.connection_by_arn(body["ConnectionArn"])
         key = self.keys.api_destinations

@@ -4,8 +4,8 @@ The target's `Arn` is the API destination's ARN. Per delivery: the destination r
 a slot under its `InvocationRateLimitPerSecond` (global, `router.delivery.rate_limit`), the connection's
 credentials (`router.connections.auth`: BASIC, API_KEY or an OAuth client-credentials token), then one request:
 
-- method and URL from the destination; each `*` in the endpoint is replaced, in order, by the target's
-  `HttpParameters.PathParameterValues`.
+- method and URL from the destination; each `*` in the endpoint's path is replaced, in order, by the target's
+  `HttpParameters.PathParameterValues`, each percent-encoded as one path segment (router.connections.endpoints).
 - headers: AWS's (`User-Agent: Amazon/EventBridge/ApiDestinations`, `Content-Type: application/json;
   charset=utf-8`, `Range: bytes=0-1048575`, `Accept-Encoding: gzip,deflate`, `Connection: close`), then the
   target's `HeaderParameters`, then the connection's (auth header and invocation headers): the connection wins.
@@ -13,7 +13,9 @@ credentials (`router.connections.auth`: BASIC, API_KEY or an OAuth client-creden
 - body: the target's input; when it is a JSON object, the connection's body parameters are merged into it (the
   connection wins); GET and HEAD send no body.
 - a header or query value of the target that starts with `$.` is a JSON path into the original event (AWS's
-  dynamic parameters).
+  dynamic parameters). A header value with a control character (a CR or LF from the event) fails the delivery
+  with INPUT_ERROR, not retried, and is never echoed; so does a value larger than the input size limit.
+- `X-Switchboard-Delivery-Id` and `X-Switchboard-Hops` (router.delivery.http).
 
 A 401 or 407 through an OAuth connection drops the cached token and retries once at once with a fresh one; if that
 fails too, the delivery fails like any 4xx. A deauthorized connection fails with NO_PERMISSIONS, a deleted
@@ -22,20 +24,23 @@ destination or connection with NO_RESOURCE; neither is retried.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
 import orjson
 
+from router import json_text
 from router.connections.auth import Authorization, ConnectionUnauthorized
+from router.connections.endpoints import fill_path
 from router.connections.store import ConnectionStore
-from router.delivery.http import DELIVERY_ID_HEADER, Sent, send
+from router.delivery.http import DELIVERY_ID_HEADER, HOPS_HEADER, Sent, send
 from router.delivery.jobs import Job
 from router.delivery.rate_limit import RateLimiter
 from router.delivery.retry import Failure
 from router.errors import ResourceNotFoundException
-from router.transform import select_path
+from router.transform import MAX_INPUT_BYTES, input_limit_bytes, select_path
 
 __all__ = ["AWS_HEADERS", "ApiDestinationTransport"]
 
@@ -47,6 +52,8 @@ AWS_HEADERS = {
     "Connection": "close",
 }
 _NO_BODY = frozenset({"GET", "HEAD"})
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+"""What a header value may not hold (HTAB is allowed, as in RFC 9110 field values)."""
 
 
 class Authorizer(Protocol):
@@ -95,16 +102,25 @@ class ApiDestinationTransport:
         event: Any = None
         if _has_dynamic(params):
             event = orjson.loads(job.event)
-        url = _fill_path(str(destination["InvocationEndpoint"]), params.get("PathParameterValues") or [])
-        headers = dict(AWS_HEADERS)
-        headers.update(_resolve(params.get("HeaderParameters") or {}, event))
-        headers.update(auth.headers)
-        headers[DELIVERY_ID_HEADER] = job.delivery_id
-        query = _resolve(params.get("QueryStringParameters") or {}, event)
-        query.update(auth.query)
-        method = str(destination["HttpMethod"]).upper()
-        body = None if method in _NO_BODY else _body(job.payload, auth.body)
+        url = fill_path(str(destination["InvocationEndpoint"]), params.get("PathParameterValues") or [])
+        try:
+            headers: dict[str, str] = dict(AWS_HEADERS)
+            headers.update(_resolve(params.get("HeaderParameters") or {}, event))
+            headers.update(auth.headers)
+            headers[DELIVERY_ID_HEADER] = job.delivery_id
+            headers[HOPS_HEADER] = str(job.hops)
+            _check_headers(headers)
+            query = _resolve(params.get("QueryStringParameters") or {}, event)
+            query.update(auth.query)
+            method = str(destination["HttpMethod"]).upper()
+            body = None if method in _NO_BODY else _body(job.payload, auth.body)
+        except _Unsendable as err:
+            return Sent(Failure("INPUT_ERROR", str(err), False), None)
         return await send(self.client, method, url, content=body, headers=headers, params=query)
+
+
+class _Unsendable(Exception):
+    """The request this event makes cannot be sent (a header with a line break, a value over the size limit)."""
 
 
 def _has_dynamic(params: Mapping[str, Any]) -> bool:
@@ -118,17 +134,23 @@ def _resolve(values: Mapping[str, Any], event: Any) -> dict[str, str]:
         text = str(value)
         if event is not None and text.startswith("$."):
             selected = select_path(event, text, "")
-            text = selected if isinstance(selected, str) else orjson.dumps(selected).decode()
+            if isinstance(selected, str):
+                text = selected
+            else:
+                try:
+                    text = json_text.dumps(selected, MAX_INPUT_BYTES).decode()
+                except json_text.TooLarge:
+                    raise _Unsendable(f"The value of {key} ({value}) is larger than {MAX_INPUT_BYTES} bytes.") from None
         out[str(key)] = text
     return out
 
 
-def _fill_path(endpoint: str, values: Sequence[Any]) -> str:
-    for value in values:
-        if "*" not in endpoint:
-            break
-        endpoint = endpoint.replace("*", str(value), 1)
-    return endpoint
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """No header value may hold a control character: a CR or LF would end the header, so a value taken from the
+    event that has one fails the delivery for good instead of being retried. The value is never echoed."""
+    for name, value in headers.items():
+        if _CONTROL_RE.search(value):
+            raise _Unsendable(f"Header {name} contains a control character (CR, LF, NUL, ...); it cannot be sent.")
 
 
 def _body(payload: bytes | None, extra: Mapping[str, str]) -> bytes | None:
@@ -141,4 +163,11 @@ def _body(payload: bytes | None, extra: Mapping[str, str]) -> bytes | None:
     if not isinstance(parsed, dict):
         return payload
     parsed.update(extra)
-    return orjson.dumps(parsed)
+    try:
+        return json_text.dumps(parsed, input_limit_bytes(len(payload)) + _extra_bytes(extra))
+    except json_text.TooLarge as err:  # cannot happen: the limit is the payload plus the parameters
+        raise _Unsendable(str(err)) from None
+
+
+def _extra_bytes(extra: Mapping[str, str]) -> int:
+    return sum(len(json_text.dumps(k)) + len(json_text.dumps(v)) + 2 for k, v in extra.items())

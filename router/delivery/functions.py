@@ -5,7 +5,8 @@ There is no Lambda here, so each function a rule may target is mapped to an HTTP
 `HSET`). PutTargets refuses a function target whose NAME has no mapping (ValidationException), so a typo shows at
 once; a mapping removed later makes its deliveries fail with NO_RESOURCE (not retried, to the DLQ). The mapping is
 read from Redis at most once a second per process. The body is the target's input, `Content-Type:
-application/json`, as Lambda's asynchronous invocation receives it.
+application/json`, as Lambda's asynchronous invocation receives it; the request carries the delivery id and hop
+count headers of router.delivery.http.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 import httpx
 import redis.asyncio as aioredis
 
-from router.delivery.http import DELIVERY_ID_HEADER, send
+from router.delivery.http import DELIVERY_ID_HEADER, HOPS_HEADER, send
 from router.delivery.jobs import Job
 from router.delivery.retry import Failure
 from router.keys import Keys
@@ -74,7 +75,7 @@ class FunctionTransport:
             return Failure("NO_RESOURCE", f"Function {name or arn} has no URL mapping.", False)
         if job.payload is None:
             return None
-        headers = {"Content-Type": "application/json", DELIVERY_ID_HEADER: job.delivery_id}
+        headers = {"Content-Type": "application/json", DELIVERY_ID_HEADER: job.delivery_id, HOPS_HEADER: str(job.hops)}
         sent = await send(self.client, "POST", url, content=job.payload, headers=headers)
         return sent.failure
 

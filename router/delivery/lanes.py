@@ -31,7 +31,7 @@ from router.delivery.queues import QueueTransport
 from router.delivery.retry import CONDITION_MAX_AGE, Backoff, Failure, RetryPolicy, decide, expired
 from router.delivery.scripts import KIND_DLQ, KIND_DLQ_FAILED, KIND_DROPPED, KIND_RETRY, KIND_SUCCESS
 from router.delivery.transports import Transport, Transports
-from router.transform import InvocationContext, render_input
+from router.transform import InvocationContext, render_event
 
 log = logging.getLogger("switchboard.delivery")
 
@@ -80,7 +80,7 @@ def shape_input(target: dict[str, Any], event: bytes, rule_arn: str, rule: str, 
     if not shapes_input(target):
         return event
     ingested = datetime.fromtimestamp(ingest_ms / 1000, UTC)
-    return render_input(target, orjson.loads(event), InvocationContext(rule_arn, rule, ingested))
+    return render_event(target, event, InvocationContext(rule_arn, rule, ingested))
 
 
 def _raise_if_cancelling() -> None:

@@ -5,11 +5,13 @@ Every process started here is stopped by the fixture or test that started it (`s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
+from tests.waiting import eventually_sync
 
 SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 
@@ -99,6 +102,19 @@ class ServeProcess:
         return parse_metrics(httpx.get(f"{self.url}/metrics", timeout=5).text)
 
 
+@contextlib.contextmanager
+def serving(cwd: Path, redis_url: str, count: int = 2) -> Iterator[list[ServeProcess]]:
+    """`count` ready `switchboard serve` processes on one Redis, stopped on exit."""
+    processes = [ServeProcess(cwd, redis_url) for _ in range(count)]
+    try:
+        for process in processes:
+            process.wait_ready()
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
+
+
 def parse_metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """{(sample name, sorted labels): value} for every sample in a Prometheus text exposition."""
     out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
@@ -120,9 +136,6 @@ def bus_count(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], nam
 
 
 def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return bool(predicate())
+    """True once `predicate()` holds; fails the test (AssertionError) when `timeout_s` passes first."""
+    eventually_sync(predicate, timeout_s, interval_s=interval_s)
+    return True

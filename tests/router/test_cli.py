@@ -3,6 +3,7 @@ router, data under `.switchboard/` in the working directory), and `config valida
 
 from __future__ import annotations
 
+import argparse
 import re
 import socket
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router.cli import main
+from router.cli import _parser, main
+from router.startup import ExitCode
 from tests.router._serve import SWITCHBOARD, ServeProcess, bus_count, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +64,7 @@ def test_serve_without_redis_url_runs_and_stops_its_own_persistent_redis(tmp_pat
             timeout=30,
             env={"PATH": "/usr/bin:/bin"},
         )
-        assert refused.returncode == 1
+        assert refused.returncode == ExitCode.REDIS
         assert "is in use by another switchboard process" in refused.stderr
     finally:
         assert second.stop() == 0
@@ -76,7 +78,7 @@ def test_config_validate_accepts_the_shipped_config(capsys: pytest.CaptureFixtur
 
 def test_config_validate_reports_a_bad_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.yaml").write_text("buses: [{Name: 'bad name!'}]\n")
-    assert main(["config", "validate", str(tmp_path)]) == 1
+    assert main(["config", "validate", str(tmp_path)]) == ExitCode.CONFIG_INVALID
     assert "bad.yaml" in capsys.readouterr().out
 
 
@@ -90,7 +92,7 @@ def test_serve_with_an_invalid_config_starts_nothing(tmp_path: Path) -> None:
         text=True,
         timeout=30,
     )
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.CONFIG_INVALID
     assert "is not valid" in result.stderr
     assert not (tmp_path / ".switchboard").exists()
 
@@ -99,3 +101,30 @@ def test_usage_errors_exit_with_2() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["serve", "--fsync", "sometimes"])
     assert exc.value.code == 2
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert re.fullmatch(r"switchboard \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.extend(_parsers(sub))
+    return found
+
+
+def test_every_argument_of_every_command_has_help_and_the_program_is_switchboard() -> None:
+    parsers = _parsers(_parser())
+    assert len(parsers) == 7  # switchboard, serve, config, config validate, queue, queue read, queue tail
+    for parser in parsers:
+        assert parser.prog.split()[0] == "switchboard", parser.prog
+        for action in parser._actions:
+            assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
+            assert not re.search(r"router\.\w", action.help), f"{parser.prog}: internal module in {action.help}"
+        assert not re.search(r"router\.\w", parser.description or ""), parser.description

@@ -252,7 +252,7 @@ def test_missing_directory() -> None:
 def test_validate_command_prints_each_error_on_its_own_line(tmp_path: Path) -> None:
     (tmp_path / "orders.yaml").write_text("rules:\n  - name: r\n  - name: s\n    pattern: {a: [1]}\n    x: 1\n")
     out = io.StringIO()
-    assert validate_command(tmp_path, out=out) == 1
+    assert validate_command(tmp_path, out=out) == 4  # ExitCode.CONFIG_INVALID
     assert out.getvalue().splitlines() == [
         f"{tmp_path}/orders.yaml: rules[0].pattern: required key is missing",
         f"{tmp_path}/orders.yaml: rules[1].x: unknown key; allowed keys are name, bus, description, state, pattern, "

@@ -3,7 +3,7 @@ when an event is claimed away, DISABLED and broken rules, and trimming only ackn
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import INGEST_GROUP, Keys
 from router.matchers import MatcherCache, compile_rules
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -54,14 +55,6 @@ async def counters(redis: aioredis.Redis) -> dict[str, int]:
     return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
 
 
-async def wait_until(predicate: Any, timeout_s: float = 10) -> None:
-    for _ in range(int(timeout_s / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 PATTERN = '{"source": ["ingest.test"]}'
 
 
@@ -80,11 +73,13 @@ async def test_events_of_a_dead_consumer_are_claimed_and_counted_once(redis_clie
         async def all_counted() -> bool:
             return (await counters(redis_client)).get("TriggeredRules:r") == 25
 
-        await wait_until(all_counted)
-        await asyncio.sleep(0.5)
+        async def settled() -> bool:
+            return int((await redis_client.xpending(stream, INGEST_GROUP))["pending"]) == 0
+
+        await eventually(all_counted)
+        await eventually(settled, what="nothing left pending")  # so nothing can be processed (or counted) again
         assert await counters(redis_client) == {"IngestedEvents": 25, "MatchedEvents": 25, "TriggeredRules:r": 25}
-        pending = await redis_client.xpending(stream, INGEST_GROUP)
-        assert pending["pending"] == 0
+        assert live.processed_events == 25
     finally:
         await live.stop()
 
@@ -127,7 +122,7 @@ async def test_disabled_schedule_only_and_broken_rules_never_match_and_do_not_br
         async def counted() -> bool:
             return (await counters(redis_client)).get("IngestedEvents") == 1
 
-        await wait_until(counted)
+        await eventually(counted)
         assert await counters(redis_client) == {"IngestedEvents": 1, "MatchedEvents": 1, "TriggeredRules:on": 1}
         compiled = await live.matchers.get(BUS)
         assert compiled.rule_names == {"on", "other"}
@@ -146,44 +141,58 @@ async def test_a_new_bus_is_picked_up_within_a_second(redis_client: aioredis.Red
         async def counted() -> bool:
             return (await counters(redis_client)).get("TriggeredRules:r") == 1
 
-        await wait_until(counted, timeout_s=1.5)
+        await eventually(counted, timeout_s=1.5)
     finally:
         await live.stop()
 
 
 async def test_trimming_drops_acknowledged_entries_only(redis_client: aioredis.Redis) -> None:
+    """Trimming cuts at the oldest entry some consumer group still holds: below it, whole stream nodes go (`~`);
+    from it on, nothing does. Once everything is acknowledged, the cut moves up to the end of the log."""
     await setup_bus(redis_client, {})
     stream = KEYS.ingest(BUS)
     await redis_client.xgroup_create(stream, INGEST_GROUP, id="0", mkstream=True)
     await redis_client.xgroup_create(stream, "archive", id="0")
-    for n in range(500):
-        await redis_client.xadd(stream, {"event": envelope(n=n)})
-    # The other group has read (and holds unacknowledged) the first 300 entries only.
-    held: Any = await redis_client.xreadgroup("archive", "a", {stream: ">"}, count=300)
-    oldest_held = held[0][1][0][0]
+    ids = [await redis_client.xadd(stream, {"event": envelope(n=n)}) for n in range(500)]
+    # The other group has read the first 300 entries and acknowledged the first 250: it still holds 250..299.
+    await redis_client.xreadgroup("archive", "a", {stream: ">"}, count=300)
+    await redis_client.xack(stream, "archive", *ids[:250])
+    config: Any = await redis_client.config_get("stream-node-max-entries")
+    node_entries = int(config["stream-node-max-entries"])
     live = worker(redis_client)
     await live.start()
     try:
 
+        async def first_index() -> int:
+            """The index of the oldest entry left (len(ids) once none is left)."""
+            first: Any = await redis_client.xrange(stream, count=1)
+            return ids.index(first[0][0]) if first else len(ids)
+
         async def processed() -> bool:
             return (await counters(redis_client)).get("IngestedEvents") == 500
 
-        await wait_until(processed)
-        await asyncio.sleep(0.3)  # a maintenance round
-        first: Any = await redis_client.xrange(stream, count=1)
-        assert first[0][0] == oldest_held  # nothing the archive group still holds was trimmed
-
-        await redis_client.xack(stream, "archive", *[entry_id for entry_id, _ in held[0][1]])
+        await eventually(processed, what="all 500 events processed")
+        await eventually(lambda: _gt(first_index(), 0), what="the first trim")
+        # The cut is at the oldest held entry (index 250), rounded down to a whole node: never above it, and
+        # never a node or more below it.
+        cut = await first_index()
+        assert 250 - node_entries < cut <= 250, cut
+        assert await redis_client.xlen(stream) == 500 - cut
         await redis_client.xreadgroup("archive", "a", {stream: ">"}, count=1000)
-        pending: Any = await redis_client.xreadgroup("archive", "a", {stream: "0"}, count=1000)
-        await redis_client.xack(stream, "archive", *[entry_id for entry_id, _ in pending[0][1]])
+        await redis_client.xack(stream, "archive", *ids[250:])
 
-        async def trimmed() -> bool:
-            return int(await redis_client.xlen(stream)) < 500
-
-        await wait_until(trimmed, timeout_s=5)
+        # Everything acknowledged: the cut moves past every whole node.
+        await eventually(lambda: _gt(first_index(), 500 - node_entries), what="the trim after the acknowledgement")
     finally:
         await live.stop()
+
+
+async def _gt(value: Awaitable[int], floor: int) -> bool:
+    return await value > floor
+
+
+async def _eq(value: Awaitable[dict[str, int]], key: str, expected: int) -> bool:
+    return (await value).get(key) == expected
 
 
 def test_compile_rules_keeps_only_enabled_rules_with_a_pattern() -> None:

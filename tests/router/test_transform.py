@@ -9,13 +9,23 @@ tests/aws/services/events/test_events_inputs.snapshot.json (recorded 2024-05 and
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 
-from router.transform import InvocationContext, render_input, select_path, validate_target_input
+from router.transform import (
+    MAX_INPUT_BYTES,
+    InputTooLarge,
+    InvocationContext,
+    input_limit_bytes,
+    render_event,
+    render_input,
+    select_path,
+    validate_target_input,
+)
 
 # The user guide's sample event, verbatim.
 EC2_EVENT: dict[str, Any] = {
@@ -340,3 +350,114 @@ def test_at_most_100_variables() -> None:
     assert validate_target_input(target(InputTransformer=fields)) == (
         "InputPathsMap for target t1 has more than 100 entries."
     )
+
+
+# --- bounds: the size of a shaped input, and events of any depth PutEvents accepts -------------------------
+
+BIG_DETAIL = {"blob": "x" * 260_000}
+"""A 260 KB Detail (the issue's reproduction of an amplifying transformer)."""
+
+
+def big_event(detail: Any) -> dict[str, Any]:
+    return {**EC2_EVENT, "detail": detail}
+
+
+def deep_detail(depth: int) -> dict[str, Any]:
+    """A Detail nested `depth` levels deep, as PutEvents accepts up to 1000 (built without recursion)."""
+    detail: dict[str, Any] = {"leaf": "v"}
+    for _ in range(depth - 1):
+        detail = {"a": detail}
+    return detail
+
+
+def deep_detail_text(depth: int) -> str:
+    return '{"a":' * (depth - 1) + '{"leaf":"v"}' + "}" * (depth - 1)
+
+
+def test_a_repeated_placeholder_cannot_amplify_past_the_input_limit() -> None:
+    template = "[" + ",".join(["<a>"] * 2047) + "]"  # 2,047 copies of 260 KB: 532 MB if it were built
+    target = {"Id": "amp", "InputTransformer": {"InputPathsMap": {"a": "$.detail"}, "InputTemplate": template}}
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputTooLarge) as raised:
+            render_input(target, big_event(BIG_DETAIL), CONTEXT)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(raised.value) == (
+        f"The input for target amp is larger than {MAX_INPUT_BYTES} bytes, the most a target receives; "
+        "it was not delivered."
+    )
+    assert peak < 10 * MAX_INPUT_BYTES  # building stopped at the limit: a few MiB (orjson's buffers), not 532 MB
+
+
+def test_raw_placeholders_in_free_text_are_bounded_too() -> None:
+    template = " ".join(["<a>"] * 10)
+    target = {"Id": "t", "InputTransformer": {"InputPathsMap": {"a": "$.detail.blob"}, "InputTemplate": template}}
+    with pytest.raises(InputTooLarge):
+        render_input(target, big_event(BIG_DETAIL), CONTEXT)
+    small = {"Id": "t", "InputTransformer": {"InputPathsMap": {"a": "$.detail.blob"}, "InputTemplate": "<a> <a>"}}
+    assert render_input(small, big_event(BIG_DETAIL), CONTEXT) == ("x" * 260_000 + " " + "x" * 260_000).encode()
+
+
+def test_the_limit_counts_bytes_not_characters() -> None:
+    target = {"Id": "t", "InputTransformer": {"InputPathsMap": {"a": "$.detail.s"}, "InputTemplate": "<a>"}}
+    event = big_event({"s": "é" * 600})  # 600 characters, 1,200 bytes
+    with pytest.raises(InputTooLarge):
+        render_input(target, event, CONTEXT, limit_bytes=1_199)
+    assert render_input(target, event, CONTEXT, limit_bytes=1_200) == ("é" * 600).encode()
+
+
+def test_input_path_and_whole_event_are_bounded() -> None:
+    event = big_event(BIG_DETAIL)
+    with pytest.raises(InputTooLarge):
+        render_input({"Id": "t", "InputPath": "$.detail"}, event, CONTEXT, limit_bytes=100_000)
+    with pytest.raises(InputTooLarge):
+        render_input({"Id": "t"}, event, CONTEXT, limit_bytes=100_000)
+
+
+def test_render_event_allows_an_event_larger_than_the_limit_to_be_selected_whole() -> None:
+    event = big_event({"blob": "x" * (MAX_INPUT_BYTES + 10)})  # an event over 1 MiB, as a bus could receive
+    raw = orjson.dumps(event)
+    assert input_limit_bytes(len(raw)) == len(raw)
+    assert input_limit_bytes(10) == MAX_INPUT_BYTES
+    assert render_event({"Id": "t", "InputPath": "$"}, raw, CONTEXT) == raw
+    amplify = {"Id": "t", "InputTransformer": {"InputPathsMap": {"a": "$.detail"}, "InputTemplate": "[<a>, <a>]"}}
+    with pytest.raises(InputTooLarge):
+        render_event(amplify, raw, CONTEXT)
+
+
+def test_input_path_selects_a_detail_1000_levels_deep() -> None:
+    rendered = render_input({"Id": "t", "InputPath": "$.detail"}, big_event(deep_detail(1000)), CONTEXT)
+    assert rendered == deep_detail_text(1000).encode()
+
+
+def test_input_transformer_renders_a_detail_1000_levels_deep() -> None:
+    event = big_event(deep_detail(1000))
+    paths = {"d": "$.detail", "inner": "$.detail.a.a.a"}
+    template = '{ "whole" : <d>, "inner": [ <inner> ], "event": <aws.events.event.json> }'
+    rendered = render_input(
+        {"Id": "t", "InputTransformer": {"InputPathsMap": paths, "InputTemplate": template}}, event, CONTEXT
+    )
+    assert rendered is not None
+    event_text = (
+        orjson.dumps({**EC2_EVENT, "detail": 0}).decode().replace('"detail":0', f'"detail":{deep_detail_text(1000)}')
+    )
+    assert rendered.decode() == (
+        f'{{"whole":{deep_detail_text(1000)},"inner":[{deep_detail_text(997)}],"event":{event_text}}}'
+    )
+
+
+def test_a_deep_template_around_a_deep_detail_is_minified() -> None:
+    # 30 levels of template around 1000 levels of Detail: deeper than orjson's parser (1024) can go.
+    template = "[ " * 30 + "<d>" + " ]" * 30
+    target = {"Id": "t", "InputTransformer": {"InputPathsMap": {"d": "$.detail"}, "InputTemplate": template}}
+    rendered = render_input(target, big_event(deep_detail(1000)), CONTEXT)
+    assert rendered == ("[" * 30 + deep_detail_text(1000) + "]" * 30).encode()
+
+
+def test_each_variable_is_encoded_once_however_often_it_repeats() -> None:
+    template = "[" + ",".join(["<d>"] * 400) + "]"
+    target = {"Id": "t", "InputTransformer": {"InputPathsMap": {"d": "$.detail"}, "InputTemplate": template}}
+    rendered = render_input(target, big_event(deep_detail(300)), CONTEXT)  # deeper than orjson: the slow encoder
+    assert rendered == ("[" + ",".join([deep_detail_text(300)] * 400) + "]").encode()

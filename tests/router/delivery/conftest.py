@@ -3,7 +3,6 @@ a real HTTP receiver, and helpers to set up a rule, publish events and read queu
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from router.settings import Settings
 from router.state import AppState
 from tests.router.conftest import Api
 from tests.router.delivery.receiver import Receiver
+from tests.waiting import eventually
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -95,11 +95,7 @@ async def read_queue(redis: aioredis.Redis, name: str) -> list[dict[str, bytes]]
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.02)
+    await eventually(check, timeout_s, what=what)
 
 
 async def queue_length(redis: aioredis.Redis, name: str) -> int:

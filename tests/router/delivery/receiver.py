@@ -38,6 +38,7 @@ class Receiver:
         self._delays: dict[str, float] = {}
         self._headers: dict[str, dict[str, str]] = {}
         self._tokens: dict[str, int] = {}
+        self._token_prefixes: dict[str, str] = {}
         self._lock = threading.Lock()
         receiver = self
 
@@ -76,16 +77,18 @@ class Receiver:
             if headers:
                 self._headers[path] = headers
 
-    def token_endpoint(self, path: str) -> None:
-        """`path` issues tokens `t1`, `t2`, ... (client credentials grant)."""
+    def token_endpoint(self, path: str, prefix: str = "t") -> None:
+        """`path` issues tokens `t1`, `t2`, ... (client credentials grant; `prefix` instead of `t`)."""
         self._tokens[path] = 0
+        self._token_prefixes[path] = prefix
 
     def _respond(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
         with self._lock:
             self.requests.append(request)
             if request.path in self._tokens:
                 self._tokens[request.path] += 1
-                token = {"access_token": f"t{self._tokens[request.path]}", "token_type": "Bearer", "expires_in": 3600}
+                access_token = f"{self._token_prefixes.get(request.path, 't')}{self._tokens[request.path]}"
+                token = {"access_token": access_token, "token_type": "Bearer", "expires_in": 3600}
                 return 200, orjson.dumps(token), {}
             queued = self._statuses.get(request.path)
             status = queued.popleft() if queued else 200

@@ -11,6 +11,7 @@ from router.delivery.http import DELIVERY_ID_HEADER
 from tests.router.conftest import Api
 from tests.router.delivery.conftest import (
     KEYS,
+    counters,
     function_arn,
     put,
     queue_arn,
@@ -97,11 +98,20 @@ async def test_five_targets_of_mixed_kinds_all_receive_the_event(
         return len(receiver.at("/fn")) == 1 and len(receiver.at("/hook/orders")) == 1
 
     await wait_for(http_done, what="the function and the API destination")
-    assert orjson.loads((await read_queue(redis_client, "orders"))[0]["body"])["id"] == event_id
-    assert orjson.loads((await read_queue(redis_client, "shaped"))[0]["body"]) == {"order": 7}
-    forwarded = await read_queue(redis_client, "audit")
-    assert orjson.loads(forwarded[0]["body"])["id"] == event_id  # the same event, through the second bus
-    assert forwarded[0]["delivery_id"].decode() == f"{event_id}:all:audit"
+
+    async def all_settled() -> bool:
+        here, there = await counters(redis_client), await counters(redis_client, "audit-bus")
+        return here.get("Invocations:r1") == 5 and there.get("Invocations:all") == 1
+
+    # Every delivery settled: nothing is left to arrive, so each target must hold exactly one copy.
+    await wait_for(all_settled, what="all six deliveries settled")
+    (ordered,) = await read_queue(redis_client, "orders")
+    assert orjson.loads(ordered["body"])["id"] == event_id
+    (shaped,) = await read_queue(redis_client, "shaped")
+    assert orjson.loads(shaped["body"]) == {"order": 7}
+    (forwarded,) = await read_queue(redis_client, "audit")
+    assert orjson.loads(forwarded["body"])["id"] == event_id  # the same event, through the second bus
+    assert forwarded["delivery_id"].decode() == f"{event_id}:all:audit"
     (fn,) = receiver.at("/fn")
     assert fn.json()["id"] == event_id
     assert fn.headers[DELIVERY_ID_HEADER] == f"{event_id}:r1:fn"

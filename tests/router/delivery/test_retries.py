@@ -4,8 +4,6 @@ the delivery metrics they leave."""
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -37,7 +35,7 @@ async def _function(redis: aioredis.Redis, receiver: Receiver, name: str = "fn")
 
 
 async def test_500_twice_then_200_is_delivered_once_on_the_third_attempt(
-    dapi: Api, redis_client: aioredis.Redis, receiver: Receiver
+    dapi: Api, redis_client: aioredis.Redis, receiver: Receiver, clock: Clock
 ) -> None:
     receiver.script("/fn", [500, 503])
     arn = await _function(redis_client, receiver)
@@ -52,14 +50,22 @@ async def test_500_twice_then_200_is_delivered_once_on_the_third_attempt(
     assert len(calls) == 3
     assert {c.headers[DELIVERY_ID_HEADER] for c in calls} == {f"{event_id}:r1:t"}
     assert calls[1].at - calls[0].at >= 0.025  # backoff (base 0.05 s, jitter down to half)
-    await asyncio.sleep(0.3)
-    assert len(receiver.at("/fn")) == 3  # delivered once: no further attempt
+    assert await _work_left(redis_client) == (0, 0, 0)  # no job, retry or unsettled attempt left to make
+    # A marker through the same path: one failed attempt, a retry moved back once due (the clock is moved past
+    # any retry of the first event), then delivered. Nothing of the first event comes along.
+    receiver.script("/fn", [500])
+    clock.offset_s = 10
+    marker = await put(dapi, {"n": "marker"})
+    await wait_for(lambda: _counter_is(redis_client, "Invocations:r1", 2), what="the marker to settle")
+    ids = [c.headers[DELIVERY_ID_HEADER] for c in receiver.at("/fn")]
+    assert ids == [f"{event_id}:r1:t"] * 3 + [f"{marker}:r1:t"] * 2  # delivered once: no further attempt
+    assert await _work_left(redis_client) == (0, 0, 0)
     assert await queue_length(redis_client, "dlq") == 0
     stats = await counters(redis_client)
-    assert stats["Invocations:r1"] == 1
-    assert stats["InvocationAttempts:r1"] == 3
-    assert stats["RetryInvocationAttempts:r1"] == 2
-    assert stats["SuccessfulInvocationAttempts:r1"] == 1
+    assert stats["Invocations:r1"] == 2
+    assert stats["InvocationAttempts:r1"] == 3 + 2
+    assert stats["RetryInvocationAttempts:r1"] == 2 + 1
+    assert stats["SuccessfulInvocationAttempts:r1"] == 2
     assert "FailedInvocations:r1" not in stats
     assert await redis_client.zcard(KEYS.delivery_retries("default")) == 0
 
@@ -136,8 +142,14 @@ async def test_maximum_event_age_expires_a_delivery_into_the_dlq(
     assert attributes["ERROR_CODE"] == "SERVER_ERROR"
     attempts = len(receiver.at("/fn"))
     assert attributes["RETRY_ATTEMPTS"] == str(attempts - 1)
-    await asyncio.sleep(0.3)
+    assert await _work_left(redis_client) == (0, 0, 0)  # no job, retry or unsettled attempt left to make
+    # A marker through the same lane: already older than MaximumEventAgeInSeconds by the moved clock, it goes to the
+    # DLQ without an attempt. Nothing of the first event is attempted meanwhile.
+    marker = await put(dapi, {"n": "marker"})
+    await wait_for(lambda: _length_is(redis_client, "dlq", 2), what="the marker in the DLQ")
+    assert orjson.loads((await read_queue(redis_client, "dlq"))[1]["body"])["id"] == marker
     assert len(receiver.at("/fn")) == attempts  # no attempt after giving up
+    assert await _work_left(redis_client) == (0, 0, 0)
 
 
 async def test_without_a_dlq_a_failed_delivery_is_dropped_and_counted(
@@ -172,6 +184,17 @@ async def test_a_slow_target_does_not_delay_a_fast_one(
     slow_first_answer = min(r.answered_at or 0.0 for r in receiver.at("/slow"))
     assert fast_last < slow_first_answer  # every fast delivery arrived while the slow ones were still in flight
     assert max(r.at for r in receiver.at("/slow")) < slow_first_answer  # and the slow ones ran concurrently
+
+
+async def _work_left(redis: aioredis.Redis) -> tuple[int, int, int]:
+    """(jobs in the target's stream, retries scheduled on the bus, jobs read but not settled) for rule r1's target t:
+    all zero means nothing is left that could make another attempt."""
+    stream = KEYS.deliveries("default", "r1", "t")
+    pending = 0
+    if await redis.exists(stream):
+        for group in await redis.xinfo_groups(stream):
+            pending += int(group["pending"])
+    return int(await redis.xlen(stream)), int(await redis.zcard(KEYS.delivery_retries("default"))), pending
 
 
 async def _length_is(redis: aioredis.Redis, queue: str, n: int) -> bool:

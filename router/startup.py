@@ -1,0 +1,176 @@
+"""What `switchboard` checks before it starts anything, the exit code of each failure class, and their messages.
+
+A start-up failure a user can cause (a bad variable, a port in use, a Redis that is not there) is an expected
+failure: it ends the command with one line per problem, naming the variable or flag and the fix, and the exit code
+of its class, never a traceback (`--debug` shows one). `StartupError` carries both; `router.cli` prints it.
+
+The checks, in the order `switchboard serve` runs them (router.serve):
+- the settings (`router.settings.Settings.from_env`: every variable, all problems in one run);
+- the config files (`router.config.load_dir`: every problem in one run);
+- the listening socket, bound and listening before Redis or the app start, so a port in use is reported before
+  anything was written and "serving on" is printed only once the router answers;
+- the Redis at `REDIS_URL`: reachable, credentials accepted, version 6.2 or later (XAUTOCLAIM).
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import socket
+import time
+
+import redis
+
+from router.settings import redact_url
+
+__all__ = ["MIN_REDIS_VERSION", "ExitCode", "StartupError", "bind_socket", "check_redis"]
+
+MIN_REDIS_VERSION = (6, 2)
+"""XAUTOCLAIM (the takeover of a dead process's events) needs Redis 6.2."""
+
+
+class ExitCode(enum.IntEnum):
+    """`switchboard`'s exit codes, one per failure class (docs/operations.md lists them)."""
+
+    OK = 0
+    INTERNAL = 1
+    """An unexpected error: a bug. One line, and the traceback with `--debug`."""
+    USAGE = 2
+    """A command line argparse refuses (unknown flag, missing argument, a flag value of the wrong form)."""
+    SETTINGS = 3
+    """An environment variable that is not valid."""
+    CONFIG_INVALID = 4
+    """Config files with problems (`serve --config`, `config validate`)."""
+    CONFIG_APPLY = 5
+    """Valid config files that could not be applied to the stored state."""
+    REDIS = 6
+    """Redis unreachable, refusing the credentials, too old, or the embedded redis-server could not start."""
+    ADDRESS = 7
+    """The host and port to serve on cannot be bound (in use, not on this machine, needs privileges)."""
+    RESOURCES = 8
+    """The process may not open enough files (RLIMIT_NOFILE) for the connection limits it was given."""
+    NOT_FOUND = 9
+    """What the command names does not exist (`queue read` of a queue nothing was delivered to)."""
+
+
+class StartupError(Exception):
+    """An expected failure: `lines` to print (one per problem) and the `code` to exit with."""
+
+    def __init__(self, code: ExitCode, lines: list[str] | tuple[str, ...]) -> None:
+        super().__init__("\n".join(lines))
+        self.code = code
+        self.lines = tuple(lines)
+
+
+_WHERE_FIX = "choose another with --host / SWITCHBOARD_HOST and --port / SWITCHBOARD_PORT"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port), inheritable by worker processes; `StartupError(ADDRESS)` if not."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as err:
+        reason = err.strerror if isinstance(err, socket.gaierror) else str(err)
+        raise StartupError(ExitCode.ADDRESS, [f"cannot serve on host {host!r}: {reason}; {_WHERE_FIX}"]) from err
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        raise StartupError(ExitCode.ADDRESS, [_bind_problem(host, port, err)]) from err
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind_problem(host: str, port: int, err: OSError) -> str:
+    where = f"{host}:{port}"
+    if err.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is in use (another switchboard, or another program, listens there): stop it, or "
+            "choose another port with --port N or SWITCHBOARD_PORT=N"
+        )
+    if err.errno == errno.EADDRNOTAVAIL:
+        return f"cannot serve on {where}: {host} is not an address of this machine; {_WHERE_FIX}"
+    if err.errno == errno.EACCES:
+        return f"cannot serve on {where}: ports below 1024 need privileges; choose a port of 1024 or more with --port"
+    return f"cannot serve on {where}: {err.strerror or err}; {_WHERE_FIX}"
+
+
+def check_redis(url: str, *, timeout_s: float = 3.0, loading_timeout_s: float = 30.0) -> str:
+    """Check the Redis at `url` (REDIS_URL) answers, accepts the credentials and is recent enough.
+
+    Returns its version; raises `StartupError(REDIS)` with the reason and the fix. A Redis still loading its data
+    is waited for (up to `loading_timeout_s`)."""
+    shown = f"REDIS_URL={redact_url(url)}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    deadline = time.monotonic() + loading_timeout_s
+    try:
+        while True:
+            try:
+                info = client.info("server")
+                break
+            except redis.BusyLoadingError as err:
+                if time.monotonic() > deadline:
+                    raise StartupError(
+                        ExitCode.REDIS,
+                        [
+                            f"the Redis at {shown} is still loading its data after {loading_timeout_s:g} s; start "
+                            "switchboard again once it is ready"
+                        ],
+                    ) from err
+                time.sleep(0.2)
+    except redis.AuthenticationError as err:
+        raise StartupError(ExitCode.REDIS, [_auth_problem(shown, err)]) from err
+    except redis.ResponseError as err:
+        if "NOAUTH" in str(err) or "WRONGPASS" in str(err):
+            raise StartupError(ExitCode.REDIS, [_auth_problem(shown, err)]) from err
+        raise StartupError(ExitCode.REDIS, [f"the Redis at {shown} refused INFO: {err}"]) from err
+    except redis.TimeoutError as err:
+        raise StartupError(
+            ExitCode.REDIS,
+            [
+                f"the Redis at {shown} did not answer within {timeout_s:g} s; check that REDIS_URL names a Redis "
+                "server (not another service), or unset REDIS_URL to run an embedded redis-server"
+            ],
+        ) from err
+    except redis.ConnectionError as err:
+        raise StartupError(
+            ExitCode.REDIS,
+            [
+                f"cannot connect to the Redis at {shown} ({err}): start Redis there, correct REDIS_URL, or unset "
+                "REDIS_URL to let switchboard run its own redis-server"
+            ],
+        ) from err
+    finally:
+        client.close()
+    version = str(info.get("redis_version", "0"))
+    if _version_tuple(version) < MIN_REDIS_VERSION:
+        needed = ".".join(map(str, MIN_REDIS_VERSION))
+        raise StartupError(
+            ExitCode.REDIS,
+            [
+                f"the Redis at {shown} is version {version}; Switchboard needs Redis {needed} or later: upgrade it, or "
+                "unset REDIS_URL to run the embedded redis-server"
+            ],
+        )
+    return version
+
+
+def _auth_problem(shown: str, err: Exception) -> str:
+    return (
+        f"the Redis at {shown} refused the credentials ({err}): put the right ones in the URL, "
+        "redis://USER:PASSWORD@HOST:PORT/0 (or redis://:PASSWORD@HOST:PORT/0)"
+    )
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)

@@ -1,0 +1,229 @@
+"""`RegistryStore`: registries, schemas, versions and resource policies in Redis (layout in `schemas.keys`).
+
+Every change is one single-slot script (`schemas.scripts`). Schema changes are check-and-set: read the record,
+compute the new one in Python, and let the script write it (and any version records) only if the record is still
+what was read, so concurrent writers never lose an update and a schema and its versions always change together.
+Records are plain JSON dicts; the API layer picks the fields a response shows.
+
+The built-in registries `discovered-schemas` and `aws.events` always exist: until something is written to one
+(a discovered schema, a tag) it is not stored at all, so starting the router writes no key; the first write
+materializes it (`_materialize`). Users cannot create, update or delete them (the API layer enforces it, as AWS
+does).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from schemas.arns import SchemaArns
+from schemas.errors import (
+    ConflictException,
+    NotFoundException,
+    PreconditionFailedException,
+    ServiceUnavailableException,
+)
+from schemas.keys import SchemaKeys
+from schemas.scripts import CAS_ATTEMPTS, DROP_REGISTRY, HASH_CAS, PUT_POLICY, SCHEMA_CAS, redis_errors, status
+
+__all__ = [
+    "AWS_EVENTS",
+    "BUILTIN_REGISTRIES",
+    "DISCOVERED",
+    "Record",
+    "RegistryStore",
+    "SchemaMutation",
+    "now_s",
+    "registry_not_found",
+    "schema_not_found",
+]
+
+Record = dict[str, Any]
+
+DISCOVERED = "discovered-schemas"
+AWS_EVENTS = "aws.events"
+BUILTIN_REGISTRIES = (AWS_EVENTS, DISCOVERED)
+
+_BUILTIN_DESCRIPTIONS = {
+    AWS_EVENTS: "Schemas for AWS services. The registry is read-only.",
+    DISCOVERED: "Schemas discovered from the events on your event buses.",
+}
+
+SchemaMutation = Callable[[Record | None], tuple[Record | None, dict[str, Record | None]]]
+"""Current schema record (None if absent) -> (new record or None to delete, {version: record or None to delete})."""
+
+
+def now_s() -> float:
+    return round(time.time(), 3)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _load(raw: bytes | str) -> Record:
+    value: Record = orjson.loads(raw)
+    return value
+
+
+class RegistryStore:
+    def __init__(self, redis: aioredis.Redis, keys: SchemaKeys, arns: SchemaArns) -> None:
+        self._redis = redis
+        self.keys = keys
+        self.arns = arns
+        self._hash_cas = redis.register_script(HASH_CAS)
+        self._schema_cas = redis.register_script(SCHEMA_CAS)
+        self._drop_registry = redis.register_script(DROP_REGISTRY)
+        self._put_policy = redis.register_script(PUT_POLICY)
+
+    # -- registries ------------------------------------------------------------------------------------------
+    def _builtin(self, name: str) -> Record:
+        return {
+            "RegistryName": name,
+            "RegistryArn": self.arns.registry(name),
+            "Description": _BUILTIN_DESCRIPTIONS[name],
+            "Tags": {},
+            "CreatedAt": 0.0,
+        }
+
+    async def _materialize(self, name: str) -> None:
+        """Store a built-in registry (index entry and marker) before the first write to it; idempotent."""
+        if name not in BUILTIN_REGISTRIES:
+            return
+        with redis_errors("create registry"):
+            await self._redis.set(self.keys.registry_exists(name), b"1")
+            await self._redis.hsetnx(self.keys.registries, name, orjson.dumps(self._builtin(name)))
+
+    async def get_registry(self, name: str) -> Record | None:
+        with redis_errors("read registry"):
+            raw = await self._redis.hget(self.keys.registries, name)
+        if raw is None:
+            return self._builtin(name) if name in BUILTIN_REGISTRIES else None
+        return _load(raw)
+
+    async def all_registries(self) -> list[Record]:
+        with redis_errors("list registries"):
+            raw = await self._redis.hgetall(self.keys.registries)
+        found = {_text(name): _load(value) for name, value in raw.items()}
+        for name in BUILTIN_REGISTRIES:
+            found.setdefault(name, self._builtin(name))
+        return [found[name] for name in sorted(found)]
+
+    async def create_registry(self, name: str, description: str | None, tags: dict[str, str]) -> Record:
+        record: Record = {
+            "RegistryName": name,
+            "RegistryArn": self.arns.registry(name),
+            "Description": description,
+            "Tags": tags,
+            "CreatedAt": now_s(),
+        }
+        with redis_errors("create registry"):
+            await self._redis.set(self.keys.registry_exists(name), b"1")
+            outcome = status(await self._hash_cas(keys=[self.keys.registries], args=[name, b"", orjson.dumps(record)]))
+        if outcome != "OK":
+            raise ConflictException(f"Registry with name {name} already exists.")
+        return record
+
+    async def update_registry(self, name: str, mutate: Callable[[Record], Record]) -> Record:
+        await self._materialize(name)
+        for _ in range(CAS_ATTEMPTS):
+            with redis_errors("update registry"):
+                raw = await self._redis.hget(self.keys.registries, name)
+                if raw is None:
+                    raise registry_not_found(name)
+                new = mutate(_load(raw))
+                args = [name, raw, orjson.dumps(new)]
+                if status(await self._hash_cas(keys=[self.keys.registries], args=args)) == "OK":
+                    return new
+        raise ServiceUnavailableException("The registry is being changed concurrently; try again.")
+
+    async def delete_registry(self, name: str) -> None:
+        k = self.keys
+        with redis_errors("delete registry"):
+            if not await self._redis.hdel(k.registries, name):
+                raise registry_not_found(name)
+            for _ in range(CAS_ATTEMPTS):
+                names = sorted(_text(n) for n in await self._redis.hkeys(k.schemas(name)))
+                keys = [k.registry_exists(name), k.schemas(name), k.registry_policy(name), k.fingerprints(name)]
+                for schema in names:
+                    keys += k.schema_keys(name, schema)
+                if status(await self._drop_registry(keys=keys, args=names)) == "OK":
+                    return
+        raise ServiceUnavailableException("The registry is being changed concurrently; try again.")
+
+    # -- schemas ---------------------------------------------------------------------------------------------
+    async def get_schema(self, registry: str, name: str) -> Record | None:
+        with redis_errors("read schema"):
+            raw = await self._redis.hget(self.keys.schemas(registry), name)
+        return _load(raw) if raw is not None else None
+
+    async def all_schemas(self, registry: str) -> list[Record]:
+        with redis_errors("list schemas"):
+            raw = await self._redis.hgetall(self.keys.schemas(registry))
+        return [_load(value) for _, value in sorted(raw.items())]
+
+    async def get_version(self, registry: str, name: str, version: str) -> Record | None:
+        with redis_errors("read schema version"):
+            raw = await self._redis.hget(self.keys.versions(registry, name), version)
+        return _load(raw) if raw is not None else None
+
+    async def all_versions(self, registry: str, name: str) -> list[Record]:
+        """Every version record of a schema, oldest first."""
+        with redis_errors("list schema versions"):
+            raw = await self._redis.hgetall(self.keys.versions(registry, name))
+        return [_load(value) for _, value in sorted(raw.items(), key=lambda item: int(item[0]))]
+
+    async def change_schema(self, registry: str, name: str, mutate: SchemaMutation) -> Record | None:
+        """Apply `mutate` atomically (check-and-set); returns the new record (None when deleted)."""
+        k = self.keys
+        keys = [k.registry_exists(registry), k.schemas(registry), *k.schema_keys(registry, name)]
+        await self._materialize(registry)
+        for _ in range(CAS_ATTEMPTS):
+            with redis_errors("change schema"):
+                raw = await self._redis.hget(k.schemas(registry), name)
+                new, versions = mutate(_load(raw) if raw is not None else None)
+                args: list[Any] = [name, raw or b"", orjson.dumps(new) if new is not None else b""]
+                for version, record in versions.items():
+                    args += [version, orjson.dumps(record) if record is not None else b""]
+                outcome = status(await self._schema_cas(keys=keys, args=args))
+            if outcome == "OK":
+                return new
+            if outcome == "NOREG":
+                raise registry_not_found(registry)
+        raise ServiceUnavailableException("The schema is being changed concurrently; try again.")
+
+    # -- resource policies -----------------------------------------------------------------------------------
+    def _policy_keys(self, registry: str | None) -> list[str]:
+        if registry is None:
+            return [self.keys.account_policy, self.keys.account_policy]
+        return [self.keys.registry_policy(registry), self.keys.registry_exists(registry)]
+
+    async def get_policy(self, registry: str | None) -> Record | None:
+        with redis_errors("read policy"):
+            raw = await self._redis.get(self._policy_keys(registry)[0])
+        return _load(raw) if raw is not None else None
+
+    async def put_policy(self, registry: str | None, record: Record | None, expected_revision: str | None) -> None:
+        args: list[str | bytes] = [expected_revision or "", orjson.dumps(record) if record is not None else b""]
+        if registry is not None and record is not None:
+            await self._materialize(registry)
+        with redis_errors("put policy"):
+            outcome = status(await self._put_policy(keys=self._policy_keys(registry), args=args))
+        if outcome == "NOREG":
+            raise registry_not_found(registry or "")
+        if outcome == "PRECONDITION":
+            raise PreconditionFailedException(f"Policy revision {expected_revision} is not the current revision.")
+        if outcome == "NOPOLICY":
+            raise NotFoundException("Resource policy not found.")
+
+
+def registry_not_found(name: str) -> NotFoundException:
+    return NotFoundException(f"Registry with name {name} does not exist.")
+
+
+def schema_not_found(registry: str, name: str) -> NotFoundException:
+    return NotFoundException(f"Schema with name {name} does not exist in registry {registry}.")

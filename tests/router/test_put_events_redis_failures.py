@@ -1,0 +1,129 @@
+"""PutEvents when Redis fails under it: the entries it could not store answer `InternalFailure` (retryable), in their
+positions, next to the entries that failed validation or were stored; nothing is half-stored; and the router
+recovers once Redis does. Each test runs its own redis-server, so stopping or starving it harms no other test.
+
+Three ways Redis fails: it is gone (stopped: connection refused), it refuses writes (`maxmemory` reached: OOM), and
+one bus's append is refused while another bus's succeeds (its stream key holds another type: WRONGTYPE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from router.app import create_app
+from router.keys import Keys
+from router.settings import Settings
+from tests.conftest import RedisServer
+from tests.router._serve import parse_metrics
+from tests.router.conftest import Api
+
+pytestmark = pytest.mark.integration
+
+KEYS = Keys()
+INTERNAL_FAILURE = {"ErrorCode": "InternalFailure", "ErrorMessage": "The event could not be stored. Retry the entry."}
+MISSING_SOURCE = {
+    "ErrorCode": "InvalidArgument",
+    "ErrorMessage": "Parameter Source is not valid. Reason: Source is a required argument.",
+}
+
+
+def entry(n: int, bus: str | None = None, **overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"Source": "failures.test", "DetailType": "t", "Detail": orjson.dumps({"n": n}).decode()}
+    if bus is not None:
+        base["EventBusName"] = bus
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Any:
+    data = tmp_path / "redis"
+    data.mkdir()
+    server = RedisServer(data, appendonly=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def failing(own_redis: RedisServer, tmp_path: Path) -> AsyncIterator[tuple[Api, aioredis.Redis]]:
+    app = create_app(Settings(redis_url=own_redis.url, data_dir=tmp_path))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
+            redis = aioredis.Redis.from_url(own_redis.url)
+            try:
+                yield Api(client, app), redis
+            finally:
+                await redis.aclose()
+
+
+async def stored_ns(redis: aioredis.Redis, bus: str = "default") -> list[int]:
+    entries: Any = await redis.xrange(KEYS.ingest(bus))
+    return [orjson.loads(fields[b"event"])["detail"]["n"] for _, fields in entries]
+
+
+async def failed_entries_metric(api: Api) -> float:
+    response = await api.client.get("/metrics")
+    return parse_metrics(response.text).get(("switchboard_put_events_failed_entries_total", ()), 0.0)
+
+
+async def test_redis_gone_fails_the_entries_with_internal_failure_then_recovers(
+    failing: tuple[Api, aioredis.Redis], own_redis: RedisServer
+) -> None:
+    api, redis = failing
+    first = await api.ok("PutEvents", {"Entries": [entry(1)]})
+    assert first["FailedEntryCount"] == 0
+    own_redis.stop()  # SIGTERM: the append-only file keeps what was stored
+
+    result = await api.ok("PutEvents", {"Entries": [entry(2), entry(3, Source=None), entry(4)]})
+    assert result == {"FailedEntryCount": 3, "Entries": [INTERNAL_FAILURE, MISSING_SOURCE, INTERNAL_FAILURE]}
+
+    restarted = RedisServer(own_redis.data_dir, appendonly=True, port=own_redis.port)
+    own_redis.proc = restarted.proc  # the fixture stops the running one
+    again = await api.ok("PutEvents", {"Entries": [entry(5)]})
+    assert again["FailedEntryCount"] == 0
+    assert await stored_ns(redis) == [1, 5]  # nothing of the failed request was stored
+
+
+async def test_redis_out_of_memory_fails_every_entry_and_stores_none(failing: tuple[Api, aioredis.Redis]) -> None:
+    api, redis = failing
+    await api.ok("PutEvents", {"Entries": [entry(1)]})
+    await redis.config_set("maxmemory", 1)  # noeviction: every write is refused with OOM
+    try:
+        result = await api.ok("PutEvents", {"Entries": [entry(n) for n in range(2, 12)]})
+        assert result == {"FailedEntryCount": 10, "Entries": [INTERNAL_FAILURE] * 10}
+    finally:
+        await redis.config_set("maxmemory", 0)
+    assert await stored_ns(redis) == [1]
+    again = await api.ok("PutEvents", {"Entries": [entry(12)]})
+    assert again["FailedEntryCount"] == 0
+    assert await stored_ns(redis) == [1, 12]
+
+
+async def test_one_bus_refused_fails_only_its_entries_in_their_positions(failing: tuple[Api, aioredis.Redis]) -> None:
+    api, redis = failing
+    await api.ok("CreateEventBus", {"Name": "orders"})
+    # The orders bus's ingest stream key holds a string: its append (one script for all its entries) is refused.
+    await redis.delete(KEYS.ingest("orders"))
+    await redis.set(KEYS.ingest("orders"), "not a stream")
+    before = await failed_entries_metric(api)
+    body = {"Entries": [entry(1), entry(2, "orders"), entry(3, Source=None), entry(4), entry(5, "orders")]}
+    result = await api.ok("PutEvents", body)
+    entries = result["Entries"]
+    assert result["FailedEntryCount"] == 3
+    assert [entries[1], entries[2], entries[4]] == [INTERNAL_FAILURE, MISSING_SOURCE, INTERNAL_FAILURE]
+    assert [set(entries[0]), set(entries[3])] == [{"EventId"}, {"EventId"}]
+    events: Any = await redis.xrange(KEYS.ingest("default"))
+    assert [orjson.loads(fields[b"event"])["id"] for _, fields in events] == [
+        entries[0]["EventId"],
+        entries[3]["EventId"],
+    ]
+    assert await redis.get(KEYS.ingest("orders")) == b"not a stream"  # nothing was appended
+    assert await failed_entries_metric(api) == before + 3
