@@ -1,5 +1,6 @@
 """The `switchboard` command: `serve` runs the router, `config validate DIR` checks config files, `queue read NAME`
-and `queue tail NAME` print a queue target's messages.
+and `queue tail NAME` print a queue target's messages, `ingest parked BUS` and `ingest redrive BUS` show and re-drive
+the events the router parked (router.ingest_cli).
 
 `switchboard serve [--host H] [--port N] [--config DIR] [--fsync always|everysec]` uses the Redis at `REDIS_URL`,
 or, when it is unset, starts its own persistent redis-server (`router.embedded_redis`) with its data under
@@ -127,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     tail = queue_commands.add_parser("tail", parents=[common], help="print new messages as they arrive (Ctrl-C stops)")
     tail.add_argument("name", metavar="NAME", help="the queue: the last part of its arn:aws:sqs:REGION:ACCOUNT:NAME")
     tail.add_argument("--from-start", action="store_true", help="first print the messages already there")
+
+    from router import ingest_cli
+
+    ingest_cli.add_commands(commands, common)
     return parser
 
 
@@ -162,6 +167,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.queue_command == "read":
             return queue_cli.read_command(args.name, args.count, args.after)
         return queue_cli.tail_command(args.name, args.from_start)
+    if args.command == "ingest":
+        from router import ingest_cli
+
+        return ingest_cli.run(args)
     from router.config import validate_command
 
     return validate_command(args.dir)

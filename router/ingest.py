@@ -27,7 +27,9 @@ the partitions), so a process holds one blocking connection per partition whatev
    where `<id>` is the oldest entry that some consumer group of the stream (ours, or an archive's) has not
    acknowledged yet. Unacknowledged entries are never trimmed, and computing the floor in
    the same script as the trim leaves no room for the race two processes used to hit. A (re)started loop first
-   re-reads its own pending entries (`0`).
+   re-reads its own pending entries (`0`). A batch that takes longer than a third of `claim_min_idle_ms` to
+   route (a huge event, a slow matcher) keeps its entries fresh meanwhile (`XCLAIM ... JUSTID` to itself), so it is
+   never taken over while it is being routed.
 
 **Parking.** An event whose matching fails with an internal error (the matcher raised) is never acknowledged as if it
 had been routed: the bus's matcher is rebuilt and the event tried again, `match_attempts` times in all
@@ -53,7 +55,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from redis.exceptions import ResponseError
+import orjson
+from redis.exceptions import RedisError, ResponseError
 
 from router.keys import INGEST_GROUP, Keys, bus_partition
 from router.matchers import CompiledBus, MatcherCache
@@ -65,14 +68,14 @@ from router.stream_reader import Entry
 __all__ = [
     "CHUNK_BYTES",
     "INLINE_MATCH_BYTES",
+    "OFF_LOOP_BYTES",
+    "REDRIVE_SCRIPT",
     "CountingSink",
     "Effects",
     "IngestWorker",
     "Sink",
     "WorkerOptions",
     "consumer_name",
-    "parked",
-    "redrive",
 ]
 
 log = logging.getLogger("switchboard.ingest")
@@ -81,12 +84,14 @@ CHUNK_BYTES = 256 * 1024
 """A batch is matched in chunks of at most this many bytes of events (or one bigger event), the loop between them."""
 CHUNK_EVENTS = 200
 """... and of at most this many events."""
-INLINE_MATCH_BYTES = 32 * 1024
-"""A chunk of more bytes than this is matched in the worker thread, not on the event loop."""
+OFF_LOOP_BYTES = 32 * 1024
+"""Work on more bytes of events than this runs in a worker thread, not on the event loop: matching a chunk here,
+building a PutEvents request's envelopes (router.api.put_events), shaping a target's input (router.delivery)."""
+INLINE_MATCH_BYTES = OFF_LOOP_BYTES
+"""A chunk of more bytes than this is matched in the worker thread."""
 
 PARKED_REASON_INTERNAL = "internal-error"
 PARKED_REASON_MALFORMED = "malformed"
-_PARKED_FIELDS = (b"parked_reason", b"parked_error", b"parked_from", b"parked_ms")
 
 
 @dataclass(slots=True)
@@ -226,7 +231,8 @@ return {out, missing}
 
 # KEYS: parked stream, ingest stream, bus exists marker. ARGV: n (max entries), then ids (none: the oldest n).
 # Appends parked entries back to the ingest stream (without the parked_* fields) and deletes them; false: no bus.
-_REDRIVE = """
+# (router.ingest_cli's `switchboard ingest redrive`.)
+REDRIVE_SCRIPT = """
 if redis.call('EXISTS', KEYS[3]) == 0 then return false end
 local entries = {}
 if #ARGV > 1 then
@@ -285,8 +291,6 @@ def _match_chunk(compiled: CompiledBus, events: Sequence[bytes | None]) -> list[
 
 
 def _malformed(event: bytes) -> bool:
-    import orjson
-
     try:
         return not isinstance(orjson.loads(event), dict)
     except orjson.JSONDecodeError:
@@ -314,6 +318,7 @@ class IngestWorker(PartitionedWorker):
         self._settle = redis.register_script(_SETTLE)
         self._maintain = redis.register_script(_MAINTAIN)
         self._rounds = 0
+        self._keepers: set[asyncio.Task[None]] = set()
         self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchboard-match")
         self.processed_events = 0
         """Events this process settled (for tests and logs; the durable count is in Redis)."""
@@ -434,6 +439,27 @@ class IngestWorker(PartitionedWorker):
 
     # one batch ------------------------------------------------------------------------------------------------
     async def _process(self, bus: str, stream: str, entries: Sequence[Entry]) -> None:
+        """Route a batch and settle it; while it takes long, keep its entries fresh (`_keep_claimed`), so no
+        process (this one included) takes them over as abandoned and routes them a second time."""
+        ids: list[Any] = [entry_id for entry_id, _ in entries]
+        self._keepers.add(keeper := asyncio.create_task(self._keep_claimed(stream, ids)))
+        try:
+            await self._route(bus, stream, entries)
+        finally:
+            keeper.cancel()
+            self._keepers.discard(keeper)
+
+    async def _keep_claimed(self, stream: str, ids: list[Any]) -> None:
+        """Every third of `claim_min_idle_ms`, reset the entries' idle time (XCLAIM to ourselves, JUSTID)."""
+        interval_s = self.options.claim_min_idle_ms / 3000
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.redis.xclaim(stream, INGEST_GROUP, self.consumer, 0, ids, justid=True)
+            except (RedisError, OSError) as err:
+                log.debug("keeping %d entries of %s claimed failed: %s", len(ids), stream, err)
+
+    async def _route(self, bus: str, stream: str, entries: Sequence[Entry]) -> None:
         compiled = await self.matchers.get(bus)
         prepare = getattr(self.sink, "prepare", None)  # a sink that needs I/O first (router.delivery.sink)
         if prepare is not None:
@@ -534,17 +560,3 @@ class IngestWorker(PartitionedWorker):
                     await asyncio.sleep(0)
             start = end
         return out
-
-
-# operators' tools (router.ingest_cli) -------------------------------------------------------------------------------
-async def parked(redis: AnyRedis, keys: Keys, bus: str, count: int = 100) -> list[tuple[bytes, dict[bytes, bytes]]]:
-    """The oldest `count` parked events of `bus` (entry id, fields)."""
-    found: Any = await redis.xrange(keys.ingest_parked(bus), count=count)
-    return [(entry_id, fields) for entry_id, fields in found]
-
-
-async def redrive(redis: AnyRedis, keys: Keys, bus: str, ids: Sequence[str] = (), count: int = 1000) -> int | None:
-    """Append parked events (`ids`, or the oldest `count`) back to the bus's ingest stream; how many; None: no bus."""
-    script = redis.register_script(_REDRIVE)
-    moved = await script(keys=[keys.ingest_parked(bus), keys.ingest(bus), keys.bus_exists(bus)], args=[count, *ids])
-    return None if moved is None else int(moved)

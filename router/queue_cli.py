@@ -28,7 +28,7 @@ from router.redis_client import is_cluster, split_cluster_flag
 from router.settings import Settings, redact_url
 from router.startup import ExitCode, StartupError
 
-__all__ = ["read_command", "tail_command"]
+__all__ = ["connect", "read_command", "tail_command"]
 
 _LISTED_QUEUES = 10
 
@@ -47,7 +47,7 @@ def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
     return orjson.dumps(out).decode()
 
 
-def _connect(settings: Settings) -> tuple[redis.Redis | redis.RedisCluster, str]:
+def connect(settings: Settings) -> tuple[redis.Redis | redis.RedisCluster, str]:
     """A client, and how to name the Redis it reads (printed on stderr)."""
     if settings.redis_url is not None:
         url, source = settings.redis_url, "REDIS_URL"
@@ -93,7 +93,7 @@ def _some_queues(client: redis.Redis | redis.RedisCluster, keys: Keys) -> list[s
 def read_command(name: str, count: int, after: str | None, out: TextIO = sys.stdout) -> int:
     settings = Settings.from_env()
     keys = Keys(settings.key_prefix)
-    client, url = _connect(settings)
+    client, url = connect(settings)
     start = f"({after}" if after else "-"
     try:
         if not client.exists(keys.queue(name)):
@@ -115,7 +115,7 @@ def read_command(name: str, count: int, after: str | None, out: TextIO = sys.std
 
 def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms: int = 1000) -> int:
     settings = Settings.from_env()
-    client, url = _connect(settings)
+    client, url = connect(settings)
     key = Keys(settings.key_prefix).queue(name)
     try:
         if not client.exists(key):

@@ -11,6 +11,8 @@ formula -> `ValidationException`; a member of the wrong JSON type -> `Serializat
 `InvalidArgument` (missing Source/DetailType/Detail, DetailType over 128 characters, a Time that is no timestamp),
 `MalformedDetail` (Detail not a JSON object, or nested deeper than 1000 levels), and, a Switchboard choice where
 AWS's behaviour is unsettled, `ResourceNotFoundException` "Event bus NAME does not exist." for an unknown bus.
+A request of more than `router.ingest.OFF_LOOP_BYTES` builds its envelopes (parsing and checking each Detail) in a
+worker thread, so a 1 MiB request never holds the event loop.
 Bus existence is checked in the same Lua script that appends, against the bus's `exists` marker (same hash slot
 as its stream), so an event is never appended to a bus that does not exist, and a new bus accepts events at once.
 
@@ -40,6 +42,7 @@ from router.envelope import (
     uuid4_strings,
 )
 from router.errors import SerializationException, ServiceError, ValidationException
+from router.ingest import OFF_LOOP_BYTES
 from router.metrics import Metrics
 from router.protocol import Handler, request_headers
 from router.state import AppState
@@ -112,6 +115,26 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     hops = _incoming_hops()
 
     results: list[dict[str, Any]] = [_INTERNAL_FAILURE] * len(entries)
+    if size_bytes > OFF_LOOP_BYTES:  # parsing and checking big Details takes long: not on the event loop
+        by_bus = await asyncio.to_thread(_envelopes, state, entries, results)
+    else:
+        by_bus = _envelopes(state, entries, results)
+
+    if len(by_bus) == 1:
+        ((bus, items),) = by_bus.items()
+        await _append(state, bus, items, results, hops)
+    elif by_bus:
+        await asyncio.gather(*(_append(state, bus, items, results, hops) for bus, items in by_bus.items()))
+
+    failed = sum(1 for r in results if "ErrorCode" in r)
+    metrics: Metrics | None = state.extras.get("metrics")
+    if metrics is not None:
+        metrics.observe_put_events(size_bytes, len(entries), failed)
+    return {"FailedEntryCount": failed, "Entries": results}
+
+
+def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]]) -> dict[str, list[_Item]]:
+    """The entries' envelopes grouped by bus; an entry that fails gets its error in `results`."""
     by_bus: dict[str, list[_Item]] = {}
     now_s = time.time()
     account, region = state.account_id, state.region
@@ -128,18 +151,7 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
             results[index] = {"ErrorCode": err.code, "ErrorMessage": err.message}
             continue
         by_bus.setdefault(bus, []).append((index, event_id, envelope))
-
-    if len(by_bus) == 1:
-        ((bus, items),) = by_bus.items()
-        await _append(state, bus, items, results, hops)
-    elif by_bus:
-        await asyncio.gather(*(_append(state, bus, items, results, hops) for bus, items in by_bus.items()))
-
-    failed = sum(1 for r in results if "ErrorCode" in r)
-    metrics: Metrics | None = state.extras.get("metrics")
-    if metrics is not None:
-        metrics.observe_put_events(size_bytes, len(entries), failed)
-    return {"FailedEntryCount": failed, "Entries": results}
+    return by_bus
 
 
 def _incoming_hops() -> int | None:

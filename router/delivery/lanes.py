@@ -31,6 +31,7 @@ from router.delivery.queues import QueueTransport
 from router.delivery.retry import CONDITION_MAX_AGE, Backoff, Failure, RetryPolicy, decide, expired
 from router.delivery.scripts import KIND_DLQ, KIND_DLQ_FAILED, KIND_DROPPED, KIND_RETRY, KIND_SUCCESS
 from router.delivery.transports import Transport, Transports
+from router.ingest import OFF_LOOP_BYTES
 from router.transform import InvocationContext, render_event
 
 log = logging.getLogger("switchboard.delivery")
@@ -188,7 +189,10 @@ class Lane:
                 outcomes.append(await self._give_up(job, failure_of(job.error), CONDITION_MAX_AGE, job.attempts, 0))
                 continue
             try:
-                job.payload = self._shape(job)
+                if len(job.event) > OFF_LOOP_BYTES and shapes_input(job.target):  # never long on the event loop
+                    job.payload = await asyncio.to_thread(self._shape, job)
+                else:
+                    job.payload = self._shape(job)
             except Exception as err:  # a stored transformer the event cannot satisfy: not retried
                 outcomes.append(
                     await self._give_up(job, Failure("INPUT_ERROR", str(err), False), None, job.attempts, 0)

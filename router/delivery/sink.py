@@ -32,6 +32,7 @@ scripts go as `EVAL` with their keys declared, each script's keys in one slot (a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -50,7 +51,7 @@ from router.delivery.queues import queue_name
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
 from router.envelope import uuid4_strings
-from router.ingest import CountingSink, Effects
+from router.ingest import OFF_LOOP_BYTES, CountingSink, Effects
 from router.keys import Keys
 from router.matchers import CompiledBus
 
@@ -221,10 +222,10 @@ class DeliverySink(CountingSink):
         """What each pipelined command delivers, in pipeline order: one item per bus-target call first, then a
         queue's items per queue call."""
         queue_calls: dict[tuple[str, str], tuple[list[tuple[Effects, _Inline]], list[Any]]] = {}
+        payloads = await self._payloads(bus, [item for _, item in work], now_ms)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for effects, item in work:
+            for (effects, item), payload in zip(work, payloads, strict=True):
                 target = item.target
-                payload = self._payload(bus, item, now_ms)
                 if payload is None:
                     effects.commands.append(_fallback(item))
                     continue
@@ -266,6 +267,13 @@ class DeliverySink(CountingSink):
                         observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
         for effects in batch:
             effects.pending.clear()
+
+    async def _payloads(self, bus: str, items: list[_Inline], now_ms: int) -> list[bytes | None]:
+        """Each item's payload; the shaping of big events runs in a worker thread (never long on the event loop)."""
+        big = sum(len(item.event) for item in items if item.target.shaped)
+        if big > OFF_LOOP_BYTES:
+            return await asyncio.to_thread(lambda: [self._payload(bus, item, now_ms) for item in items])
+        return [self._payload(bus, item, now_ms) for item in items]
 
     def _payload(self, bus: str, item: _Inline, now_ms: int) -> bytes | None:
         """What to append for an inline delivery; None when the job path must decide its outcome."""
