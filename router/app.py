@@ -9,8 +9,8 @@ the delivery worker (`router.delivery`, whose sink the ingest worker feeds); shu
 reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
 
 Every other request goes to `router.services.Services`, where each served AWS API is mounted with one line (the
-EventBridge `Dispatcher` answers `X-Amz-Target: AWSEvents.*`); requests for services that are not served get an
-error in their own protocol that says so.
+EventBridge `Dispatcher` answers `X-Amz-Target: AWSEvents.*`, router.sqs `AmazonSQS.*`); requests for services that
+are not served get an error in their own protocol that says so.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, request_response
 
-from router import api, redis_client
+from router import api, redis_client, sqs
 from router.delivery import Delivery
 from router.extensions import Extension, installed, merge_operations
 from router.ingest import IngestWorker, WorkerOptions
@@ -93,6 +93,8 @@ def create_app(
 
     services = Services()
     services.mount(Service("events", "Amazon EventBridge", request_response(dispatcher.handle), targets=("AWSEvents",)))
+    services.mount(sqs.create_service(state))
+    state.extras["sqs"].observers.append(metrics.observe_request)
     for extension in loaded:
         for service in extension.services:
             services.mount(service)
@@ -116,6 +118,7 @@ def create_app(
                 await deliveries.start()
             yield
         finally:
+            await state.extras["sqs_waiters"].stop()
             await deliveries.stop()
             await worker.stop()
             for hook in reversed(shutdown_hooks):

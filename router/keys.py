@@ -52,6 +52,25 @@ cluster independently of buses), one entry per message with the fields router.de
 The ingest stream is read through the consumer group `INGEST_GROUP`, delivery job streams through
 `DELIVERY_GROUP`.
 
+SQS API state (router.sqs, docs/queues.md). The messages stay the queue's stream above; what SQS adds lives beside
+it in the queue's own slot `{queue:Q}`, so every SQS operation on one queue is one single-slot script. Only the
+queue list is account-wide:
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:queues` | sorted set | every queue name, score 0 (ListQueues pages it with ZRANGEBYLEX) |
+| `sb:{queue:Q}:attributes` | hash | SQS attribute name -> value as SQS writes it (`VisibilityTimeout` = `30`, ...) |
+| `sb:{queue:Q}:tags` | hash | queue tag key -> value |
+| `sb:{queue:Q}:sqs` | hash | `cursor`: the last stream entry id SQS has read; `purged_ms`: the last PurgeQueue |
+| `sb:{queue:Q}:invisible` | sorted set | received messages (entry ids), scored by when they become visible again (ms) |
+| `sb:{queue:Q}:delayed` | sorted set | messages not yet received and delayed (DelaySeconds), scored by due time |
+| `sb:{queue:Q}:receipts` | hash | entry id -> `count first-receive-ms token group` of a received message |
+| `sb:{queue:Q}:fifo` | sorted set | FIFO: pending messages as `group NUL padded-entry-id` (lexicographic) |
+| `sb:{queue:Q}:fifo-ready` | sorted set | FIFO: groups with messages, none in flight; scored by oldest (ms) |
+| `sb:{queue:Q}:fifo-inflight` | hash | FIFO: group -> its messages in flight or delayed (the group lock) |
+| `sb:{queue:Q}:dedup` | hash | FIFO: deduplication id -> `message-id entry-id expiry-ms` (5 minutes) |
+| `sb:{queue:Q}:dedup-expiry` | sorted set | FIFO: deduplication ids scored by expiry (ms), for pruning |
+
 Record formats (JSON objects; absent optional fields are stored as `null` or left out, readers accept both):
 
 - bus record: `Name`, `Arn`, `Description`, `KmsKeyIdentifier`, `DeadLetterConfig`, `LogConfig`, `CreationTime` and
@@ -192,6 +211,65 @@ class Keys:
     def queue(self, name: str) -> str:
         """A queue target's stream; its own hash tag, so queues spread over a cluster."""
         return f"{self.prefix}:{{queue:{name}}}:messages"
+
+    # SQS API state (router.sqs) --------------------------------------------------------------------------------
+    @property
+    def queues(self) -> str:
+        """Every queue name (created with CreateQueue, or on first delivery), for ListQueues."""
+        return f"{self.prefix}:{{meta}}:queues"
+
+    def queue_tag(self, name: str) -> str:
+        return f"{self.prefix}:{{queue:{name}}}"
+
+    def queue_attributes(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:attributes"
+
+    def queue_tags(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:tags"
+
+    def queue_state(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:sqs"
+
+    def queue_invisible(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:invisible"
+
+    def queue_delayed(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:delayed"
+
+    def queue_receipts(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:receipts"
+
+    def queue_fifo(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:fifo"
+
+    def queue_fifo_ready(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:fifo-ready"
+
+    def queue_fifo_inflight(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:fifo-inflight"
+
+    def queue_dedup(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:dedup"
+
+    def queue_dedup_expiry(self, name: str) -> str:
+        return f"{self.queue_tag(name)}:dedup-expiry"
+
+    def queue_sqs_keys(self, name: str) -> list[str]:
+        """Every key of queue `name` in the order router.sqs scripts take them (the stream first)."""
+        return [
+            self.queue(name),
+            self.queue_attributes(name),
+            self.queue_state(name),
+            self.queue_invisible(name),
+            self.queue_delayed(name),
+            self.queue_receipts(name),
+            self.queue_fifo(name),
+            self.queue_fifo_ready(name),
+            self.queue_fifo_inflight(name),
+            self.queue_dedup(name),
+            self.queue_dedup_expiry(name),
+            self.queue_tags(name),
+        ]
 
     def api_destination_rate(self, name: str, epoch_s: int) -> str:
         return f"{self.prefix}:{{apidest:{name}}}:rate:{epoch_s}"

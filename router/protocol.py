@@ -158,3 +158,10 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise SerializationException("Request body must be a JSON object.")
     return body
+
+
+read_body = _read_body
+"""The bounded body reader, shared with the other JSON protocols on the port (router.sqs.protocol)."""
+
+parse_body = _parse_body
+"""The JSON-object body parser, shared with the other JSON protocols on the port (router.sqs.protocol)."""

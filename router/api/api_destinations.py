@@ -1,8 +1,9 @@
 """API destinations: CreateApiDestination, DescribeApiDestination, ListApiDestinations, UpdateApiDestination and
 DeleteApiDestination.
 
-Thin handlers over router.connections.store. An API destination names its connection by ARN, and the ARN must name
-a connection that exists now (a connection deleted and re-created under the same name has a new ARN).
+Thin handlers over router.connections.store, sharing the List paging of router.api.connections. An API
+destination names its connection by ARN, and the ARN must name a connection that exists now (a connection deleted
+and re-created under the same name has a new ARN).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from router.api._control import paginate, pick, with_token
-from router.api.connections import store
+from router.api._control import pick
+from router.api.connections import list_page, store
 from router.protocol import Handler
 from router.state import AppState
 
@@ -40,15 +41,7 @@ async def describe_api_destination(state: AppState, body: dict[str, Any]) -> Map
 
 
 async def list_api_destinations(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
-    prefix = body.get("NamePrefix") or ""
-    connection = body.get("ConnectionArn")
-    records = [
-        r
-        for r in await store(state).list_destinations()
-        if r["Name"].startswith(prefix) and (connection is None or r["ConnectionArn"] == connection)
-    ]
-    items, next_token = paginate(records, lambda record: str(record["Name"]), body)
-    return with_token({"ApiDestinations": [pick(r, _SUMMARY) for r in items]}, next_token)
+    return list_page(await store(state).list_destinations(), body, "ConnectionArn", "ApiDestinations", _SUMMARY)
 
 
 async def update_api_destination(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:

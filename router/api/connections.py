@@ -10,7 +10,7 @@ them; the shut-down hook closes the auth HTTP client.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from router.api._control import paginate, pick, with_token
@@ -71,39 +71,43 @@ async def describe_connection(state: AppState, body: dict[str, Any]) -> Mapping[
 
 
 async def list_connections(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
-    prefix = body.get("NamePrefix") or ""
-    wanted = body.get("ConnectionState")
-    records = [
-        r
-        for r in await store(state).list_connections()
-        if r["Name"].startswith(prefix) and (wanted is None or r["ConnectionState"] == wanted)
-    ]
-    items, next_token = paginate(records, lambda record: str(record["Name"]), body)
-    return with_token({"Connections": [pick(r, _SUMMARY) for r in items]}, next_token)
+    return list_page(await store(state).list_connections(), body, "ConnectionState", "Connections", _SUMMARY)
 
 
 async def update_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
-    record = await store(state).update_connection(body)
-    auth = state.extras.get(AUTH)
-    if isinstance(auth, ConnectionAuth):
-        auth.invalidate(record["ConnectionArn"])
-    return pick(record, _CHANGE)
+    return _changed(state, await store(state).update_connection(body))
 
 
 async def delete_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
-    record = await store(state).delete_connection(body["Name"])
-    auth = state.extras.get(AUTH)
-    if isinstance(auth, ConnectionAuth):
-        auth.invalidate(record["ConnectionArn"])
-    return pick(record, _CHANGE)
+    return _changed(state, await store(state).delete_connection(body["Name"]))
 
 
 async def deauthorize_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
-    record = await store(state).deauthorize_connection(body["Name"])
+    return _changed(state, await store(state).deauthorize_connection(body["Name"]))
+
+
+def _changed(state: AppState, record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The answer to a change of a connection's credentials or existence, once its cached token is dropped."""
     auth = state.extras.get(AUTH)
     if isinstance(auth, ConnectionAuth):
         auth.invalidate(record["ConnectionArn"])
     return pick(record, _CHANGE)
+
+
+def list_page(
+    records: Sequence[Mapping[str, Any]],
+    body: Mapping[str, Any],
+    filter_member: str,
+    output: str,
+    summary: Sequence[str],
+) -> Mapping[str, Any]:
+    """One page of a List operation over records by name: `NamePrefix`, then an exact match on `filter_member` when
+    the request gives it (ConnectionState, or an API destination's ConnectionArn), then the control plane's paging."""
+    prefix = body.get("NamePrefix") or ""
+    wanted = body.get(filter_member)
+    chosen = [r for r in records if r["Name"].startswith(prefix) and (wanted is None or r.get(filter_member) == wanted)]
+    items, next_token = paginate(chosen, lambda record: str(record["Name"]), body)
+    return with_token({output: [pick(r, summary) for r in items]}, next_token)
 
 
 async def on_startup(state: AppState) -> None:

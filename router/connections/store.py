@@ -6,8 +6,10 @@ hash, so no code path that answers them can reach a secret: the public record ke
 ClientID and the non-secret HTTP parameters (`IsValueSecret: true` values are dropped), and the full
 `AuthParameters` go to the secrets hash, Fernet-encrypted (router.connections.secrets).
 
-Creates and deletes are single Lua scripts (exists check, quota check and both writes together); updates are
-optimistic WATCH/MULTI transactions, retried on a concurrent change.
+The storage both kinds share (create with its exists and quota checks and both writes in one script, by-ARN
+lookup, list, WATCH/MULTI update, delete) is router.connections.records, one `Records` per kind; this module
+adds what differs: the members of each record, the checks on what a request may hold, the states and the
+credentials.
 
 States: a BASIC or API_KEY connection is AUTHORIZED as soon as it is created. An OAUTH_CLIENT_CREDENTIALS connection
 starts AUTHORIZING and becomes AUTHORIZED when the first token fetch succeeds (router.connections.auth records
@@ -19,21 +21,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 from router.connections.endpoints import check_endpoint
+from router.connections.records import Kind, Records
 from router.connections.secrets import SecretBox, SecretsUnavailable
-from router.errors import (
-    LimitExceededException,
-    ResourceAlreadyExistsException,
-    ResourceNotFoundException,
-    ValidationException,
-)
+from router.errors import ResourceNotFoundException, ValidationException
 from router.keys import Keys
 from router.settings import Settings
 
@@ -58,23 +53,7 @@ _REQUIRED = {
 }
 _HTTP_LISTS = ("HeaderParameters", "QueryStringParameters", "BodyParameters")
 _DEST = "api-destination"
-
-# KEYS[1] records hash, KEYS[2] secrets hash (or the records hash again); ARGV name, record, secret, limit
-_CREATE = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-return 1
-"""
-# KEYS[1] records hash, KEYS[2] secrets hash; ARGV name -> the deleted record, or false
-_DELETE = """
-local record = redis.call('HGET', KEYS[1], ARGV[1])
-if not record then return false end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return record
-"""
+"""The resource named in API destination errors ("Failed to create the api-destination(s). ...")."""
 
 
 def connection_not_found(name: str) -> ResourceNotFoundException:
@@ -153,6 +132,30 @@ def _initial_state(auth_type: str) -> str:
     return "AUTHORIZING" if auth_type == "OAUTH_CLIENT_CREDENTIALS" else "AUTHORIZED"
 
 
+_CONNECTIONS = Kind(
+    "connection",
+    "ConnectionArn",
+    CONNECTION_LIMIT,
+    connection_not_found,
+    lambda name: f"Connection {name} already exists.",
+)
+_DESTINATIONS = Kind(
+    "api-destination",
+    "ApiDestinationArn",
+    DESTINATION_LIMIT,
+    destination_not_found,
+    lambda name: f"An api-destination {name} already exists.",
+)
+_DESTINATION_MEMBERS = (
+    "Description",
+    "ConnectionArn",
+    "InvocationEndpoint",
+    "HttpMethod",
+    "InvocationRateLimitPerSecond",
+)
+"""What CreateApiDestination takes and UpdateApiDestination may change (besides Name)."""
+
+
 class ConnectionStore:
     """All reads and writes of connections and API destinations. Handlers and the delivery engine share it."""
 
@@ -162,6 +165,8 @@ class ConnectionStore:
         self.settings = settings
         self.box = box
         self._arn_prefix = f"arn:aws:events:{settings.region}:{settings.account_id}:"
+        self._connections = Records(redis, _CONNECTIONS, keys.connections, keys.connection_secrets)
+        self._destinations = Records(redis, _DESTINATIONS, keys.api_destinations)
 
     # --- connections ---------------------------------------------------------------------------------
 
@@ -174,7 +179,7 @@ class ConnectionStore:
         now = time.time()
         record: dict[str, Any] = {
             "Name": name,
-            "ConnectionArn": f"{self._arn_prefix}connection/{name}/{uuid.uuid4()}",
+            "ConnectionArn": self._new_arn("connection", name),
             "Description": body.get("Description"),
             "AuthorizationType": auth_type,
             "ConnectionState": _initial_state(auth_type),
@@ -186,37 +191,22 @@ class ConnectionStore:
             "LastModifiedTime": now,
             "LastAuthorizedTime": now if auth_type != "OAUTH_CLIENT_CREDENTIALS" else None,
         }
-        keys = [self.keys.connections, self.keys.connection_secrets]
-        args = [name, orjson.dumps(record), self.box.encrypt(auth), CONNECTION_LIMIT]
-        created = await self.redis.eval(_CREATE, 2, *keys, *args)
-        if created == 0:
-            raise ResourceAlreadyExistsException(f"Connection {name} already exists.")
-        if created == -1:
-            raise LimitExceededException("The requested resource exceeds the maximum number allowed.")
+        await self._connections.create(name, record, self.box.encrypt(auth))
         return record
 
     async def get_connection(self, name: str) -> dict[str, Any]:
-        raw = await self.redis.hget(self.keys.connections, name)
-        if raw is None:
-            raise connection_not_found(name)
-        record: dict[str, Any] = orjson.loads(raw)
-        return record
+        return await self._connections.get(name)
 
     async def connection_by_arn(self, arn: str) -> dict[str, Any]:
         """The connection an ARN names; ResourceNotFound when there is none (or it was re-created since)."""
-        name = arn.rsplit(":connection/", 1)[-1].split("/", 1)[0]
-        record = await self.get_connection(name)
-        if record["ConnectionArn"] != arn:
-            raise connection_not_found(name)
-        return record
+        return await self._connections.by_arn(arn)
 
     async def list_connections(self) -> list[dict[str, Any]]:
-        raw = await self.redis.hgetall(self.keys.connections)
-        return sorted((orjson.loads(v) for v in raw.values()), key=lambda r: r["Name"])
+        return await self._connections.list()
 
     async def connection_secrets(self, name: str) -> dict[str, Any] | None:
         """The full, decrypted AuthParameters; None after DeauthorizeConnection."""
-        raw = await self.redis.hget(self.keys.connection_secrets, name)
+        raw = await self._connections.secret(name)
         if raw is None:
             return None
         secrets: dict[str, Any] = self.box.decrypt(raw)
@@ -225,8 +215,8 @@ class ConnectionStore:
     async def update_connection(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body["Name"]
 
-        def change(record: dict[str, Any], stored: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
-            secrets = stored or {}
+        def change(record: dict[str, Any], stored: bytes | None) -> tuple[dict[str, Any], str | None]:
+            secrets = self._decrypt_or_none(stored) or {}
             auth_type = body.get("AuthorizationType") or record["AuthorizationType"]
             given = {k: v for k, v in (body.get("AuthParameters") or {}).items() if v is not None}
             if auth_type != record["AuthorizationType"]:
@@ -251,12 +241,12 @@ class ConnectionStore:
                 record["LastAuthorizedTime"] = now
             return record, self.box.encrypt(auth)
 
-        return await self._update(name, change)
+        return await self._connections.update(name, change)
 
     async def set_connection_state(self, name: str, state: str, reason: str | None = None) -> None:
         """Record an authorization outcome (router.connections.auth); a no-op if the connection is gone."""
 
-        def change(record: dict[str, Any], _: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+        def change(record: dict[str, Any], _: bytes | None) -> tuple[dict[str, Any], str | None]:
             record["ConnectionState"] = state
             if reason:
                 record["StateReason"] = reason
@@ -267,53 +257,24 @@ class ConnectionStore:
             return record, None
 
         try:
-            await self._update(name, change)
+            await self._connections.update(name, change)
         except ResourceNotFoundException:
             return
 
     async def deauthorize_connection(self, name: str) -> dict[str, Any]:
-        def change(record: dict[str, Any], _: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+        def change(record: dict[str, Any], _: bytes | None) -> tuple[dict[str, Any], str | None]:
             record["ConnectionState"] = "DEAUTHORIZED"
             record["LastModifiedTime"] = time.time()
             return record, ""
 
-        record = await self._update(name, change)
+        record = await self._connections.update(name, change)
         return {**record, "ConnectionState": "DEAUTHORIZING"}
 
     async def delete_connection(self, name: str) -> dict[str, Any]:
-        keys = [self.keys.connections, self.keys.connection_secrets]
-        raw = await self.redis.eval(_DELETE, 2, *keys, name)
-        if raw is None:
-            raise connection_not_found(name)
-        record: dict[str, Any] = orjson.loads(raw)
+        record = await self._connections.delete(name)
         return {**record, "ConnectionState": "DELETING"}
 
-    async def _update(
-        self, name: str, change: Callable[[dict[str, Any], dict[str, Any] | None], tuple[dict[str, Any], str | None]]
-    ) -> dict[str, Any]:
-        """Apply `change(record, decrypted secrets)` under WATCH. It returns the record and the new encrypted
-        secret (None keeps it, "" deletes it)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(self.keys.connections, self.keys.connection_secrets)
-                    raw = await pipe.hget(self.keys.connections, name)
-                    if raw is None:
-                        raise connection_not_found(name)
-                    stored = await pipe.hget(self.keys.connection_secrets, name)
-                    record, secret = change(orjson.loads(raw), self._decrypt_or_none(stored))
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.hset(self.keys.connections, name, orjson.dumps(record))
-                    if secret == "":
-                        pipe.hdel(self.keys.connection_secrets, name)
-                    elif secret is not None:
-                        pipe.hset(self.keys.connection_secrets, name, secret)
-                    await pipe.execute()
-                    return record
-                except WatchError:
-                    continue
-
-    def _decrypt_or_none(self, stored: bytes | str | None) -> dict[str, Any] | None:
+    def _decrypt_or_none(self, stored: bytes | None) -> dict[str, Any] | None:
         if stored is None:
             return None
         try:
@@ -321,6 +282,9 @@ class ConnectionStore:
         except SecretsUnavailable:
             return None  # credentials encrypted with another key are as good as none: an update must resend them
         return secrets
+
+    def _new_arn(self, resource: str, name: str) -> str:
+        return f"{self._arn_prefix}{resource}/{name}/{uuid.uuid4()}"
 
     def _secret_arn(self, name: str) -> str:
         suffix = uuid.uuid4().hex[:6]
@@ -336,77 +300,37 @@ class ConnectionStore:
         now = time.time()
         record: dict[str, Any] = {
             "Name": name,
-            "ApiDestinationArn": f"{self._arn_prefix}api-destination/{name}/{uuid.uuid4()}",
-            "Description": body.get("Description"),
+            "ApiDestinationArn": self._new_arn("api-destination", name),
             "ApiDestinationState": "ACTIVE",
-            "ConnectionArn": body["ConnectionArn"],
-            "InvocationEndpoint": body["InvocationEndpoint"],
-            "HttpMethod": body["HttpMethod"],
-            "InvocationRateLimitPerSecond": body.get("InvocationRateLimitPerSecond") or DEFAULT_RATE_LIMIT_PER_S,
+            **{member: body.get(member) for member in _DESTINATION_MEMBERS},
             "CreationTime": now,
             "LastModifiedTime": now,
         }
-        keys = [self.keys.api_destinations, self.keys.api_destinations]
-        args = [name, orjson.dumps(record), "", DESTINATION_LIMIT]
-        created = await self.redis.eval(_CREATE, 2, *keys, *args)
-        if created == 0:
-            raise ResourceAlreadyExistsException(f"An api-destination {name} already exists.")
-        if created == -1:
-            raise LimitExceededException("The requested resource exceeds the maximum number allowed.")
+        record["InvocationRateLimitPerSecond"] = body.get("InvocationRateLimitPerSecond") or DEFAULT_RATE_LIMIT_PER_S
+        await self._destinations.create(name, record)
         return record
 
     async def get_destination(self, name: str) -> dict[str, Any]:
-        raw = await self.redis.hget(self.keys.api_destinations, name)
-        if raw is None:
-            raise destination_not_found(name)
-        record: dict[str, Any] = orjson.loads(raw)
-        return record
+        return await self._destinations.get(name)
 
     async def destination_by_arn(self, arn: str) -> dict[str, Any]:
-        name = arn.rsplit(":api-destination/", 1)[-1].split("/", 1)[0]
-        record = await self.get_destination(name)
-        if record["ApiDestinationArn"] != arn:
-            raise destination_not_found(name)
-        return record
+        return await self._destinations.by_arn(arn)
 
     async def list_destinations(self) -> list[dict[str, Any]]:
-        raw = await self.redis.hgetall(self.keys.api_destinations)
-        return sorted((orjson.loads(v) for v in raw.values()), key=lambda r: r["Name"])
+        return await self._destinations.list()
 
     async def update_destination(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = body["Name"]
         if body.get("InvocationEndpoint") is not None:
             check_endpoint(body["InvocationEndpoint"], parameter="InvocationEndpoint", action="update", resource=_DEST)
         if body.get("ConnectionArn") is not None:
             await self.connection_by_arn(body["ConnectionArn"])
-        key = self.keys.api_destinations
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.hget(key, name)
-                    if raw is None:
-                        raise destination_not_found(name)
-                    record = orjson.loads(raw)
-                    for member in (
-                        "Description",
-                        "ConnectionArn",
-                        "InvocationEndpoint",
-                        "HttpMethod",
-                        "InvocationRateLimitPerSecond",
-                    ):
-                        if body.get(member) is not None:
-                            record[member] = body[member]
-                    record["LastModifiedTime"] = time.time()
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.hset(key, name, orjson.dumps(record))
-                    await pipe.execute()
-                    updated: dict[str, Any] = record
-                    return updated
-                except WatchError:
-                    continue
+
+        def change(record: dict[str, Any], _: bytes | None) -> tuple[dict[str, Any], str | None]:
+            record.update({member: body[member] for member in _DESTINATION_MEMBERS if body.get(member) is not None})
+            record["LastModifiedTime"] = time.time()
+            return record, None
+
+        return await self._destinations.update(body["Name"], change)
 
     async def delete_destination(self, name: str) -> None:
-        keys = [self.keys.api_destinations, self.keys.api_destinations]
-        if await self.redis.eval(_DELETE, 2, *keys, name) is None:
-            raise destination_not_found(name)
+        await self._destinations.delete(name)

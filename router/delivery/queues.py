@@ -14,6 +14,9 @@ language reads it with a consumer group (`XREADGROUP`, then `XACK`), see docs/qu
 | `group_id` | the target's `SqsParameters.MessageGroupId`, when set |
 | `attributes` | JSON object of string message attributes, when there are any (DLQ messages: RULE_ARN, ...) |
 
+Every queue a delivery writes to is also added to `sb:{meta}:queues`, the queue list of the SQS API (router.sqs), so
+ListQueues shows queues created on first delivery.
+
 Most queue deliveries are made inline by the ingest worker (router.delivery.sink, same fields). A batch of *jobs*
 (the fallback and retry path) is one pipelined round trip (one `XADD` per message); the job acknowledgement follows
 in the next round trip, so a crash in between redelivers: at least once, never lost. Streams are not trimmed: a queue
@@ -79,6 +82,7 @@ class QueueTransport:
     async def deliver(self, jobs: Sequence[Job]) -> list[Failure | None]:
         results: list[Failure | None] = [None] * len(jobs)
         now_ms = int(time.time() * 1000)
+        names: dict[str, int] = {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for index, job in enumerate(jobs):
                 name = queue_name(str(job.target["Arn"]))
@@ -90,6 +94,9 @@ class QueueTransport:
                 group = (job.target.get("SqsParameters") or {}).get("MessageGroupId")
                 fields = message_fields(job.delivery_id, job.payload, group_id=group, now_ms=now_ms)
                 pipe.xadd(self.keys.queue(name), fields)  # type: ignore[arg-type]
+                names[name] = 0
+            if names:
+                pipe.zadd(self.keys.queues, names, nx=True)
             try:
                 await pipe.execute()
             except (RedisError, OSError) as err:
@@ -102,4 +109,6 @@ class QueueTransport:
         async with self.redis.pipeline(transaction=False) as pipe:
             for name, fields in messages:
                 pipe.xadd(self.keys.queue(name), fields)  # type: ignore[arg-type]
+            if messages:
+                pipe.zadd(self.keys.queues, dict.fromkeys((name for name, _ in messages), 0), nx=True)
             await pipe.execute()

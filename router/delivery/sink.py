@@ -62,10 +62,12 @@ log = logging.getLogger("switchboard.delivery")
 _SUCCESS_COUNTERS = ("Invocations", "InvocationAttempts", "SuccessfulInvocationAttempts")
 
 # KEYS: the queue stream. ARGV: sent_ms, group id ('' for none), then per message: message id, delivery id, body.
-# Appends the messages in order (fields as router.delivery.queues documents); returns how many. Sent with EVAL (the
-# script text is short, and Redis caches it by its SHA), so there is no NOSCRIPT case to handle.
+# Appends the messages in order (fields as router.delivery.queues documents); returns how many, negated when the
+# append created the stream (a queue's first delivery: the sink then adds it to the SQS queue list, router.sqs).
+# Sent with EVAL (the script text is short, and Redis caches it by its SHA), so there is no NOSCRIPT case to handle.
 _QUEUE_APPEND = """
 local key, sent_ms, group = KEYS[1], ARGV[1], ARGV[2]
+local created = redis.call('EXISTS', key) == 0
 for i = 3, #ARGV, 3 do
   if group == '' then
     redis.call('XADD', key, '*', 'message_id', ARGV[i], 'delivery_id', ARGV[i + 1], 'body', ARGV[i + 2],
@@ -75,6 +77,7 @@ for i = 3, #ARGV, 3 do
       'sent_ms', sent_ms, 'group_id', group)
   end
 end
+if created then return -(#ARGV - 2) / 3 end
 return (#ARGV - 2) / 3
 """
 
@@ -98,6 +101,8 @@ class _Target:
     """The counters hash fields of one successful first attempt (`Invocations:R`, ...)."""
     queue_call: tuple[str, str] | None
     """Queue targets: (queue stream, MessageGroupId or ''), the key of their batch's `_QUEUE_APPEND` call."""
+    queue: str | None = None
+    """Queue targets: the queue's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +177,7 @@ class DeliverySink(CountingSink):
             policy = RetryPolicy.of(target)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             target, arn, policy = {}, "", RetryPolicy()
-        inline_key = exists_key = group_id = None
+        inline_key = exists_key = group_id = name = None
         service = service_of(arn) if self.inline else ""
         if service == "queue":
             name = queue_name(arn)
@@ -188,7 +193,7 @@ class DeliverySink(CountingSink):
         shaped = shapes_input(target)
         queue_call = (inline_key, group_id or "") if inline_key is not None and exists_key is None else None
         return _Target(
-            target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters, queue_call
+            target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters, queue_call, name
         )
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
@@ -256,8 +261,11 @@ class DeliverySink(CountingSink):
                 log.warning("bus %s: inline deliveries failed, staging them as jobs: %s", bus, err)
                 results = [err] * len(calls)
         observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
+        created: dict[str, int] = {}
         for delivered, result in zip(calls, results, strict=True):
             failed = isinstance(result, BaseException) or result is None
+            if not failed and isinstance(result, int) and result < 0 and delivered[0][1].target.queue is not None:
+                created[delivered[0][1].target.queue] = 0
             for effects, item in delivered:
                 if failed:
                     effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
@@ -267,6 +275,11 @@ class DeliverySink(CountingSink):
                         observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
         for effects in batch:
             effects.pending.clear()
+        if created:  # queues created on first delivery are listed by SQS's ListQueues
+            try:
+                await self.redis.zadd(self.keys.queues, created, nx=True)
+            except (RedisError, OSError) as err:
+                log.warning("could not list new queues %s: %s", sorted(created), err)
 
     async def _payloads(self, bus: str, items: list[_Inline], now_ms: int) -> list[bytes | None]:
         """Each item's payload; the shaping of big events runs in a worker thread (never long on the event loop)."""

@@ -2,12 +2,16 @@
 positions, next to the entries that failed validation or were stored; nothing is half-stored; and the router
 recovers once Redis does. Each test runs its own redis-server, so stopping or starving it harms no other test.
 
-Three ways Redis fails: it is gone (stopped: connection refused), it refuses writes (`maxmemory` reached: OOM), and
-one bus's append is refused while another bus's succeeds (its stream key holds another type: WRONGTYPE).
+Four ways Redis fails: it is gone (stopped: connection refused), it refuses writes (`maxmemory` reached: OOM), one
+bus's append is refused while another bus's succeeds (its stream key holds another type: WRONGTYPE), and it stops
+answering (frozen with SIGSTOP: the client's read times out).
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +57,8 @@ def own_redis(tmp_path: Path) -> Any:
 
 @pytest.fixture
 async def failing(own_redis: RedisServer, tmp_path: Path) -> AsyncIterator[tuple[Api, aioredis.Redis]]:
-    app = create_app(Settings(redis_url=own_redis.url, data_dir=tmp_path))
+    # No ingest worker: nothing reads or trims the ingest streams, so they show exactly what PutEvents stored.
+    app = create_app(Settings(redis_url=own_redis.url, data_dir=tmp_path), ingest=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
@@ -127,3 +132,27 @@ async def test_one_bus_refused_fails_only_its_entries_in_their_positions(failing
     ]
     assert await redis.get(KEYS.ingest("orders")) == b"not a stream"  # nothing was appended
     assert await failed_entries_metric(api) == before + 3
+
+
+async def test_redis_frozen_answers_internal_failure_without_hanging_and_never_stores_twice(
+    failing: tuple[Api, aioredis.Redis], own_redis: RedisServer
+) -> None:
+    """A Redis that stops answering (SIGSTOP) fails the entries once the client's read times out (redis-py's 5 s
+    default), never a hang. The append may still be applied when Redis wakes up (the client then retries: at least
+    once), but never more than once."""
+    api, redis = failing
+    await api.ok("PutEvents", {"Entries": [entry(1)]})
+    before = int((await redis.xinfo_stream(KEYS.ingest("default")))["entries-added"])
+    own_redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        result = await asyncio.wait_for(api.ok("PutEvents", {"Entries": [entry(2)]}), timeout=30)
+        assert result == {"FailedEntryCount": 1, "Entries": [INTERNAL_FAILURE]}
+        assert time.monotonic() - started < 30
+    finally:
+        own_redis.proc.send_signal(signal.SIGCONT)
+    again = await api.ok("PutEvents", {"Entries": [entry(3)]})
+    assert again["FailedEntryCount"] == 0
+    stored = await stored_ns(redis)
+    assert stored in ([1, 3], [1, 2, 3]), stored  # event 2 at most once
+    assert int((await redis.xinfo_stream(KEYS.ingest("default")))["entries-added"]) - before == len(stored) - 1

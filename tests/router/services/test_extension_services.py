@@ -34,6 +34,9 @@ async def test_extension_service_is_mounted(redis_url: str) -> None:
             assert served.json() == {"Registries": [], "path": "/v1/registries"}
             other = await client.get("/schedules", headers={"Authorization": AUTH.format("scheduler")})
             assert other.headers["x-amzn-errortype"] == NOT_SERVED_CODE
-            assert "This endpoint serves: Amazon EventBridge (events), Schemas (schemas)." in other.json()["message"]
+            assert (
+                "serves: Amazon EventBridge (events), Amazon Simple Queue Service (sqs), Schemas (schemas)."
+                in other.json()["message"]
+            )
             events = await client.post("/", content=b"{}", headers={"X-Amz-Target": "AWSEvents.ListEventBuses"})
             assert orjson.loads(events.content)["EventBuses"][0]["Name"] == "default"

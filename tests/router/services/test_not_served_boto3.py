@@ -17,7 +17,6 @@ pytestmark = pytest.mark.integration
 
 CALLS = [
     # (client, operation, arguments, protocol botocore speaks to it)
-    ("sqs", "list_queues", {}, "json"),
     ("scheduler", "list_schedules", {}, "rest-json"),
     ("scheduler", "list_tags_for_resource", {"ResourceArn": "arn:aws:scheduler:us-east-1:1:schedule/d/s"}, "rest-json"),
     ("lambda", "list_functions", {}, "rest-json"),
@@ -58,7 +57,7 @@ def test_service_not_served(
     title = catalogue().services[name].title
     assert error["Code"] == "ServiceNotServedException"
     assert error["Message"].startswith(f"Switchboard does not serve {title} ({name})")
-    assert "This endpoint serves: Amazon EventBridge (events)" in error["Message"]
+    assert "This endpoint serves: Amazon EventBridge (events), Amazon Simple Queue Service (sqs)" in error["Message"]
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
