@@ -33,6 +33,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 FIELD_INGESTED = "IngestedEvents"
 FIELD_MATCHED = "MatchedEvents"
 FIELD_RULE_TRIGGERED_PREFIX = "TriggeredRules:"
+FIELD_THROTTLED = "ThrottledEvents"
+"""Events refused because the bus's ingest backlog was full (router.backlog, which writes it)."""
 FIELD_PARKED = "ParkedEvents"
 """Events the ingest worker could not route and parked for an operator (router.ingest)."""
 
@@ -78,6 +80,11 @@ class Metrics:
             "PutEventsFailedEntriesCount: entries that failed (positional ErrorCode in the response).",
             registry=self.registry,
         )
+        self.put_events_throttled_entries = Counter(
+            "switchboard_put_events_throttled_entries",
+            "PutEventsApproximateThrottledCount: entries refused with ThrottlingException (bus backlog full).",
+            registry=self.registry,
+        )
         self._duration_children: dict[str, Histogram] = {}
         self._request_children: dict[tuple[str, int], Counter] = {}
 
@@ -94,11 +101,13 @@ class Metrics:
             count = self._request_children[key] = self.requests.labels(operation, str(status))
         count.inc()
 
-    def observe_put_events(self, size_bytes: int, entries: int, failed: int) -> None:
+    def observe_put_events(self, size_bytes: int, entries: int, failed: int, throttled: int = 0) -> None:
         self.put_events_request_size.observe(size_bytes)
         self.put_events_entries.inc(entries)
         if failed:
             self.put_events_failed_entries.inc(failed)
+        if throttled:
+            self.put_events_throttled_entries.inc(throttled)
 
     # scrape --------------------------------------------------------------------------------------------------
     async def render(self, state: AppState) -> bytes:
@@ -188,6 +197,11 @@ def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Me
         "Events accepted on the bus and not yet processed by the ingest worker. Switchboard-only.",
         labels=["event_bus_name"],
     )
+    throttled = CounterMetricFamily(
+        "switchboard_ingest_throttled_events",
+        "Events refused because the bus's ingest backlog was at its bound (ThrottlingException). Switchboard-only.",
+        labels=["event_bus_name"],
+    )
     parked = CounterMetricFamily(
         "switchboard_ingest_parked_events",
         "Events the ingest worker could not route and parked (`switchboard ingest parked|redrive`). Switchboard-only.",
@@ -196,6 +210,7 @@ def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Me
     for bus, (counters, pending) in routing.items():
         matched.add_metric([bus], counters.get(FIELD_MATCHED, 0))
         parked.add_metric([bus], counters.get(FIELD_PARKED, 0))
+        throttled.add_metric([bus], counters.get(FIELD_THROTTLED, 0))
         ingested.add_metric([bus], counters.get(FIELD_INGESTED, 0))
         backlog.add_metric([bus], pending)
         for field, value in sorted(counters.items()):
@@ -203,7 +218,7 @@ def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Me
                 rule = field[len(FIELD_RULE_TRIGGERED_PREFIX) :]
                 rule_matched.add_metric([bus, rule], value)
                 triggered.add_metric([bus, rule], value)
-    return [matched, rule_matched, triggered, ingested, backlog, parked]
+    return [matched, rule_matched, triggered, ingested, backlog, parked, throttled]
 
 
 def _process_families(state: AppState) -> list[Metric]:

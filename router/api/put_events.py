@@ -15,6 +15,8 @@ A request of more than `router.ingest.OFF_LOOP_BYTES` builds its envelopes (pars
 worker thread, so a 1 MiB request never holds the event loop.
 Bus existence is checked in the same Lua script that appends, against the bus's `exists` marker (same hash slot
 as its stream), so an event is never appended to a bus that does not exist, and a new bus accepts events at once.
+The same script bounds the bus's ingest backlog (router.backlog): entries beyond it fail with the retryable
+`ThrottlingException` "Rate exceeded".
 
 Loops through HTTP: a router's own deliveries carry `X-Switchboard-Hops: N` (router.delivery.http). A request with
 it has its entries appended with `hops` N+1, the field a bus target writes; one with N at the event-bus hop bound
@@ -31,7 +33,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.arns import Arns
-from router.delivery.bus_target import APPEND_SCRIPT, MAX_BUS_HOPS
+from router.backlog import APPEND_SCRIPT, THROTTLED_ENTRY, append_args, append_keys
+from router.delivery.bus_target import MAX_BUS_HOPS
 from router.delivery.http import HOPS_HEADER
 from router.envelope import (
     EntryError,
@@ -51,7 +54,6 @@ MAX_ENTRIES = 10
 log = logging.getLogger("switchboard.put_events")
 SIZE_ERROR = "Total size of the entries in the request is over the limit."
 _SCRIPT_KEY = "put_events.append_script"
-_HOPS_SCRIPT_KEY = "put_events.append_hops_script"
 _INTERNAL_FAILURE = {
     "ErrorCode": "InternalFailure",
     "ErrorMessage": "The event could not be stored. Retry the entry.",
@@ -59,19 +61,6 @@ _INTERNAL_FAILURE = {
 
 _Item = tuple[int, str, bytes]
 """(position in the request, event id, envelope JSON)."""
-
-
-# KEYS: the bus's `exists` marker, its ingest stream. ARGV: envelopes. Appends all of them, or none if the bus is gone.
-_APPEND = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return false
-end
-local ids = {}
-for i = 1, #ARGV do
-  ids[i] = redis.call('XADD', KEYS[2], '*', 'event', ARGV[i])
-end
-return ids
-"""
 
 
 def _count_error(entries: object) -> ValidationException | None:
@@ -129,7 +118,8 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     failed = sum(1 for r in results if "ErrorCode" in r)
     metrics: Metrics | None = state.extras.get("metrics")
     if metrics is not None:
-        metrics.observe_put_events(size_bytes, len(entries), failed)
+        throttled = sum(1 for r in results if r is THROTTLED_ENTRY)
+        metrics.observe_put_events(size_bytes, len(entries), failed, throttled)
     return {"FailedEntryCount": failed, "Entries": results}
 
 
@@ -174,23 +164,18 @@ def _incoming_hops() -> int | None:
 async def _append(
     state: AppState, bus: str, items: list[_Item], results: list[dict[str, Any]], hops: int | None = None
 ) -> None:
-    """Append one bus's envelopes in one atomic round trip, if the bus exists; fill in their results.
+    """Append one bus's envelopes in one atomic round trip, if the bus exists and as far as its backlog bound lets
+    (router.backlog); fill in their results: the entries that did not fit get `ThrottlingException`.
 
-    Entries of a request that carried a hop count are appended with `hops` one more, as a bus target appends them
-    (router.delivery.bus_target's script); all others without the field."""
-    args: list[bytes | int]
-    if hops is not None:
-        script_key, source, args = _HOPS_SCRIPT_KEY, APPEND_SCRIPT, [len(items)]
-        for _, _, envelope in items:
-            args += [envelope, hops + 1]
-    else:
-        script_key, source, args = _SCRIPT_KEY, _APPEND, [envelope for _, _, envelope in items]
-    script = state.extras.get(script_key)
+    Entries of a request that carried a hop count are appended with `hops` one more, as a bus target appends them;
+    all others without the field."""
+    script = state.extras.get(_SCRIPT_KEY)
     if script is None:
-        script = state.extras[script_key] = state.redis.register_script(source)
-    keys = [state.keys.bus_exists(bus), state.keys.ingest(bus)]
+        script = state.extras[_SCRIPT_KEY] = state.redis.register_script(APPEND_SCRIPT)
+    next_hops = None if hops is None else hops + 1
+    args = append_args(state.settings.ingest_backlog_limit_events, [(envelope, next_hops) for _, _, envelope in items])
     try:
-        ids = await script(keys=keys, args=args)
+        ids = await script(keys=append_keys(state.keys, bus), args=args)
     except Exception:  # connection lost or Redis refused: none of these can be called accepted
         log.exception("appending %d events to bus %s failed", len(items), bus)
         return  # results stay InternalFailure (retryable)
@@ -199,8 +184,8 @@ async def _append(
         for index, _, _ in items:
             results[index] = failure
         return
-    for index, event_id, _ in items:
-        results[index] = {"EventId": event_id}
+    for position, (index, event_id, _) in enumerate(items):
+        results[index] = {"EventId": event_id} if position < len(ids) else THROTTLED_ENTRY
 
 
 OPERATIONS: dict[str, Handler] = {"PutEvents": put_events}

@@ -54,7 +54,7 @@ class Delivery:
         self._auth: ConnectionAuth | None = None
         transports = Transports(
             queue=queue,
-            bus=BusTransport(redis, keys, arns),
+            bus=BusTransport(redis, keys, arns, backlog_limit=settings.ingest_backlog_limit_events),
             function=FunctionTransport(redis, keys, self.client),
             api_destination=ApiDestinationTransport(
                 self._store(), _LazyAuth(self), RateLimiter(redis, keys), self.client
@@ -72,7 +72,15 @@ class Delivery:
                 child = children[(bus, rule)] = histogram.labels(bus, rule)
             child.observe(seconds)
 
-        self.sink = DeliverySink(redis, keys, arns, clock=clock, observe_start=observe, inline=inline)
+        self.sink = DeliverySink(
+            redis,
+            keys,
+            arns,
+            clock=clock,
+            observe_start=observe,
+            inline=inline,
+            backlog_limit=settings.ingest_backlog_limit_events,
+        )
         settle = redis.register_script(SETTLE)
 
         async def run_settle(keys_: list[str], args: list[Any]) -> Any:

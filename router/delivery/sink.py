@@ -6,7 +6,8 @@ Two paths, one behaviour:
   `stage` queues it on the entry's `Effects.pending`; `flush`, which the ingest worker awaits after staging a batch
   and *before* the settle script acknowledges it, makes every inline delivery of the batch in one pipelined round
   trip (`XADD` to the queue stream with the stable `delivery_id`; for a bus target, the bus-append script of
-  router.delivery.bus_target). Each success adds the attempt's counters (Invocations, InvocationAttempts,
+  router.backlog, which also bounds the target bus's backlog: an event that does not fit becomes a job, whose
+  delivery is retried as THROTTLING). Each success adds the attempt's counters (Invocations, InvocationAttempts,
   SuccessfulInvocationAttempts) to the entry's effects, so they commit with the ack, once; the latency histogram is
   observed as on the job path. A crash before the ack makes the ingest worker process the batch again: duplicates
   with the same delivery id, never a loss (at least once, as the job path).
@@ -41,10 +42,11 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from router.arns import Arns
-from router.delivery.bus_target import APPEND_SCRIPT, MAX_BUS_HOPS
+from router.backlog import APPEND_SCRIPT, append_args, append_keys
+from router.delivery.bus_target import MAX_BUS_HOPS
 from router.delivery.jobs import delivery_id, event_id_of
 from router.delivery.lanes import shape_input, shapes_input
 from router.delivery.queues import queue_name
@@ -103,6 +105,8 @@ class _Target:
     """Queue targets: (queue stream, MessageGroupId or ''), the key of their batch's `_QUEUE_APPEND` call."""
     queue: str | None = None
     """Queue targets: the queue's name."""
+    target_bus: str | None = None
+    """Bus targets: the target bus's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +135,12 @@ class DeliverySink(CountingSink):
         clock: Callable[[], float] = time.time,
         observe_start: Callable[[str, str, float], None] | None = None,
         inline: bool = True,
+        backlog_limit: int = 0,
     ) -> None:
         self.redis = redis
+        self.backlog_limit = backlog_limit
+        """Target buses' ingest backlog bound (router.backlog): an inline append that does not fit becomes a job."""
+        self._append_sha: str | None = None
         self.keys = keys
         self.arns = arns
         self.clock = clock
@@ -177,7 +185,7 @@ class DeliverySink(CountingSink):
             policy = RetryPolicy.of(target)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             target, arn, policy = {}, "", RetryPolicy()
-        inline_key = exists_key = group_id = name = None
+        inline_key = exists_key = group_id = name = target_bus = None
         service = service_of(arn) if self.inline else ""
         if service == "queue":
             name = queue_name(arn)
@@ -189,11 +197,24 @@ class DeliverySink(CountingSink):
             ref = self.arns.resource(arn)
             if ref is not None and ref.rule is None:
                 inline_key, exists_key = self.keys.ingest(ref.bus), self.keys.bus_exists(ref.bus)
+                target_bus = ref.bus
         counters = tuple(f"{name}:{rule}" for name in _SUCCESS_COUNTERS)
         shaped = shapes_input(target)
         queue_call = (inline_key, group_id or "") if inline_key is not None and exists_key is None else None
         return _Target(
-            target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters, queue_call, name
+            target_id,
+            raw,
+            stream,
+            target,
+            policy,
+            inline_key,
+            exists_key,
+            group_id,
+            shaped,
+            counters,
+            queue_call,
+            name,
+            target_bus,
         )
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
@@ -234,10 +255,10 @@ class DeliverySink(CountingSink):
                 if payload is None:
                     effects.commands.append(_fallback(item))
                     continue
-                if target.exists_key is not None:  # an event bus
-                    pipe.execute_command(
-                        "EVAL", APPEND_SCRIPT, 2, target.exists_key, target.inline_key, 1, item.event, item.hops + 1
-                    )
+                if target.target_bus is not None:  # an event bus
+                    bus_keys = append_keys(self.keys, target.target_bus)
+                    bus_args = append_args(self.backlog_limit, [(item.event, item.hops + 1)])
+                    pipe.execute_command("EVALSHA", await self._append_script(), len(bus_keys), *bus_keys, *bus_args)
                     calls.append([(effects, item)])
                     continue
                 queued = queue_calls.get(target.queue_call)
@@ -263,7 +284,9 @@ class DeliverySink(CountingSink):
         observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
         created: dict[str, int] = {}
         for delivered, result in zip(calls, results, strict=True):
-            failed = isinstance(result, BaseException) or result is None
+            failed = isinstance(result, BaseException) or result is None or result == []  # [] : throttled
+            if isinstance(result, NoScriptError):
+                self._append_sha = None  # a node lost its scripts (restart, failover): load it again next time
             if not failed and isinstance(result, int) and result < 0 and delivered[0][1].target.queue is not None:
                 created[delivered[0][1].target.queue] = 0
             for effects, item in delivered:
@@ -280,6 +303,12 @@ class DeliverySink(CountingSink):
                 await self.redis.zadd(self.keys.queues, created, nx=True)
             except (RedisError, OSError) as err:
                 log.warning("could not list new queues %s: %s", sorted(created), err)
+
+    async def _append_script(self) -> str:
+        """The SHA of router.backlog's append script, loaded on every node (once; again after a NOSCRIPT)."""
+        if self._append_sha is None:
+            self._append_sha = str(await self.redis.script_load(APPEND_SCRIPT))
+        return self._append_sha
 
     async def _payloads(self, bus: str, items: list[_Inline], now_ms: int) -> list[bytes | None]:
         """Each item's payload; the shaping of big events runs in a worker thread (never long on the event loop)."""
