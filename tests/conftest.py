@@ -288,6 +288,34 @@ async def redis_client(redis_url: str, redis_kind: str) -> AsyncIterator[aioredi
 
 
 @pytest.fixture(autouse=True)
+def _single_slot_scripts_and_transactions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test in which the router sent a Lua script or a transaction over more than one hash slot
+    (tests/slot_check.py), whatever Redis the test runs on."""
+    from router.redis_client import _HiredisPacking
+    from tests import slot_check
+
+    pack_command = _HiredisPacking.pack_command
+    pack_commands = _HiredisPacking.pack_commands
+
+    def checked_command(self: Any, *args: Any) -> list[bytes]:
+        if args and slot_check._name(args[0]) in (b"EVAL", b"EVALSHA"):
+            slot_check.record([args])
+        return pack_command(self, *args)
+
+    def checked_commands(self: Any, commands: Any) -> list[bytes]:
+        commands = [tuple(command) for command in commands]
+        slot_check.record(commands)
+        return pack_commands(self, commands)
+
+    slot_check.FOUND.clear()
+    monkeypatch.setattr(_HiredisPacking, "pack_command", checked_command)
+    monkeypatch.setattr(_HiredisPacking, "pack_commands", checked_commands)
+    yield
+    found, slot_check.FOUND[:] = list(slot_check.FOUND), []
+    assert not found, f"cross-slot scripts or transactions: {found}"
+
+
+@pytest.fixture(autouse=True)
 def _no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep a developer's real AWS settings out of the tests."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):

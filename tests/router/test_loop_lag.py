@@ -2,8 +2,9 @@
 
 A probe task ticks every 10 ms and records, for each tick, how much CPU the event loop's thread used since the
 previous one (`time.thread_time`): work done on the loop between two ticks, which no other process on a busy machine
-can inflate. While a 900 KB event is ingested, matched and delivered, that must stay under 50 ms; the wall-clock gap
-is bounded too (a matcher in a worker thread shares the GIL, which Python hands over every 5 ms).
+can inflate. While a 900 KB event is ingested, matched and delivered, that must stay under 50 ms. (The wall-clock gap
+between ticks is recorded too, but not asserted: on a shared machine it also counts the time the OS gave to other
+processes. A matcher in a worker thread shares the GIL, which Python hands over every 5 ms.)
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ pytestmark = pytest.mark.integration
 
 KEYS = Keys()
 LOOP_CPU_BOUND_S = 0.050
-WALL_GAP_BOUND_S = 0.500
-"""Loose: the wall clock also counts time the machine gave to other processes."""
 
 
 class LoopProbe:
@@ -108,8 +107,7 @@ async def test_a_slow_match_of_a_900_kb_event_runs_off_the_loop(redis_client: ai
     finally:
         await worker.stop()
     assert probe.ticks > 20  # the probe ran while the 0.9 s match did
-    assert probe.max_cpu_s < LOOP_CPU_BOUND_S, probe.max_cpu_s
-    assert probe.max_gap_s < WALL_GAP_BOUND_S, probe.max_gap_s
+    assert probe.max_cpu_s < LOOP_CPU_BOUND_S, (probe.max_cpu_s, probe.max_gap_s)
 
 
 async def test_an_event_being_matched_for_long_is_not_taken_over(redis_client: aioredis.Redis) -> None:
@@ -164,8 +162,7 @@ async def test_a_900_kb_put_events_is_accepted_matched_and_delivered_without_hol
             return lengths == [1, 1]
 
         await eventually(delivered, timeout_s=30, what="both deliveries of the big event")
-    assert probe.max_cpu_s < LOOP_CPU_BOUND_S, probe.max_cpu_s
-    assert probe.max_gap_s < WALL_GAP_BOUND_S, probe.max_gap_s
+    assert probe.max_cpu_s < LOOP_CPU_BOUND_S, (probe.max_cpu_s, probe.max_gap_s)
     entries: Any = await redis_client.xrange(KEYS.queue("part"))
     (entry,) = entries
     assert orjson.loads(entry[1][b"body"]) == orjson.loads(detail)
