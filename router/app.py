@@ -4,8 +4,9 @@
 `RedisCluster` when REDIS_URL names a cluster node, key layout) into a `Dispatcher` whose handlers are discovered
 from `router.api` and from the installed extensions (router.extensions: archives, schemas, sagas plug in there, with
 their routes and hooks). The lifespan runs, in order: the handler modules' start-up hooks (the `default` bus), the
-extensions' start-up hooks, the declarative config if one was given, then the ingest worker (`router.ingest`) and
-the delivery worker (`router.delivery`, whose sink the ingest worker feeds); shut-down runs in
+extensions' start-up hooks, the declarative config if one was given, then the ingest worker (`router.ingest`), the
+delivery worker (`router.delivery`, whose sink the ingest worker feeds) and the timer runner (`router.timers`:
+handlers for each owner kind are registered in `state.extras["timer_runner"]` by start-up hooks); shut-down runs in
 reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
 
 Every other request goes to `router.services.Services`, where each served AWS API is mounted with one line (the
@@ -36,9 +37,11 @@ from router.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from router.metrics import Metrics
 from router.model import operation_names
 from router.protocol import Dispatcher, Validator
+from router.schedules import scheduled_rules, scheduler
 from router.services import Service, Services
 from router.settings import Settings
 from router.state import AppState
+from router.timers import Clock, RedisClock, RunnerOptions, SystemClock, TimerRunner, Timers
 
 
 def create_app(
@@ -76,6 +79,12 @@ def create_app(
     worker = IngestWorker(state.redis, state.keys, matchers, sink=deliveries.sink, options=worker_options)
     state.extras["matchers"] = matchers
     state.extras["ingest_worker"] = worker
+    timers = Timers(state.redis, state.keys)
+    timer_runner = TimerRunner(timers, _timer_clock(state), options=_runner_options(settings))
+    state.extras["timers"] = timers
+    state.extras["timer_runner"] = timer_runner
+    scheduled_rules.install(state)
+    scheduler.install(state)
 
     async def health(request: Request) -> Response:
         try:
@@ -95,12 +104,14 @@ def create_app(
     services.mount(Service("events", "Amazon EventBridge", request_response(dispatcher.handle), targets=("AWSEvents",)))
     services.mount(sqs.create_service(state))
     state.extras["sqs"].observers.append(metrics.observe_request)
+    services.mount(scheduler.service())
     for extension in loaded:
         for service in extension.services:
             services.mount(service)
     state.extras["services"] = services
 
     startup_hooks, shutdown_hooks = api.discover_hooks()
+    startup_hooks.append(scheduler.on_startup)
     startup_hooks += [hook for extension in loaded for hook in extension.startup]
     shutdown_hooks += [hook for extension in loaded for hook in extension.shutdown]
 
@@ -116,8 +127,11 @@ def create_app(
             if ingest:
                 await worker.start()
                 await deliveries.start()
+                await scheduled_rules.reconcile(state)
+                await timer_runner.start()
             yield
         finally:
+            await timer_runner.stop()
             await state.extras["sqs_waiters"].stop()
             await deliveries.stop()
             await worker.stop()
@@ -138,6 +152,16 @@ def create_app(
     app.state.dispatcher = dispatcher
     app.state.services = services
     return app
+
+
+def _timer_clock(state: AppState) -> Clock:
+    if state.settings.timer_clock == "redis":
+        return RedisClock(state.redis, state.keys.test_clock)
+    return SystemClock()
+
+
+def _runner_options(settings: Settings) -> RunnerOptions:
+    return RunnerOptions(poll_interval_s=settings.timer_poll_interval_s, lease_ms=int(settings.timer_lease_s * 1000))
 
 
 def _validator() -> Validator | None:

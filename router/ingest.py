@@ -7,7 +7,8 @@ the partitions), so a process holds one blocking connection per partition whatev
 1. `XREADGROUP GROUP router <consumer> COUNT n BLOCK ms STREAMS <every ingest stream of the partition>` on the
    partition's own connection (router.stream_reader). The consumer name is unique per process (`host:pid:random`),
    so any number of processes share a bus's events, each event going to one of them.
-2. Each bus's events run through the bus's compiled matcher (`router.matchers`; ENABLED rules with a pattern only).
+2. Each bus's events run through the bus's compiled matcher (`router.matchers`; ENABLED rules with a pattern only). A
+   scheduled event (router.schedules) carries the field `rule` and goes to that rule alone, if it is ENABLED.
    Matching never holds the event loop for long: a batch is matched in chunks of at most `CHUNK_BYTES` of events,
    the loop gets a turn between chunks, and a chunk of big events (over `INLINE_MATCH_BYTES`) is matched in a
    worker thread, so a 900 KB event, or a matcher that is slow on it, leaves the loop free to serve requests.
@@ -461,12 +462,22 @@ class IngestWorker(PartitionedWorker):
 
     async def _route(self, bus: str, stream: str, entries: Sequence[Entry]) -> None:
         compiled = await self.matchers.get(bus)
+        if _names_unknown_scheduled_rule(compiled, entries):
+            compiled = await self.matchers.reload(bus)  # a scheduled event of a rule this process has not seen yet
         prepare = getattr(self.sink, "prepare", None)  # a sink that needs I/O first (router.delivery.sink)
         if prepare is not None:
             await prepare(bus, compiled)
         present = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
         events = [fields.get(b"event") for _, fields in present]
-        outcomes = await self._match_all(bus, compiled, events)
+        # A scheduled event names its rule (router.schedules): it goes to that rule alone, without matching.
+        to_match = [i for i, (_, fields) in enumerate(present) if b"rule" not in fields]
+        outcomes: list[list[str] | _Failed] = [_NO_EVENT] * len(present)
+        matched = await self._match_all(bus, compiled, [events[i] for i in to_match])
+        for i, outcome in zip(to_match, matched, strict=True):
+            outcomes[i] = outcome
+        for i, (_, fields) in enumerate(present):
+            if b"rule" in fields and events[i] is not None:
+                outcomes[i] = _scheduled_rule(compiled, fields[b"rule"])
         staged: list[tuple[bytes, Effects]] = []
         parked_key = self.keys.ingest_parked(bus)
         now_ms = int(time.time() * 1000)
@@ -560,3 +571,19 @@ class IngestWorker(PartitionedWorker):
                     await asyncio.sleep(0)
             start = end
         return out
+
+
+_NO_EVENT = _Failed("the stream entry has no event field", True)
+
+
+def _names_unknown_scheduled_rule(compiled: CompiledBus, entries: Sequence[Entry]) -> bool:
+    for _, fields in entries:
+        named = fields.get(b"rule") if fields else None
+        if named is not None and named.decode(errors="replace") not in compiled.scheduled:
+            return True
+    return False
+
+
+def _scheduled_rule(compiled: CompiledBus, named: bytes) -> list[str]:
+    rule = named.decode(errors="replace")
+    return [rule] if rule in compiled.scheduled else []

@@ -49,6 +49,33 @@ of that bus, and other packages (archives, schema discovery, schedules) build th
 Queues are unchanged by the partitioning: each queue stream has its own tag `{queue:Q}` (so queues spread over a
 cluster independently of buses), one entry per message with the fields router.delivery.queues documents.
 
+Timers (router.timers) are a separate block: every timer belongs to an *owner*, and an owner's keys share one slot
+(`Keys.owner_tag`), so a timer, its claim and the effects of firing it share one slot. Owners: `bus:B` (the
+scheduled rules of bus B: their keys are under the bus's own prefix, `sb:{b:N}:bus:B:timers`, so a tick's ingest
+append commits with the timer), `schedule-group:G` (EventBridge Scheduler, tag `{schedule-group:G}`), and later
+`saga:...` (tag `{saga:...}`). Owner names never contain `{` or `}`.
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:timer-owners` | set | owners that have (or had) timers; the timer runner polls each |
+| `OWNER-TAG:timers` | sorted set | timer key -> due time (epoch ms); a claimed timer is re-scored to its lease end |
+| `OWNER-TAG:timer-payloads` | hash | timer key -> payload (opaque bytes, the handler's) |
+| `OWNER-TAG:timer-claims` | hash | timer key -> `token|first due ms|attempt` while a process holds it |
+| `sb:{meta}:clock` | string (int) | a shared test clock (epoch ms), read only when settings `timer_clock` is `redis` |
+
+EventBridge Scheduler (router.schedules.scheduler) is another separate block. A schedule group G keeps its schedules
+in its own slot, shared with its timers (owner `schedule-group:G`); its delivery jobs live in a *delivery owner*,
+`~scheduler~G`, a bus-shaped key space (`Keys.bus_tag("~scheduler~G")`: `sb:{b:N}:bus:~scheduler~G:deliveries:...`,
+`...:counters`; its lanes and retries in its partition's sets) that no bus can have (`~` is not allowed in bus
+names), so the delivery workers serve it with the same code as a bus's.
+
+| key | type | what |
+|---|---|---|
+| `sb:{meta}:schedule-groups` | hash | group name -> group record (JSON: `Name`, `Arn`, `State`, dates, `Tags`) |
+| `sb:{schedule-group:G}:schedules` | hash | schedule name -> schedule record (JSON, the CreateSchedule members) |
+| `sb:{meta}:delivery-owners` | set | delivery owners that are not buses (`~scheduler~G`), served like buses |
+| `sb:{b:N}:bus:~scheduler~G:invocations:ID` | string | set (NX, 2 days) with a tick's job: a re-fired tick adds none |
+
 The ingest stream is read through the consumer group `INGEST_GROUP`, delivery job streams through
 `DELIVERY_GROUP`.
 
@@ -273,6 +300,47 @@ class Keys:
 
     def api_destination_rate(self, name: str, epoch_s: int) -> str:
         return f"{self.prefix}:{{apidest:{name}}}:rate:{epoch_s}"
+
+    # timers (router.timers): an owner's keys share one slot ---------------------------------------------------
+    @property
+    def timer_owners(self) -> str:
+        return f"{self.prefix}:{{meta}}:timer-owners"
+
+    def owner_tag(self, owner: str) -> str:
+        """The prefix of a timer owner's keys: a bus's own prefix for `bus:B`, else `sb:{OWNER}`."""
+        kind, sep, name = owner.partition(":")
+        if sep and kind == "bus":
+            return self.bus_tag(name)
+        return f"{self.prefix}:{{{owner}}}"
+
+    def timers(self, owner: str) -> str:
+        return f"{self.owner_tag(owner)}:timers"
+
+    def timer_payloads(self, owner: str) -> str:
+        return f"{self.owner_tag(owner)}:timer-payloads"
+
+    def timer_claims(self, owner: str) -> str:
+        return f"{self.owner_tag(owner)}:timer-claims"
+
+    @property
+    def test_clock(self) -> str:
+        return f"{self.prefix}:{{meta}}:clock"
+
+    # EventBridge Scheduler (router.schedules.scheduler) ----------------------------------------------------------
+    @property
+    def schedule_groups(self) -> str:
+        return f"{self.prefix}:{{meta}}:schedule-groups"
+
+    def schedules(self, group: str) -> str:
+        return f"{self.prefix}:{{schedule-group:{group}}}:schedules"
+
+    @property
+    def delivery_owners(self) -> str:
+        """Delivery owners that are not buses (`~scheduler~G`): delivery workers discover them with the buses."""
+        return f"{self.prefix}:{{meta}}:delivery-owners"
+
+    def scheduler_invocation(self, owner: str, invocation_id: str) -> str:
+        return f"{self.bus_tag(owner)}:invocations:{invocation_id}"
 
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""

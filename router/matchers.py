@@ -8,8 +8,10 @@ compile a new Machine on the side and replace the reference. Readers hold the ol
 again; nothing is ever mutated in place.
 
 Only rules whose state is ENABLED (or ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS) and that have an EventPattern
-are compiled; DISABLED rules and schedule-only rules never match. A stored pattern that fails to compile (written by
-an older version, or by hand) is logged and left out; the bus's other rules still match.
+are compiled; DISABLED rules and schedule-only rules never match. ENABLED rules with a ScheduleExpression are listed
+in `scheduled`: their scheduled events name the rule they are for (router.schedules.scheduled_rules). A stored
+pattern that fails to compile (written by an older version, or by hand) is logged and left out; the bus's other
+rules still match.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ class CompiledBus:
     rule_names: frozenset[str] = frozenset()
     broken: dict[str, str] = field(default_factory=dict)
     """Rules whose stored pattern failed to compile -> the error text."""
+    scheduled: frozenset[str] = frozenset()
+    """ENABLED rules with a ScheduleExpression: the targets of their scheduled events (router.schedules), which
+    name their rule instead of being matched."""
 
     def match(self, event: bytes) -> list[str]:
         if self.machine is None:
@@ -74,6 +79,7 @@ def compile_rules(
     """Build a CompiledBus from the raw rules hash (rule name -> JSON rule record)."""
     selected: list[tuple[str, Any]] = []
     broken: dict[str, str] = {}
+    scheduled: set[str] = set()
     for raw_name, raw_record in records.items():
         name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
         try:
@@ -85,11 +91,14 @@ def compile_rules(
             broken[name] = "rule record is not a JSON object"
             continue
         pattern = record.get("EventPattern")
-        if pattern is None or record.get("State", "ENABLED") not in MATCHING_STATES:
+        enabled = record.get("State", "ENABLED") in MATCHING_STATES
+        if enabled and record.get("ScheduleExpression") is not None:
+            scheduled.add(name)
+        if pattern is None or not enabled:
             continue
         selected.append((name, pattern))
     if not selected:
-        return CompiledBus(bus, version, None, frozenset(), broken)
+        return CompiledBus(bus, version, None, frozenset(), broken, frozenset(scheduled))
     machine = machine_factory()
     names: set[str] = set()
     for name, pattern in sorted(selected):
@@ -100,7 +109,7 @@ def compile_rules(
             broken[name] = str(err)
             continue
         names.add(name)
-    return CompiledBus(bus, version, machine if names else None, frozenset(names), broken)
+    return CompiledBus(bus, version, machine if names else None, frozenset(names), broken, frozenset(scheduled))
 
 
 class MatcherCache:

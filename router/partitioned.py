@@ -174,11 +174,14 @@ class PartitionedWorker:
                 raise_if_cancelling()
                 log.warning("%s: bus discovery failed, retrying: %s", self.role, err)
 
+    async def bus_names(self) -> set[str]:
+        """The buses to serve: the bus registry's (the delivery worker adds other delivery owners)."""
+        names = await self.redis.hkeys(self.keys.buses)
+        return {name.decode() if isinstance(name, bytes) else str(name) for name in names}
+
     async def discover_once(self) -> None:
-        raw = await self.redis.hkeys(self.keys.buses)
         by_partition: dict[int, set[str]] = {}
-        for name in raw:
-            bus = name.decode() if isinstance(name, bytes) else str(name)
+        for bus in await self.bus_names():
             by_partition.setdefault(bus_partition(bus), set()).add(bus)
         for number, buses in by_partition.items():
             partition = self.partitions.get(number)

@@ -61,6 +61,14 @@ class Settings:
     """Per bus: events accepted but not yet processed by the ingest worker beyond which PutEvents answers the entries
     it cannot take with the retryable ThrottlingException (docs/operations.md, "Backpressure")."""
 
+    # timers and schedules (router.timers, router.schedules) ---------------------------------------------------
+    timer_clock: str = "system"
+    """Where timers read the time: `system`, or `redis` (the shared test clock key, see router.keys; tests only)."""
+    timer_poll_interval_s: float = 0.5
+    """How often each process looks for due timers (scheduled rules, schedules)."""
+    timer_lease_s: float = 30.0
+    """A claimed timer whose process did not complete it within this long is claimed again (its process died)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from the environment (`os.environ` by default), then `overrides` that are not None (flags).
@@ -90,10 +98,17 @@ class Settings:
             "delivery_concurrency_per_target": env.integer(
                 "SWITCHBOARD_DELIVERY_CONCURRENCY_PER_TARGET", base.delivery_concurrency_per_target, 1, 10_000
             ),
-            "redis_max_connections": int(env.get("SWITCHBOARD_REDIS_MAX_CONNECTIONS", base.redis_max_connections)),
-            "ingest_backlog_limit_events": int(
-                env.get("SWITCHBOARD_INGEST_BACKLOG_LIMIT_EVENTS", base.ingest_backlog_limit_events)
+            "redis_max_connections": env.integer(
+                "SWITCHBOARD_REDIS_MAX_CONNECTIONS", base.redis_max_connections, 1, 10_000
             ),
+            "ingest_backlog_limit_events": env.integer(
+                "SWITCHBOARD_INGEST_BACKLOG_LIMIT_EVENTS", base.ingest_backlog_limit_events, 0, 1_000_000_000
+            ),
+            "timer_clock": env.text("SWITCHBOARD_TIMER_CLOCK", base.timer_clock, check=_timer_clock_problem),
+            "timer_poll_interval_s": env.number(
+                "SWITCHBOARD_TIMER_POLL_INTERVAL_S", base.timer_poll_interval_s, minimum=0.01
+            ),
+            "timer_lease_s": env.number("SWITCHBOARD_TIMER_LEASE_S", base.timer_lease_s, minimum=1.0),
         }
         config_dir = env.text("SWITCHBOARD_CONFIG_DIR", None)
         if config_dir is not None:
@@ -239,6 +254,12 @@ def redact_url(url: str) -> str:
     user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
     return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _timer_clock_problem(clock: str) -> str | None:
+    if clock in ("system", "redis"):
+        return None
+    return "not a timer clock; use system (the default) or redis (a shared test clock, for tests only)"
 
 
 def _hidden(value: str) -> str:

@@ -26,7 +26,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from router.errors import SerializationException, ValidationException
 from router.model import events_model
 
-__all__ = ["validate_input"]
+__all__ = ["validate_input", "validator_for"]
 
 _Path = tuple[str | int, ...]
 """Wire member names (str) and 0-based list indexes (int), from the request root."""
@@ -48,6 +48,16 @@ def validate_input(operation: str, body: dict[str, Any]) -> None:
     check = _compiled.get(operation)
     if check is None:
         check = _compiled[operation] = _compile_operation(operation)
+    _run(check, body)
+
+
+def validator_for(shape: StructureShape) -> Callable[[dict[str, Any]], None]:
+    """A validator for any service's input shape (e.g. EventBridge Scheduler's), with the same texts."""
+    check = _compile_structure(shape, {})
+    return lambda body: _run(check, body)
+
+
+def _run(check: _Check, body: dict[str, Any]) -> None:
     errors: list[str] = []
     check(body, (), errors)
     if errors:

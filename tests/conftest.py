@@ -261,7 +261,7 @@ def redis_url(_redis_servers: _Servers, redis_kind: str) -> str:
     return server.url
 
 
-def sync_client(url: str) -> redis.Redis | redis.RedisCluster:
+def sync_client(url: str) -> Any:
     """A synchronous redis-py client for `url`, a cluster client when it is a cluster."""
     from router.redis_client import is_cluster
 

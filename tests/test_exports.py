@@ -6,7 +6,17 @@ import importlib
 
 import pytest
 
-PACKAGES = ["patterns", "router", "router.config", "router.connections", "router.services", "schemas", "schemas.api"]
+PACKAGES = [
+    "patterns",
+    "router",
+    "router.config",
+    "router.connections",
+    "router.schedules",
+    "router.schedules.scheduler",
+    "router.services",
+    "schemas",
+    "schemas.api",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -6,14 +6,14 @@ written, so an invalid pattern gets AWS's exact InvalidEventPatternException tex
 stays untouched. Every write goes through the rule store, which bumps the bus's version counter in the same
 script so the ingest worker reloads the bus.
 
-Scheduled rules are not run by Switchboard yet. Rather than store a rule that would silently never fire, PutRule
-checks a ScheduleExpression the way AWS does (default bus only, `rate(...)` or `cron(...)`) and then refuses it
-with UnsupportedOperationException. A rule with only a pattern is unaffected.
+A ScheduleExpression is checked the way AWS does (default bus only; `rate(...)` and `cron(...)` validated exactly
+by router.schedules.expressions), with or without an EventPattern (a rule with both fires on both). After every
+PutRule and DeleteRule the rule's timer is brought in line (router.schedules.scheduled_rules), which makes each tick
+append a scheduled event for the rule's targets.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import patterns
@@ -28,8 +28,10 @@ from router.api._control import (
     with_token,
 )
 from router.arns import DEFAULT_BUS
-from router.errors import InvalidEventPatternException, NotSupportedException, ValidationException
+from router.errors import InvalidEventPatternException, ValidationException
 from router.protocol import Handler
+from router.schedules import InvalidScheduleExpression, parse_rule_expression
+from router.schedules.scheduled_rules import rule_changed
 from router.state import AppState
 from router.store.protocol import Record
 
@@ -37,9 +39,6 @@ RULE_FIELDS = ("Name", "Arn", "EventPattern", "State", "Description", "ScheduleE
 _DESCRIBE_FIELDS = (*RULE_FIELDS, "EventBusName", "CreatedBy")
 _LIST_FIELDS = (*RULE_FIELDS, "EventBusName")
 _CLOUDTRAIL_STATE = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
-
-_RATE = re.compile(r"rate\(\s*[1-9][0-9]*\s+(minute|minutes|hour|hours|day|days)\s*\)")
-_CRON = re.compile(r"cron\(\s*\S+(\s+\S+){5}\s*\)")
 
 
 def validate_pattern(text: str) -> None:
@@ -55,11 +54,10 @@ def validate_pattern(text: str) -> None:
 def _check_schedule(expression: str, bus: str) -> None:
     if bus != DEFAULT_BUS:
         raise ValidationException("ScheduleExpression is supported only on the default event bus.")
-    if not (_RATE.fullmatch(expression) or _CRON.fullmatch(expression)):
-        raise ValidationException("Parameter ScheduleExpression is not valid.")
-    raise NotSupportedException(
-        "Scheduled rules are not supported by Switchboard yet: a rule with a ScheduleExpression would never fire."
-    )
+    try:
+        parse_rule_expression(expression)
+    except InvalidScheduleExpression as err:
+        raise ValidationException("Parameter ScheduleExpression is not valid.") from err
 
 
 async def put_rule(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +94,8 @@ async def put_rule(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
             "Tags": current["Tags"] if current is not None else tags,
         }
 
-    await rules.update(bus, name, replace)
+    stored = await rules.update(bus, name, replace)
+    await rule_changed(state, bus, name, stored)
     return {"RuleArn": arn}
 
 
@@ -148,6 +147,7 @@ async def delete_rule(state: AppState, body: dict[str, Any]) -> None:
     # A managed rule deleted with Force takes its targets with it; any other rule must have none left.
     managed = bool(current.get("ManagedBy"))
     await rules.update(bus, name, lambda _current: None, keep_targets=not managed)
+    await rule_changed(state, bus, name, None)
 
 
 async def list_rule_names_by_target(state: AppState, body: dict[str, Any]) -> dict[str, Any]:

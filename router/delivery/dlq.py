@@ -52,6 +52,9 @@ def dlq_message(
     job: Job, *, rule_arn: str, failure: Failure, condition: str | None, attempts_made: int, now_ms: int
 ) -> dict[str, Any]:
     """The stream fields of the DLQ message for `job`."""
+    if job.target.get("ScheduleArn"):
+        scheduler = scheduler_dlq_attributes(job, failure=failure, condition=condition, attempts_made=attempts_made)
+        return message_fields(job.delivery_id, job.event, attributes=scheduler, now_ms=now_ms)
     attributes = dlq_attributes(
         rule_arn=rule_arn,
         target_arn=str(job.target.get("Arn", "")),
@@ -60,6 +63,27 @@ def dlq_message(
         attempts_made=attempts_made,
     )
     return message_fields(job.delivery_id, job.event, attributes=attributes, now_ms=now_ms)
+
+
+def scheduler_dlq_attributes(
+    job: Job, *, failure: Failure, condition: str | None, attempts_made: int
+) -> dict[str, str]:
+    """EventBridge Scheduler's dead-letter attributes, for a job made by a schedule (its target has `ScheduleArn`,
+    router.schedules.scheduler.firing): the schedule, not a rule, and Scheduler's own `X-Amz-Scheduler-*` headers."""
+    attributes = {
+        "ERROR_CODE": failure.code,
+        "ERROR_MESSAGE": failure.message,
+        "INVOCATION_ID": job.delivery_id.split(":", 1)[0],
+        "RETRY_ATTEMPTS": str(max(attempts_made - 1, 0)),
+        "SCHEDULE_ARN": str(job.target["ScheduleArn"]),
+        "TARGET_ARN": str(job.target.get("Arn", "")),
+        "X-Amz-Scheduler-Attempt": str(max(attempts_made, 1)),
+        "X-Amz-Scheduler-Group": str(job.target.get("ScheduleGroup", "")),
+        "X-Amz-Scheduler-Schedule": job.rule,
+    }
+    if condition is not None:
+        attributes["EXHAUSTED_RETRY_CONDITION"] = condition
+    return dict(sorted(attributes.items()))
 
 
 def failure_of(error: str) -> Failure:

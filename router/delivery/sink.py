@@ -156,7 +156,7 @@ class DeliverySink(CountingSink):
         cached = self._buses.get(bus)
         if cached is not None and cached.version == compiled.version:
             return
-        rules = sorted(compiled.rule_names)
+        rules = sorted(compiled.rule_names | compiled.scheduled)
         async with self.redis.pipeline(transaction=True) as pipe:
             for rule in rules:
                 pipe.hgetall(self.keys.targets(bus, rule))

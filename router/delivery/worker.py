@@ -58,6 +58,13 @@ class DeliveryWorker(PartitionedWorker):
         self._claim = redis.register_script(CLAIM_ABANDONED)
         self._claim_at = -1e9
 
+    async def bus_names(self) -> set[str]:
+        """The buses, and the delivery owners that are not buses (EventBridge Scheduler's groups,
+        router.schedules.scheduler): their job streams are bus-shaped, so they are served the same way."""
+        names = await super().bus_names()
+        owners = await self.redis.smembers(self.keys.delivery_owners)
+        return names | {n.decode() if isinstance(n, bytes) else str(n) for n in owners}
+
     def lanes_added(self, bus: str, streams: list[str]) -> None:
         """The sink of this process added `streams` to a lanes set: pick them up now (not at the next refresh)."""
         partition = self.partitions.get(bus_partition(bus))

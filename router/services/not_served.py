@@ -43,7 +43,7 @@ __all__ = [
 
 NOT_SERVED_CODE = "ServiceNotServedException"
 
-PLANNED = frozenset({"scheduler"})
+PLANNED: frozenset[str] = frozenset()
 """Services on Switchboard's roadmap: their message says "not served yet". Remove a name when it is mounted."""
 
 

@@ -124,7 +124,7 @@ async def test_put_rule_needs_pattern_or_schedule(api: Api) -> None:
     )
 
 
-async def test_schedules_are_checked_then_refused_explicitly(api: Api, redis_client: aioredis.Redis) -> None:
+async def test_schedules_are_checked_and_stored_on_the_default_bus_only(api: Api, redis_client: aioredis.Redis) -> None:
     await api.ok("CreateEventBus", {"Name": "shop"})
     assert await api.error(
         "PutRule", {"Name": "r", "EventBusName": "shop", "ScheduleExpression": "rate(5 minutes)"}
@@ -138,10 +138,11 @@ async def test_schedules_are_checked_then_refused_explicitly(api: Api, redis_cli
         "ValidationException",
         "Parameter ScheduleExpression is not valid.",
     )
-    status, code, message = await api.error("PutRule", {"Name": "r", "ScheduleExpression": "rate(5 minutes)"})
-    assert (status, code) == (400, "UnsupportedOperationException")
-    assert "would never fire" in message
-    assert not await redis_client.exists("sb:{b:31}:bus:default:rules")
+    assert not await redis_client.exists(Keys().rules("default"))
+    assert not await redis_client.exists(Keys().rules("shop"))
+    await api.ok("PutRule", {"Name": "r", "ScheduleExpression": "rate(5 minutes)"})
+    described = await api.ok("DescribeRule", {"Name": "r"})
+    assert (described["ScheduleExpression"], described["State"]) == ("rate(5 minutes)", "ENABLED")
 
 
 async def test_unknown_bus_and_rule(api: Api) -> None:

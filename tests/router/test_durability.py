@@ -150,7 +150,8 @@ def _stream_state(url: str) -> tuple[int, set[str], int]:
         for pending in client.xpending_range(stream, INGEST_GROUP, "-", "+", 100_000):
             entry_id = pending["message_id"]
             entry: Any = client.xrange(stream, entry_id, entry_id)
-            held.add(event_id_of(entry[0][1][b"event"]))
+            if entry:  # acknowledged and trimmed between XPENDING and XRANGE: no longer held
+                held.add(event_id_of(entry[0][1][b"event"]))
         last = group["last-delivered-id"].decode()
         after: Any = client.xrange(stream, f"({last}", "+")
         unread = len(after)

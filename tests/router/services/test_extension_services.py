@@ -32,11 +32,12 @@ async def test_extension_service_is_mounted(redis_url: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://sb.test") as client:
             served = await client.get("/v1/registries", headers={"Authorization": AUTH.format("schemas")})
             assert served.json() == {"Registries": [], "path": "/v1/registries"}
-            other = await client.get("/schedules", headers={"Authorization": AUTH.format("scheduler")})
+            other = await client.get("/2015-03-31/functions", headers={"Authorization": AUTH.format("lambda")})
             assert other.headers["x-amzn-errortype"] == NOT_SERVED_CODE
-            assert (
-                "serves: Amazon EventBridge (events), Amazon Simple Queue Service (sqs), Schemas (schemas)."
-                in other.json()["message"]
+            served_list = (
+                "Amazon EventBridge (events), Amazon Simple Queue Service (sqs), "
+                "Amazon EventBridge Scheduler (scheduler), Schemas (schemas)."
             )
+            assert f"This endpoint serves: {served_list}" in other.json()["message"]
             events = await client.post("/", content=b"{}", headers={"X-Amz-Target": "AWSEvents.ListEventBuses"})
             assert orjson.loads(events.content)["EventBuses"][0]["Name"] == "default"

@@ -17,8 +17,6 @@ pytestmark = pytest.mark.integration
 
 CALLS = [
     # (client, operation, arguments, protocol botocore speaks to it)
-    ("scheduler", "list_schedules", {}, "rest-json"),
-    ("scheduler", "list_tags_for_resource", {"ResourceArn": "arn:aws:scheduler:us-east-1:1:schedule/d/s"}, "rest-json"),
     ("lambda", "list_functions", {}, "rest-json"),
     ("s3", "list_buckets", {}, "rest-xml"),
     ("s3", "get_object", {"Bucket": "b", "Key": "k"}, "rest-xml"),
@@ -61,10 +59,13 @@ def test_service_not_served(
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def test_planned_services_say_yet(server: ServerThread) -> None:
+def test_planned_services_say_yet(server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    from router.services import not_served
+
+    monkeypatch.setattr(not_served, "PLANNED", frozenset({"dynamodb"}))
     with pytest.raises(ClientError) as raised:
-        client(server, "scheduler").list_schedules()
-    assert "(scheduler) yet." in raised.value.response["Error"]["Message"]
+        client(server, "dynamodb").list_tables()
+    assert "(dynamodb) yet." in raised.value.response["Error"]["Message"]
 
 
 def test_rpc_v2_cbor_service(server: ServerThread) -> None:
