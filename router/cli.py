@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="log level (default info)"
     )
+    serve.add_argument(
+        "--workers", type=_count, default=1, metavar="N", help="router processes on the one port (default 1)"
+    )
 
     config = commands.add_parser("config", parents=[common], help="check config files", description="Config files.")
     config_commands = config.add_subparsers(
@@ -154,7 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
     for name in unused_variables():
         log.warning("%s is set but is not a Switchboard setting (docs/operations.md lists them)", name)
     config = _load_config(settings.config_dir) if settings.config_dir is not None else None
-    serve(settings, config, ServeOptions(fsync=args.fsync, log_level=args.log_level))
+    serve(settings, config, ServeOptions(fsync=args.fsync, log_level=args.log_level, workers=args.workers))
     return ExitCode.OK
 
 

@@ -44,6 +44,8 @@ class ServeOptions:
     fsync: str = "always"
     """Embedded Redis only: `always` fsyncs the AOF before every answer, `everysec` once a second."""
     log_level: str = "info"
+    workers: int = 1
+    """Router processes on the one port (`--workers`; router.workers forks them when more than 1)."""
 
 
 def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
@@ -63,10 +65,18 @@ def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
         else:
             check_redis(settings.redis_url)
             where = f"Redis at {redact_url(settings.redis_url)}"
+        announce = f"serving on http://{_url_host(settings.host)}:{port} ({where})"
+        if options.workers > 1:
+            from router.workers import serve_workers
+
+            def tell(n: int) -> None:
+                print(f"switchboard: {announce}, {n} worker processes", file=sys.stderr, flush=True)
+
+            serve_workers(settings, config, options, sock, tell)
+            return
         from router.app import create_app
 
         app = create_app(settings, config=config)
-        announce = f"serving on http://{_url_host(settings.host)}:{port} ({where})"
         _run(app, sock, settings, options, lambda: print(f"switchboard: {announce}", file=sys.stderr, flush=True))
     finally:
         sock.close()
