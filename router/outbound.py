@@ -52,6 +52,10 @@ async def read_limited(response: httpx.Response, limit_bytes: int, *, raw: bool 
 
     `raw` reads the bytes as sent (no decompression, so a compressed body cannot expand in memory); `raw=False`
     decodes `Content-Encoding` and counts the decoded bytes."""
+    if response.is_stream_consumed:  # a response made from bytes (a mock transport) holds its body already
+        if len(response.content) > limit_bytes:
+            raise ResponseTooLarge(f"the response body is longer than {limit_bytes} bytes")
+        return response.content
     chunks: list[bytes] = []
     size = 0
     stream = response.aiter_raw() if raw else response.aiter_bytes()
