@@ -43,6 +43,7 @@ log = logging.getLogger("switchboard")
 MAX_RESTARTS_PER_MINUTE = 5
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
+RESIGNAL_S = 5.0
 
 
 def serve_workers(
@@ -89,6 +90,8 @@ class _Supervisor:
         """pid -> worker index."""
         self.stopping = False
         self.restarts: list[float] = []
+        self._signalled_at = -1e9
+        """When the children were last sent SIGTERM."""
         self._ready_r, self._ready_w = os.pipe()
 
     def run(self, announce: Callable[[int], None]) -> None:
@@ -137,11 +140,13 @@ class _Supervisor:
                 raise StartupError(_exit_code(code), [f"worker {index} exited with {code} during start-up"])
 
     def _supervise(self) -> None:
-        while self.children:
+        while self.children and not self.stopping:
             try:
                 pid, status = os.waitpid(-1, 0)
             except ChildProcessError:
                 return
+            except InterruptedError:  # pragma: no cover - PEP 475 retries; a handler may still interrupt
+                continue
             index = self.children.pop(pid, None)
             if index is None or self.stopping:
                 continue
@@ -157,17 +162,23 @@ class _Supervisor:
     def _stop_signal(self, signum: int, frame: object) -> None:
         if not self.stopping:
             self.stopping = True
+            self._signalled_at = time.monotonic()
             for pid in list(self.children):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
 
     def _stop_children(self) -> None:
+        """SIGTERM every child, again every `RESIGNAL_S` to those still running (a child that was still starting
+        may have missed it; a second one makes uvicorn stop at once), SIGKILL after `STOP_TIMEOUT_S`."""
         self.stopping = True
-        for pid in list(self.children):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
+        signalled = self._signalled_at
         while self.children and time.monotonic() < deadline:
+            if time.monotonic() - signalled >= RESIGNAL_S:
+                signalled = self._signalled_at = time.monotonic()
+                for pid in list(self.children):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
             pid, _ = os.waitpid(-1, os.WNOHANG)
             if pid:
                 self.children.pop(pid, None)

@@ -127,6 +127,7 @@ class RedisClusterNodes:
         node_dir.mkdir(exist_ok=True)
         args = server_args(exe, port, node_dir, appendonly=appendonly)
         args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
+        args += ["--cluster-replica-validity-factor", "0"]  # a replica may always take over (a busy machine lags)
         args += ["--cluster-port", str(self.bus_ports.setdefault(port, free_port()))]
         args += ["--repl-diskless-sync-delay", "0"]  # replicas sync at once (the default waits 5 s)
         self.procs[port] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -89,7 +89,12 @@ async def test_a_killed_master_fails_over_and_put_events_accepts_again(
             replicated_cluster.procs[victim].kill()  # SIGKILL: no shutdown, no last replication
             killed_at.append(time.monotonic())
             before_kill = len(accepted)
-            await eventually(lambda: bool(recovered_at), timeout_s=60, what="PutEvents accepted again")
+            try:
+                await eventually(lambda: bool(recovered_at), timeout_s=90, what="PutEvents accepted again")
+            except AssertionError as err:
+                survivor = next(port for port in replicated_cluster.ports if port != victim)
+                nodes = redis.Redis(port=survivor).execute_command("CLUSTER", "NODES")
+                raise AssertionError(f"{err}; CLUSTER NODES:\n{nodes}") from None
             await eventually(lambda: len(accepted) >= before_kill + 200, timeout_s=30, what="traffic after")
             stop.set()
             await sender

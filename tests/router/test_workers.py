@@ -67,11 +67,12 @@ def _send(router: ServeProcess, batches: int, tag: str) -> list[str]:
 
 def test_two_workers_serve_one_port_and_survive_a_killed_worker(tmp_path: Path, redis_url: str) -> None:
     redis = sync_client(redis_url)
-    router = ServeProcess(tmp_path, redis_url, "--workers", "2")
+    router = ServeProcess(tmp_path, redis_url, "--workers", "2", "--log-level", "info")
     try:
         router.wait_ready()
         with httpx.Client(timeout=10) as client:
-            assert router.call(client, "PutRule", {"Name": "all", "EventPattern": PATTERN}).status_code == 200
+            response = router.call(client, "PutRule", {"Name": "all", "EventPattern": PATTERN})
+            assert response.status_code == 200, response.text
         pids = eventually_sync(lambda: _two_pids(redis), what="two workers")
         assert router.proc.pid not in pids  # the parent only supervises
 
