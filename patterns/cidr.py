@@ -63,22 +63,22 @@ def read_cidr(text: str) -> IpRange:
     while parts and parts[-1] == "":
         parts.pop()  # Java's String.split drops trailing empty strings
     if len(parts) != 2:
-        raise _PatternError("Malformed CIDR, one '/' required")
+        raise _PatternError("Malformed CIDR, one '/' required", suffixes=0)
     if _MASK.fullmatch(parts[1]) is None or not -(2**31) <= int(parts[1]) < 2**31:
-        raise _PatternError("Malformed CIDR, mask bits must be an integer")
+        raise _PatternError("Malformed CIDR, mask bits must be an integer", suffixes=0)
     mask = int(parts[1])
     if mask < 0:
-        raise _PatternError("Malformed CIDR, mask bits must not be negative")
+        raise _PatternError("Malformed CIDR, mask bits must not be negative", suffixes=0)
     ip = parts[0]
     if not _looks_like_ip(ip):
-        raise _PatternError(f"Nonstandard IP address: {ip}")
+        raise _PatternError(f"Nonstandard IP address: {ip}", suffixes=0)
     parsed = parse_ip(ip)
     if parsed is None:
-        raise _PatternError(f"Invalid IP address: {ip}")
+        raise _PatternError(f"Invalid IP address: {ip}", suffixes=0)
     version, address = parsed
     width = 32 if version == 4 else 128
     if mask >= width:
-        raise _PatternError(f"IPv{version} mask bits must be < {width}")
+        raise _PatternError(f"IPv{version} mask bits must be < {width}", suffixes=0)
     host_bits = (1 << (width - mask)) - 1
     return IpRange(version, address, address | host_bits)
 

@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, request_response
 
-from router import api, redis_client, sqs
+from router import api, redis_client, sqs, ui
 from router.delivery import Delivery
-from router.extensions import Extension, installed, merge_operations
+from router.extensions import EntryCheckCache, Extension, installed, merge_internal_targets, merge_operations
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -69,6 +69,11 @@ def create_app(
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
     loaded = list(installed() if extensions is None else extensions)
     state.extras["extensions"] = loaded
+    state.extras[ui.EXTRAS_KEY] = [link for extension in loaded for link in extension.ui_links]
+    state.extras["internal_targets"] = merge_internal_targets(loaded)
+    entry_checks = [factory for extension in loaded for factory in extension.entry_checks]
+    if entry_checks:
+        state.extras["entry_checks"] = EntryCheckCache(entry_checks)
     dispatcher = Dispatcher(state, merge_operations(api.discover(), loaded), operation_names(), _validator())
     metrics = Metrics()
     state.extras["metrics"] = metrics
@@ -142,6 +147,7 @@ def create_app(
     app = Starlette(
         routes=[
             *(route for extension in loaded for route in extension.routes),
+            *ui.routes(),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Mount("", app=services),

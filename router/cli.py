@@ -142,12 +142,15 @@ def _load_config(directory: Path) -> object:
     from router.config import ConfigError, load_dir
 
     try:
-        return load_dir(directory)
+        config = load_dir(directory)
     except ConfigError as err:
         count = len(err.problems)
         lines = [f"the config in {directory} is not valid ({count} problem{'s' if count != 1 else ''}):"]
         lines.extend(str(problem) for problem in err.problems)
         raise StartupError(ExitCode.CONFIG_INVALID, lines) from err
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    return config
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -83,9 +83,6 @@ class SchemaKeys:
     def registry_policy(self, registry: str) -> str:
         return f"{self.registry_tag(registry)}:policy"
 
-    def fingerprints(self, registry: str) -> str:
-        return f"{self.registry_tag(registry)}:fingerprints"
-
     def schema_keys(self, registry: str, schema: str) -> list[str]:
         """Every per-schema key (versions, bindings, binding sources), for deletes."""
         return [

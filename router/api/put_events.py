@@ -9,8 +9,10 @@ are appended concurrently. If Redis cannot be reached, the affected entries fail
 Whole-request failures (AWS): not 1-10 entries, and a total size over `settings.put_events_limit_bytes` by AWS's
 formula -> `ValidationException`; a member of the wrong JSON type -> `SerializationException`. Per-entry failures:
 `InvalidArgument` (missing Source/DetailType/Detail, DetailType over 128 characters, a Time that is no timestamp),
-`MalformedDetail` (Detail not a JSON object, or nested deeper than 1000 levels), and, a Switchboard choice where
-AWS's behaviour is unsettled, `ResourceNotFoundException` "Event bus NAME does not exist." for an unknown bus.
+`MalformedDetail` (Detail not a JSON object, or nested deeper than 1000 levels), an extension's entry check
+(router.extensions, e.g. schema validation: `InvalidArgument` naming the failing JSON path), and, a Switchboard
+choice where AWS's behaviour is unsettled, `ResourceNotFoundException` "Event bus NAME does not exist." for an
+unknown bus.
 A request of more than `router.ingest.OFF_LOOP_BYTES` builds its envelopes (parsing and checking each Detail) in a
 worker thread, so a 1 MiB request never holds the event loop.
 Bus existence is checked in the same Lua script that appends, against the bus's `exists` marker (same hash slot
@@ -108,6 +110,9 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
         by_bus = await asyncio.to_thread(_envelopes, state, entries, results)
     else:
         by_bus = _envelopes(state, entries, results)
+    entry_checks = state.extras.get("entry_checks")  # extensions' per-bus checks (router.extensions), if any
+    if entry_checks is not None:
+        by_bus = await _checked(state, entry_checks, entries, by_bus, results)
 
     if len(by_bus) == 1:
         ((bus, items),) = by_bus.items()
@@ -142,6 +147,22 @@ def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]
             continue
         by_bus.setdefault(bus, []).append((index, event_id, envelope))
     return by_bus
+
+
+async def _checked(
+    state: AppState, checks: Any, entries: list[Any], by_bus: dict[str, list[_Item]], results: list[dict[str, Any]]
+) -> dict[str, list[_Item]]:
+    """The items that pass the extensions' entry checks; a failing entry gets its error in `results`."""
+    kept: dict[str, list[_Item]] = {}
+    for bus, items in by_bus.items():
+        for item in items:
+            failure = await checks.check(state, bus, entries[item[0]])
+            if failure is not None:
+                err = EntryError(*failure)
+                results[item[0]] = {"ErrorCode": err.code, "ErrorMessage": err.message}
+            else:
+                kept.setdefault(bus, []).append(item)
+    return kept
 
 
 def _incoming_hops() -> int | None:

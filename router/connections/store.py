@@ -82,7 +82,7 @@ def public_auth_parameters(auth: dict[str, Any]) -> dict[str, Any]:
         if oauth.get("OAuthHttpParameters"):
             shown["OAuthHttpParameters"] = _public_http(oauth["OAuthHttpParameters"])
         out["OAuthParameters"] = shown
-    if auth.get("InvocationHttpParameters"):
+    if auth.get("InvocationHttpParameters") is not None:  # AWS echoes an empty one as {}
         out["InvocationHttpParameters"] = _public_http(auth["InvocationHttpParameters"])
     if auth.get("ConnectivityParameters"):
         out["ConnectivityParameters"] = auth["ConnectivityParameters"]
@@ -189,7 +189,7 @@ class ConnectionStore:
             "AuthParameters": public_auth_parameters(auth),
             "CreationTime": now,
             "LastModifiedTime": now,
-            "LastAuthorizedTime": now if auth_type != "OAUTH_CLIENT_CREDENTIALS" else None,
+            "LastAuthorizedTime": now,  # AWS has it from creation on, for an OAuth connection in AUTHORIZING too
         }
         await self._connections.create(name, record, self.box.encrypt(auth))
         return record
@@ -237,8 +237,7 @@ class ConnectionStore:
             record["AuthParameters"] = public_auth_parameters(auth)
             record["ConnectionState"] = _initial_state(auth_type)
             record.pop("StateReason", None)
-            if auth_type != "OAUTH_CLIENT_CREDENTIALS":
-                record["LastAuthorizedTime"] = now
+            record["LastAuthorizedTime"] = now
             return record, self.box.encrypt(auth)
 
         return await self._connections.update(name, change)

@@ -80,6 +80,7 @@ class Delivery:
             observe_start=observe,
             inline=inline,
             backlog_limit=settings.ingest_backlog_limit_events,
+            internal=state.extras.get("internal_targets") or {},
         )
         settle = redis.register_script(SETTLE)
 

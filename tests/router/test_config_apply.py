@@ -194,16 +194,21 @@ async def test_resources_deleted_over_the_api_are_recreated(api: Api, redis_clie
     assert [t["Id"] for t in await targets_of(api, "placed", "orders")] == ["fn", "queue"]
 
 
-async def test_a_rule_on_a_bus_that_does_not_exist_is_refused_before_any_write(
+async def test_what_the_stored_state_refuses_is_refused_before_any_write(
     api: Api, redis_client: aioredis.Redis
 ) -> None:
-    text = "buses: [{name: orders}]\nrules:\n  - name: r\n    bus: nowhere\n    pattern: {source: [a]}\n"
+    """Targets created over the API, which config keeps, count toward the 5: checked before anything is written."""
+    await api.ok("PutRule", {"Name": "audit", "EventPattern": '{"source": ["a"]}'})
+    queues = [{"Id": f"api-{i}", "Arn": f"arn:aws:sqs:us-east-1:123456789012:q{i}"} for i in range(4)]
+    await api.ok("PutTargets", {"Rule": "audit", "Targets": queues})
+    text = BASE + "    targets:\n      - {Id: a, Arn: 'arn:aws:sqs:us-east-1:123456789012:a'}\n"
+    text += "      - {Id: b, Arn: 'arn:aws:sqs:us-east-1:123456789012:b'}\n"
     before = await snapshot(redis_client)
     with pytest.raises(ConfigApplyError) as info:
         await apply(load_text("x.yaml", text), dispatcher(api))
     assert info.value.lines() == [
-        "x.yaml: rules[0].bus: event bus 'nowhere' does not exist and is not declared in the config; declare it in "
-        "buses",
+        "x.yaml: rules[1].targets: the rule would have 6 targets: 2 declared here and 4 created over the API "
+        "(api-0, api-1, api-2, api-3), which config keeps; a rule can have at most 5",
         "nothing was applied: fix the problems above and start again",
     ]
     assert await snapshot(redis_client) == before
@@ -239,7 +244,7 @@ async def test_shipped_example_applies_and_reapplies_cleanly(
     shutil.copytree(REPO / "config", tmp_path / "config")
     config = load_dir(tmp_path / "config")
     report = await apply(config, dispatcher(api))
-    assert len(report.created) == 1 + 3 + 4
+    assert len(report.created) == 1 + 3 + 3
     rules = await api.ok("ListRules", {"EventBusName": "orders"})
     assert sorted(r["Name"] for r in rules["Rules"]) == ["large-order", "order-placed", "payment-failed"]
     before = await snapshot(redis_client)
