@@ -18,9 +18,11 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from router.quotas import QUOTA_VARIABLES, Quotas
 
 PUT_EVENTS_LIMIT_BYTES = 1_048_576
 """EventBridge's PutEvents request-size limit since January 2026 (1 MiB, by AWS's entry-size formula)."""
@@ -69,6 +71,9 @@ class Settings:
     timer_lease_s: float = 30.0
     """A claimed timer whose process did not complete it within this long is claimed again (its process died)."""
 
+    quotas: Quotas = field(default_factory=Quotas)
+    """AWS's resource quotas per account and region (router.quotas), each `SWITCHBOARD_QUOTA_<NAME>`."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from the environment (`os.environ` by default), then `overrides` that are not None (flags).
@@ -109,6 +114,12 @@ class Settings:
                 "SWITCHBOARD_TIMER_POLL_INTERVAL_S", base.timer_poll_interval_s, minimum=0.01
             ),
             "timer_lease_s": env.number("SWITCHBOARD_TIMER_LEASE_S", base.timer_lease_s, minimum=1.0),
+            "quotas": Quotas(
+                **{
+                    name: env.integer(variable, getattr(base.quotas, name), 0, 10**9)
+                    for name, variable in QUOTA_VARIABLES.items()
+                }
+            ),
         }
         config_dir = env.text("SWITCHBOARD_CONFIG_DIR", None)
         if config_dir is not None:

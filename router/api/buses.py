@@ -1,11 +1,16 @@
-"""Event bus operations: CreateEventBus, DescribeEventBus, ListEventBuses, DeleteEventBus.
+"""Event bus operations: CreateEventBus, DescribeEventBus, ListEventBuses, UpdateEventBus, DeleteEventBus.
 
 The `default` bus always exists: a start-up hook creates it idempotently, and it cannot be deleted. Deleting a
 bus follows AWS: it fails while the bus still has rules ("EventBus can't be deleted since it has rules."), and
 deleting a bus that does not exist succeeds. Partner buses need a partner event source, which Switchboard does
 not serve, so `EventSourceName` is answered with the missing-source error rather than a bus that would never
-receive anything. Bus policies (PutPermission) and UpdateEventBus are not served; the dispatcher answers them
-with UnsupportedOperationException.
+receive anything. Bus policies (PutPermission) are not served; the dispatcher answers them with
+UnsupportedOperationException.
+
+UpdateEventBus changes the members it is given (`Description`, `KmsKeyIdentifier`, `DeadLetterConfig`,
+`LogConfig`) and keeps the others; an empty value (`""`, `{}`) removes one. A bus's `DeadLetterConfig` must name an
+SQS standard queue, as AWS requires of dead-letter queues. The event-buses quota (`quotas.event_buses`, 100) and the
+tags quota are checked at CreateEventBus.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from typing import Any
 
 from router.api._control import arns, check_tags, now_s, paginate, pick, with_token
 from router.arns import DEFAULT_BUS
+from router.delivery.queues import queue_name
 from router.errors import ResourceAlreadyExistsException, ResourceNotFoundException, ValidationException
 from router.protocol import Handler
 from router.state import AppState
 from router.store import stores
+from router.store.protocol import Record
 
 _CONFIG_FIELDS = ("Description", "KmsKeyIdentifier", "DeadLetterConfig", "LogConfig")
 _DESCRIBE_FIELDS = ("Name", "Arn", *_CONFIG_FIELDS, "CreationTime", "LastModifiedTime")
@@ -27,9 +34,35 @@ _LIST_FIELDS = ("Name", "Arn", "Description", "CreationTime", "LastModifiedTime"
 def bus_record(state: AppState, name: str, body: dict[str, Any]) -> dict[str, Any]:
     created = now_s()
     record: dict[str, Any] = {"Name": name, "Arn": arns(state).bus(name)}
-    record.update({field: body.get(field) for field in _CONFIG_FIELDS})
-    record.update({"CreationTime": created, "LastModifiedTime": created, "Tags": check_tags(body.get("Tags") or [])})
+    record.update({field: _config_value(field, body.get(field)) for field in _CONFIG_FIELDS})
+    tags = check_tags(body.get("Tags") or [], state.settings.quotas.tags_per_resource)
+    record.update({"CreationTime": created, "LastModifiedTime": created, "Tags": tags})
     return record
+
+
+def _config_value(field: str, value: Any) -> Any:
+    """A configuration member as stored: None when absent or empty; a DeadLetterConfig checked."""
+    if value in (None, "", {}):
+        return None
+    if field == "DeadLetterConfig":
+        _check_dead_letter_config(value)
+    return value
+
+
+def _check_dead_letter_config(config: dict[str, Any]) -> None:
+    arn = config.get("Arn")
+    if not arn:
+        return
+    name = queue_name(str(arn))
+    if name is None:
+        raise ValidationException(
+            f"Parameter DeadLetterConfig.Arn is not valid. Reason: {arn} is not a valid Amazon SQS queue ARN."
+        )
+    if name.endswith(".fifo"):
+        raise ValidationException(
+            "Parameter DeadLetterConfig.Arn is not valid. Reason: "
+            "A FIFO queue cannot be used as a dead-letter queue; use a standard queue."
+        )
 
 
 async def on_startup(state: AppState) -> None:
@@ -68,6 +101,21 @@ async def list_event_buses(state: AppState, body: dict[str, Any]) -> dict[str, A
     return with_token({"EventBuses": [pick(record, _LIST_FIELDS) for record in page]}, token)
 
 
+async def update_event_bus(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
+    name = arns(state).bus_name(body.get("Name"))
+    changes = {field: _config_value(field, body[field]) for field in _CONFIG_FIELDS if field in body}
+    modified = now_s()
+
+    def change(record: Record) -> Record:
+        return {**record, **changes, "LastModifiedTime": modified}
+
+    buses, _ = stores(state)
+    updated = await buses.update(name, change)
+    if updated is None:
+        raise ResourceNotFoundException(f"Event bus {name} does not exist.")
+    return pick(updated, ("Arn", "Name", *_CONFIG_FIELDS))
+
+
 async def delete_event_bus(state: AppState, body: dict[str, Any]) -> None:
     name: str = body["Name"]
     if name == DEFAULT_BUS:
@@ -80,5 +128,6 @@ OPERATIONS: dict[str, Handler] = {
     "CreateEventBus": create_event_bus,
     "DescribeEventBus": describe_event_bus,
     "ListEventBuses": list_event_buses,
+    "UpdateEventBus": update_event_bus,
     "DeleteEventBus": delete_event_bus,
 }

@@ -19,6 +19,7 @@ DEAUTHORIZING; the stored state is DEAUTHORIZED at once. DeleteConnection answer
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -165,8 +166,11 @@ class ConnectionStore:
         self.settings = settings
         self.box = box
         self._arn_prefix = f"arn:aws:events:{settings.region}:{settings.account_id}:"
-        self._connections = Records(redis, _CONNECTIONS, keys.connections, keys.connection_secrets)
-        self._destinations = Records(redis, _DESTINATIONS, keys.api_destinations)
+        quotas = settings.quotas  # the settings' quotas (AWS's 3,000 each by default); 0: no limit
+        connections = dataclasses.replace(_CONNECTIONS, limit=quotas.connections)
+        destinations = dataclasses.replace(_DESTINATIONS, limit=quotas.api_destinations)
+        self._connections = Records(redis, connections, keys.connections, keys.connection_secrets)
+        self._destinations = Records(redis, destinations, keys.api_destinations)
 
     # --- connections ---------------------------------------------------------------------------------
 

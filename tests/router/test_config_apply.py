@@ -252,24 +252,17 @@ async def test_shipped_example_applies_and_reapplies_cleanly(
     assert await snapshot(redis_client) == before
 
 
-async def test_bus_description_change_warns_while_update_event_bus_is_not_served(
-    api: Api, redis_client: aioredis.Redis
-) -> None:
-    """UpdateEventBus is not served yet (router/api/buses.py): the applier says so, never a silent success, and writes
-    nothing. When UpdateEventBus is served, this test changes to expect `report.updated == ("bus orders",)`."""
-    assert "UpdateEventBus" not in dispatcher(api).handlers
-    status, code, _ = await api.error("UpdateEventBus", {"Name": "orders", "Description": "Shop"})
-    assert (status, code) == (400, "UnsupportedOperationException")
+async def test_bus_description_change_is_applied_with_update_event_bus(api: Api, redis_client: aioredis.Redis) -> None:
+    """A changed description is applied with UpdateEventBus (router/api/buses.py), and re-applying changes nothing."""
     await apply(load_text("base.yaml", BASE), dispatcher(api))
+    changed = BASE.replace("description: Orders", "description: Shop")
+    report = await apply(load_text("base.yaml", changed), dispatcher(api))
+    assert report.updated == ("bus orders",)
+    assert report.warnings == ()
+    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Shop"
     before = await snapshot(redis_client)
-    report = await apply(
-        load_text("base.yaml", BASE.replace("description: Orders", "description: Shop")), dispatcher(api)
-    )
-    assert report.warnings == ("bus orders: description not updated: UpdateEventBus is not supported yet",)
-    assert report.updated == ()
-    assert not report.changed
+    assert not (await apply(load_text("base.yaml", changed), dispatcher(api))).changed
     assert await snapshot(redis_client) == before
-    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Orders"
 
 
 async def test_minimal_declarations_are_idempotent_too(api: Api, redis_client: aioredis.Redis) -> None:
