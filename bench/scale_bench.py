@@ -19,6 +19,7 @@ started. Reported per run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -120,10 +121,8 @@ def _tree(pid: int) -> list[int]:
         current = todo.pop()
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
+            with contextlib.suppress(OSError):
                 todo += [int(child) for child in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return found
 
 
