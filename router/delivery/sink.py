@@ -179,7 +179,8 @@ class DeliverySink(CountingSink):
                 stream = self.keys.deliveries(bus, rule, target_id)
                 raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode()
                 targets.append(self._target(rule, target_id, raw_bytes, stream))
-                streams.append(stream)
+                if targets[-1].internal is None:  # an internal target never has a job: it needs no lane
+                    streams.append(stream)
             by_rule[rule] = tuple(targets)
         if streams:
             await self.redis.sadd(self.keys.delivery_lanes(bus), *streams)

@@ -23,6 +23,7 @@ import pytest
 
 from router.app import create_app
 from router.keys import BUS_PARTITIONS, Keys
+from router.quotas import Quotas
 from router.redis_client import as_cluster
 from router.settings import Settings
 from tests.conftest import free_port
@@ -65,7 +66,8 @@ def receiver_url() -> Iterator[str]:
 async def test_a_thousand_buses_all_deliver_with_bounded_connections(
     redis_url: str, redis_kind: str, redis_client: Any, tmp_path: Path, receiver_url: str
 ) -> None:
-    settings = Settings(redis_url=redis_url, data_dir=tmp_path, redis_max_connections=POOL)
+    quotas = Quotas(event_buses=BUSES + 1)  # AWS's default is 100 buses (raisable): the point is to go well beyond
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path, redis_max_connections=POOL, quotas=quotas)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
