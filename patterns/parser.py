@@ -23,7 +23,7 @@ from patterns.cidr import ip_to_range_if_possible, read_cidr
 from patterns.equals_ignore_case import EqualsIgnoreCase, fold
 from patterns.errors import InvalidEventPattern, _PatternError
 from patterns.exact import Exact
-from patterns.exists import Exists, read_exists
+from patterns.exists import read_exists
 from patterns.numbers import FALSE, NULL, TRUE, Key, comparable, number_key
 from patterns.numeric import read_numeric
 from patterns.prefix import Prefix
@@ -427,10 +427,10 @@ def _check_bounds(rules: list[SubRule]) -> None:
                 check_complexity(wildcards)
 
 
-def _predicate_order(predicate: Predicate) -> tuple[bool, str]:
-    path, matchers = predicate  # (a sub-rule names each path once, so the path decides)
-    has_absent = any(isinstance(m, Exists) and not m.present for m in matchers)
-    return (has_absent, path)
+def _predicate_order(predicate: Predicate) -> list[str]:
+    """Predicates in order of their path's segments (a sub-rule names each path once, so the path decides): all
+    paths below one prefix are then consecutive, which the array-consistent walk relies on (`_arrays.py`)."""
+    return predicate[0].split(".")
 
 
 def _sequences(rules: list[SubRule]) -> list[RuleSequence]:
