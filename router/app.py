@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ from starlette.routing import Mount, Route, request_response
 from router import api, redis_client, sqs, ui
 from router.delivery import Delivery
 from router.extensions import EntryCheckCache, Extension, installed, merge_internal_targets, merge_operations
+from router.faults import fault_class, log_fault
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -38,10 +40,13 @@ from router.metrics import Metrics
 from router.model import operation_names
 from router.protocol import Dispatcher, Validator
 from router.schedules import scheduled_rules, scheduler
+from router.schedules.scheduler.protocol import scheduler_model
 from router.services import Service, Services
 from router.settings import Settings
 from router.state import AppState
 from router.timers import Clock, RedisClock, RunnerOptions, SystemClock, TimerRunner, Timers
+
+log = logging.getLogger("switchboard.app")
 
 
 def create_app(
@@ -91,24 +96,33 @@ def create_app(
     scheduled_rules.install(state)
     scheduler.install(state)
 
+    # -- /health and /metrics (front door): they report the fault class, never the Redis address ---------------
     async def health(request: Request) -> Response:
         try:
             await state.redis.ping()
         except Exception as err:  # health reports, it never raises
-            return JSONResponse({"status": "unavailable", "redis": str(err)}, status_code=503)
+            log_fault(log, "health check", err)
+            return JSONResponse({"status": "unavailable", "redis": fault_class(err) or "error"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def metrics_endpoint(request: Request) -> Response:
         try:
             body = await metrics.render(state)
         except Exception as err:  # a scrape reports, it never raises
-            return Response(f"# metrics unavailable: {err}\n", status_code=503, media_type=METRICS_CONTENT_TYPE)
+            log_fault(log, "metrics scrape", err)
+            text = f"# metrics unavailable: storage {fault_class(err) or 'error'}\n"
+            return Response(text, status_code=503, media_type=METRICS_CONTENT_TYPE)
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     services = Services()
     services.mount(Service("events", "Amazon EventBridge", request_response(dispatcher.handle), targets=("AWSEvents",)))
     services.mount(sqs.create_service(state))
     state.extras["sqs"].observers.append(metrics.observe_request)
+    # bounded metric labels (front door): operations the port serves or models; the rest count as `Unknown`
+    sqs_dispatcher = state.extras["sqs"]
+    metrics.allow_operations(set(dispatcher.handlers) | dispatcher.model_operations)
+    metrics.allow_operations(set(sqs_dispatcher.handlers) | sqs_dispatcher.model_operations)
+    metrics.allow_operations(f"scheduler.{name}" for name in scheduler_model().operation_names)
     services.mount(scheduler.service())
     for extension in loaded:
         for service in extension.services:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from router.quotas import QUOTA_VARIABLES, Quotas
@@ -62,6 +63,18 @@ class Settings:
     ingest_backlog_limit_events: int = 100_000
     """Per bus: events accepted but not yet processed by the ingest worker beyond which PutEvents answers the entries
     it cannot take with the retryable ThrottlingException (docs/operations.md, "Backpressure")."""
+
+    # front door (router.front_door, router.startup): connections and read deadlines ---------------------------
+    max_connections: int | None = None
+    """Open client connections at most; beyond, a new one gets 503. None: 1024, lowered to fit the process's
+    file-descriptor limit (RLIMIT_NOFILE) with room for Redis and outbound HTTP; a number that does not fit is a
+    start-up error."""
+    header_timeout_s: float = 10.0
+    """A request's line and headers must arrive within this long (else 408, or a silent close if nothing came)."""
+    body_timeout_s: float = 30.0
+    """A request's body must arrive within this long of its headers (else 408)."""
+    keep_alive_timeout_s: int = 5
+    """A kept-alive connection idle this long is closed."""
 
     # timers and schedules (router.timers, router.schedules) ---------------------------------------------------
     timer_clock: str = "system"
@@ -109,6 +122,10 @@ class Settings:
             "ingest_backlog_limit_events": env.integer(
                 "SWITCHBOARD_INGEST_BACKLOG_LIMIT_EVENTS", base.ingest_backlog_limit_events, 0, 1_000_000_000
             ),
+            "max_connections": env.integer("SWITCHBOARD_MAX_CONNECTIONS", None, 1, 1_000_000),
+            "header_timeout_s": env.number("SWITCHBOARD_HEADER_TIMEOUT_S", base.header_timeout_s, minimum=0.1),
+            "body_timeout_s": env.number("SWITCHBOARD_BODY_TIMEOUT_S", base.body_timeout_s, minimum=0.1),
+            "keep_alive_timeout_s": env.integer("SWITCHBOARD_KEEP_ALIVE_TIMEOUT_S", base.keep_alive_timeout_s, 1, 3600),
             "timer_clock": env.text("SWITCHBOARD_TIMER_CLOCK", base.timer_clock, check=_timer_clock_problem),
             "timer_poll_interval_s": env.number(
                 "SWITCHBOARD_TIMER_POLL_INTERVAL_S", base.timer_poll_interval_s, minimum=0.01
@@ -148,6 +165,7 @@ def unused_variables(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 _Check = Callable[[str], "str | None"]
+_D = TypeVar("_D", int, None)
 """Why a variable's value is not valid, with the fix, or None."""
 
 
@@ -191,7 +209,7 @@ class _Reader(Mapping[str, str]):
             return default
         return value
 
-    def integer(self, name: str, default: int, minimum: int, maximum: int, what: str = "an integer") -> int:
+    def integer(self, name: str, default: _D, minimum: int, maximum: int, what: str = "an integer") -> int | _D:
         value = self._raw(name)
         if value is None:
             return default
@@ -200,9 +218,8 @@ class _Reader(Mapping[str, str]):
         except ValueError:
             number = None
         if number is None or not minimum <= number <= maximum:
-            self.problems.append(
-                f"{name}={value}: not {what}; use an integer from {minimum} to {maximum}, or unset it for {default}"
-            )
+            unset = "unset it for the default" if default is None else f"unset it for {default}"
+            self.problems.append(f"{name}={value}: not {what}; use an integer from {minimum} to {maximum}, or {unset}")
             return default
         return number
 

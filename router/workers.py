@@ -47,14 +47,15 @@ RESIGNAL_S = 5.0
 
 
 def serve_workers(
-    settings: Settings, config: Any, options: Any, sock: socket.socket, announce: Callable[[int], None]
+    settings: Settings, config: Any, options: Any, sock: socket.socket, *, limits: Any, announce: Callable[[int], None]
 ) -> None:
     """Apply `config` once, fork `options.workers` routers on `sock`, supervise them until SIGTERM/SIGINT.
 
-    `announce(n)` is called once all n children serve."""
+    Each child serves with the front door's `limits` (router.front_door). `announce(n)` is called once all n
+    children serve."""
     if config is not None:
         _apply_config(settings, config)
-    supervisor = _Supervisor(settings, options, sock)
+    supervisor = _Supervisor(settings, options, sock, limits)
     supervisor.run(announce)
 
 
@@ -81,8 +82,9 @@ def _apply_config(settings: Settings, config: Any) -> None:
 
 
 class _Supervisor:
-    def __init__(self, settings: Settings, options: Any, sock: socket.socket) -> None:
+    def __init__(self, settings: Settings, options: Any, sock: socket.socket, limits: Any) -> None:
         self.settings = settings
+        self.limits = limits
         self.options = options
         self.sock = sock
         self.count = int(options.workers)
@@ -116,7 +118,9 @@ class _Supervisor:
         if pid == 0:  # pragma: no cover - the child (its exit code is what the parent sees)
             code: int = ExitCode.INTERNAL
             try:
-                code = _child(self.settings, self.options, self.sock, self._ready_w, index)
+                code = _child(
+                    self.settings, self.options, self.sock, limits=self.limits, ready_fd=self._ready_w, index=index
+                )
             finally:
                 os._exit(int(code))
         self.children[pid] = index
@@ -199,7 +203,9 @@ def _exit_code(code: int) -> ExitCode:
         return ExitCode.INTERNAL
 
 
-def _child(settings: Settings, options: Any, sock: socket.socket, ready_fd: int, index: int) -> int:  # pragma: no cover
+def _child(  # pragma: no cover - in the child
+    settings: Settings, options: Any, sock: socket.socket, *, limits: Any, ready_fd: int, index: int
+) -> int:
     """One router on the inherited socket; returns its exit code."""
     os.setpgid(0, 0)  # a terminal's Ctrl-C reaches only the parent, which stops the children once
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -218,7 +224,7 @@ def _child(settings: Settings, options: Any, sock: socket.socket, ready_fd: int,
 
     try:
         app = create_app(settings)
-        _run(app, sock, settings, options, announce)
+        _run(app, sock, settings, options, limits=limits, announce=announce)
     except StartupError as err:
         for line in err.lines:
             print(f"switchboard: worker {index}: {line}", file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import redis.exceptions
 
-from router.errors import InternalException
+from router.faults import storage_error
 
 RULE_CAS = """
 -- KEYS: bus marker, rules hash, the rule's targets hash, bus version
@@ -99,11 +99,11 @@ CAS_ATTEMPTS = 50
 
 @contextlib.contextmanager
 def redis_errors(action: str) -> Iterator[None]:
-    """Translate Redis failures into the wire's InternalException, keeping the cause chained."""
+    """Translate Redis failures into the wire error of their fault class (router.faults), keeping the cause."""
     try:
         yield
     except redis.exceptions.RedisError as err:
-        raise InternalException(f"Storage is unavailable ({action}); try again.") from err
+        raise storage_error(err) from err
 
 
 def status(result: object) -> str:

@@ -19,6 +19,7 @@ from router.extensions import (
     internal_target_kind,
     merge_internal_targets,
 )
+from router.keys import Keys
 from tests.conftest import sync_client
 from tests.router.conftest import ServerThread, make_settings
 
@@ -82,3 +83,4 @@ def test_matched_events_reach_the_handler_and_its_commands_commit(events_client:
     assert {(d.bus, d.rule, d.name) for d in SEEN} == {("orders", "r", "my-copy")}
     # no delivery job or lane was made for it
     assert list(client.scan_iter(match="sb:{b:46}:bus:orders:deliveries:*")) == []
+    assert client.smembers(Keys().delivery_lanes("orders")) == set()
