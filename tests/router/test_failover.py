@@ -56,6 +56,7 @@ async def test_a_killed_master_fails_over_and_put_events_accepts_again(
     accepted: list[str] = []
     failures: dict[str, int] = {}
     statuses: set[int] = set()
+    errors: list[str] = []
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test", timeout=30) as client:
@@ -81,6 +82,7 @@ async def test_a_killed_master_fails_over_and_put_events_accepts_again(
                                 recovered_at.append(time.monotonic())
                         else:
                             failures[result["ErrorCode"]] = failures.get(result["ErrorCode"], 0) + 1
+                            errors.append(str(result))
                     n += 1
                     await asyncio.sleep(0.002)
 
@@ -94,7 +96,17 @@ async def test_a_killed_master_fails_over_and_put_events_accepts_again(
             except AssertionError as err:
                 survivor = next(port for port in replicated_cluster.ports if port != victim)
                 nodes = redis.Redis(port=survivor).execute_command("CLUSTER", "NODES")
-                raise AssertionError(f"{err}; CLUSTER NODES:\n{nodes}") from None
+                client: Any = app.state.switchboard.redis
+                manager = client.nodes_manager
+                slot = client.keyslot(KEYS.ingest("default"))
+                seen = {
+                    "slot owner": [n.name for n in manager.slots_cache.get(slot, [])],
+                    "nodes": sorted(manager.nodes_cache),
+                    "startup": sorted(manager.startup_nodes),
+                    "initialize": client._initialize,
+                    "errors": errors[-3:],
+                }
+                raise AssertionError(f"{err}; client: {seen}; CLUSTER NODES:\n{nodes}") from None
             await eventually(lambda: len(accepted) >= before_kill + 200, timeout_s=30, what="traffic after")
             stop.set()
             await sender
