@@ -1,13 +1,13 @@
 """The starlette application: `/health`, `/metrics`, and every AWS protocol on the same port (router.services).
 
-`create_app` wires one `AppState` (settings, Redis client from `router.redis_client`, key layout) into a
-`Dispatcher` whose handlers are discovered from `router.api` and from the installed extensions (router.extensions:
-archives, schemas, sagas plug in there, with their routes and hooks). The lifespan runs, in order: the handler
-modules' start-up hooks (the `default` bus), the extensions' start-up hooks, the declarative config if one was
-given, then the ingest worker
-(`router.ingest`), the delivery worker (`router.delivery`, whose sink the ingest worker feeds) and the timer runner
-(`router.timers`: handlers for each owner kind are registered in `state.extras["timer_runner"]` by start-up hooks);
-shut-down runs in reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
+`create_app` wires one `AppState` (settings, the bounded Redis command client from `router.redis_client`: a
+`RedisCluster` when REDIS_URL names a cluster node, key layout) into a `Dispatcher` whose handlers are discovered
+from `router.api` and from the installed extensions (router.extensions: archives, schemas, sagas plug in there, with
+their routes and hooks). The lifespan runs, in order: the handler modules' start-up hooks (the `default` bus), the
+extensions' start-up hooks, the declarative config if one was given, then the ingest worker (`router.ingest`), the
+delivery worker (`router.delivery`, whose sink the ingest worker feeds) and the timer runner (`router.timers`:
+handlers for each owner kind are registered in `state.extras["timer_runner"]` by start-up hooks); shut-down runs in
+reverse. Process metrics (`router.metrics`) observe every request through `Dispatcher.observers`.
 
 Every other request goes to `router.services.Services`, where each served AWS API is mounted with one line (the
 EventBridge `Dispatcher` answers `X-Amz-Target: AWSEvents.*`, router.sqs `AmazonSQS.*`); requests for services that
@@ -19,10 +19,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -51,7 +51,7 @@ log = logging.getLogger("switchboard.app")
 
 def create_app(
     settings: Settings,
-    redis: aioredis.Redis | None = None,
+    redis: redis_client.AnyRedis | None = None,
     *,
     config: Any = None,
     ingest: bool = True,
@@ -66,7 +66,11 @@ def create_app(
     if redis is None:
         if settings.redis_url is None:
             raise ValueError("create_app needs a Redis client or settings.redis_url")
-        redis = redis_client.client(settings.redis_url)
+        redis = redis_client.connect(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            client_name=f"switchboard:{os.getpid()}:commands",
+        )
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
     loaded = list(installed() if extensions is None else extensions)
     state.extras["extensions"] = loaded

@@ -1,5 +1,6 @@
 """The `switchboard` command: `serve` runs the router, `config validate DIR` checks config files, `queue read NAME`
-and `queue tail NAME` print a queue target's messages. Installed extensions add their own subcommands through
+and `queue tail NAME` print a queue target's messages, `ingest parked BUS` and `ingest redrive BUS` show and re-drive
+the events the router parked (router.ingest_cli). Installed extensions add their own subcommands through
 `router.extensions.Extension.cli` (e.g. `switchboard archive ...` and `switchboard replay ...` from `archive/`).
 
 `switchboard serve [--host H] [--port N] [--config DIR] [--fsync always|everysec]` uses the Redis at `REDIS_URL`,
@@ -108,6 +109,9 @@ def _parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="log level (default info)"
     )
+    serve.add_argument(
+        "--workers", type=_count, default=1, metavar="N", help="router processes on the one port (default 1)"
+    )
 
     config = commands.add_parser("config", parents=[common], help="check config files", description="Config files.")
     config_commands = config.add_subparsers(
@@ -140,6 +144,10 @@ def _parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
     tail = queue_commands.add_parser("tail", parents=[common], help="print new messages as they arrive (Ctrl-C stops)")
     tail.add_argument("name", metavar="NAME", help="the queue: the last part of its arn:aws:sqs:REGION:ACCOUNT:NAME")
     tail.add_argument("--from-start", action="store_true", help="first print the messages already there")
+
+    from router import ingest_cli
+
+    ingest_cli.add_commands(commands, common)
     for command in extra:
         command.add(commands, common)
     return parser
@@ -167,7 +175,7 @@ def _serve(args: argparse.Namespace) -> int:
     for name in unused_variables():
         log.warning("%s is set but is not a Switchboard setting (docs/operations.md lists them)", name)
     config = _load_config(settings.config_dir) if settings.config_dir is not None else None
-    serve(settings, config, ServeOptions(fsync=args.fsync, log_level=args.log_level))
+    serve(settings, config, ServeOptions(fsync=args.fsync, log_level=args.log_level, workers=args.workers))
     return ExitCode.OK
 
 
@@ -182,6 +190,10 @@ def _run(args: argparse.Namespace, extra: dict[str, CliCommand]) -> int:
         if args.queue_command == "read":
             return queue_cli.read_command(args.name, args.count, args.after)
         return queue_cli.tail_command(args.name, args.from_start)
+    if args.command == "ingest":
+        from router import ingest_cli
+
+        return ingest_cli.run(args)
     from router.config import validate_command
 
     return validate_command(args.dir)

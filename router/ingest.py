@@ -1,14 +1,19 @@
-"""The ingest worker: reads each bus's ingest stream through a consumer group, matches, records, acknowledges.
+"""The ingest worker: reads the buses' ingest streams through a consumer group, matches, records, acknowledges.
 
-PutEvents only appends envelopes to `sb:{bus:B}:ingest`. Every router process runs one `IngestWorker`, which finds
-the buses in the bus registry (a new bus is picked up within `discovery_interval_s`) and runs one loop per bus:
+PutEvents only appends envelopes to `sb:{b:N}:bus:B:ingest`. Every router process runs one `IngestWorker`, which
+finds the buses in the bus registry and runs one loop per bus *partition* (router.partitioned; router.keys explains
+the partitions), so a process holds one blocking connection per partition whatever the number of buses:
 
-1. `XREADGROUP GROUP router <consumer> COUNT n BLOCK ms` on the bus's stream. The consumer name is unique per process
-   (`host:pid:random`), so any number of processes share a bus's events, each event going to one of them.
-2. Each event runs through the bus's compiled matcher (`router.matchers`; ENABLED rules with a pattern only). A
+1. `XREADGROUP GROUP router <consumer> COUNT n BLOCK ms STREAMS <every ingest stream of the partition>` on the
+   partition's own connection (router.stream_reader). The consumer name is unique per process (`host:pid:random`),
+   so any number of processes share a bus's events, each event going to one of them.
+2. Each bus's events run through the bus's compiled matcher (`router.matchers`; ENABLED rules with a pattern only). A
    scheduled event (router.schedules) carries the field `rule` and goes to that rule alone, if it is ENABLED. A
    replayed event with FilterArns (archive/) carries `only_rules` (comma-separated rule names) and goes to those of
    its matched rules only: the others neither count nor deliver it.
+   Matching never holds the event loop for long: a batch is matched in chunks of at most `CHUNK_BYTES` of events,
+   the loop gets a turn between chunks, and a chunk of big events (over `INLINE_MATCH_BYTES`) is matched in a
+   worker thread, so a 900 KB event, or a matcher that is slow on it, leaves the loop free to serve requests.
 3. The matched (event, rule names) go to a `Sink`, which stages its writes as `Effects` (`CountingSink` counts
    MatchedEvents and TriggeredRules per rule; router.delivery.sink also stages delivery jobs, which commit atomically
    with the acknowledgement). A sink's optional `flush` runs once the batch is staged and before it is settled:
@@ -16,38 +21,80 @@ the buses in the bus registry (a new bus is picked up within `discovery_interval
 4. One Lua script per batch settles it: for each entry that this consumer *still owns* (XPENDING), it XACKs it, applies
    its staged commands and adds its counter increments; an entry that was claimed away in the meantime changes
    nothing. So a crash before the commit means the entry is processed again, never lost, and counting is exactly
-   once even if a slow consumer's entries were claimed by another process.
-5. Recovery: every `claim_interval_s`, `XAUTOCLAIM` takes over entries idle for `claim_min_idle_ms` (their consumer
-   died, e.g. kill -9) and processes them; a restarted process first re-reads its own pending entries (`0`).
-6. Trimming: acknowledged entries are dropped with `XTRIM MINID ~ <id>`, where `<id>` is the oldest entry that some
-   consumer group of the stream (ours, or later an archive's) has not acknowledged yet. Unacknowledged entries are
-   never trimmed, and `~` only drops whole stream nodes below that id.
+   once even if a slow consumer's entries were claimed by another process. Every key a staged command writes is
+   declared to the script (KEYS), and all of them are in the bus's slot.
+5. Recovery and trimming, every `claim_interval_s`, in one script per partition (the scripts of all partitions in
+   one pipelined round trip): `XAUTOCLAIM` takes over entries idle for `claim_min_idle_ms` (their consumer died,
+   e.g. kill -9; they are then processed here), and each stream this process has processed since the last round
+   (and every tenth round every stream, for the groups that acknowledge later) is trimmed with `XTRIM MINID ~ <id>`,
+   where `<id>` is the oldest entry that some consumer group of the stream (ours, or an archive's) has not
+   acknowledged yet. Unacknowledged entries are never trimmed, and computing the floor in
+   the same script as the trim leaves no room for the race two processes used to hit. A (re)started loop first
+   re-reads its own pending entries (`0`). A batch that takes longer than a third of `claim_min_idle_ms` to
+   route (a huge event, a slow matcher) keeps its entries fresh meanwhile (`XCLAIM ... JUSTID` to itself), so it is
+   never taken over while it is being routed.
 
-Keys written by the script live in the bus's hash slot (`{bus:B}`), so it runs unchanged on Redis Cluster.
+**Parking.** An event whose matching fails with an internal error (the matcher raised) is never acknowledged as if it
+had been routed: the bus's matcher is rebuilt and the event tried again, `match_attempts` times in all
+(`match_retry_delay_s` apart); if it still fails it is *parked*: moved, in the settle script that acknowledges it, to
+the bus's parked stream `sb:{b:N}:bus:B:ingest-parked` with all its fields plus `parked_reason` (`internal-error`),
+`parked_error` (the error text), `parked_from` (its ingest entry id) and `parked_ms`, and counted in the bus's
+`ParkedEvents` counter (metric `switchboard_ingest_parked_events_total`). The bus's other events keep flowing. An
+entry that is not an event at all (no `event` field, or, found when a rule is matched against it, one that is not a
+JSON object: PutEvents never writes such an entry, so it was written by hand or by another program) is parked at once
+with reason `malformed`: retrying cannot help, and nothing is dropped. `switchboard ingest parked BUS` lists a bus's
+parked events and `switchboard ingest redrive BUS` appends them back to the bus's ingest stream (router.ingest_cli;
+`redrive` here). Parked events are not
+counted as IngestedEvents; a re-driven event is counted when it is processed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+import orjson
+from redis.exceptions import RedisError, ResponseError
 
-from router.keys import INGEST_GROUP, Keys
+from router.keys import INGEST_GROUP, Keys, bus_partition
 from router.matchers import CompiledBus, MatcherCache
-from router.metrics import FIELD_INGESTED, FIELD_MATCHED, rule_triggered_field
+from router.metrics import FIELD_INGESTED, FIELD_MATCHED, FIELD_PARKED, rule_triggered_field
+from router.partitioned import LUA_CLAIM, Partition, PartitionedWorker, WorkerOptions, consumer_name
+from router.redis_client import AnyRedis, run_script_many
+from router.stream_reader import Entry
+
+__all__ = [
+    "CHUNK_BYTES",
+    "INLINE_MATCH_BYTES",
+    "OFF_LOOP_BYTES",
+    "REDRIVE_SCRIPT",
+    "CountingSink",
+    "Effects",
+    "IngestWorker",
+    "Sink",
+    "WorkerOptions",
+    "consumer_name",
+]
 
 log = logging.getLogger("switchboard.ingest")
+
+CHUNK_BYTES = 256 * 1024
+"""A batch is matched in chunks of at most this many bytes of events (or one bigger event), the loop between them."""
+CHUNK_EVENTS = 200
+"""... and of at most this many events."""
+OFF_LOOP_BYTES = 32 * 1024
+"""Work on more bytes of events than this runs in a worker thread, not on the event loop: matching a chunk here,
+building a PutEvents request's envelopes (router.api.put_events), shaping a target's input (router.delivery)."""
+INLINE_MATCH_BYTES = OFF_LOOP_BYTES
+"""A chunk of more bytes than this is matched in the worker thread."""
+
+PARKED_REASON_INTERNAL = "internal-error"
+PARKED_REASON_MALFORMED = "malformed"
 
 
 @dataclass(slots=True)
@@ -57,7 +104,8 @@ class Effects:
     counters: list[str] = field(default_factory=list)
     """Fields of the bus's counters hash to increment by one."""
     commands: list[tuple[str | bytes | int, ...]] = field(default_factory=list)
-    """Further Redis commands (keys in the bus's hash slot), e.g. delivery jobs; must be idempotent."""
+    """Further Redis commands `(name, key, args...)`, e.g. delivery jobs; the key is in the bus's hash slot (it is
+    declared to the settle script) and the command must be idempotent."""
     hops: int = 0
     """Input, not output: how many event-bus targets the event has passed through (ingest field `hops`, written by
     router.delivery.bus_target), so the delivery sink can carry the loop bound on."""
@@ -84,7 +132,8 @@ class CountingSink:
         effects.counters.extend(rule_triggered_field(rule) for rule in rules)
 
 
-# KEYS: stream, counters.  ARGV: group, consumer, n, then per entry: id, n_fields, field..., n_cmds, (n_args, arg...)...
+# KEYS: stream, counters, then every key a staged command writes.
+# ARGV: group, consumer, n, then per entry: id, n_fields, field..., n_cmds, (n_args, name, key index, arg...)...
 _SETTLE = """
 local stream, counters = KEYS[1], KEYS[2]
 local group, consumer = ARGV[1], ARGV[2]
@@ -108,7 +157,7 @@ for _ = 1, tonumber(ARGV[3]) do
   for _ = 1, n_cmds do
     local n_args = tonumber(ARGV[i])
     if owned then
-      redis.call(unpack(ARGV, i + 1, i + n_args))
+      redis.call(ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])], unpack(ARGV, i + 3, i + n_args))
     end
     i = i + 1 + n_args
   end
@@ -122,44 +171,143 @@ end
 return #owned_ids
 """
 
-# KEYS: stream.  ARGV: group, me, min idle ms. Forget consumers with nothing pending that stopped reading long ago.
-_FORGET_IDLE_CONSUMERS = """
-local removed = 0
-for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
-  local c = {}
-  for j = 1, #info, 2 do c[info[j]] = info[j + 1] end
-  if c['name'] ~= ARGV[2] and tonumber(c['pending']) == 0 and tonumber(c['idle']) > tonumber(ARGV[3]) then
-    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], c['name'])
-    removed = removed + 1
+# KEYS: the ingest streams of one partition. ARGV: group, me, min idle ms, claim budget, forget-idle ms (0: skip),
+# then per stream '1' to trim it or '0'. For each stream: when some entry is pending, take over entries idle for
+# longer than `min idle` (XAUTOCLAIM, bounded by the budget); trim what every group has acknowledged (when asked:
+# streams this process has processed since its last round); and (when asked) forget consumers with nothing pending
+# that stopped reading long ago. Returns {{stream index, claimed entries}...}, {indexes of streams without the group}.
+_MAINTAIN = (
+    LUA_CLAIM
+    + """
+local group, me, min_idle = ARGV[1], ARGV[2], ARGV[3]
+local budget, forget = tonumber(ARGV[4]), tonumber(ARGV[5])
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local out, missing = {}, {}
+for k = 1, #KEYS do
+  local stream = KEYS[k]
+  local summary = redis.pcall('XPENDING', stream, group)
+  if summary['err'] then
+    missing[#missing + 1] = k
+  else
+    if tonumber(summary[1]) > 0 and budget > 0 then
+      local found
+      found, budget = claim(stream, group, me, min_idle, budget)
+      if #found > 0 then out[#out + 1] = {k, found} end
+    end
+    if ARGV[5 + k] == '1' then
+      local floor_ms, floor_seq = nil, nil
+      for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+        local info = {}
+        for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
+        local ms, seq
+        if tonumber(info['pending']) > 0 then
+          ms, seq = parse(redis.call('XPENDING', stream, info['name'])[2])
+        else
+          ms, seq = parse(info['last-delivered-id'])
+          seq = seq + 1
+        end
+        if floor_ms == nil or ms < floor_ms or (ms == floor_ms and seq < floor_seq) then
+          floor_ms, floor_seq = ms, seq
+        end
+      end
+      if floor_ms ~= nil and (floor_ms > 0 or floor_seq > 1) then
+        redis.call('XTRIM', stream, 'MINID', '~', string.format('%d-%d', floor_ms, floor_seq))
+      end
+    end
+    if forget > 0 then
+      for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', stream, group)) do
+        local info = {}
+        for j = 1, #c, 2 do info[c[j]] = c[j + 1] end
+        if info['name'] ~= me and tonumber(info['pending']) == 0 and tonumber(info['idle']) > forget then
+          redis.call('XGROUP', 'DELCONSUMER', stream, group, info['name'])
+        end
+      end
+    end
   end
 end
-return removed
+return {out, missing}
+"""
+)
+
+# KEYS: parked stream, ingest stream, bus exists marker. ARGV: n (max entries), then ids (none: the oldest n).
+# Appends parked entries back to the ingest stream (without the parked_* fields) and deletes them; false: no bus.
+# (router.ingest_cli's `switchboard ingest redrive`.)
+REDRIVE_SCRIPT = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return false end
+local entries = {}
+if #ARGV > 1 then
+  for i = 2, #ARGV do
+    local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+    if #found == 1 then entries[#entries + 1] = found[1] end
+  end
+else
+  entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[1]))
+end
+local moved = 0
+for _, entry in ipairs(entries) do
+  local fields = {}
+  local flat = entry[2]
+  for j = 1, #flat, 2 do
+    if string.sub(flat[j], 1, 7) ~= 'parked_' then
+      fields[#fields + 1] = flat[j]
+      fields[#fields + 1] = flat[j + 1]
+    end
+  end
+  if #fields == 0 then fields = {'event', ''} end
+  redis.call('XADD', KEYS[2], '*', unpack(fields))
+  redis.call('XDEL', KEYS[1], entry[1])
+  moved = moved + 1
+end
+return moved
 """
 
-
-def consumer_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerOptions:
-    batch_size: int = 500
-    """XREADGROUP COUNT: an upper bound (a light load reads small batches); under a backlog, larger batches amortize
-    the per-batch cost (delivery bench: fan-out +14% at 500 vs 100)."""
-    block_ms: int = 1000
-    claim_interval_s: float = 1.0
-    claim_min_idle_ms: int = 5000
-    discovery_interval_s: float = 0.5
-    forget_consumer_idle_ms: int = 600_000
-    error_backoff_s: float = 0.5
+_FORGET_EVERY = 60
+"""Forget idle consumers every this many maintenance rounds."""
+_SWEEP_EVERY = 10
+"""Trim every stream of the partition (not only those processed since the last round) every this many rounds."""
 
 
-class IngestWorker:
-    """One per process: a task that discovers buses, and one consumer loop per bus."""
+class _Failed:
+    """A match that raised: the error, and whether the entry is malformed (no retry helps) or met an internal error."""
+
+    __slots__ = ("error", "malformed")
+
+    def __init__(self, error: str, malformed: bool) -> None:
+        self.error = error
+        self.malformed = malformed
+
+
+def _match_chunk(compiled: CompiledBus, events: Sequence[bytes | None]) -> list[list[str] | _Failed]:
+    out: list[list[str] | _Failed] = []
+    for event in events:
+        if event is None:
+            out.append(_Failed("the stream entry has no event field", True))
+            continue
+        try:
+            out.append(compiled.match(event))
+        except Exception as err:
+            out.append(_Failed(f"{type(err).__name__}: {err}", _malformed(event)))
+    return out
+
+
+def _malformed(event: bytes) -> bool:
+    try:
+        return not isinstance(orjson.loads(event), dict)
+    except orjson.JSONDecodeError:
+        return True
+
+
+class IngestWorker(PartitionedWorker):
+    """One per process: one loop per bus partition (router.partitioned), reading all its buses' ingest streams."""
+
+    role = "ingest"
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AnyRedis,
         keys: Keys,
         matchers: MatcherCache,
         *,
@@ -167,212 +315,274 @@ class IngestWorker:
         options: WorkerOptions | None = None,
         consumer: str | None = None,
     ) -> None:
-        self.redis = redis
-        self.keys = keys
+        super().__init__(redis, keys, options, consumer)
         self.matchers = matchers
         self.sink: Sink = sink if sink is not None else CountingSink()
-        self.options = options or WorkerOptions()
-        self.consumer = consumer or consumer_name()
         self._settle = redis.register_script(_SETTLE)
-        self._forget = redis.register_script(_FORGET_IDLE_CONSUMERS)
-        self._bus_tasks: dict[str, asyncio.Task[None]] = {}
-        self._discovery: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._maintain = redis.register_script(_MAINTAIN)
+        self._rounds = 0
+        self._keepers: set[asyncio.Task[None]] = set()
+        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchboard-match")
         self.processed_events = 0
         """Events this process settled (for tests and logs; the durable count is in Redis)."""
-
-    # lifecycle ------------------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        await self._discover_once()
-        self._discovery = asyncio.create_task(self._discover_forever(), name="ingest-discovery")
+        self.parked_events = 0
+        """Events this process parked (the durable count is the buses' ParkedEvents counters)."""
 
     async def stop(self) -> None:
-        """Cancel the loops, and also tell them to stop: they see `_stopping` within one BLOCK period.
+        await super().stop()
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
-        Cancelling alone is not enough: a cancellation that lands inside redis-py's blocking read can surface as a
-        connection error (or be absorbed by its read timeout), which the loops treat as transient and retry."""
-        self._stopping = True
-        tasks = [t for t in [self._discovery, *self._bus_tasks.values()] if t is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=self.options.block_ms / 1000 + 2.0)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late, timeout=5.0)
-        self._bus_tasks.clear()
-        self._discovery = None
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
-    @property
-    def buses(self) -> frozenset[str]:
-        return frozenset(self._bus_tasks)
-
-    # discovery ------------------------------------------------------------------------------------------------
-    async def _discover_forever(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self.options.discovery_interval_s)
-            try:
-                await self._discover_once()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
-                log.warning("bus discovery failed, retrying: %s", err)
-
-    async def _discover_once(self) -> None:
-        names = {n.decode() if isinstance(n, bytes) else str(n) for n in await self.redis.hkeys(self.keys.buses)}
-        for bus in names - set(self._bus_tasks):
-            self._bus_tasks[bus] = asyncio.create_task(self._run_bus(bus), name=f"ingest:{bus}")
-        for bus in set(self._bus_tasks) - names:
-            self._bus_tasks.pop(bus).cancel()
+    # partition loop -------------------------------------------------------------------------------------------
+    def buses_changed(self, partition: Partition, added: set[str], removed: set[str]) -> None:
+        state = partition.state
+        state.setdefault("setup", set()).update(added)
+        for bus in removed:
+            state.setdefault("ready", set()).discard(bus)
+            state.setdefault("backlog", set()).discard(bus)
             self.matchers.forget(bus)
 
-    # one bus --------------------------------------------------------------------------------------------------
-    async def _ensure_group(self, stream: str) -> None:
-        try:
-            await self.redis.xgroup_create(stream, INGEST_GROUP, id="0", mkstream=True)
-        except ResponseError as err:
-            if "BUSYGROUP" not in str(err):
-                raise
+    def after_error(self, partition: Partition) -> None:
+        state = partition.state
+        state.setdefault("setup", set()).update(partition.buses)  # the stream or group may have vanished
 
-    async def _run_bus(self, bus: str) -> None:
-        stream = self.keys.ingest(bus)
-        own_backlog = True  # first re-read what this consumer holds but has not acknowledged
-        next_maintenance = 0.0
+    async def run_once(self, partition: Partition) -> None:
+        state = partition.state
+        ready: set[str] = state.setdefault("ready", set())
+        setup: set[str] = state.setdefault("setup", set())
+        backlog: set[str] = state.setdefault("backlog", set())
         opts = self.options
-        while not self._stopping:
-            try:
-                if own_backlog:
-                    await self._ensure_group(stream)
-                now = time.monotonic()
-                if now >= next_maintenance:
-                    next_maintenance = now + opts.claim_interval_s
-                    await self._claim_abandoned(bus, stream)
-                    await self._trim(stream)
-                reply: Any
-                if own_backlog:
-                    reply = await self.redis.xreadgroup(
-                        INGEST_GROUP, self.consumer, {stream: "0"}, count=opts.batch_size
-                    )
-                else:
-                    reply = await self.redis.xreadgroup(
-                        INGEST_GROUP, self.consumer, {stream: ">"}, count=opts.batch_size, block=opts.block_ms
-                    )
-                entries = reply[0][1] if reply else []
-                if own_backlog and not entries:
-                    own_backlog = False
-                    continue
-                if entries:
-                    await self._process(bus, stream, entries)
-            except asyncio.CancelledError:
+        if setup:
+            buses = sorted(setup & partition.buses)
+            setup.clear()
+            await self._ensure_groups(buses)
+            ready.update(buses)
+            backlog.update(buses)  # first re-read what this consumer holds but has not acknowledged
+        try:
+            if backlog:
+                await self._read_own_backlog(partition, sorted(backlog & ready), backlog)
+                return
+            streams: dict[str, str | bytes] = {self.keys.ingest(bus): ">" for bus in sorted(ready)}
+            reply = await self.blocking_read(partition, INGEST_GROUP, streams, opts.batch_size, opts.block_ms)
+        except ResponseError as err:
+            if "NOGROUP" not in str(err):
                 raise
-            except ResponseError as err:
-                if self.stopping:
-                    return
-                if "NOGROUP" not in str(err):
-                    log.warning("bus %s: redis error in the ingest loop: %s", bus, err)
-                    await asyncio.sleep(opts.error_backoff_s)
-                own_backlog = True  # the stream or group vanished (e.g. bus re-created): set it up again
-            except (RedisConnectionError, RedisTimeoutError, OSError) as err:
-                if self.stopping:
-                    return
-                log.warning("bus %s: redis unavailable, retrying: %s", bus, err)
-                own_backlog = True
-                await asyncio.sleep(opts.error_backoff_s)
-            except Exception:
-                if self.stopping:
-                    return
-                log.exception("bus %s: unexpected error in the ingest loop", bus)
-                own_backlog = True
-                await asyncio.sleep(opts.error_backoff_s)
+            setup.update(partition.buses)  # a stream or its group vanished (e.g. the keys were deleted): set up again
+            return
+        by_stream = {self.keys.ingest(bus): bus for bus in ready}
+        for stream, entries in reply:
+            bus = by_stream.get(stream)
+            if entries and bus is not None:
+                await self._process(bus, stream, entries)
 
-    async def _claim_abandoned(self, bus: str, stream: str) -> None:
-        """Take over entries whose consumer stopped (idle >= claim_min_idle_ms), and process them."""
-        start: bytes | str = "0-0"
-        for _ in range(100):  # bounded per round; the rest waits for the next round
-            reply = await self.redis.xautoclaim(
-                stream,
-                INGEST_GROUP,
-                self.consumer,
-                min_idle_time=self.options.claim_min_idle_ms,
-                start_id=start,
-                count=self.options.batch_size,
-            )
-            start, entries = reply[0], reply[1]
+    async def _ensure_groups(self, buses: Sequence[str]) -> None:
+        if not buses:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bus in buses:
+                pipe.xgroup_create(self.keys.ingest(bus), INGEST_GROUP, id="0", mkstream=True)
+            results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, ResponseError) and "BUSYGROUP" not in str(result):
+                raise result
+
+    async def _read_own_backlog(self, partition: Partition, buses: Sequence[str], backlog: set[str]) -> None:
+        if not buses:
+            backlog.clear()
+            return
+        streams: dict[str, str | bytes] = {self.keys.ingest(bus): "0" for bus in buses}
+        reply = await partition.reader.xreadgroup(
+            INGEST_GROUP, self.consumer, streams, count=self.options.batch_size, block_ms=None
+        )
+        found = {stream: entries for stream, entries in reply if entries}
+        for bus in buses:
+            stream = self.keys.ingest(bus)
+            entries = found.get(stream)
             if entries:
+                await self._process(bus, stream, entries)
+            else:
+                backlog.discard(bus)
+
+    async def maintain(self, partitions: list[Partition]) -> None:
+        """Every `claim_interval_s`, one script per partition (all in one pipelined round trip): claim abandoned
+        entries (then processed here), trim the streams this process processed since the last round, and now and
+        then forget idle consumers."""
+        opts = self.options
+        self._rounds += 1
+        forget = opts.forget_consumer_idle_ms if self._rounds % _FORGET_EVERY == 1 else 0
+        sweep = self._rounds % _SWEEP_EVERY == 1  # trim every stream (another group may have acknowledged since)
+        calls: list[tuple[list[str], list[Any]]] = []
+        served: list[tuple[Partition, list[str]]] = []
+        for partition in partitions:
+            ready = sorted(partition.state.get("ready", ()))
+            if not ready:
+                continue
+            active: set[str] = partition.state.setdefault("active", set())
+            trim = ["1" if sweep or bus in active else "0" for bus in ready]
+            active.clear()
+            args = [INGEST_GROUP, self.consumer, opts.claim_min_idle_ms, opts.batch_size, forget, *trim]
+            calls.append(([self.keys.ingest(bus) for bus in ready], args))
+            served.append((partition, ready))
+        results = await run_script_many(self.redis, self._maintain, calls)
+        for (partition, buses), (streams, _), result in zip(served, calls, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("ingest partition %d: maintenance failed: %s", partition.number, result)
+                continue
+            claimed, missing = result
+            if missing:
+                partition.state.setdefault("setup", set()).update(buses[int(i) - 1] for i in missing)
+                partition.wake.set()
+            for index, raw_entries in claimed:
+                bus, stream = buses[int(index) - 1], streams[int(index) - 1]
+                entries: list[Entry] = [
+                    (entry_id, dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None)
+                    for entry_id, flat in raw_entries
+                ]
                 log.info("bus %s: claimed %d abandoned events", bus, len(entries))
                 await self._process(bus, stream, entries)
-            if start in (b"0-0", "0-0"):
-                break
-        await self._forget(keys=[stream], args=[INGEST_GROUP, self.consumer, self.options.forget_consumer_idle_ms])
 
-    async def _trim(self, stream: str) -> None:
-        """Drop entries every consumer group of the stream has acknowledged (never an unacknowledged one)."""
-        groups = await self.redis.xinfo_groups(stream)
-        if not groups:
-            return
-        floor: tuple[int, int] | None = None
-        for group in groups:
-            if int(group["pending"]) > 0:
-                summary = await self.redis.xpending(stream, group["name"])
-                candidate = _parse_id(summary["min"])
-            else:
-                ms, seq = _parse_id(group["last-delivered-id"])
-                candidate = (ms, seq + 1)
-            floor = candidate if floor is None else min(floor, candidate)
-        if floor is not None and floor > (0, 1):
-            await self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=True)
+    # one batch ------------------------------------------------------------------------------------------------
+    async def _process(self, bus: str, stream: str, entries: Sequence[Entry]) -> None:
+        """Route a batch and settle it; while it takes long, keep its entries fresh (`_keep_claimed`), so no
+        process (this one included) takes them over as abandoned and routes them a second time."""
+        ids: list[Any] = [entry_id for entry_id, _ in entries]
+        self._keepers.add(keeper := asyncio.create_task(self._keep_claimed(stream, ids)))
+        try:
+            await self._route(bus, stream, entries)
+        finally:
+            keeper.cancel()
+            self._keepers.discard(keeper)
 
-    async def _process(self, bus: str, stream: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    async def _keep_claimed(self, stream: str, ids: list[Any]) -> None:
+        """Every third of `claim_min_idle_ms`, reset the entries' idle time (XCLAIM to ourselves, JUSTID)."""
+        interval_s = self.options.claim_min_idle_ms / 3000
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.redis.xclaim(stream, INGEST_GROUP, self.consumer, 0, ids, justid=True)
+            except (RedisError, OSError) as err:
+                log.debug("keeping %d entries of %s claimed failed: %s", len(ids), stream, err)
+
+    async def _route(self, bus: str, stream: str, entries: Sequence[Entry]) -> None:
         compiled = await self.matchers.get(bus)
         if _names_unknown_scheduled_rule(compiled, entries):
             compiled = await self.matchers.reload(bus)  # a scheduled event of a rule this process has not seen yet
         prepare = getattr(self.sink, "prepare", None)  # a sink that needs I/O first (router.delivery.sink)
         if prepare is not None:
             await prepare(bus, compiled)
+        present = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
+        events = [fields.get(b"event") for _, fields in present]
+        # A scheduled event names its rule (router.schedules): it goes to that rule alone, without matching.
+        to_match = [i for i, (_, fields) in enumerate(present) if b"rule" not in fields]
+        outcomes: list[list[str] | _Failed] = [_NO_EVENT] * len(present)
+        matched = await self._match_all(bus, compiled, [events[i] for i in to_match])
+        for i, outcome in zip(to_match, matched, strict=True):
+            outcomes[i] = outcome
+        for i, (_, fields) in enumerate(present):
+            if b"rule" in fields and events[i] is not None:
+                outcomes[i] = _scheduled_rule(compiled, fields[b"rule"])
         staged: list[tuple[bytes, Effects]] = []
-        for entry_id, fields in entries:
-            effects = Effects(counters=[FIELD_INGESTED], hops=int(fields.get(b"hops") or 0) if fields else 0)
-            event = fields.get(b"event") if fields else None
-            if event is not None:
-                named = fields.get(b"rule")  # a scheduled event: for its own rule only (router.schedules)
-                rules = _match(compiled, event) if named is None else _scheduled_rule(compiled, named)
-                only = fields.get(b"only_rules")  # a replayed event with FilterArns: those rules only (archive/)
-                if only is not None and rules:
-                    allowed = set(only.decode(errors="replace").split(","))
-                    rules = [rule for rule in rules if rule in allowed]
-                if rules:
-                    self.sink.stage(bus, entry_id, event, rules, effects)
-            else:  # a deleted entry (XAUTOCLAIM) or one not written by PutEvents: acknowledge, count nothing more
-                log.warning("bus %s: stream entry %r has no event field; acknowledged without routing", bus, entry_id)
+        parked_key = self.keys.ingest_parked(bus)
+        now_ms = int(time.time() * 1000)
+        for (entry_id, fields), event, outcome in zip(present, events, outcomes, strict=True):
+            if isinstance(outcome, _Failed):
+                reason = PARKED_REASON_MALFORMED if outcome.malformed else PARKED_REASON_INTERNAL
+                log.warning("bus %s: event %r parked (%s): %s", bus, entry_id, reason, outcome.error)
+                command: list[Any] = ["XADD", parked_key, "*"]
+                for name, value in fields.items():
+                    command += (name, value)
+                command += ("parked_reason", reason, "parked_error", outcome.error[:1000])
+                command += ("parked_from", entry_id, "parked_ms", now_ms)
+                staged.append((entry_id, Effects(counters=[FIELD_PARKED], commands=[tuple(command)])))
+                continue
+            assert event is not None
+            effects = Effects(counters=[FIELD_INGESTED], hops=int(fields.get(b"hops") or 0))
+            only = fields.get(b"only_rules")  # a replayed event with FilterArns: those rules only (archive/)
+            if only is not None and outcome:
+                allowed = set(only.decode(errors="replace").split(","))
+                outcome = [rule for rule in outcome if rule in allowed]
+            if outcome:
+                self.sink.stage(bus, entry_id, event, outcome, effects)
             staged.append((entry_id, effects))
+        # An entry deleted while pending (fields None) is only acknowledged: there is nothing to route or keep.
+        staged += [(entry_id, Effects()) for entry_id, fields in entries if fields is None]
         flush = getattr(self.sink, "flush", None)
         if flush is not None:
             await flush(bus, [effects for _, effects in staged])
-        args: list[Any] = [INGEST_GROUP, self.consumer, len(entries)]
+        keys: list[str] = [stream, self.keys.bus_counters(bus)]
+        index: dict[str, int] = {}
+        args: list[Any] = [INGEST_GROUP, self.consumer, len(staged)]
         for entry_id, effects in staged:
             args.append(entry_id)
             args.append(len(effects.counters))
             args.extend(effects.counters)
             args.append(len(effects.commands))
-            for command in effects.commands:
-                args.append(len(command))
-                args.extend(command)
-        settled = await self._settle(keys=[stream, self.keys.bus_counters(bus)], args=args)
+            for command_args in effects.commands:
+                key = str(command_args[1])
+                position = index.get(key)
+                if position is None:
+                    keys.append(key)
+                    position = index[key] = len(keys)
+                args.append(len(command_args))
+                args.append(command_args[0])
+                args.append(position)
+                args.extend(command_args[2:])
+        settled = await self._settle(keys=keys, args=args)
+        partition = self.partitions.get(bus_partition(bus))
+        if partition is not None:
+            partition.state.setdefault("active", set()).add(bus)  # trimmed in the next maintenance round
         self.processed_events += int(settled)
+        self.parked_events += sum(1 for _, e in staged if e.counters == [FIELD_PARKED])
+
+    async def _match_all(
+        self, bus: str, compiled: CompiledBus, events: Sequence[bytes | None]
+    ) -> list[list[str] | _Failed]:
+        """Match every event, in chunks that give the loop a turn; retry internal errors; what still fails is a
+        `_Failed` (to be parked)."""
+        outcomes = await self._match_chunks(compiled, events)
+        for _attempt in range(1, self.options.match_attempts):
+            retry = [i for i, o in enumerate(outcomes) if isinstance(o, _Failed) and not o.malformed]
+            if not retry:
+                break
+            log.warning("bus %s: %d events could not be matched; rebuilding the matcher and retrying", bus, len(retry))
+            await asyncio.sleep(self.options.match_retry_delay_s)
+            compiled = await self.matchers.reload(bus)
+            again = await self._match_chunks(compiled, [events[i] for i in retry])
+            for i, outcome in zip(retry, again, strict=True):
+                outcomes[i] = outcome
+        return outcomes
+
+    async def _match_chunks(self, compiled: CompiledBus, events: Sequence[bytes | None]) -> list[list[str] | _Failed]:
+        if compiled.machine is None:  # no rule to run: nothing can fail
+            no_event = _Failed("the stream entry has no event field", True)
+            return [[] if event is not None else no_event for event in events]
+        loop = asyncio.get_running_loop()
+        out: list[list[str] | _Failed] = []
+        start = 0
+        total = len(events)
+        while start < total:
+            end, size = start, 0
+            while end < total and end - start < CHUNK_EVENTS:
+                event = events[end]
+                length = len(event) if event is not None else 0
+                if end > start and size + length > CHUNK_BYTES:
+                    break
+                size += length
+                end += 1
+            chunk = events[start:end]
+            if size > INLINE_MATCH_BYTES:
+                out += await loop.run_in_executor(self._threads, _match_chunk, compiled, chunk)
+            else:
+                out += _match_chunk(compiled, chunk)
+                if end < total:
+                    await asyncio.sleep(0)
+            start = end
+        return out
 
 
-def _match(compiled: CompiledBus, event: bytes) -> list[str]:
-    try:
-        return compiled.match(event)
-    except Exception as err:  # an event the matcher cannot read matches nothing; it is never retried forever
-        log.warning("bus %s: event could not be matched: %s", compiled.bus, err)
-        return []
+_NO_EVENT = _Failed("the stream entry has no event field", True)
 
 
-def _names_unknown_scheduled_rule(compiled: CompiledBus, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> bool:
+def _names_unknown_scheduled_rule(compiled: CompiledBus, entries: Sequence[Entry]) -> bool:
     for _, fields in entries:
         named = fields.get(b"rule") if fields else None
         if named is not None and named.decode(errors="replace") not in compiled.scheduled:
@@ -383,9 +593,3 @@ def _names_unknown_scheduled_rule(compiled: CompiledBus, entries: list[tuple[byt
 def _scheduled_rule(compiled: CompiledBus, named: bytes) -> list[str]:
     rule = named.decode(errors="replace")
     return [rule] if rule in compiled.scheduled else []
-
-
-def _parse_id(value: bytes | str) -> tuple[int, int]:
-    text = value.decode() if isinstance(value, bytes) else value
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)

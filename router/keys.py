@@ -2,11 +2,27 @@
 
 Every key the router reads or writes is built here, so the layout can be reviewed (and documented for consumers in
 other languages) at a glance. Keys that one operation touches together share a Redis Cluster hash tag, so each
-state change is a single-slot MULTI or Lua script and the layout runs unchanged on Redis Cluster:
+state change is a single-slot MULTI or Lua script and the layout runs unchanged on Redis Cluster.
+
+**Bus partitions.** A bus's keys do not carry the bus name in their hash tag: they carry the bus's *partition*,
+`{b:N}` with `N = crc32(UTF-8 bus name) mod BUS_PARTITIONS` (zlib's CRC-32, as in `zlib.crc32`, so any language
+computes it). `BUS_PARTITIONS` is 64 and fixed forever (changing it would move every bus's keys). So all the buses of
+one partition share one hash slot, and a router process reads every ingest stream (and every delivery lane) of a
+partition with one blocking `XREADGROUP` over many streams: its Redis connections are bounded by the partition count
+(two blocking readers per partition it serves, see router.stream_reader) plus its command pool, whatever the number of
+buses, rules and targets. Every per-bus script stays single-slot, and 1,000 buses still spread over up to 64 slots
+(so over up to 64 masters of a cluster).
+
+**`Keys.bus_tag(bus)` is THE way to put a key in a bus's slot**: it is the prefix `sb:{b:N}:bus:NAME` of every key
+of that bus, and other packages (archives, schema discovery, schedules) build their per-bus keys as
+`f"{keys.bus_tag(bus)}:<what>"`, which puts them in the same slot as the bus's ingest stream and rules.
 
 - `{prefix}:{meta}:...`: account-wide records: the bus registry and account-level counters.
-- `{prefix}:{bus:NAME}:...`: everything that belongs to one event bus: its rules, their targets, a change counter,
-  the ingest log and its counters. Bus names match `[/.\\-_A-Za-z0-9]+`, so they never contain `{`, `}` or `:`.
+- `{prefix}:{b:N}:bus:NAME:...`: everything that belongs to one event bus NAME (in partition N): its rules, their
+  targets, a change counter, the ingest log and its counters, its delivery job streams. Bus names match
+  `[/.\\-_A-Za-z0-9]+`, so they never contain `{`, `}` or `:`.
+- `{prefix}:{b:N}:partition:...`: what the buses of partition N share (the delivery lanes set and the retry set),
+  so one command per partition serves all of them.
 
 | key | type | what |
 |---|---|---|
@@ -17,44 +33,49 @@ state change is a single-slot MULTI or Lua script and the layout runs unchanged 
 | `sb:{meta}:api-destinations` | hash | API destination name -> API destination record (JSON) |
 | `sb:{meta}:event-sources` | hash | `REGION/NAME` -> partner event source record (JSON, router.store.event_sources) |
 | `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config.applier) |
-| `sb:{bus:B}:exists` | string | `1` while bus B exists: rule and target writes check it in the same script |
-| `sb:{bus:B}:rules` | hash | rule name -> rule record (JSON, see below) |
-| `sb:{bus:B}:targets:R` | hash | target id -> target record (JSON, the model's Target shape) for rule R |
-| `sb:{bus:B}:version` | string (int) | incremented in the same transaction as every rule or target change |
-| `sb:{bus:B}:ingest` | stream | accepted events, one entry per event, field `event` = the envelope JSON |
-| `sb:{bus:B}:counters` | hash | per-bus and per-rule metric counters (delivery ones: `Invocations:R`, ...) |
-| `sb:{bus:B}:deliveries:R:T` | stream | delivery jobs for target T of rule R (router.delivery.jobs has the fields) |
-| `sb:{bus:B}:delivery-lanes` | set | the `deliveries:R:T` stream keys of the bus that delivery workers read |
-| `sb:{bus:B}:delivery-retries` | sorted set | jobs waiting for a retry, scored by due time (epoch ms) |
 | `sb:{meta}:functions` | hash | Lambda function name -> URL that function targets are POSTed to |
+| `sb:{b:N}:bus:B:exists` | string | `1` while bus B exists: rule and target writes check it in the same script |
+| `sb:{b:N}:bus:B:rules` | hash | rule name -> rule record (JSON, see below) |
+| `sb:{b:N}:bus:B:targets:R` | hash | target id -> target record (JSON, the model's Target shape) for rule R |
+| `sb:{b:N}:bus:B:version` | string (int) | incremented in the same transaction as every rule or target change |
+| `sb:{b:N}:bus:B:ingest` | stream | accepted events: `event` = the envelope JSON, `hops` = bus targets passed |
+| `sb:{b:N}:bus:B:ingest-parked` | stream | events the ingest worker could not route, to re-drive (router.ingest) |
+| `sb:{b:N}:bus:B:counters` | hash | per-bus and per-rule metric counters (`Invocations:R`, ...) |
+| `sb:{b:N}:bus:B:deliveries:R:T` | stream | delivery jobs for target T of rule R (fields: router.delivery.jobs) |
+| `sb:{b:N}:partition:delivery-lanes` | set | the job stream keys of every bus of partition N |
+| `sb:{b:N}:partition:delivery-retries` | sorted set | partition N's jobs waiting for a retry, scored by due epoch ms |
 | `sb:{queue:Q}:messages` | stream | queue Q: messages delivered to `arn:aws:sqs:...:Q` (docs/queues.md) |
 | `sb:{apidest:D}:rate:S` | string (int) | calls to API destination D in epoch second S (rate limit; expires) |
 
-Timers (router.timers) are a separate block: every timer belongs to an *owner*, whose name is also its hash tag, so
-a timer, its claim and the effects of firing it share one slot. Owners: `bus:B` (the scheduled rules of bus B, so
-the owner's tag is the bus's own and a tick's ingest append commits with the timer), `schedule-group:G` (EventBridge
-Scheduler), and later `saga:...`. Owner names never contain `{` or `}`.
+Queues are unchanged by the partitioning: each queue stream has its own tag `{queue:Q}` (so queues spread over a
+cluster independently of buses), one entry per message with the fields router.delivery.queues documents.
+
+Timers (router.timers) are a separate block: every timer belongs to an *owner*, and an owner's keys share one slot
+(`Keys.owner_tag`), so a timer, its claim and the effects of firing it share one slot. Owners: `bus:B` (the
+scheduled rules of bus B: their keys are under the bus's own prefix, `sb:{b:N}:bus:B:timers`, so a tick's ingest
+append commits with the timer), `schedule-group:G` (EventBridge Scheduler, tag `{schedule-group:G}`), and later
+`saga:...` (tag `{saga:...}`). Owner names never contain `{` or `}`.
 
 | key | type | what |
 |---|---|---|
 | `sb:{meta}:timer-owners` | set | owners that have (or had) timers; the timer runner polls each |
-| `sb:{OWNER}:timers` | sorted set | timer key -> due time (epoch ms); a claimed timer is re-scored to its lease end |
-| `sb:{OWNER}:timer-payloads` | hash | timer key -> payload (opaque bytes, the handler's) |
-| `sb:{OWNER}:timer-claims` | hash | timer key -> `token|first due ms|attempt` while a process holds it |
+| `OWNER-TAG:timers` | sorted set | timer key -> due time (epoch ms); a claimed timer is re-scored to its lease end |
+| `OWNER-TAG:timer-payloads` | hash | timer key -> payload (opaque bytes, the handler's) |
+| `OWNER-TAG:timer-claims` | hash | timer key -> `token|first due ms|attempt` while a process holds it |
 | `sb:{meta}:clock` | string (int) | a shared test clock (epoch ms), read only when settings `timer_clock` is `redis` |
 
 EventBridge Scheduler (router.schedules.scheduler) is another separate block. A schedule group G keeps its schedules
 in its own slot, shared with its timers (owner `schedule-group:G`); its delivery jobs live in a *delivery owner*,
-`~scheduler~G`, a bus-shaped key space (`sb:{bus:~scheduler~G}:deliveries:NAME:target`, `...:delivery-lanes`,
-`...:delivery-retries`, `...:counters`) that no bus can have (`~` is not allowed in bus names), so the delivery
-workers serve it with the same code as a bus's.
+`~scheduler~G`, a bus-shaped key space (`Keys.bus_tag("~scheduler~G")`: `sb:{b:N}:bus:~scheduler~G:deliveries:...`,
+`...:counters`; its lanes and retries in its partition's sets) that no bus can have (`~` is not allowed in bus
+names), so the delivery workers serve it with the same code as a bus's.
 
 | key | type | what |
 |---|---|---|
 | `sb:{meta}:schedule-groups` | hash | group name -> group record (JSON: `Name`, `Arn`, `State`, dates, `Tags`) |
 | `sb:{schedule-group:G}:schedules` | hash | schedule name -> schedule record (JSON, the CreateSchedule members) |
 | `sb:{meta}:delivery-owners` | set | delivery owners that are not buses (`~scheduler~G`), served like buses |
-| `sb:{bus:~scheduler~G}:invocations:ID` | string | set (NX, 2 days) with a tick's job: a re-fired tick adds none |
+| `sb:{b:N}:bus:~scheduler~G:invocations:ID` | string | set (NX, 2 days) with a tick's job: a re-fired tick adds none |
 
 The ingest stream is read through the consumer group `INGEST_GROUP`, delivery job streams through
 `DELIVERY_GROUP`.
@@ -89,7 +110,7 @@ Record formats (JSON objects; absent optional fields are stored as `null` or lef
   match events.
 - target record: the Target exactly as PutTargets received it (`Id`, `Arn`, `Input`, `InputTransformer`, ...).
 
-The bus registry lives in the `{meta}` slot and a bus's rules in its own slot, so bus-level changes are two
+The bus registry lives in the `{meta}` slot and a bus's rules in its partition's slot, so bus-level changes are two
 single-slot steps: CreateEventBus sets the `exists` marker, then adds the registry entry; DeleteEventBus removes
 the marker (in one script with its "no rules left" check), then the registry entry. Rule and target writes check
 the marker in their own script, so no rule can be written to a bus that is being deleted.
@@ -97,6 +118,7 @@ the marker in their own script, so no rule can be written to a bus that is being
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 INGEST_GROUP = "router"
@@ -104,6 +126,14 @@ INGEST_GROUP = "router"
 
 DELIVERY_GROUP = "delivery"
 """Consumer group through which router processes share a bus's delivery jobs."""
+
+BUS_PARTITIONS = 64
+"""How many bus partitions (hash tags `{b:0}` ... `{b:63}`) there are. Fixed forever: see the module docstring."""
+
+
+def bus_partition(bus: str) -> int:
+    """The partition of bus `bus`: `crc32(UTF-8 name) mod BUS_PARTITIONS` (stable across versions and languages)."""
+    return zlib.crc32(bus.encode()) % BUS_PARTITIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +174,13 @@ class Keys:
         return f"{self.prefix}:{{meta}}:config-owned"
 
     # per bus ---------------------------------------------------------------------------------------------
+    def partition_tag(self, partition: int) -> str:
+        """The prefix, with the hash tag, of partition `partition`'s keys: `sb:{b:N}`."""
+        return f"{self.prefix}:{{b:{partition}}}"
+
     def bus_tag(self, bus: str) -> str:
-        return f"{self.prefix}:{{bus:{bus}}}"
+        """The prefix of every key of bus `bus`, `sb:{b:N}:bus:NAME`, in the bus's hash slot (see the module doc)."""
+        return f"{self.prefix}:{{b:{bus_partition(bus)}}}:bus:{bus}"
 
     def bus_exists(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:exists"
@@ -162,6 +197,10 @@ class Keys:
     def ingest(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:ingest"
 
+    def ingest_parked(self, bus: str) -> str:
+        """Events the ingest worker could not route (router.ingest), kept for an operator to re-drive."""
+        return f"{self.bus_tag(bus)}:ingest-parked"
+
     def bus_counters(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:counters"
 
@@ -169,11 +208,32 @@ class Keys:
         """One target's job stream. Rule names and target ids match `[.\\-_A-Za-z0-9]+`: no `:` in either."""
         return f"{self.bus_tag(bus)}:deliveries:{rule}:{target_id}"
 
+    def parse_deliveries(self, stream: str) -> tuple[str, str, str] | None:
+        """(bus, rule, target id) of a job stream key made by `deliveries`; None for any other key."""
+        head, sep, rest = stream.partition("}:bus:")
+        if not sep or not head.startswith(f"{self.prefix}:{{b:"):
+            return None
+        bus, sep, rest = rest.partition(":deliveries:")
+        rule, _, target_id = rest.partition(":")
+        if not sep or not rule or not target_id or self.deliveries(bus, rule, target_id) != stream:
+            return None
+        return bus, rule, target_id
+
+    def partition_lanes(self, partition: int) -> str:
+        """The job stream keys of every bus of the partition (delivery workers read them)."""
+        return f"{self.partition_tag(partition)}:partition:delivery-lanes"
+
+    def partition_retries(self, partition: int) -> str:
+        """Jobs of the partition's buses waiting for a retry, scored by due time (epoch ms)."""
+        return f"{self.partition_tag(partition)}:partition:delivery-retries"
+
     def delivery_lanes(self, bus: str) -> str:
-        return f"{self.bus_tag(bus)}:delivery-lanes"
+        """The lanes set that holds bus `bus`'s job streams (its partition's)."""
+        return self.partition_lanes(bus_partition(bus))
 
     def delivery_retries(self, bus: str) -> str:
-        return f"{self.bus_tag(bus)}:delivery-retries"
+        """The retry set that holds bus `bus`'s retries (its partition's)."""
+        return self.partition_retries(bus_partition(bus))
 
     # delivery targets ----------------------------------------------------------------------------------------
     @property
@@ -247,19 +307,26 @@ class Keys:
     def api_destination_rate(self, name: str, epoch_s: int) -> str:
         return f"{self.prefix}:{{apidest:{name}}}:rate:{epoch_s}"
 
-    # timers (router.timers): OWNER is the hash tag ------------------------------------------------------------
+    # timers (router.timers): an owner's keys share one slot ---------------------------------------------------
     @property
     def timer_owners(self) -> str:
         return f"{self.prefix}:{{meta}}:timer-owners"
 
+    def owner_tag(self, owner: str) -> str:
+        """The prefix of a timer owner's keys: a bus's own prefix for `bus:B`, else `sb:{OWNER}`."""
+        kind, sep, name = owner.partition(":")
+        if sep and kind == "bus":
+            return self.bus_tag(name)
+        return f"{self.prefix}:{{{owner}}}"
+
     def timers(self, owner: str) -> str:
-        return f"{self.prefix}:{{{owner}}}:timers"
+        return f"{self.owner_tag(owner)}:timers"
 
     def timer_payloads(self, owner: str) -> str:
-        return f"{self.prefix}:{{{owner}}}:timer-payloads"
+        return f"{self.owner_tag(owner)}:timer-payloads"
 
     def timer_claims(self, owner: str) -> str:
-        return f"{self.prefix}:{{{owner}}}:timer-claims"
+        return f"{self.owner_tag(owner)}:timer-claims"
 
     @property
     def test_clock(self) -> str:
@@ -283,4 +350,4 @@ class Keys:
 
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""
-        return f"{self.prefix}:\\{{bus:{bus}\\}}:*"
+        return f"{self.prefix}:\\{{b:{bus_partition(bus)}\\}}:bus:{bus}:*"

@@ -1,7 +1,7 @@
 """Per-bus compiled matchers, kept current with the rules in Redis and swapped whole (copy-on-write).
 
 Each bus's rules are compiled into one `patterns.Machine`, so the per-event cost hardly grows with the rule count.
-Every rule or target change increments `sb:{bus:B}:version` in the same transaction (control plane contract), so
+Every rule or target change increments `sb:{b:N}:bus:B:version` in the same transaction (control plane contract), so
 keeping current is cheap: at most every `settings.rules_refresh_interval_s` a process reads that counter, and only
 when it moved does it read the rules hash (in the same MULTI, so the version and the rules are one snapshot),
 compile a new Machine on the side and replace the reference. Readers hold the old `CompiledBus` until they ask

@@ -6,7 +6,7 @@ Two kinds of numbers, kept apart on purpose:
   ordinary in-memory prometheus_client series. They describe the process that answered the request, reset on
   restart like any Prometheus counter, and Prometheus sums them over the router processes it scrapes.
 - **Routing counters** (MatchedEvents, TriggeredRules, events processed per bus) describe the *data*, not a process:
-  they live in Redis (`sb:{bus:B}:counters`), are incremented by the ingest worker in the same atomic step that
+  they live in Redis (`sb:{b:N}:bus:B:counters`), are incremented by the ingest worker in the same atomic step that
   acknowledges the event, and so survive restarts and are exactly-once across any number of processes. Every process
   reports the same totals for them; scrape one process, or de-duplicate on the labels.
 
@@ -39,6 +39,10 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 FIELD_INGESTED = "IngestedEvents"
 FIELD_MATCHED = "MatchedEvents"
 FIELD_RULE_TRIGGERED_PREFIX = "TriggeredRules:"
+FIELD_THROTTLED = "ThrottledEvents"
+"""Events refused because the bus's ingest backlog was full (router.backlog, which writes it)."""
+FIELD_PARKED = "ParkedEvents"
+"""Events the ingest worker could not route and parked for an operator (router.ingest)."""
 
 UNKNOWN_OPERATION = "Unknown"
 """The one `operation` label of every request for an operation that is not served or modelled."""
@@ -85,6 +89,11 @@ class Metrics:
             "PutEventsFailedEntriesCount: entries that failed (positional ErrorCode in the response).",
             registry=self.registry,
         )
+        self.put_events_throttled_entries = Counter(
+            "switchboard_put_events_throttled_entries",
+            "PutEventsApproximateThrottledCount: entries refused with ThrottlingException (bus backlog full).",
+            registry=self.registry,
+        )
         self._duration_children: dict[str, Histogram] = {}
         self._request_children: dict[tuple[str, int], Counter] = {}
         self._operations: set[str] = {UNKNOWN_OPERATION}
@@ -111,11 +120,13 @@ class Metrics:
             count = self._request_children[key] = self.requests.labels(operation, str(status))
         count.inc()
 
-    def observe_put_events(self, size_bytes: int, entries: int, failed: int) -> None:
+    def observe_put_events(self, size_bytes: int, entries: int, failed: int, throttled: int = 0) -> None:
         self.put_events_request_size.observe(size_bytes)
         self.put_events_entries.inc(entries)
         if failed:
             self.put_events_failed_entries.inc(failed)
+        if throttled:
+            self.put_events_throttled_entries.inc(throttled)
 
     # scrape --------------------------------------------------------------------------------------------------
     def track_rule_series(self, metric: Histogram | Counter) -> None:
@@ -185,15 +196,16 @@ async def _read_routing_counters(
 
 async def _backlogs(state: AppState, buses: Iterable[str]) -> dict[str, int]:
     """Pending (delivered, not acknowledged) plus lag (not yet delivered) of the router group, per bus."""
-    from redis.exceptions import ResponseError
-
     from router.keys import INGEST_GROUP
 
+    names = list(buses)
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for bus in names:
+            pipe.xinfo_groups(state.keys.ingest(bus))
+        replies = await pipe.execute(raise_on_error=False)
     out: dict[str, int] = {}
-    for bus in buses:
-        try:
-            groups = await state.redis.xinfo_groups(state.keys.ingest(bus))
-        except ResponseError:  # no stream yet
+    for bus, groups in zip(names, replies, strict=True):
+        if isinstance(groups, Exception):  # no stream yet
             continue
         for group in groups:
             if _text(group.get("name", b"")) == INGEST_GROUP:
@@ -232,8 +244,20 @@ def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Me
         "Events accepted on the bus and not yet processed by the ingest worker. Switchboard-only.",
         labels=["event_bus_name"],
     )
+    throttled = CounterMetricFamily(
+        "switchboard_ingest_throttled_events",
+        "Events refused because the bus's ingest backlog was at its bound (ThrottlingException). Switchboard-only.",
+        labels=["event_bus_name"],
+    )
+    parked = CounterMetricFamily(
+        "switchboard_ingest_parked_events",
+        "Events the ingest worker could not route and parked (`switchboard ingest parked|redrive`). Switchboard-only.",
+        labels=["event_bus_name"],
+    )
     for bus, (counters, pending) in routing.items():
         matched.add_metric([bus], counters.get(FIELD_MATCHED, 0))
+        parked.add_metric([bus], counters.get(FIELD_PARKED, 0))
+        throttled.add_metric([bus], counters.get(FIELD_THROTTLED, 0))
         ingested.add_metric([bus], counters.get(FIELD_INGESTED, 0))
         backlog.add_metric([bus], pending)
         for field, value in sorted(counters.items()):
@@ -241,7 +265,7 @@ def _routing_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Me
                 rule = field[len(FIELD_RULE_TRIGGERED_PREFIX) :]
                 rule_matched.add_metric([bus, rule], value)
                 triggered.add_metric([bus, rule], value)
-    return [matched, rule_matched, triggered, ingested, backlog]
+    return [matched, rule_matched, triggered, ingested, backlog, parked, throttled]
 
 
 def _process_families(state: AppState) -> list[Metric]:

@@ -8,7 +8,8 @@ stream with XRANGE / XREAD, not through a consumer group, so consumers are not a
 
 They use `REDIS_URL` (the URL `switchboard serve` prints at start), or else the embedded Redis of a `switchboard
 serve` running in this directory (found through `.switchboard/redis/redis.url`), and the key prefix from
-`SWITCHBOARD_KEY_PREFIX`; the first line on stderr names the Redis read. A queue exists once something was
+`SWITCHBOARD_KEY_PREFIX`; the first line on stderr names the Redis read. A cluster node's URL works: the cluster is
+detected and read with redis-py's cluster client, so a queue on any node is found. A queue exists once something was
 delivered to it: `read` of a queue that does not exist says so, lists a few that do, and exits 9 (NOT_FOUND);
 `tail` says so and waits for its first message.
 """
@@ -23,10 +24,11 @@ import redis
 
 from router.embedded_redis import URL_FILE, running_url
 from router.keys import Keys
+from router.redis_client import is_cluster, split_cluster_flag
 from router.settings import Settings, redact_url
 from router.startup import ExitCode, StartupError
 
-__all__ = ["read_command", "tail_command"]
+__all__ = ["connect", "read_command", "tail_command"]
 
 _LISTED_QUEUES = 10
 
@@ -45,7 +47,7 @@ def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
     return orjson.dumps(out).decode()
 
 
-def _connect(settings: Settings) -> tuple[redis.Redis, str]:
+def connect(settings: Settings) -> tuple[redis.Redis | redis.RedisCluster, str]:
     """A client, and how to name the Redis it reads (printed on stderr)."""
     if settings.redis_url is not None:
         url, source = settings.redis_url, "REDIS_URL"
@@ -62,14 +64,21 @@ def _connect(settings: Settings) -> tuple[redis.Redis, str]:
         where = settings.data_dir / "redis" / URL_FILE
         url, source = found, f"the embedded redis-server of the switchboard serve in this directory, from {where}"
     print(f"switchboard: reading the Redis at {redact_url(url)} ({source})", file=sys.stderr, flush=True)
-    return redis.Redis.from_url(url, socket_connect_timeout=3), url
+    plain, _ = split_cluster_flag(url)
+    try:
+        cluster = is_cluster(url, timeout_s=3)
+    except redis.RedisError as err:
+        raise StartupError(ExitCode.REDIS, [f"cannot reach the Redis at {redact_url(url)}: {err}"]) from err
+    if cluster:
+        return redis.RedisCluster.from_url(plain, socket_connect_timeout=3), url
+    return redis.Redis.from_url(plain, socket_connect_timeout=3), url
 
 
 def _redis_failed(name: str, url: str, err: redis.RedisError) -> StartupError:
     return StartupError(ExitCode.REDIS, [f"cannot read queue {name} from the Redis at {redact_url(url)}: {err}"])
 
 
-def _some_queues(client: redis.Redis, keys: Keys) -> list[str]:
+def _some_queues(client: redis.Redis | redis.RedisCluster, keys: Keys) -> list[str]:
     pattern = keys.queue("*")
     head, _, tail = pattern.partition("*")
     names: list[str] = []
@@ -84,7 +93,7 @@ def _some_queues(client: redis.Redis, keys: Keys) -> list[str]:
 def read_command(name: str, count: int, after: str | None, out: TextIO = sys.stdout) -> int:
     settings = Settings.from_env()
     keys = Keys(settings.key_prefix)
-    client, url = _connect(settings)
+    client, url = connect(settings)
     start = f"({after}" if after else "-"
     try:
         if not client.exists(keys.queue(name)):
@@ -106,7 +115,7 @@ def read_command(name: str, count: int, after: str | None, out: TextIO = sys.std
 
 def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms: int = 1000) -> int:
     settings = Settings.from_env()
-    client, url = _connect(settings)
+    client, url = connect(settings)
     key = Keys(settings.key_prefix).queue(name)
     try:
         if not client.exists(key):

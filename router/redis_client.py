@@ -1,11 +1,24 @@
-"""The router's Redis client factory: redis-py's asyncio client, with commands packed by hiredis.
+"""The router's Redis clients: one bounded command client per process, on a single Redis or a Redis Cluster.
 
-redis-py's asyncio `Connection.pack_command` is pure Python (one `bytes.join` per argument), even when hiredis is
-installed: only the sync client packs with `hiredis.pack_command`. The router sends many arguments per event (a
-batch's settle script, queue appends, delivery jobs), and the delivery benchmark's profile showed the pure-Python
-packer at about 30% of the router process. So `client(url)` builds the usual `redis.asyncio.Redis`, but its
-connection pool makes connections whose `pack_command` / `pack_commands` call `hiredis.pack_command` once per
-command, with redis-py's encoding semantics:
+**Cluster or not.** `connect(url)` asks the server at `url` (`INFO cluster`, field `cluster_enabled`) and builds
+redis-py's asyncio `RedisCluster` when it is a cluster node, its `Redis` otherwise; so a REDIS_URL that names any node
+of a cluster (`redis://10.0.0.5:7000/0`) is all a deployment sets. `is_cluster(url)` is the same check, synchronous,
+for the CLI. A URL may also say it: `?cluster=yes` (or `no`) skips the check. Nothing else in the router cares
+which one it got: every multi-key script and transaction is single-slot by construction (router.keys).
+
+**Bounded connections.** The command client holds at most `max_connections` connections (per node, on a cluster)
+and a caller that finds them all busy *waits* for one (up to `wait_timeout_s`, then a ConnectionError) instead of
+failing: redis-py's `BlockingConnectionPool` on a single Redis; on a cluster, whose node pools cannot wait, a
+semaphore of `max_connections` permits taken by every command and held by a pipeline from its first WATCH or its
+execute until its reset (a command run while the caller already holds a permit, such as a pipeline's redirection
+retries, does not take a second one). Blocking reads never use this client: the workers read through dedicated
+connections (router.stream_reader), so a blocked read can never starve a request of a connection.
+
+**hiredis packing.** redis-py's asyncio `Connection.pack_command` is pure Python (one `bytes.join` per argument),
+even when hiredis is installed: only the sync client packs with `hiredis.pack_command`. The router sends many
+arguments per event (a batch's settle script, queue appends, delivery jobs), and the delivery benchmark's profile
+showed the pure-Python packer at about 30% of the router process. So every connection made here (single Redis and
+cluster nodes alike) packs with `hiredis.pack_command`, once per command, with redis-py's encoding semantics:
 
 - the command name may hold several words (`"CONFIG GET"`): it is split, as redis-py does;
 - `bytes`, `str` (UTF-8, strict), `int` and `float` (their `repr`) are packed by hiredis exactly as redis-py's
@@ -14,25 +27,51 @@ command, with redis-py's encoding semantics:
 - anything else (`bool`, `None`, other types), or a client configured with another encoding, goes to redis-py's own
   packer, so the error (`DataError`) and every other behaviour stay redis-py's.
 
-Everything else (connection handling, parsing replies with hiredis, pipelines, scripts) is redis-py's.
+Everything else (connection handling, parsing replies with hiredis, pipelines, scripts, cluster routing) is
+redis-py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import asyncio
+import contextvars
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import hiredis
+import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.connection import (
     AbstractConnection,
+    BlockingConnectionPool,
     Connection,
     ConnectionPool,
     SSLConnection,
     UnixDomainSocketConnection,
 )
+from redis.exceptions import NoScriptError
 
-__all__ = ["client", "pack_command"]
+__all__ = [
+    "AnyRedis",
+    "BoundedCluster",
+    "as_cluster",
+    "client",
+    "connect",
+    "connection_class",
+    "is_cluster",
+    "pack_command",
+    "run_script_many",
+    "split_cluster_flag",
+]
+
+AnyRedis = aioredis.Redis
+"""What the router's code receives as its Redis client: typed as redis-py's `Redis`, it is a `BoundedCluster` at run
+time on a cluster (the router uses only commands both have; `as_cluster` tells them apart)."""
+
+DEFAULT_MAX_CONNECTIONS = 32
+DEFAULT_WAIT_TIMEOUT_S = 10.0
 
 _UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
 
@@ -102,8 +141,162 @@ _SUBSTITUTES: dict[type[AbstractConnection], type[AbstractConnection]] = {
 }
 
 
+def connection_class(cls: type[AbstractConnection]) -> type[AbstractConnection]:
+    """The hiredis-packing variant of a redis-py connection class (itself for anything else)."""
+    return _SUBSTITUTES.get(cls, cls)
+
+
+def split_cluster_flag(url: str) -> tuple[str, bool | None]:
+    """The URL without its `cluster=` query parameter, and that parameter (None when absent)."""
+    parsed = urlparse(url)
+    query = parse_qsl(parsed.query, keep_blank_values=True)
+    flag: bool | None = None
+    kept = []
+    for name, value in query:
+        if name == "cluster":
+            flag = value.lower() in ("1", "yes", "true", "on")
+        else:
+            kept.append((name, value))
+    return urlunparse(parsed._replace(query=urlencode(kept))), flag
+
+
+def is_cluster(url: str, *, timeout_s: float = 5.0) -> bool:
+    """Whether the Redis at `url` is a cluster node (`INFO cluster`), or what the URL's `cluster=` says."""
+    plain, flag = split_cluster_flag(url)
+    if flag is not None:
+        return flag
+    probe = redis.Redis.from_url(plain, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        info = probe.info("cluster")
+    finally:
+        probe.close()
+    return bool(int(info.get("cluster_enabled", 0)))
+
+
 def client(url: str, **kwargs: Any) -> aioredis.Redis:
     """`redis.asyncio.Redis.from_url(url, **kwargs)`, with hiredis command packing (any URL scheme redis-py takes)."""
     pool = ConnectionPool.from_url(url, **kwargs)
-    pool.connection_class = _SUBSTITUTES.get(pool.connection_class, pool.connection_class)
+    pool.connection_class = connection_class(pool.connection_class)
     return aioredis.Redis.from_pool(pool)
+
+
+def connect(
+    url: str,
+    *,
+    cluster: bool | None = None,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+    **kwargs: Any,
+) -> AnyRedis:
+    """The bounded command client for `url` (see the module doc); `cluster` None means: ask the server."""
+    plain, flag = split_cluster_flag(url)
+    if cluster is None:
+        cluster = flag if flag is not None else is_cluster(plain)
+    if cluster:
+        found: Any = BoundedCluster.from_url(plain, max_in_flight=max_connections, **kwargs)
+        return cast(AnyRedis, found)
+    pool: Any = BlockingConnectionPool.from_url(
+        plain, max_connections=max_connections, timeout=wait_timeout_s, **kwargs
+    )
+    pool.connection_class = connection_class(pool.connection_class)
+    return aioredis.Redis.from_pool(pool)
+
+
+async def run_script_many(
+    redis: AnyRedis, script: Any, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]
+) -> list[Any]:
+    """Run a registered `script` once per (keys, args) in one pipelined round trip (one per node on a cluster:
+    the pipeline is not a transaction). Results in order, an error in place of its call's result; a node that does
+    not have the script yet gets it loaded, and those calls are run again one by one."""
+    if not calls:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for keys, args in calls:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+    for index, result in enumerate(results):
+        if isinstance(result, NoScriptError):
+            keys, args = calls[index]
+            results[index] = await script(keys=list(keys), args=list(args))
+    return results
+
+
+def as_cluster(client: object) -> RedisCluster | None:
+    """The client as a RedisCluster when it is one (see `AnyRedis`), else None."""
+    return client if isinstance(client, RedisCluster) else None
+
+
+_HOLDS_PERMIT: contextvars.ContextVar[bool] = contextvars.ContextVar("switchboard_redis_permit", default=False)
+
+
+class BoundedCluster(RedisCluster):
+    """redis-py's asyncio RedisCluster with hiredis packing and at most `max_in_flight` commands in flight.
+
+    Each node's pool may open up to twice that many connections (a holder of one permit can use one connection per
+    node at once, plus redis-py's redirection retries), so a node pool never runs out: callers wait on the permits."""
+
+    def __init__(self, *args: Any, max_in_flight: int = DEFAULT_MAX_CONNECTIONS, **kwargs: Any) -> None:
+        kwargs["max_connections"] = 2 * max_in_flight
+        super().__init__(*args, **kwargs)
+        self.max_in_flight = max_in_flight
+        self._permits = asyncio.Semaphore(max_in_flight)
+        kwargs_dict: dict[str, Any] = self.connection_kwargs  # shared with the nodes manager (nodes found later)
+        kwargs_dict["connection_class"] = connection_class(kwargs_dict["connection_class"])
+        for node in self.startup_nodes:
+            node.connection_class = connection_class(node.connection_class)  # type: ignore[assignment]
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> BoundedCluster:
+        found = super().from_url(url, **kwargs)
+        assert isinstance(found, BoundedCluster)
+        return found
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if _HOLDS_PERMIT.get():
+            return await super().execute_command(*args, **kwargs)
+        async with self._permits:
+            token = _HOLDS_PERMIT.set(True)
+            try:
+                return await super().execute_command(*args, **kwargs)
+            finally:
+                _HOLDS_PERMIT.reset(token)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if shard_hint:
+            raise redis.RedisClusterException("shard_hint is deprecated in cluster mode")
+        return _BoundedPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class _BoundedPipeline(ClusterPipeline):
+    """A cluster pipeline that holds one of its client's permits from its first WATCH or execute to its reset."""
+
+    def __init__(self, client: BoundedCluster, transaction: bool | None) -> None:
+        super().__init__(client, transaction)
+        self._bounded = client
+        self._holding = False
+
+    async def _take(self) -> None:
+        if not self._holding and not _HOLDS_PERMIT.get():
+            await self._bounded._permits.acquire()
+            self._holding = True
+
+    async def watch(self, *names: Any) -> None:  # type: ignore[override]
+        await self._take()
+        await super().watch(*names)  # type: ignore[no-untyped-call]
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        await self._take()
+        token = _HOLDS_PERMIT.set(True)
+        try:
+            return await super().execute(raise_on_error, allow_redirections)
+        finally:
+            _HOLDS_PERMIT.reset(token)
+            await self.reset()
+
+    async def reset(self) -> None:  # type: ignore[override]
+        try:
+            await super().reset()  # type: ignore[no-untyped-call]
+        finally:
+            if self._holding:
+                self._holding = False
+                self._bounded._permits.release()

@@ -48,6 +48,8 @@ class ServeOptions:
     fsync: str = "always"
     """Embedded Redis only: `always` fsyncs the AOF before every answer, `everysec` once a second."""
     log_level: str = "info"
+    workers: int = 1
+    """Router processes on the one port (`--workers`; router.workers forks them when more than 1)."""
 
 
 def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
@@ -68,15 +70,23 @@ def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
         else:
             check_redis(settings.redis_url)
             where = f"Redis at {redact_url(settings.redis_url)}"
-        from router.app import create_app
-
-        app = create_app(settings, config=config)
         announce = f"serving on http://{_url_host(settings.host)}:{port} ({where})"
         limits = Limits(
             max_connections=max_connections,
             header_timeout_s=settings.header_timeout_s,
             body_timeout_s=settings.body_timeout_s,
         )
+        if options.workers > 1:
+            from router.workers import serve_workers
+
+            def tell(n: int) -> None:
+                print(f"switchboard: {announce}, {n} worker processes", file=sys.stderr, flush=True)
+
+            serve_workers(settings, config, options, sock, limits=limits, announce=tell)
+            return
+        from router.app import create_app
+
+        app = create_app(settings, config=config)
         _run(app, sock, settings, options, limits=limits, announce=announce)
     finally:
         sock.close()
@@ -102,8 +112,15 @@ class _Server(uvicorn.Server):
 
 
 def _run(
-    app: Starlette, sock: socket.socket, settings: Settings, options: ServeOptions, *, limits: Limits, announce: str
+    app: Starlette,
+    sock: socket.socket,
+    settings: Settings,
+    options: ServeOptions,
+    *,
+    limits: Limits,
+    announce: str | Callable[[], None],
 ) -> None:
+    """Serve `app` on `sock` until stopped; `announce` (a line to print, or what to call) once it accepts requests."""
     protocol = protocol_class(limits)  # router.front_door: connection cap, header and body deadlines
     app.state.switchboard.extras["front_door"] = protocol  # its counters, for /metrics
     config = uvicorn.Config(
@@ -120,7 +137,8 @@ def _run(
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # configured by uvicorn.Config
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(QuietFaults())
-    server = _Server(config, lambda: print(f"switchboard: {announce}", file=sys.stderr, flush=True))
+    tell = announce if callable(announce) else lambda: print(f"switchboard: {announce}", file=sys.stderr, flush=True)
+    server = _Server(config, tell)
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(_lifespan_then_serve(app, server, sock, settings))
 

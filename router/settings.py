@@ -57,6 +57,12 @@ class Settings:
     its worker is presumed dead (kill -9). Must exceed the longest delivery (5 s HTTP timeout plus queueing)."""
     delivery_concurrency_per_target: int = 16
     """In-flight HTTP deliveries per target and process (queue and bus targets go in batches instead)."""
+    redis_max_connections: int = 32
+    """Connections of a process's command pool (per node on a cluster); callers wait for a free one. The workers'
+    blocking reads use their own connections, at most two per bus partition (router.stream_reader)."""
+    ingest_backlog_limit_events: int = 100_000
+    """Per bus: events accepted but not yet processed by the ingest worker beyond which PutEvents answers the entries
+    it cannot take with the retryable ThrottlingException (docs/operations.md, "Backpressure")."""
 
     # front door (router.front_door, router.startup): connections and read deadlines ---------------------------
     max_connections: int | None = None
@@ -109,6 +115,12 @@ class Settings:
             ),
             "delivery_concurrency_per_target": env.integer(
                 "SWITCHBOARD_DELIVERY_CONCURRENCY_PER_TARGET", base.delivery_concurrency_per_target, 1, 10_000
+            ),
+            "redis_max_connections": env.integer(
+                "SWITCHBOARD_REDIS_MAX_CONNECTIONS", base.redis_max_connections, 1, 10_000
+            ),
+            "ingest_backlog_limit_events": env.integer(
+                "SWITCHBOARD_INGEST_BACKLOG_LIMIT_EVENTS", base.ingest_backlog_limit_events, 0, 1_000_000_000
             ),
             "max_connections": env.integer("SWITCHBOARD_MAX_CONNECTIONS", None, 1, 1_000_000),
             "header_timeout_s": env.number("SWITCHBOARD_HEADER_TIMEOUT_S", base.header_timeout_s, minimum=0.1),

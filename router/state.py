@@ -13,13 +13,13 @@ from router.keys import Keys
 from router.settings import Settings
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from router.redis_client import AnyRedis
 
 
 @dataclass(slots=True)
 class AppState:
     settings: Settings
-    redis: aioredis.Redis
+    redis: AnyRedis
     keys: Keys
     extras: dict[str, Any] = field(default_factory=dict)
     """Process-wide services registered at start-up (metrics, the ingest worker, ...), by name."""

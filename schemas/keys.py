@@ -20,7 +20,8 @@ layout runs unchanged on Redis Cluster:
 | `sb:{registry:R}:bindings:S` | hash | `Language:version` -> code binding record (JSON: `Status`, dates) |
 | `sb:{registry:R}:binding-sources:S` | hash | `Language:version` -> the generated zip (bytes) |
 | `sb:{registry:R}:policy` | string | registry R's resource policy (`{"Policy": ..., "RevisionId": ...}`) |
-| `sb:{bus:B}:schemas-discovery` | stream | discovery: events copied by the discovery target for inference |
+| `sb:{registry:R}:fingerprints` | hash | discovery: schema name -> structural fingerprint of its latest version |
+| `sb:{b:N}:bus:B:schemas-discovery` | stream | discovery: events copied by the discovery target for inference |
 
 Records are JSON objects; timestamps are epoch seconds (float). The registry index lives in the `{schemas}` slot and a
 registry's contents in its own slot, so registry-level changes are two single-slot steps, ordered like buses in

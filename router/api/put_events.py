@@ -13,8 +13,12 @@ formula -> `ValidationException`; a member of the wrong JSON type -> `Serializat
 (router.extensions, e.g. schema validation: `InvalidArgument` naming the failing JSON path), and, a Switchboard
 choice where AWS's behaviour is unsettled, `ResourceNotFoundException` "Event bus NAME does not exist." for an
 unknown bus.
+A request of more than `router.ingest.OFF_LOOP_BYTES` builds its envelopes (parsing and checking each Detail) in a
+worker thread, so a 1 MiB request never holds the event loop.
 Bus existence is checked in the same Lua script that appends, against the bus's `exists` marker (same hash slot
 as its stream), so an event is never appended to a bus that does not exist, and a new bus accepts events at once.
+The same script bounds the bus's ingest backlog (router.backlog): entries beyond it fail with the retryable
+`ThrottlingException` "Rate exceeded".
 
 Loops through HTTP: a router's own deliveries carry `X-Switchboard-Hops: N` (router.delivery.http). A request with
 it has its entries appended with `hops` N+1, the field a bus target writes; one with N at the event-bus hop bound
@@ -31,7 +35,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.arns import Arns
-from router.delivery.bus_target import APPEND_SCRIPT, MAX_BUS_HOPS
+from router.backlog import APPEND_SCRIPT, THROTTLED_ENTRY, append_args, append_keys
+from router.delivery.bus_target import MAX_BUS_HOPS
 from router.delivery.http import HOPS_HEADER
 from router.envelope import (
     EntryError,
@@ -42,6 +47,7 @@ from router.envelope import (
     uuid4_strings,
 )
 from router.errors import SerializationException, ServiceError, ValidationException
+from router.ingest import OFF_LOOP_BYTES
 from router.metrics import Metrics
 from router.protocol import Handler, request_headers
 from router.state import AppState
@@ -50,7 +56,6 @@ MAX_ENTRIES = 10
 log = logging.getLogger("switchboard.put_events")
 SIZE_ERROR = "Total size of the entries in the request is over the limit."
 _SCRIPT_KEY = "put_events.append_script"
-_HOPS_SCRIPT_KEY = "put_events.append_hops_script"
 _INTERNAL_FAILURE = {
     "ErrorCode": "InternalFailure",
     "ErrorMessage": "The event could not be stored. Retry the entry.",
@@ -58,19 +63,6 @@ _INTERNAL_FAILURE = {
 
 _Item = tuple[int, str, bytes]
 """(position in the request, event id, envelope JSON)."""
-
-
-# KEYS: the bus's `exists` marker, its ingest stream. ARGV: envelopes. Appends all of them, or none if the bus is gone.
-_APPEND = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return false
-end
-local ids = {}
-for i = 1, #ARGV do
-  ids[i] = redis.call('XADD', KEYS[2], '*', 'event', ARGV[i])
-end
-return ids
-"""
 
 
 def _count_error(entries: object) -> ValidationException | None:
@@ -114,26 +106,13 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     hops = _incoming_hops()
 
     results: list[dict[str, Any]] = [_INTERNAL_FAILURE] * len(entries)
-    by_bus: dict[str, list[_Item]] = {}
-    now_s = time.time()
-    account, region = state.account_id, state.region
-    arns = Arns(region, account)
-    now_text = format_time(None, now_s)
-    event_ids = uuid4_strings(len(entries))  # one system call per request, 122 random bits per id as uuid4
+    if size_bytes > OFF_LOOP_BYTES:  # parsing and checking big Details takes long: not on the event loop
+        by_bus = await asyncio.to_thread(_envelopes, state, entries, results)
+    else:
+        by_bus = _envelopes(state, entries, results)
     entry_checks = state.extras.get("entry_checks")  # extensions' per-bus checks (router.extensions), if any
-    for index, entry in enumerate(entries):
-        try:
-            bus = _bus_name(arns, entry.get("EventBusName"))
-            event_id, envelope = build_envelope(
-                entry, account=account, region=region, now_s=now_s, event_id=event_ids[index], now_text=now_text
-            )
-            failure = await entry_checks.check(state, bus, entry) if entry_checks is not None else None
-            if failure is not None:
-                raise EntryError(*failure)
-        except EntryError as err:
-            results[index] = {"ErrorCode": err.code, "ErrorMessage": err.message}
-            continue
-        by_bus.setdefault(bus, []).append((index, event_id, envelope))
+    if entry_checks is not None:
+        by_bus = await _checked(state, entry_checks, entries, by_bus, results)
 
     if len(by_bus) == 1:
         ((bus, items),) = by_bus.items()
@@ -144,8 +123,46 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     failed = sum(1 for r in results if "ErrorCode" in r)
     metrics: Metrics | None = state.extras.get("metrics")
     if metrics is not None:
-        metrics.observe_put_events(size_bytes, len(entries), failed)
+        throttled = sum(1 for r in results if r is THROTTLED_ENTRY)
+        metrics.observe_put_events(size_bytes, len(entries), failed, throttled)
     return {"FailedEntryCount": failed, "Entries": results}
+
+
+def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]]) -> dict[str, list[_Item]]:
+    """The entries' envelopes grouped by bus; an entry that fails gets its error in `results`."""
+    by_bus: dict[str, list[_Item]] = {}
+    now_s = time.time()
+    account, region = state.account_id, state.region
+    arns = Arns(region, account)
+    now_text = format_time(None, now_s)
+    event_ids = uuid4_strings(len(entries))  # one system call per request, 122 random bits per id as uuid4
+    for index, entry in enumerate(entries):
+        try:
+            bus = _bus_name(arns, entry.get("EventBusName"))
+            event_id, envelope = build_envelope(
+                entry, account=account, region=region, now_s=now_s, event_id=event_ids[index], now_text=now_text
+            )
+        except EntryError as err:
+            results[index] = {"ErrorCode": err.code, "ErrorMessage": err.message}
+            continue
+        by_bus.setdefault(bus, []).append((index, event_id, envelope))
+    return by_bus
+
+
+async def _checked(
+    state: AppState, checks: Any, entries: list[Any], by_bus: dict[str, list[_Item]], results: list[dict[str, Any]]
+) -> dict[str, list[_Item]]:
+    """The items that pass the extensions' entry checks; a failing entry gets its error in `results`."""
+    kept: dict[str, list[_Item]] = {}
+    for bus, items in by_bus.items():
+        for item in items:
+            failure = await checks.check(state, bus, entries[item[0]])
+            if failure is not None:
+                err = EntryError(*failure)
+                results[item[0]] = {"ErrorCode": err.code, "ErrorMessage": err.message}
+            else:
+                kept.setdefault(bus, []).append(item)
+    return kept
 
 
 def _incoming_hops() -> int | None:
@@ -181,23 +198,18 @@ async def append_envelopes(
 async def _append(
     state: AppState, bus: str, items: list[_Item], results: list[dict[str, Any]], hops: int | None = None
 ) -> None:
-    """Append one bus's envelopes in one atomic round trip, if the bus exists; fill in their results.
+    """Append one bus's envelopes in one atomic round trip, if the bus exists and as far as its backlog bound lets
+    (router.backlog); fill in their results: the entries that did not fit get `ThrottlingException`.
 
-    Entries of a request that carried a hop count are appended with `hops` one more, as a bus target appends them
-    (router.delivery.bus_target's script); all others without the field."""
-    args: list[bytes | int]
-    if hops is not None:
-        script_key, source, args = _HOPS_SCRIPT_KEY, APPEND_SCRIPT, [len(items)]
-        for _, _, envelope in items:
-            args += [envelope, hops + 1]
-    else:
-        script_key, source, args = _SCRIPT_KEY, _APPEND, [envelope for _, _, envelope in items]
-    script = state.extras.get(script_key)
+    Entries of a request that carried a hop count are appended with `hops` one more, as a bus target appends them;
+    all others without the field."""
+    script = state.extras.get(_SCRIPT_KEY)
     if script is None:
-        script = state.extras[script_key] = state.redis.register_script(source)
-    keys = [state.keys.bus_exists(bus), state.keys.ingest(bus)]
+        script = state.extras[_SCRIPT_KEY] = state.redis.register_script(APPEND_SCRIPT)
+    next_hops = None if hops is None else hops + 1
+    args = append_args(state.settings.ingest_backlog_limit_events, [(envelope, next_hops) for _, _, envelope in items])
     try:
-        ids = await script(keys=keys, args=args)
+        ids = await script(keys=append_keys(state.keys, bus), args=args)
     except Exception:  # connection lost or Redis refused: none of these can be called accepted
         log.exception("appending %d events to bus %s failed", len(items), bus)
         return  # results stay InternalFailure (retryable)
@@ -206,8 +218,8 @@ async def _append(
         for index, _, _ in items:
             results[index] = failure
         return
-    for index, event_id, _ in items:
-        results[index] = {"EventId": event_id}
+    for position, (index, event_id, _) in enumerate(items):
+        results[index] = {"EventId": event_id} if position < len(ids) else THROTTLED_ENTRY
 
 
 OPERATIONS: dict[str, Handler] = {"PutEvents": put_events}

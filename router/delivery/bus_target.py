@@ -1,7 +1,8 @@
 """Event bus targets: `arn:aws:events:REGION:ACCOUNT:event-bus/NAME` puts the event into bus NAME.
 
-The event is appended to the target bus's ingest log, as PutEvents does (same script shape: the bus's `exists`
-marker is checked in the same step, so a deleted bus gets NO_RESOURCE, not retried), keeping its `id` and every
+The event is appended to the target bus's ingest log with PutEvents' script (router.backlog: the bus's `exists`
+marker is checked in the same step, so a deleted bus gets NO_RESOURCE, not retried; a bus over its ingest backlog
+bound gets THROTTLING, retried with backoff), keeping its `id` and every
 field: the original event, whatever the target's input shaping says (an event bus receives events). The entry also
 carries `hops`, the number of bus targets the event has passed through.
 
@@ -19,33 +20,25 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from router.arns import Arns
+from router.backlog import APPEND_SCRIPT, append_args, append_keys
 from router.delivery.jobs import Job
 from router.delivery.retry import Failure
 from router.keys import Keys
 
-__all__ = ["APPEND_SCRIPT", "MAX_BUS_HOPS", "BusTransport"]
+__all__ = ["MAX_BUS_HOPS", "BusTransport"]
 
 MAX_BUS_HOPS = 5
-
-# KEYS: exists marker, ingest stream. ARGV: n, then per event: envelope, hops. Appends all, or nothing if no bus.
-APPEND_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return false
-end
-for i = 1, tonumber(ARGV[1]) do
-  redis.call('XADD', KEYS[2], '*', 'event', ARGV[2 * i], 'hops', ARGV[2 * i + 1])
-end
-return 1
-"""
 
 
 class BusTransport:
     batched = True
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, arns: Arns) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, arns: Arns, *, backlog_limit: int = 0) -> None:
         self.redis = redis
         self.keys = keys
         self.arns = arns
+        self.backlog_limit = backlog_limit
+        """The target buses' ingest backlog bound (settings.ingest_backlog_limit_events; router.backlog)."""
         self._append = redis.register_script(APPEND_SCRIPT)
 
     async def deliver(self, jobs: Sequence[Job]) -> list[Failure | None]:
@@ -63,16 +56,19 @@ class BusTransport:
             else:
                 by_bus.setdefault(ref.bus, []).append(index)
         for bus, indexes in by_bus.items():
-            args: list[bytes | str | int] = [len(indexes)]
-            for index in indexes:
-                args += [jobs[index].event, jobs[index].hops + 1]
-            failure: Failure | None
+            args = append_args(self.backlog_limit, [(jobs[index].event, jobs[index].hops + 1) for index in indexes])
             try:
-                ok = await self._append(keys=[self.keys.bus_exists(bus), self.keys.ingest(bus)], args=args)
+                ids = await self._append(keys=append_keys(self.keys, bus), args=args)
             except (RedisError, OSError) as err:
                 failure = Failure("CONNECTION_ERROR", f"append to bus {bus} failed: {err}", True)
-            else:
-                failure = None if ok else Failure("NO_RESOURCE", f"Event bus {bus} does not exist.", False)
-            for index in indexes:
-                results[index] = failure
+                for index in indexes:
+                    results[index] = failure
+                continue
+            if ids is None:
+                for index in indexes:
+                    results[index] = Failure("NO_RESOURCE", f"Event bus {bus} does not exist.", False)
+                continue
+            throttled = Failure("THROTTLING", f"Event bus {bus} is over its ingest backlog limit: Rate exceeded", True)
+            for position, index in enumerate(indexes):
+                results[index] = None if position < len(ids) else throttled
         return results

@@ -1,4 +1,4 @@
-"""Delivery jobs: one per (matched event, target), in the target's job stream `sb:{bus:B}:deliveries:R:T`.
+"""Delivery jobs: one per (matched event, target), in the target's job stream `sb:{b:N}:bus:B:deliveries:R:T`.
 
 A job is staged by `router.delivery.sink.DeliverySink` in the same Lua script that acknowledges the event on the
 bus's ingest log, so every matched event gets each of its jobs exactly once. It snapshots what delivery needs, so a

@@ -31,6 +31,7 @@ from router.delivery.queues import QueueTransport
 from router.delivery.retry import CONDITION_MAX_AGE, Backoff, Failure, RetryPolicy, decide, expired
 from router.delivery.scripts import KIND_DLQ, KIND_DLQ_FAILED, KIND_DROPPED, KIND_RETRY, KIND_SUCCESS
 from router.delivery.transports import Transport, Transports
+from router.ingest import OFF_LOOP_BYTES
 from router.transform import InvocationContext, render_event
 
 log = logging.getLogger("switchboard.delivery")
@@ -92,7 +93,7 @@ def _raise_if_cancelling() -> None:
 
 class Lane:
     def __init__(
-        self, ctx: LaneContext, bus: str, rule: str, target_id: str, *, stream: str, on_free: asyncio.Event
+        self, ctx: LaneContext, bus: str, rule: str, target_id: str, *, stream: str, on_free: Callable[[Lane], None]
     ) -> None:
         self.ctx = ctx
         self.bus, self.rule, self.target_id, self.stream = bus, rule, target_id, stream
@@ -100,6 +101,9 @@ class Lane:
         self._buffer: deque[Job] = deque()
         self._wakeup = asyncio.Event()
         self._on_free = on_free
+        """Called when an attempt ends and frees room (router.delivery.worker then reads the lane again)."""
+        self.maybe_more = True
+        """The lane's stream may hold jobs not read yet (router.delivery.worker reads such lanes without blocking)."""
         self._http: asyncio.Semaphore = asyncio.Semaphore(ctx.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._batched = True
@@ -172,7 +176,7 @@ class Lane:
         finally:
             for job in jobs:
                 self.held.discard(job.entry_id)
-            self._on_free.set()
+            self._on_free(self)
 
     async def _deliver(self, transport: Transport, jobs: list[Job]) -> list[_Outcome]:
         ctx = self.ctx
@@ -185,7 +189,10 @@ class Lane:
                 outcomes.append(await self._give_up(job, failure_of(job.error), CONDITION_MAX_AGE, job.attempts, 0))
                 continue
             try:
-                job.payload = self._shape(job)
+                if len(job.event) > OFF_LOOP_BYTES and shapes_input(job.target):  # never long on the event loop
+                    job.payload = await asyncio.to_thread(self._shape, job)
+                else:
+                    job.payload = self._shape(job)
             except Exception as err:  # a stored transformer the event cannot satisfy: not retried
                 outcomes.append(
                     await self._give_up(job, Failure("INPUT_ERROR", str(err), False), None, job.attempts, 0)

@@ -12,7 +12,18 @@ caller reads the due members first and passes their streams.
 
 from __future__ import annotations
 
-__all__ = ["KIND_DLQ", "KIND_DLQ_FAILED", "KIND_DROPPED", "KIND_RETRY", "KIND_SUCCESS", "MOVE_DUE", "SETTLE"]
+from router.partitioned import LUA_CLAIM
+
+__all__ = [
+    "CLAIM_ABANDONED",
+    "KIND_DLQ",
+    "KIND_DLQ_FAILED",
+    "KIND_DROPPED",
+    "KIND_RETRY",
+    "KIND_SUCCESS",
+    "MOVE_DUE",
+    "SETTLE",
+]
 
 KIND_SUCCESS = "s"
 KIND_RETRY = "r"
@@ -77,3 +88,24 @@ for _ = 1, tonumber(ARGV[1]) do
 end
 return moved
 """
+
+# KEYS: job streams (lanes) of one partition. ARGV: group, me, min idle ms, then per lane how many jobs it can take.
+# Takes over jobs idle for longer than `min idle` (XAUTOCLAIM) from lanes where something is pending at all.
+# Returns {{lane index, claimed entries}...}, {indexes of lanes without the group}.
+CLAIM_ABANDONED = (
+    LUA_CLAIM
+    + """
+local group, me, min_idle = ARGV[1], ARGV[2], ARGV[3]
+local out, missing = {}, {}
+for k = 1, #KEYS do
+  local summary = redis.pcall('XPENDING', KEYS[k], group)
+  if summary['err'] then
+    missing[#missing + 1] = k
+  elseif tonumber(summary[1]) > 0 then
+    local found = claim(KEYS[k], group, me, min_idle, tonumber(ARGV[3 + k]))
+    if #found > 0 then out[#out + 1] = {k, found} end
+  end
+end
+return {out, missing}
+"""
+)

@@ -28,8 +28,8 @@ from router.delivery.scripts import SETTLE
 from router.delivery.sink import DeliverySink
 from router.delivery.transports import Transports
 from router.delivery.worker import DeliveryWorker, WorkerOptions
-from router.ingest import consumer_name
 from router.keys import DELIVERY_GROUP
+from router.partitioned import consumer_name
 from router.state import AppState
 
 __all__ = ["Delivery"]
@@ -54,7 +54,7 @@ class Delivery:
         self._auth: ConnectionAuth | None = None
         transports = Transports(
             queue=queue,
-            bus=BusTransport(redis, keys, arns),
+            bus=BusTransport(redis, keys, arns, backlog_limit=settings.ingest_backlog_limit_events),
             function=FunctionTransport(redis, keys, self.client),
             api_destination=ApiDestinationTransport(
                 self._store(), _LazyAuth(self), RateLimiter(redis, keys), self.client
@@ -76,6 +76,7 @@ class Delivery:
             clock=clock,
             observe_start=observe,
             inline=inline,
+            backlog_limit=settings.ingest_backlog_limit_events,
             internal=state.extras.get("internal_targets") or {},
         )
         settle = redis.register_script(SETTLE)
@@ -100,6 +101,7 @@ class Delivery:
         )
         opts = options or WorkerOptions(visibility_timeout_s=settings.delivery_visibility_timeout_s)
         self.worker = DeliveryWorker(redis, keys, self.context, opts)
+        self.sink.on_lanes = self.worker.lanes_added
 
     def _store(self) -> ConnectionStore:
         from router.api.connections import store

@@ -6,12 +6,13 @@ Two paths, one behaviour:
   `stage` queues it on the entry's `Effects.pending`; `flush`, which the ingest worker awaits after staging a batch
   and *before* the settle script acknowledges it, makes every inline delivery of the batch in one pipelined round
   trip (`XADD` to the queue stream with the stable `delivery_id`; for a bus target, the bus-append script of
-  router.delivery.bus_target). Each success adds the attempt's counters (Invocations, InvocationAttempts,
+  router.backlog, which also bounds the target bus's backlog: an event that does not fit becomes a job, whose
+  delivery is retried as THROTTLING). Each success adds the attempt's counters (Invocations, InvocationAttempts,
   SuccessfulInvocationAttempts) to the entry's effects, so they commit with the ack, once; the latency histogram is
   observed as on the job path. A crash before the ack makes the ingest worker process the batch again: duplicates
   with the same delivery id, never a loss (at least once, as the job path).
 - **Job (everything else, and every inline delivery that cannot be made cleanly).** One
-  `XADD sb:{bus:B}:deliveries:R:T * ...` (fields in router.delivery.jobs) in the entry's `Effects.commands`,
+  `XADD sb:{b:N}:bus:B:deliveries:R:T * ...` (fields in router.delivery.jobs) in the entry's `Effects.commands`,
   committed by the settle script atomically with the ack; router.delivery.worker delivers it with retries and the
   DLQ. An inline delivery falls back to a job when its append fails (that queue's Redis node is down, out of memory,
   the key has the wrong type), when the event is already older than the target's MaximumEventAgeInSeconds, when
@@ -28,12 +29,17 @@ Two paths, one behaviour:
 It still counts MatchedEvents and TriggeredRules (it extends `CountingSink`). `stage` does no I/O: the targets come
 from a per-bus cache that `prepare(bus, compiled)` refreshes before each batch whenever the bus's version counter
 (bumped by every rule and target change) differs from the cached one. A refresh also adds the bus's job streams to
-`sb:{bus:B}:delivery-lanes` (idempotent SADD, before any job is staged into them), which is how delivery workers
-find them.
+its partition's lanes set `sb:{b:N}:partition:delivery-lanes` (idempotent SADD, before any job is staged into them),
+which is how delivery workers find them (this process's worker at once, through `on_lanes`).
+
+Every command of `flush` is cluster-safe: the pipeline is not a transaction (redis-py splits it per node) and its
+scripts go as `EVAL` with their keys declared, each script's keys in one slot (a queue's stream; a target bus's
+`exists` marker and ingest stream).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,10 +48,11 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from router.arns import Arns
-from router.delivery.bus_target import APPEND_SCRIPT, MAX_BUS_HOPS
+from router.backlog import APPEND_SCRIPT, append_args, append_keys
+from router.delivery.bus_target import MAX_BUS_HOPS
 from router.delivery.jobs import delivery_id, event_id_of
 from router.delivery.lanes import shape_input, shapes_input
 from router.delivery.queues import queue_name
@@ -53,7 +60,7 @@ from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
 from router.envelope import uuid4_strings
 from router.extensions import InternalDelivery, InternalTarget, internal_target_kind
-from router.ingest import CountingSink, Effects
+from router.ingest import OFF_LOOP_BYTES, CountingSink, Effects
 from router.keys import Keys
 from router.matchers import CompiledBus
 
@@ -102,6 +109,8 @@ class _Target:
     """Queue targets: (queue stream, MessageGroupId or ''), the key of their batch's `_QUEUE_APPEND` call."""
     queue: str | None = None
     """Queue targets: the queue's name."""
+    target_bus: str | None = None
+    """Bus targets: the target bus's name."""
     internal: tuple[InternalTarget, str] | None = None
     """Internal targets: their kind's handler and the name from the ARN."""
 
@@ -132,17 +141,22 @@ class DeliverySink(CountingSink):
         clock: Callable[[], float] = time.time,
         observe_start: Callable[[str, str, float], None] | None = None,
         inline: bool = True,
+        backlog_limit: int = 0,
         internal: Mapping[str, InternalTarget] | None = None,
     ) -> None:
         self.redis = redis
+        self.backlog_limit = backlog_limit
+        """Target buses' ingest backlog bound (router.backlog): an inline append that does not fit becomes a job."""
+        self._append_sha: str | None = None
         self.keys = keys
         self.arns = arns
         self.clock = clock
         self.observe_start = observe_start
         self.inline = inline
         """False: every delivery takes the job path (for comparisons and tests)."""
-        self._append_bus = redis.register_script(APPEND_SCRIPT)
         self._buses: dict[str, _BusTargets] = {}
+        self.on_lanes: Callable[[str, list[str]], None] | None = None
+        """Told (bus, job streams) after the streams were added to the lanes set (router.delivery.worker)."""
         self.internal = dict(internal or {})
         """Internal target kind -> handler (router.extensions)."""
 
@@ -171,6 +185,8 @@ class DeliverySink(CountingSink):
             by_rule[rule] = tuple(targets)
         if streams:
             await self.redis.sadd(self.keys.delivery_lanes(bus), *streams)
+            if self.on_lanes is not None:
+                self.on_lanes(bus, streams)
         self._buses[bus] = _BusTargets(compiled.version, by_rule)
 
     def _target(self, rule: str, target_id: str, raw: bytes, stream: str) -> _Target:
@@ -180,13 +196,7 @@ class DeliverySink(CountingSink):
             policy = RetryPolicy.of(target)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             target, arn, policy = {}, "", RetryPolicy()
-        internal = internal_target_kind(arn) if self.internal else None
-        if internal is not None and internal[0] in self.internal:
-            handler = self.internal[internal[0]]
-            return _Target(
-                target_id, raw, stream, target, policy, None, None, None, False, (), None, None, (handler, internal[1])
-            )
-        inline_key = exists_key = group_id = name = None
+        inline_key = exists_key = group_id = name = target_bus = None
         internal = internal_target_kind(arn) if self.internal else None
         if internal is not None and internal[0] in self.internal:
             handler = self.internal[internal[0]]
@@ -215,11 +225,24 @@ class DeliverySink(CountingSink):
             ref = self.arns.resource(arn)
             if ref is not None and ref.rule is None:
                 inline_key, exists_key = self.keys.ingest(ref.bus), self.keys.bus_exists(ref.bus)
+                target_bus = ref.bus
         counters = tuple(f"{name}:{rule}" for name in _SUCCESS_COUNTERS)
         shaped = shapes_input(target)
         queue_call = (inline_key, group_id or "") if inline_key is not None and exists_key is None else None
         return _Target(
-            target_id, raw, stream, target, policy, inline_key, exists_key, group_id, shaped, counters, queue_call, name
+            target_id,
+            raw,
+            stream,
+            target,
+            policy,
+            inline_key,
+            exists_key,
+            group_id,
+            shaped,
+            counters,
+            queue_call,
+            name,
+            target_bus,
         )
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
@@ -258,17 +281,17 @@ class DeliverySink(CountingSink):
         """What each pipelined command delivers, in pipeline order: one item per bus-target call first, then a
         queue's items per queue call."""
         queue_calls: dict[tuple[str, str], tuple[list[tuple[Effects, _Inline]], list[Any]]] = {}
+        payloads = await self._payloads(bus, [item for _, item in work], now_ms)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for effects, item in work:
+            for (effects, item), payload in zip(work, payloads, strict=True):
                 target = item.target
-                payload = self._payload(bus, item, now_ms)
                 if payload is None:
                     effects.commands.append(_fallback(item))
                     continue
-                if target.exists_key is not None:  # an event bus
-                    await self._append_bus(
-                        keys=[target.exists_key, target.inline_key], args=[1, item.event, item.hops + 1], client=pipe
-                    )
+                if target.target_bus is not None:  # an event bus
+                    bus_keys = append_keys(self.keys, target.target_bus)
+                    bus_args = append_args(self.backlog_limit, [(item.event, item.hops + 1)])
+                    pipe.execute_command("EVALSHA", await self._append_script(), len(bus_keys), *bus_keys, *bus_args)
                     calls.append([(effects, item)])
                     continue
                 queued = queue_calls.get(target.queue_call)
@@ -299,7 +322,9 @@ class DeliverySink(CountingSink):
                 results = [err] * len(calls)
         observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
         for delivered, result in zip(calls, results, strict=True):
-            failed = isinstance(result, BaseException) or result is None
+            failed = isinstance(result, BaseException) or result is None or result == []  # [] : throttled
+            if isinstance(result, NoScriptError):
+                self._append_sha = None  # a node lost its scripts (restart, failover): load it again next time
             for effects, item in delivered:
                 if failed:
                     effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
@@ -309,6 +334,19 @@ class DeliverySink(CountingSink):
                         observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
         for effects in batch:
             effects.pending.clear()
+
+    async def _append_script(self) -> str:
+        """The SHA of router.backlog's append script, loaded on every node (once; again after a NOSCRIPT)."""
+        if self._append_sha is None:
+            self._append_sha = str(await self.redis.script_load(APPEND_SCRIPT))
+        return self._append_sha
+
+    async def _payloads(self, bus: str, items: list[_Inline], now_ms: int) -> list[bytes | None]:
+        """Each item's payload; the shaping of big events runs in a worker thread (never long on the event loop)."""
+        big = sum(len(item.event) for item in items if item.target.shaped)
+        if big > OFF_LOOP_BYTES:
+            return await asyncio.to_thread(lambda: [self._payload(bus, item, now_ms) for item in items])
+        return [self._payload(bus, item, now_ms) for item in items]
 
     def _payload(self, bus: str, item: _Inline, now_ms: int) -> bytes | None:
         """What to append for an inline delivery; None when the job path must decide its outcome."""

@@ -4,7 +4,7 @@ bus's ingest stream, so it is matched, delivered, retried and dead-lettered like
 Each rule with a ScheduleExpression has one durable timer (router.timers) of owner `bus:B`, key = the rule name,
 payload `{"expr": ..., "anchor_ms": ...}`. The owner's hash tag is the bus's, so firing is one script in the bus's
 slot: the timer's completion checks that the rule record is still the one the handler read (guard), appends the
-envelope to `sb:{bus:B}:ingest` with the field `rule` = the rule's name, and schedules the next tick. Exactly one
+envelope to `sb:{b:N}:bus:B:ingest` with the field `rule` = the rule's name, and schedules the next tick. Exactly one
 event per tick, however many router processes run (one claim each); a process killed between claim and append loses
 no tick (the claim's lease runs out and another process fires it), and one killed after the append cannot fire it
 twice (the append and the completion are one script).

@@ -1,7 +1,7 @@
-"""`RedisRuleStore`: a bus's rules (`sb:{bus:B}:rules`) and each rule's targets (`sb:{bus:B}:targets:R`).
+"""`RedisRuleStore`: a bus's rules (`sb:{b:N}:bus:B:rules`) and each rule's targets (`sb:{b:N}:bus:B:targets:R`).
 
 Every change is one Lua script in the bus's hash slot that also checks the bus's `exists` marker and increments
-`sb:{bus:B}:version`, the counter the ingest worker polls to reload the bus's rules. Rule changes are
+`sb:{b:N}:bus:B:version`, the counter the ingest worker polls to reload the bus's rules. Rule changes are
 check-and-set: read the record, compute the new one in Python (`mutate`), and let the script write it only if
 the record is still what was read, so concurrent writers never lose an update. PutTargets counts the rule's
 targets and writes them in one script, so a call that would make a sixth target stores nothing at all.

@@ -1,9 +1,9 @@
 """The Lua scripts behind every control-plane change, and the Redis error boundary.
 
-Each script touches the keys of one hash slot only (one bus's `{bus:B}` keys, or the `{meta}` registry), so it
-runs unchanged on Redis Cluster. Scripts answer with a short status word that the store turns into the AWS error
-(`NOBUS` -> ResourceNotFoundException, `LIMIT` -> LimitExceededException, ...). `RETRY` means a check-and-set
-lost a race with another writer; the caller re-reads and tries again.
+Each script touches the keys of one hash slot only (one bus's keys, in its partition's slot `{b:N}`, or the `{meta}`
+registry), so it runs unchanged on Redis Cluster. Scripts answer with a short status word that the store turns into
+the AWS error (`NOBUS` -> ResourceNotFoundException, `LIMIT` -> LimitExceededException, ...). `RETRY` means a
+check-and-set lost a race with another writer; the caller re-reads and tries again.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from router.app import create_app
+from tests.conftest import all_keys
 from tests.router.conftest import Api, ServerThread, make_settings
 
 ARN = "arn:aws:events:us-east-1:123456789012"
@@ -43,7 +44,7 @@ def control_server(redis_url: str) -> Iterator[ServerThread]:
 
 async def control_keys(redis: aioredis.Redis) -> list[bytes]:
     """Every key in Redis, sorted."""
-    return sorted(_bytes(key) for key in await redis.keys("*"))
+    return sorted(await all_keys(redis))
 
 
 async def hash_json(redis: aioredis.Redis, key: str) -> dict[str, Any]:

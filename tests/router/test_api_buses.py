@@ -53,8 +53,8 @@ async def test_create_describe_and_list(api: Api) -> None:
 async def test_create_leaves_registry_entry_and_marker(api: Api, redis_client: aioredis.Redis) -> None:
     await api.ok("CreateEventBus", {"Name": "orders", "Tags": [{"Key": "team", "Value": "a"}]})
     assert await control_keys(redis_client) == [
-        b"sb:{bus:default}:exists",
-        b"sb:{bus:orders}:exists",
+        b"sb:{b:31}:bus:default:exists",
+        b"sb:{b:46}:bus:orders:exists",
         b"sb:{meta}:buses",
     ]
     record = (await hash_json(redis_client, "sb:{meta}:buses"))["orders"]
@@ -135,7 +135,7 @@ async def test_delete_bus(api: Api, redis_client: aioredis.Redis) -> None:
     assert response.status_code == 200
     assert response.content == b""
     await api.error("DescribeEventBus", {"Name": "orders"})
-    assert not await redis_client.exists("sb:{bus:orders}:exists")
+    assert not await redis_client.exists("sb:{b:46}:bus:orders:exists")
     assert await redis_client.hkeys("sb:{meta}:buses") == [b"default"]
 
 

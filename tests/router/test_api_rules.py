@@ -9,6 +9,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from router.keys import Keys
 from tests.router.conftest import Api
 from tests.router.control_plane import ARN, PATTERN, control_api, control_keys, hash_json, target
 
@@ -39,7 +40,7 @@ async def api(redis_url: str) -> AsyncIterator[Api]:
 
 
 async def version(redis: aioredis.Redis, bus: str = "default") -> int:
-    raw = await redis.get(f"sb:{{bus:{bus}}}:version")
+    raw = await redis.get(Keys().version(bus))
     return int(raw) if raw is not None else 0
 
 
@@ -55,7 +56,7 @@ async def test_put_rule_creates_and_describes(api: Api, redis_client: aioredis.R
         "EventBusName": "default",
         "CreatedBy": "123456789012",
     }
-    record = (await hash_json(redis_client, "sb:{bus:default}:rules"))["orders"]
+    record = (await hash_json(redis_client, "sb:{b:31}:bus:default:rules"))["orders"]
     assert record["EventPattern"] == PATTERN
     assert record["State"] == "ENABLED"
     assert record["Tags"] == []
@@ -86,12 +87,12 @@ async def test_put_rule_replaces_and_omitted_arguments_become_null(api: Api) -> 
 
 async def test_disabled_state_is_stored(api: Api, redis_client: aioredis.Redis) -> None:
     await api.ok("PutRule", {"Name": "r", "EventPattern": PATTERN, "State": "DISABLED"})
-    assert (await hash_json(redis_client, "sb:{bus:default}:rules"))["r"]["State"] == "DISABLED"
+    assert (await hash_json(redis_client, "sb:{b:31}:bus:default:rules"))["r"]["State"] == "DISABLED"
     await api.ok("EnableRule", {"Name": "r"})
     assert (await api.ok("DescribeRule", {"Name": "r"}))["State"] == "ENABLED"
     response = await api.call("DisableRule", {"Name": "r"})
     assert (response.status_code, response.content) == (200, b"")
-    assert (await hash_json(redis_client, "sb:{bus:default}:rules"))["r"]["State"] == "DISABLED"
+    assert (await hash_json(redis_client, "sb:{b:31}:bus:default:rules"))["r"]["State"] == "DISABLED"
     assert await version(redis_client) == 3
 
 
@@ -99,13 +100,13 @@ async def test_invalid_pattern_is_rejected_with_aws_text_and_old_rule_stays(
     api: Api, redis_client: aioredis.Redis
 ) -> None:
     await api.ok("PutRule", {"Name": "r", "EventPattern": PATTERN})
-    before = await redis_client.hget("sb:{bus:default}:rules", "r")
+    before = await redis_client.hget("sb:{b:31}:bus:default:rules", "r")
     assert await api.error("PutRule", {"Name": "r", "EventPattern": '{"source": []}'}) == (
         400,
         "InvalidEventPatternException",
         EMPTY_ARRAY_ERROR,
     )
-    assert await redis_client.hget("sb:{bus:default}:rules", "r") == before
+    assert await redis_client.hget("sb:{b:31}:bus:default:rules", "r") == before
     assert await version(redis_client) == 1
 
 
@@ -137,7 +138,8 @@ async def test_schedules_are_checked_and_stored_on_the_default_bus_only(api: Api
         "ValidationException",
         "Parameter ScheduleExpression is not valid.",
     )
-    assert not await redis_client.exists("sb:{bus:default}:rules", "sb:{bus:shop}:rules")
+    assert not await redis_client.exists(Keys().rules("default"))
+    assert not await redis_client.exists(Keys().rules("shop"))
     await api.ok("PutRule", {"Name": "r", "ScheduleExpression": "rate(5 minutes)"})
     described = await api.ok("DescribeRule", {"Name": "r"})
     assert (described["ScheduleExpression"], described["State"]) == ("rate(5 minutes)", "ENABLED")
@@ -197,8 +199,8 @@ async def test_delete_rule_with_targets_is_refused(api: Api, redis_client: aiore
     response = await api.call("DeleteRule", {"Name": "r"})
     assert (response.status_code, response.content) == (200, b"")
     assert await control_keys(redis_client) == [
-        b"sb:{bus:default}:exists",
-        b"sb:{bus:default}:version",
+        b"sb:{b:31}:bus:default:exists",
+        b"sb:{b:31}:bus:default:version",
         b"sb:{meta}:buses",
     ]
     assert await version(redis_client) == 4  # put rule, put targets, remove targets, delete rule
@@ -220,9 +222,9 @@ async def test_managed_rules_need_force(api: Api, redis_client: aioredis.Redis) 
     await api.ok("PutRule", {"Name": "Events-Archive-a", "EventPattern": PATTERN})
     await api.ok("PutTargets", {"Rule": "Events-Archive-a", "Targets": [target("archive")]})
     # another service (archives) owns the rule: mark it managed the way it would
-    records = await hash_json(redis_client, "sb:{bus:default}:rules")
+    records = await hash_json(redis_client, "sb:{b:31}:bus:default:rules")
     managed = {**records["Events-Archive-a"], "ManagedBy": "prod.vhs.events.aws.internal"}
-    await redis_client.hset("sb:{bus:default}:rules", "Events-Archive-a", orjson.dumps(managed))
+    await redis_client.hset("sb:{b:31}:bus:default:rules", "Events-Archive-a", orjson.dumps(managed))
     assert await api.error("DeleteRule", {"Name": "Events-Archive-a"}) == (
         400,
         "ManagedRuleException",
@@ -232,8 +234,8 @@ async def test_managed_rules_need_force(api: Api, redis_client: aioredis.Redis) 
     assert (status, code) == (400, "ManagedRuleException")
     assert (await api.ok("DescribeRule", {"Name": "Events-Archive-a"}))["ManagedBy"] == "prod.vhs.events.aws.internal"
     await api.ok("DeleteRule", {"Name": "Events-Archive-a", "Force": True})
-    assert not await redis_client.exists("sb:{bus:default}:targets:Events-Archive-a")
-    assert not await redis_client.hexists("sb:{bus:default}:rules", "Events-Archive-a")
+    assert not await redis_client.exists("sb:{b:31}:bus:default:targets:Events-Archive-a")
+    assert not await redis_client.hexists("sb:{b:31}:bus:default:rules", "Events-Archive-a")
 
 
 async def test_list_rule_names_by_target(api: Api) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from router.keys import Keys
 from tests.router.conftest import Api
 from tests.router.control_plane import ARN, PATTERN, control_api, hash_json
 
@@ -40,9 +41,9 @@ async def test_tag_a_rule_on_default_and_custom_bus(api: Api, redis_client: aior
         arn = (await api.ok("PutRule", {"Name": "r", "EventBusName": bus, "EventPattern": PATTERN}))["RuleArn"]
         await api.ok("TagResource", {"ResourceARN": arn, "Tags": [{"Key": "team", "Value": bus}]})
         assert await api.ok("ListTagsForResource", {"ResourceARN": arn}) == {"Tags": [{"Key": "team", "Value": bus}]}
-        rules = await hash_json(redis_client, f"sb:{{bus:{bus}}}:rules")
+        rules = await hash_json(redis_client, Keys().rules(bus))
         assert rules["r"]["Tags"] == [{"Key": "team", "Value": bus}]
-    assert await redis_client.get("sb:{bus:shop}:version") == b"2"
+    assert await redis_client.get("sb:{b:34}:bus:shop:version") == b"2"
 
 
 async def test_default_bus_can_be_tagged(api: Api) -> None:

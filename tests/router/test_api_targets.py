@@ -30,18 +30,19 @@ async def test_bus_rule_and_targets_leave_exactly_these_keys(api: Api, redis_cli
     )
     assert response == {"FailedEntryCount": 0, "FailedEntries": []}
     assert await control_keys(redis_client) == [
-        b"sb:{bus:default}:exists",
-        b"sb:{bus:default}:rules",
-        b"sb:{bus:default}:version",
-        b"sb:{bus:shop}:exists",
-        b"sb:{bus:shop}:rules",
-        b"sb:{bus:shop}:targets:orders",
-        b"sb:{bus:shop}:version",
+        b"sb:{b:31}:bus:default:exists",
+        b"sb:{b:31}:bus:default:rules",
+        b"sb:{b:31}:bus:default:version",
+        b"sb:{b:34}:bus:shop:exists",
+        b"sb:{b:34}:bus:shop:rules",
+        b"sb:{b:34}:bus:shop:targets:orders",
+        b"sb:{b:34}:bus:shop:version",
         b"sb:{meta}:buses",
     ]
-    assert await redis_client.get("sb:{bus:shop}:version") == b"2"
-    assert await hash_json(redis_client, "sb:{bus:shop}:targets:orders") == {"q1": target("q1"), "q2": target("q2")}
-    assert list(await hash_json(redis_client, "sb:{bus:shop}:rules")) == ["orders"]
+    assert await redis_client.get("sb:{b:34}:bus:shop:version") == b"2"
+    targets = await hash_json(redis_client, "sb:{b:34}:bus:shop:targets:orders")
+    assert targets == {"q1": target("q1"), "q2": target("q2")}
+    assert list(await hash_json(redis_client, "sb:{b:34}:bus:shop:rules")) == ["orders"]
 
 
 async def test_list_targets_returns_the_full_target(api: Api) -> None:
@@ -58,35 +59,35 @@ async def test_list_targets_returns_the_full_target(api: Api) -> None:
 async def test_same_id_updates_in_place(api: Api, redis_client: aioredis.Redis) -> None:
     await api.ok("PutTargets", {"Rule": "r", "Targets": [target("t1"), target("t2")]})
     await api.ok("PutTargets", {"Rule": "r", "Targets": [target("t1", Input='{"v": 2}')]})
-    targets = await hash_json(redis_client, "sb:{bus:default}:targets:r")
+    targets = await hash_json(redis_client, "sb:{b:31}:bus:default:targets:r")
     assert targets == {"t1": target("t1", Input='{"v": 2}'), "t2": target("t2")}
 
 
 async def test_sixth_target_fails_and_stores_nothing(api: Api, redis_client: aioredis.Redis) -> None:
     await api.ok("PutTargets", {"Rule": "r", "Targets": [target(f"t{i}") for i in range(1, 5)]})
-    before_version = await redis_client.get("sb:{bus:default}:version")
+    before_version = await redis_client.get("sb:{b:31}:bus:default:version")
     # t4 is an update, t5 would be the fifth and t6 the sixth: the whole call fails, even the update and t5
     call = {"Rule": "r", "Targets": [target("t4", Input="{}"), target("t5"), target("t6")]}
     assert await api.error("PutTargets", call) == LIMIT_ERROR
-    assert await hash_json(redis_client, "sb:{bus:default}:targets:r") == {
+    assert await hash_json(redis_client, "sb:{b:31}:bus:default:targets:r") == {
         f"t{i}": target(f"t{i}") for i in range(1, 5)
     }
-    assert await redis_client.get("sb:{bus:default}:version") == before_version
+    assert await redis_client.get("sb:{b:31}:bus:default:version") == before_version
     await api.ok("PutTargets", {"Rule": "r", "Targets": [target("t5"), target("t1", Input="{}")]})
-    assert len(await hash_json(redis_client, "sb:{bus:default}:targets:r")) == 5
+    assert len(await hash_json(redis_client, "sb:{b:31}:bus:default:targets:r")) == 5
     assert await api.error("PutTargets", {"Rule": "r", "Targets": [target("t6")]}) == LIMIT_ERROR
 
 
 async def test_six_new_targets_in_one_call(api: Api, redis_client: aioredis.Redis) -> None:
     call = {"Rule": "r", "Targets": [target(f"t{i}") for i in range(6)]}
     assert await api.error("PutTargets", call) == LIMIT_ERROR
-    assert not await redis_client.exists("sb:{bus:default}:targets:r")
+    assert not await redis_client.exists("sb:{b:31}:bus:default:targets:r")
 
 
 async def test_repeated_id_in_one_call_counts_once_and_last_wins(api: Api, redis_client: aioredis.Redis) -> None:
     call = {"Rule": "r", "Targets": [target("t", Input='{"n": 1}'), target("t", Input='{"n": 2}')]}
     await api.ok("PutTargets", call)
-    assert await hash_json(redis_client, "sb:{bus:default}:targets:r") == {"t": target("t", Input='{"n": 2}')}
+    assert await hash_json(redis_client, "sb:{b:31}:bus:default:targets:r") == {"t": target("t", Input='{"n": 2}')}
 
 
 async def test_unknown_rule_and_bus(api: Api) -> None:
@@ -137,7 +138,7 @@ async def test_invalid_target_fails_the_whole_call(
         "ValidationException",
         message,
     )
-    assert not await redis_client.exists("sb:{bus:default}:targets:r")
+    assert not await redis_client.exists("sb:{b:31}:bus:default:targets:r")
 
 
 async def test_more_than_ten_targets_per_request(api: Api) -> None:
@@ -154,10 +155,10 @@ async def test_remove_targets(api: Api, redis_client: aioredis.Redis) -> None:
     await api.ok("PutTargets", {"Rule": "r", "Targets": [target("t1"), target("t2")]})
     response = await api.ok("RemoveTargets", {"Rule": "r", "Ids": ["t1", "not-there"]})
     assert response == {"FailedEntryCount": 0, "FailedEntries": []}
-    assert await hash_json(redis_client, "sb:{bus:default}:targets:r") == {"t2": target("t2")}
-    assert await redis_client.get("sb:{bus:default}:version") == b"3"
+    assert await hash_json(redis_client, "sb:{b:31}:bus:default:targets:r") == {"t2": target("t2")}
+    assert await redis_client.get("sb:{b:31}:bus:default:version") == b"3"
     await api.ok("RemoveTargets", {"Rule": "r", "Ids": ["not-there"]})
-    assert await redis_client.get("sb:{bus:default}:version") == b"3"
+    assert await redis_client.get("sb:{b:31}:bus:default:version") == b"3"
 
 
 async def test_list_targets_pages(api: Api) -> None:

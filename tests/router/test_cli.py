@@ -121,7 +121,8 @@ def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 
 def test_every_argument_of_every_command_has_help_and_the_program_is_switchboard() -> None:
     parsers = _parsers(_parser())
-    assert len(parsers) == 7  # switchboard, serve, config, config validate, queue, queue read, queue tail
+    # switchboard, serve, config, config validate, queue, queue read, queue tail, ingest, ingest parked, ingest redrive
+    assert len(parsers) == 10
     for parser in parsers:
         assert parser.prog.split()[0] == "switchboard", parser.prog
         for action in parser._actions:

@@ -113,7 +113,7 @@ async def test_applying_twice_writes_nothing(api: Api, redis_client: aioredis.Re
     config = load_text("base.yaml", BASE)
     await apply(config, dispatcher(api))
     before = await snapshot(redis_client)
-    assert b"sb:{bus:orders}:version" in before
+    assert b"sb:{b:46}:bus:orders:version" in before
     report = await apply(config, dispatcher(api))
     assert not report.changed
     assert len(report.unchanged) == 5
@@ -125,14 +125,14 @@ async def test_changes_are_applied_and_only_they(api: Api, redis_client: aioredi
     changed = BASE.replace("description: New orders", "description: Orders, new").replace(
         "MaximumRetryAttempts: 3", "MaximumRetryAttempts: 5"
     )
-    audit_before = await redis_client.dump("sb:{bus:default}:version")
+    audit_before = await redis_client.dump("sb:{b:31}:bus:default:version")
     report = await apply(load_text("base.yaml", changed), dispatcher(api))
     assert report.updated == ("rule orders/placed", "target orders/placed/queue")
     assert report.unchanged == ("bus orders", "target orders/placed/fn", "rule default/audit")
     assert (await api.ok("DescribeRule", {"Name": "placed", "EventBusName": "orders"}))["Description"] == "Orders, new"
     queue = next(t for t in await targets_of(api, "placed", "orders") if t["Id"] == "queue")
     assert queue["RetryPolicy"] == {"MaximumRetryAttempts": 5}
-    assert await redis_client.dump("sb:{bus:default}:version") == audit_before
+    assert await redis_client.dump("sb:{b:31}:bus:default:version") == audit_before
 
 
 async def test_dropped_resources_are_removed_but_api_ones_are_kept(api: Api, redis_client: aioredis.Redis) -> None:

@@ -23,6 +23,7 @@ from router.app import create_app
 from router.connections.auth import ConnectionAuth, ConnectionUnauthorized
 from router.connections.secrets import SecretBox
 from router.settings import Settings
+from tests.conftest import all_keys
 from tests.router.conftest import Api, ServerThread
 
 pytestmark = pytest.mark.integration
@@ -248,13 +249,13 @@ async def test_deauthorize_clears_credentials_and_update_reauthorizes(api: Api, 
 
 
 async def test_delete_connection_leaves_no_keys(api: Api, redis_client: aioredis.Redis) -> None:
-    before = set(await redis_client.keys("*"))
+    before = await all_keys(redis_client)
     await api.ok("CreateConnection", basic())
-    added = set(await redis_client.keys("*")) - before
+    added = await all_keys(redis_client) - before
     assert added == {b"sb:{meta}:connection-secrets", b"sb:{meta}:connections"}
     deleted = await api.ok("DeleteConnection", {"Name": "basic-conn"})
     assert deleted["ConnectionState"] == "DELETING"
-    assert set(await redis_client.keys("*")) == before
+    assert await all_keys(redis_client) == before
     assert await api.error("DescribeConnection", {"Name": "basic-conn"}) == (
         400,
         "ResourceNotFoundException",
@@ -264,7 +265,7 @@ async def test_delete_connection_leaves_no_keys(api: Api, redis_client: aioredis
 
 async def test_secrets_are_encrypted_in_redis(api: Api, redis_client: aioredis.Redis, settings: Settings) -> None:
     await api.ok("CreateConnection", basic())
-    dumps = [await redis_client.dump(key) for key in await redis_client.keys("*")]
+    dumps = [await redis_client.dump(key) for key in await all_keys(redis_client)]
     assert_no_secret(b"".join(d for d in dumps if d is not None).decode("latin-1"))
     stored = await redis_client.hget("sb:{meta}:connection-secrets", "basic-conn")
     assert stored is not None

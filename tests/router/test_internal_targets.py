@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from router.app import create_app
 from router.extensions import (
@@ -20,6 +19,8 @@ from router.extensions import (
     internal_target_kind,
     merge_internal_targets,
 )
+from router.keys import Keys
+from tests.conftest import sync_client
 from tests.router.conftest import ServerThread, make_settings
 
 
@@ -72,14 +73,14 @@ def test_matched_events_reach_the_handler_and_its_commands_commit(events_client:
         for n, source in enumerate(["shop", "other", "shop"])
     ]
     assert events_client.put_events(Entries=entries)["FailedEntryCount"] == 0
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     deadline = time.monotonic() + 20
-    while client.xlen("sb:{bus:orders}:copies") < 2 and time.monotonic() < deadline:
+    while client.xlen("sb:{b:46}:bus:orders:copies") < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    copies: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange("sb:{bus:orders}:copies")  # type: ignore[assignment]
+    copies: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange("sb:{b:46}:bus:orders:copies")
     assert [json.loads(fields[b"event"])["detail"]["n"] for _, fields in copies] == [0, 2]
     assert {fields[b"name"] for _, fields in copies} == {b"my-copy"}
     assert {(d.bus, d.rule, d.name) for d in SEEN} == {("orders", "r", "my-copy")}
     # no delivery job or lane was made for it
-    assert client.keys("sb:{bus:orders}:deliveries:*") == []
-    assert client.smembers("sb:{bus:orders}:delivery-lanes") == set()
+    assert list(client.scan_iter(match="sb:{b:46}:bus:orders:deliveries:*")) == []
+    assert client.smembers(Keys().delivery_lanes("orders")) == set()

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from router.keys import Keys
+from tests.conftest import all_keys
 from tests.router.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -243,9 +244,9 @@ async def test_wrong_json_types_fail_the_whole_request(
 
 
 async def test_put_events_leaves_only_the_ingest_stream_behind(api: Api, redis_client: aioredis.Redis) -> None:
-    before = set(await redis_client.keys("*"))
+    before = await all_keys(redis_client)
     await api.ok("PutEvents", {"Entries": [entry()]})
-    after = set(await redis_client.keys("*"))
+    after = await all_keys(redis_client)
     # The ingest stream (created by the worker's consumer group, or by the XADD) and, once the worker has processed
     # the event, the bus's counters hash.
     assert after - before <= {KEYS.ingest("default").encode(), KEYS.bus_counters("default").encode()}

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from router.keys import Keys
+from tests.conftest import sync_client
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def _run(
 
 
 def test_queue_read_prints_messages_as_json_lines(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     key = Keys().queue("orders")
     first: Any = client.xadd(key, {"delivery_id": "e:r:t", "body": b'{"a":1}', "sent_ms": "5"})
     client.xadd(key, {"delivery_id": "e2:r:t", "body": b"plain", "sent_ms": "6", "attributes": b'{"RULE_ARN":"x"}'})
@@ -55,9 +56,13 @@ def test_queue_read_prints_messages_as_json_lines(redis_url: str) -> None:
     client.close()
 
 
-def _tail_blocked(client: redis.Redis) -> bool | None:
+def _tail_blocked(client: Any, key: str = Keys().queue("jobs")) -> bool | None:
     """Whether the `queue tail` process's connection is blocked in XREAD (None: it has not sent one yet)."""
-    readers = [c for c in client.client_list() if c.get("cmd") == "xread"]
+    if isinstance(client, redis.RedisCluster):  # the node that holds the queue
+        listed: Any = client.client_list(target_nodes=client.get_node_from_key(key))
+    else:
+        listed = client.client_list()
+    readers = [c for c in listed if c.get("cmd") == "xread"]
     return None if not readers else "b" in readers[0]["flags"]
 
 
@@ -77,7 +82,7 @@ def _read_line(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> bytes:
 
 
 def test_queue_tail_prints_new_messages_and_read_needs_redis_url(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     key = Keys().queue("jobs")
     client.xadd(key, {"delivery_id": "old", "body": b"[0]", "sent_ms": "1"})  # before the tail: not printed
     env = {**os.environ, "REDIS_URL": redis_url}
@@ -111,7 +116,7 @@ def test_queue_tail_prints_new_messages_and_read_needs_redis_url(redis_url: str)
 
 def test_queue_read_finds_the_embedded_redis_of_a_serve_in_this_directory(redis_url: str, tmp_path: Path) -> None:
     """Without REDIS_URL, the URL file `switchboard serve` writes next to its embedded Redis is used."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     client.xadd(Keys().queue("orders"), {"delivery_id": "e1:r:t", "body": b'{"n": 1}', "sent_ms": "1"})
     data = tmp_path / ".switchboard" / "redis"
     data.mkdir(parents=True)
@@ -132,7 +137,7 @@ def test_queue_read_ignores_a_stale_url_file(tmp_path: Path) -> None:
 
 
 def test_queue_read_of_an_unknown_queue_says_so_and_exits_9(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     client.xadd(Keys().queue("orders"), {"delivery_id": "d", "body": b"{}", "sent_ms": "1"})
     client.xadd(Keys().queue("payments"), {"delivery_id": "d", "body": b"{}", "sent_ms": "1"})
     done = _run(redis_url, "read", "order")
@@ -146,7 +151,7 @@ def test_queue_read_of_an_unknown_queue_says_so_and_exits_9(redis_url: str) -> N
 
 
 def test_queue_commands_name_the_redis_they_read(redis_url: str, tmp_path: Path) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     client.xadd(Keys().queue("orders"), {"delivery_id": "d", "body": b"{}", "sent_ms": "1"})
     data = tmp_path / ".switchboard" / "redis"
     data.mkdir(parents=True)

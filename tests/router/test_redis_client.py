@@ -1,7 +1,9 @@
-"""router.redis_client: hiredis packing gives the bytes redis-py's pure-Python packer gives, on every shape."""
+"""router.redis_client: hiredis packing gives the bytes redis-py's pure-Python packer gives, on every shape; the
+command client detects a cluster, packs with hiredis on both kinds, and makes callers wait for a connection."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -12,8 +14,12 @@ from router.redis_client import (
     HiredisConnection,
     HiredisSSLConnection,
     HiredisUnixDomainSocketConnection,
+    as_cluster,
     client,
+    connect,
+    is_cluster,
     pack_command,
+    split_cluster_flag,
 )
 
 SHAPES: list[tuple[Any, ...]] = [
@@ -111,22 +117,62 @@ def test_client_uses_the_hiredis_connection_for_each_scheme() -> None:
 
 
 @pytest.mark.integration
-async def test_round_trips_through_a_real_redis(redis_url: str) -> None:
-    redis = client(redis_url)
+async def test_round_trips_through_a_real_redis_or_cluster(redis_url: str, redis_kind: str) -> None:
+    redis = connect(redis_url)
     try:
+        assert (as_cluster(redis) is not None) == (redis_kind == "cluster")  # detected, no flag
         await redis.set("k", "ünï ✓")
         assert await redis.get("k") == "ünï ✓".encode()
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.set("a", memoryview(b"mv"))
-            pipe.set("b", 1.5)
-            pipe.incrby("c", 7)
-            pipe.xadd("s", {"f": b"\x00\xff"})
+        async with redis.pipeline(transaction=True) as pipe:  # one slot: a MULTI on the cluster too
+            pipe.set("{t}a", memoryview(b"mv"))
+            pipe.set("{t}b", 1.5)
+            pipe.incrby("{t}c", 7)
+            pipe.xadd("{t}s", {"f": b"\x00\xff"})
             await pipe.execute()
-        assert await redis.mget("a", "b", "c") == [b"mv", b"1.5", b"7"]
+        assert await redis.mget("{t}a", "{t}b", "{t}c") == [b"mv", b"1.5", b"7"]
         script = redis.register_script("return redis.call('GET', KEYS[1]) .. ARGV[1]")
-        assert await script(keys=["a"], args=[2]) == b"mv2"
-        entries: Any = await redis.xrange("s")
+        assert await script(keys=["{t}a"], args=[2]) == b"mv2"
+        entries: Any = await redis.xrange("{t}s")
         assert entries[0][1] == {b"f": b"\x00\xff"}
-        assert await redis.config_get("maxmemory")
+        cluster = as_cluster(redis)
+        classes: set[type[Any]]
+        if cluster is not None:
+            classes = {type(c) for node in cluster.get_nodes() for c in node._connections}
+        else:
+            classes = {redis.connection_pool.connection_class}
+        assert classes == {HiredisConnection}
     finally:
         await redis.aclose()
+
+
+@pytest.mark.integration
+async def test_callers_wait_for_a_connection_instead_of_failing(redis_url: str, redis_kind: str) -> None:
+    """200 concurrent calls (some holding a connection 50 ms) on a pool of 3: all succeed, at most 3 connections
+    per node are ever open (redis-py's default pool fails with "Too many connections" instead)."""
+    redis = connect(redis_url, max_connections=3, client_name="bounded-test")
+    try:
+        results = await asyncio.gather(
+            *(redis.blpop([f"{{q}}{n}"], timeout=0.05) if n % 20 == 0 else redis.incr("{q}n") for n in range(200))
+        )
+        assert sorted(r for r in results if isinstance(r, int))[-1] == 190
+        listing = await _client_list(redis)
+        per_node = [sum(1 for c in clients if c["name"] == "bounded-test") for clients in listing]
+        assert max(per_node) <= (3 if redis_kind == "single" else 6)
+        assert sum(per_node) >= 1
+    finally:
+        await redis.aclose()
+
+
+async def _client_list(redis: Any) -> list[list[dict[str, Any]]]:
+    cluster = as_cluster(redis)
+    if cluster is None:
+        return [await redis.client_list()]
+    replies: Any = await cluster.client_list(target_nodes=cluster.get_primaries())
+    return list(replies.values())
+
+
+def test_the_cluster_flag_in_the_url_is_taken_out_and_wins() -> None:
+    assert split_cluster_flag("redis://h:1/0?cluster=yes&socket_timeout=2") == ("redis://h:1/0?socket_timeout=2", True)
+    assert split_cluster_flag("redis://h:1/0?cluster=no") == ("redis://h:1/0", False)
+    assert split_cluster_flag("redis://h:1/0") == ("redis://h:1/0", None)
+    assert is_cluster("redis://127.0.0.1:1/0?cluster=no") is False  # no server is asked

@@ -19,6 +19,7 @@ from router.timers import (
     Timers,
     owner_kind,
 )
+from tests.conftest import all_keys
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ def timers(redis_client: aioredis.Redis) -> Timers:
 
 
 async def keys_left(redis: aioredis.Redis) -> set[str]:
-    return {k.decode() if isinstance(k, bytes) else str(k) for k in await redis.keys("*")}
+    return {k.decode() for k in await all_keys(redis)}
 
 
 async def test_schedule_and_claim_when_due(timers: Timers, redis_client: aioredis.Redis) -> None:

@@ -5,12 +5,12 @@ Every schedule has one timer (router.timers) of owner `schedule-group:G`, key = 
 The timer is due at the tick plus, for a `FLEXIBLE` time window, a random delay in `[0, MaximumWindowInMinutes)`.
 
 When it is due, the handler reads the schedule, appends a delivery job (router.delivery.jobs) to the stream
-`sb:{bus:~scheduler~G}:deliveries:<name>:target`, and completes the timer with the next tick, all guarded by the
+`sb:{b:N}:bus:~scheduler~G:deliveries:<name>:target`, and completes the timer with the next tick, all guarded by the
 schedule record being unchanged. The job is then delivered by the ordinary delivery workers (retries with the
 target's RetryPolicy, then its DeadLetterConfig queue, with Scheduler's DLQ attributes): the schedule group is a
 *delivery owner* named `~scheduler~G` (never a bus name), registered in `sb:{meta}:delivery-owners`. The job append
 lives in that owner's slot, not the timer's, so it is made idempotent instead of atomic with the completion: it sets
-`sb:{bus:~scheduler~G}:invocations:<id>` (NX, 2 days) in the same script, and a re-fired tick (a crash between the
+`sb:{b:N}:bus:~scheduler~G:invocations:<id>` (NX, 2 days) in the same script, and a re-fired tick (a crash between the
 append and the completion) finds the key and appends nothing. One invocation per tick.
 
 - `rate` ticks from StartDate, or from the creation (or last update) when there is none: the first invocation is

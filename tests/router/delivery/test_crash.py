@@ -17,12 +17,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import redis
 
 from router.delivery.jobs import delivery_id, event_id_of
 from router.envelope import build_envelope
 from router.keys import INGEST_GROUP, Keys
-from tests.conftest import free_port
+from tests.conftest import free_port, sync_client
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -91,7 +90,7 @@ def processes() -> Iterator[list[Serve]]:
         process.stop()
 
 
-def _delivered(client: redis.Redis) -> Counter[str]:
+def _delivered(client: Any) -> Counter[str]:
     """How many times each delivery id arrived, over every queue."""
     arrived: Counter[str] = Counter()
     for queue in QUEUES:
@@ -100,7 +99,7 @@ def _delivered(client: redis.Redis) -> Counter[str]:
     return arrived
 
 
-def _in_flight_at_kill(client: redis.Redis) -> set[str]:
+def _in_flight_at_kill(client: Any) -> set[str]:
     """The delivery ids the killed process held unsettled: its unacknowledged ingest entries (queue targets are
     delivered inline, before the acknowledgement) and its unsettled delivery jobs. Only these may arrive twice."""
     held: set[str] = set()
@@ -125,7 +124,7 @@ def _in_flight_at_kill(client: redis.Redis) -> set[str]:
 def test_kill_9_mid_backlog_then_restart_delivers_everything(
     redis_url: str, tmp_path: Path, processes: list[Serve]
 ) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     first = Serve(redis_url, tmp_path)
     processes.append(first)
     first.call("PutRule", {"Name": "fanout", "EventPattern": '{"source": ["load"]}'})

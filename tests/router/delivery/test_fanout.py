@@ -37,7 +37,7 @@ async def test_a_queue_target_gets_the_event_with_its_delivery_id(dapi: Api, red
     assert set(message) == {"message_id", "delivery_id", "body", "sent_ms"}
     await wait_for(lambda: _settled(redis_client), what="the job to be settled")
     assert await redis_client.xlen(KEYS.deliveries("default", "r1", "q")) == 0
-    assert await redis_client.smembers(KEYS.delivery_lanes("default")) == {b"sb:{bus:default}:deliveries:r1:q"}
+    assert await redis_client.smembers(KEYS.delivery_lanes("default")) == {b"sb:{b:31}:bus:default:deliveries:r1:q"}
 
 
 async def _has(redis: aioredis.Redis, queue: str, n: int) -> bool:

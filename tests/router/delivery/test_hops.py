@@ -10,13 +10,13 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 
 from router.app import create_app
 from router.delivery import Backoff, Delivery, WorkerOptions
 from router.delivery.bus_target import MAX_BUS_HOPS
 from router.settings import Settings
 from router.state import AppState
+from tests.conftest import sync_client
 from tests.router.conftest import Api, ServerThread
 from tests.router.delivery.conftest import KEYS, queue_arn
 from tests.waiting import eventually_sync
@@ -135,7 +135,7 @@ def test_an_api_destination_pointing_at_its_own_router_stops_at_the_hop_bound(
     _call(router_server, "PutTargets", {"Rule": "loop", "Targets": targets})
     _call(router_server, "PutEvents", {"Entries": [ENTRY]})
 
-    client: Any = redis.Redis.from_url(redis_url)
+    client: Any = sync_client(redis_url)
     try:
         eventually_sync(lambda: client.xlen(KEYS.queue("dlq")) == 1, 20, what="the refused put in the DLQ")
         eventually_sync(lambda: client.xlen(KEYS.queue("seen")) == MAX_BUS_HOPS + 1, what="every event of the chain")

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from router.keys import Keys
+from tests.conftest import sync_client
 from tests.router._serve import ServeProcess
 from tests.waiting import eventually_sync
 
@@ -36,7 +37,7 @@ def two_routers(
     monkeypatch.setenv("SWITCHBOARD_TIMER_CLOCK", "redis")
     monkeypatch.setenv("SWITCHBOARD_TIMER_POLL_INTERVAL_S", "0.05")
     monkeypatch.setenv("SWITCHBOARD_TIMER_LEASE_S", "1")
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     client.set(KEYS.test_clock, T0)
     client.close()
     first = ServeProcess(tmp_path, redis_url)
@@ -86,7 +87,7 @@ def test_each_tick_is_delivered_once_by_two_processes_and_after_a_kill(
     two_routers: tuple[ServeProcess, ServeProcess], redis_url: str
 ) -> None:
     first, second = two_routers
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     try:
         with httpx.Client(timeout=10) as http:
             assert (

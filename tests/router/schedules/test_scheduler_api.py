@@ -17,13 +17,13 @@ import boto3
 import httpx
 import orjson
 import pytest
-import redis
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from router.app import create_app
 from router.keys import Keys
 from router.settings import Settings
+from tests.conftest import sync_client
 from tests.router.conftest import ServerThread
 from tests.router.delivery.receiver import Receiver
 from tests.waiting import eventually_sync
@@ -48,7 +48,7 @@ def queue_arn(name: str) -> str:
 class World:
     def __init__(self, server: ServerThread, redis_url: str) -> None:
         self.server = server
-        self.redis = redis.Redis.from_url(redis_url)
+        self.redis = sync_client(redis_url)
         self.client: Any = boto3.client(
             "scheduler",
             endpoint_url=server.url,
@@ -89,7 +89,7 @@ class World:
 
 @pytest.fixture
 def world(redis_url: str, tmp_path: Path) -> Iterator[World]:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     client.set(KEYS.test_clock, ms(T0))
     client.close()
     settings = Settings(

@@ -11,10 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 
 from router.queue_cli import read_command
-from tests.conftest import free_port
+from tests.conftest import free_port, sync_client
 from tests.router.sqs.conftest import error_of
 from tests.waiting import eventually_sync
 
@@ -60,7 +59,7 @@ def test_queue_created_by_a_delivery_is_listed_and_readable(events_client: Any, 
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.get_queue_url(QueueName="auto")
     put(events_client, {"n": 1})
-    client: Any = redis.Redis.from_url(redis_url)
+    client: Any = sync_client(redis_url)
     eventually_sync(lambda: client.exists("sb:{queue:auto}:messages"), what="the first delivery")
     url = sqs.get_queue_url(QueueName="auto")["QueueUrl"]
     assert url.endswith(f"/{ACCOUNT}/auto")
@@ -105,7 +104,7 @@ def test_dead_letter_messages_carry_their_attributes(events_client: Any, sqs: An
     dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dead"
     events_client.put_rule(Name="orders", EventPattern=PATTERN)
     target_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:nowhere"
-    redis.Redis.from_url(redis_url).hset("sb:{meta}:functions", "nowhere", f"http://127.0.0.1:{free_port()}/")
+    sync_client(redis_url).hset("sb:{meta}:functions", "nowhere", f"http://127.0.0.1:{free_port()}/")
     events_client.put_targets(
         Rule="orders",
         Targets=[
@@ -132,7 +131,7 @@ def test_dead_letter_messages_carry_their_attributes(events_client: Any, sqs: An
 
 def test_stream_consumers_and_sqs_consumers_coexist(sqs: Any, redis_url: str) -> None:
     url = sqs.create_queue(QueueName="orders")["QueueUrl"]
-    client: Any = redis.Redis.from_url(redis_url)
+    client: Any = sync_client(redis_url)
     key = "sb:{queue:orders}:messages"
     client.xgroup_create(key, "workers", id="0", mkstream=True)
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "a"}, {"Id": "b", "MessageBody": "b"}])
@@ -172,8 +171,8 @@ def test_keys_left_behind(sqs: Any, redis_url: str) -> None:
     url = sqs.create_queue(QueueName="orders", tags={"t": "v"})["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="x")
     [message] = sqs.receive_message(QueueUrl=url)["Messages"]
-    client: Any = redis.Redis.from_url(redis_url)
-    assert {k.decode() for k in client.keys("sb:{queue:orders}:*")} == {
+    client: Any = sync_client(redis_url)
+    assert {k.decode() for k in list(client.scan_iter(match="sb:{queue:orders}:*"))} == {
         "sb:{queue:orders}:messages",
         "sb:{queue:orders}:attributes",
         "sb:{queue:orders}:tags",
@@ -182,7 +181,7 @@ def test_keys_left_behind(sqs: Any, redis_url: str) -> None:
         "sb:{queue:orders}:receipts",
     }
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    assert {k.decode() for k in client.keys("sb:{queue:orders}:*")} == {
+    assert {k.decode() for k in list(client.scan_iter(match="sb:{queue:orders}:*"))} == {
         "sb:{queue:orders}:messages",
         "sb:{queue:orders}:attributes",
         "sb:{queue:orders}:tags",

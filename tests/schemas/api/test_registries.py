@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import redis
+
+from tests.conftest import sync_client
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def test_create_describe_update_delete(schemas: Any, redis_url: str) -> None:
     deleted = schemas.delete_registry(RegistryName="orders")
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert error_of(schemas.describe_registry, RegistryName="orders")[:2] == (404, "NotFoundException")
-    left = sorted(redis.Redis.from_url(redis_url, decode_responses=True).keys("sb:{registry:orders}*"))
+    left = sorted([k.decode() for k in sync_client(redis_url).scan_iter(match="sb:{registry:orders}*")])
     assert left == []
 
 
@@ -58,8 +59,8 @@ def test_built_in_registries_exist_and_are_read_only(schemas: Any, redis_url: st
         assert (status, code) == (403, "ForbiddenException")
         assert message == f"Registry {name} is a read-only registry managed by the service."
     # they are stored only once something is written to them: starting the router writes no schema key
-    assert redis.Redis.from_url(redis_url).keys("sb:{registry:*") == []
-    assert redis.Redis.from_url(redis_url).keys("sb:{schemas}*") == []
+    assert list(sync_client(redis_url).scan_iter(match="sb:{registry:*")) == []
+    assert list(sync_client(redis_url).scan_iter(match="sb:{schemas}*")) == []
     schemas.tag_resource(ResourceArn=ARN + "aws.events", Tags={"k": "v"})
     assert schemas.describe_registry(RegistryName="aws.events")["Tags"] == {"k": "v"}
     assert [r["RegistryName"] for r in schemas.list_registries()["Registries"]] == names

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-import redis
 
+from tests.conftest import sync_client
 from tests.schemas.api.test_registries import error_of
 
 pytestmark = pytest.mark.integration
@@ -83,11 +83,11 @@ def test_versions_follow_content_changes_only(schemas: Any, registry: str, redis
         == "2"
     )
     assert schemas.update_schema(RegistryName=registry, SchemaName=NAME, Content=doc("n"))["SchemaVersion"] == "4"
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     assert sorted(client.hkeys(f"sb:{{registry:orders}}:versions:{NAME}")) == [b"1", b"2", b"4"]
 
     assert schemas.delete_schema(RegistryName=registry, SchemaName=NAME)["ResponseMetadata"]["HTTPStatusCode"] == 204
-    assert sorted(k.decode() for k in client.keys("sb:{registry:orders}*") if isinstance(k, bytes)) == [
+    assert sorted(k.decode() for k in client.scan_iter(match="sb:{registry:orders}*") if isinstance(k, bytes)) == [
         "sb:{registry:orders}:exists"
     ]
 

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import pytest
-import redis
 
+from tests.conftest import sync_client
 from tests.schemas.api.test_registries import error_of
 
 pytestmark = pytest.mark.integration
@@ -85,7 +85,7 @@ def test_discovery_flow(schemas: Any, events: Any, redis_url: str) -> None:
     )
     assert set(latest["components"]["schemas"]["OrderCreated"]["properties"]) == {"orderId", "total", "currency"}
 
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     stream = "sb:{queue:schema-versions}:messages"
 
     def messages() -> list[dict[str, Any]] | None:
@@ -105,7 +105,7 @@ def test_discovery_flow(schemas: Any, events: Any, redis_url: str) -> None:
     assert {b["detail"]["RegistryName"] for b in bodies} == {"discovered-schemas"}
     assert {b["detail"]["SchemaType"] for b in bodies} == {"OpenApi3"}
     assert "aws.schemas@SchemaVersionCreated" not in discovered(schemas)  # the managed rule keeps aws.* out
-    assert client.xlen("sb:{bus:orders}:schemas-discovery") == 0  # the worker took what the target copied
+    assert client.xlen("sb:{b:46}:bus:orders:schemas-discovery") == 0  # the worker took what the target copied
 
 
 def test_managed_rule_cannot_be_changed_and_follows_the_discoverer(schemas: Any, events: Any) -> None:

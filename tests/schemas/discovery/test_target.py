@@ -22,7 +22,7 @@ def test_repeated_shapes_are_not_sent_again_until_the_window_passes() -> None:
     assert first == [
         (
             "XADD",
-            "sb:{bus:orders}:schemas-discovery",
+            "sb:{b:46}:bus:orders:schemas-discovery",
             "MAXLEN",
             "~",
             10_000,
