@@ -8,8 +8,9 @@ values, so compression is not flattered).
 1. **Ingest with the archive off vs on.** A router (ingest and delivery workers) with a bus of 100 rules (10 match
    every event, as bench/ingest_bench.py). A separate process sends `--ingest-events` events with PutEvents (10 per
    request, `--concurrency` in flight); the time runs until the ingest worker has routed the last one (its group
-   has nothing pending or unread). Once on bus `off` (no archive), once on bus `on` (an archive of every event).
-   Reported: routed events/s each, and the archive's cost = 1 - on/off.
+   has nothing pending or unread). On bus `off` (no archive) and bus `on` (an archive of every event), alternating,
+   `--rounds` times. Reported: medians of routed events/s and of the router process's CPU time per event (user +
+   system, from /proc), and the archive's cost in each (CPU per event is the steadier on a shared machine).
 2. **Fill.** The `on` archive is topped up to `--events` (1,000,000) with the import path (`archive.store
    .add_events`, as `switchboard archive import`; same member format as archiving on ingest). Reported: Redis bytes
    per archived event (`MEMORY USAGE` of the archive's keys, all samples) against the mean envelope size.
@@ -32,6 +33,7 @@ import platform
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,12 +177,21 @@ def _routed(client: redis.Redis, bus: str) -> bool:
     return False
 
 
-def _ingest_rate(url: str, client: redis.Redis, bus: str, events: int, concurrency: int) -> float:
-    start = time.perf_counter()
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ingest_rate(
+    url: str, client: redis.Redis, bus: str, events: int, concurrency: int, *, pid: int
+) -> tuple[float, float]:
+    """(routed events/s, router CPU µs per event) for `events` events PutEvents'd into `bus`."""
+    start, cpu = time.perf_counter(), _cpu_s(pid)
     _send_elsewhere(url, bus, events, concurrency)
     while not _routed(client, bus):
         time.sleep(0.01)
-    return events / (time.perf_counter() - start)
+    return events / (time.perf_counter() - start), (_cpu_s(pid) - cpu) / events * 1e6
 
 
 def _fill(client: redis.Redis, record: dict[str, Any], upto: int) -> None:
@@ -220,6 +231,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="archive size for the memory and replay runs")
     parser.add_argument("--ingest-events", type=int, default=100_000, help="events per ingest run (off, on)")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating off/on ingest rounds (medians reported)")
     args = parser.parse_args()
     exe = shutil.which("redis-server")
     if exe is None:
@@ -246,12 +258,21 @@ def main() -> None:
             _add_rules(url, bus)
         bus_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/on"
         _call(url, "CreateArchive", {"ArchiveName": "bench", "EventSourceArn": bus_arn})
-        _ingest_rate(url, client, "off", 2000, args.concurrency)  # warm up both paths
-        _ingest_rate(url, client, "on", 2000, args.concurrency)
-        off = _ingest_rate(url, client, "off", args.ingest_events, args.concurrency)
-        on = _ingest_rate(url, client, "on", args.ingest_events, args.concurrency)
+        _ingest_rate(url, client, "off", 2000, args.concurrency, pid=router.pid)  # warm up both paths
+        _ingest_rate(url, client, "on", 2000, args.concurrency, pid=router.pid)
+        runs: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+        for _ in range(args.rounds):  # alternate, so drifting machine load hits both alike
+            for bus in ("off", "on"):
+                runs[bus].append(_ingest_rate(url, client, bus, args.ingest_events, args.concurrency, pid=router.pid))
+        off, on = (statistics.median(r for r, _ in runs[b]) for b in ("off", "on"))
+        off_cpu, on_cpu = (statistics.median(c for _, c in runs[b]) for b in ("off", "on"))
         archived = _call(url, "DescribeArchive", {"ArchiveName": "bench"})
-        print(f"ingest, archive off: {off:,.0f} events/s; on: {on:,.0f} events/s; cost {1 - on / off:.1%}")
+        print(
+            f"ingest ({args.rounds} alternating rounds of {args.ingest_events:,} events, medians): archive off "
+            f"{off:,.0f} events/s, {off_cpu:,.0f} µs router CPU per event; on {on:,.0f} events/s, {on_cpu:,.0f} µs; "
+            f"cost {1 - on / off:.1%} in throughput, {on_cpu / off_cpu - 1:.1%} in CPU per event"
+        )
+        print(f"  each round: off {[f'{r:,.0f}' for r, _ in runs['off']]}, on {[f'{r:,.0f}' for r, _ in runs['on']]}")
         print(f"  archived on ingest: {archived['EventCount']:,} events ({archived['SizeBytes']:,} bytes)")
         router.terminate()
         router.wait(timeout=30)
