@@ -41,8 +41,6 @@ class Quotas:
     """Replays in STARTING or RUNNING at once (AWS: 10)."""
     endpoints: int = 100
     """Global endpoints (AWS: 100)."""
-    partner_event_sources: int = 0
-    """Partner event sources a partner account creates: AWS's quota page lists none, so no limit unless set."""
     policy_size_chars: int = 10_240
     """Characters of one event bus's resource policy (AWS: 10,240); beyond it PolicyLengthExceededException."""
 

@@ -2,9 +2,9 @@
 
 The `default` bus always exists: a start-up hook creates it idempotently, and it cannot be deleted. Deleting a
 bus follows AWS: it fails while the bus still has rules ("EventBus can't be deleted since it has rules."), and
-deleting a bus that does not exist succeeds. Partner buses need a partner event source, which Switchboard does
-not serve, so `EventSourceName` is answered with the missing-source error rather than a bus that would never
-receive anything. Bus policies (PutPermission) are not served; the dispatcher answers them with
+deleting a bus that does not exist succeeds. A partner bus (`EventSourceName`, router.api.partner_sources) needs a
+partner event source of the caller's account, and its name: creating it makes the source ACTIVE, deleting it turns
+the source PENDING again. Bus policies (PutPermission) are not served; the dispatcher answers them with
 UnsupportedOperationException.
 
 UpdateEventBus changes the members it is given (`Description`, `KmsKeyIdentifier`, `DeadLetterConfig`,
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from router.api import partner_sources
 from router.api._control import arns, check_tags, now_s, paginate, pick, with_token
 from router.arns import DEFAULT_BUS
 from router.delivery.queues import queue_name
@@ -24,7 +25,10 @@ from router.errors import ResourceAlreadyExistsException, ResourceNotFoundExcept
 from router.protocol import Handler
 from router.state import AppState
 from router.store import stores
+from router.store.event_sources import DELETED, event_sources
 from router.store.protocol import Record
+
+PARTNER_PREFIX = "aws.partner/"
 
 _CONFIG_FIELDS = ("Description", "KmsKeyIdentifier", "DeadLetterConfig", "LogConfig")
 _DESCRIBE_FIELDS = ("Name", "Arn", *_CONFIG_FIELDS, "CreationTime", "LastModifiedTime")
@@ -74,14 +78,27 @@ async def create_event_bus(state: AppState, body: dict[str, Any]) -> dict[str, A
     name: str = body["Name"]
     source = body.get("EventSourceName")
     if source is not None:
-        raise ResourceNotFoundException(f"Event source {source} does not exist.")
-    if "/" in name:
+        await _check_partner_source(state, name, source)
+    elif "/" in name:
         raise ValidationException("Parameter Name is not valid. Reason: Custom event bus names can't contain '/'.")
     record = bus_record(state, name, body)
     buses, _ = stores(state)
     if not await buses.create(record):
         raise ResourceAlreadyExistsException(f"Event bus {name} already exists.")
+    if source is not None:
+        await partner_sources.activate_for_bus(state, source)
     return {"EventBusArn": record["Arn"], **pick(record, _CONFIG_FIELDS)}
+
+
+async def _check_partner_source(state: AppState, name: str, source: str) -> None:
+    """A partner bus needs a partner event source of this account (not DELETED), and the source's exact name."""
+    found = await event_sources(state).get(state.region, source)
+    if found is None or found["Account"] != state.account_id or found["State"] == DELETED:
+        raise ResourceNotFoundException(f"Event source {source} does not exist.")
+    if name != source:
+        raise ValidationException(
+            "Parameter Name is not valid. Reason: A partner event bus must have the name of its event source."
+        )
 
 
 async def describe_event_bus(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +138,10 @@ async def delete_event_bus(state: AppState, body: dict[str, Any]) -> None:
     if name == DEFAULT_BUS:
         raise ValidationException("Cannot delete event bus default.")
     buses, _ = stores(state)
+    existed = await buses.get(name) is not None
     await buses.delete(name)
+    if existed and name.startswith(PARTNER_PREFIX):
+        await partner_sources.deactivate_for_bus(state, name)
 
 
 OPERATIONS: dict[str, Handler] = {

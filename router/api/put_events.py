@@ -165,6 +165,19 @@ def _incoming_hops() -> int | None:
     return hops
 
 
+async def append_envelopes(
+    state: AppState, account: str, bus: str, items: list[_Item], results: list[dict[str, Any]]
+) -> None:
+    """Append built envelopes to bus `bus` of `account` in this region, filling in their results as PutEvents does
+    (PutPartnerEvents appends to a customer's partner bus through here)."""
+    if account != state.account_id:
+        failure = {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {bus} does not exist."}
+        for index, _, _ in items:
+            results[index] = failure
+        return
+    await _append(state, bus, items, results)
+
+
 async def _append(
     state: AppState, bus: str, items: list[_Item], results: list[dict[str, Any]], hops: int | None = None
 ) -> None:

@@ -164,8 +164,10 @@ class DeliverySink(CountingSink):
                 target_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
                 stream = self.keys.deliveries(bus, rule, target_id)
                 raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode()
-                targets.append(self._target(rule, target_id, raw_bytes, stream))
-                streams.append(stream)
+                made = self._target(rule, target_id, raw_bytes, stream)
+                targets.append(made)
+                if made.internal is None:  # an internal target has no job stream for delivery workers to read
+                    streams.append(stream)
             by_rule[rule] = tuple(targets)
         if streams:
             await self.redis.sadd(self.keys.delivery_lanes(bus), *streams)

@@ -82,3 +82,4 @@ def test_matched_events_reach_the_handler_and_its_commands_commit(events_client:
     assert {(d.bus, d.rule, d.name) for d in SEEN} == {("orders", "r", "my-copy")}
     # no delivery job or lane was made for it
     assert client.keys("sb:{bus:orders}:deliveries:*") == []
+    assert client.smembers("sb:{bus:orders}:delivery-lanes") == set()

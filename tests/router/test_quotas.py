@@ -42,7 +42,6 @@ def test_defaults_are_awss() -> None:
         archives=0,
         active_replays=10,
         endpoints=100,
-        partner_event_sources=0,
         policy_size_chars=10_240,
     )
 
