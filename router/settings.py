@@ -155,6 +155,13 @@ class SettingsError(Exception):
         self.problems = tuple(problems)
 
 
+def setting_variables() -> frozenset[str]:
+    """Every environment variable `Settings.from_env` reads (the documented settings)."""
+    reader = _Reader({})
+    Settings.from_env(reader)
+    return frozenset(reader.read)
+
+
 def unused_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """`SWITCHBOARD_*` variables in the environment that no setting reads (usually a typo)."""
     env = os.environ if environ is None else environ
