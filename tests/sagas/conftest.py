@@ -3,7 +3,9 @@ example (saga, services, shop) running in the test's event loop against it and t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -32,11 +34,11 @@ TEST_TIMINGS = Timings(
 TEST_CONSUMER = ConsumerOptions(block_ms=200, claim_idle_s=2.0, claim_interval_s=0.5)
 
 
-def test_options(**overrides: object) -> DemoOptions:
+def test_options(**overrides: Any) -> DemoOptions:
     base = DemoOptions(
         timings=TEST_TIMINGS, consumer=TEST_CONSUMER, timeout_s=60.0, timer_poll_interval_s=0.02, in_flight=100
     )
-    return base.__class__(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **overrides})  # type: ignore[arg-type]
+    return dataclasses.replace(base, **overrides)
 
 
 @pytest.fixture
