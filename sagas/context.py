@@ -17,6 +17,7 @@ one state (`TYPE/ID/STATE`): give it to a service so that a retried charge is ne
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from sagas.errors import SagaDefinitionError
@@ -28,6 +29,7 @@ SagaMessage = dict[str, Any]
 """An outbox entry (JSON): `kind` event | command | timer | cancel, `seq`, and the kind's members."""
 
 _MAX_DELAY_S = 366 * 24 * 3600.0
+_TIMER_NAME = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
 
 class Context:
@@ -141,6 +143,8 @@ class Context:
         """A durable timer `name` firing in `delay_s` (replacing one of the same name). It belongs to the current
         state (in a transition's actions: the state it goes to) unless `scope=""` (the whole instance): leaving the
         state cancels it."""
+        if not _TIMER_NAME.fullmatch(name):
+            raise SagaDefinitionError(f"timer name {name!r}: use 1-64 letters, digits, '.', '-', '_' or ':'")
         if not (isinstance(delay_s, int | float) and math.isfinite(delay_s) and 0 <= delay_s <= _MAX_DELAY_S):
             raise SagaDefinitionError(f"timer {name!r}: delay {delay_s!r} is not a number of seconds in 0..1 year")
         seq = self.instance.next_seq()

@@ -72,6 +72,11 @@ Payload = Callable[[Context], Mapping[str, Any]] | Mapping[str, Any] | None
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
 
 
+def _check_name(what: str, name: str) -> None:
+    if not name or len(name) > 64 or not set(name) <= _NAME_CHARS:
+        raise SagaDefinitionError(f"{what} {name!r}: use 1-64 letters, digits, '.', '-', '_' or ':'")
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """Matches an event by detail-type, source and/or an EventBridge event pattern (all that are given)."""
@@ -114,6 +119,9 @@ class Timer:
     """Matches the firing of the instance's timer `name` (scheduled with `ctx.schedule` or `Schedule`)."""
 
     name: str
+
+    def __post_init__(self) -> None:
+        _check_name("timer", self.name)
 
     @property
     def label(self) -> str:
@@ -408,11 +416,6 @@ class StateMachine:
 
     def compile(self) -> Definition:
         return _compile(self, kind="state-machine", extra={})
-
-
-def _check_name(what: str, name: str) -> None:
-    if not name or len(name) > 64 or not set(name) <= _NAME_CHARS:
-        raise SagaDefinitionError(f"{what} {name!r}: use 1-64 letters, digits, '.', '-', '_' or ':'")
 
 
 def _compile(machine: StateMachine, *, kind: str, extra: Mapping[str, Any]) -> Definition:

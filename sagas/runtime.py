@@ -44,7 +44,7 @@ from sagas.errors import SagaError
 from sagas.instance import Instance
 from sagas.keys import SagaKeys, instance_key, shard_of
 from sagas.machine import Definition
-from sagas.outbox import OutboxDispatcher
+from sagas.outbox import OutboxDispatcher, timer_key
 from sagas.publish import Publisher
 from sagas.store import COMMITTED, CONFLICT, DUPLICATE, SagaStore
 
@@ -55,6 +55,9 @@ log = logging.getLogger("switchboard.sagas")
 CONTROL_MEMBER = "sagaControl"
 """A queue message whose body is `{"sagaControl": {"type", "id", "name", "controlId"}}` is an operator's input."""
 DUPLICATE_OUTCOME = "duplicate"
+OUTBOX_TIMER = "~outbox"
+"""The timer that retries an outbox whose dispatch failed (timer names starting with `~` are the runtime's)."""
+OUTBOX_RETRY_MS = 1_000
 REJECTED_MAXLEN = 10_000
 _REJECTED_BODY_BYTES = 65_536
 
@@ -289,6 +292,8 @@ class SagaRuntime:
         if definition is None:
             return None
         key, _, name = timer.key.rpartition("|")
+        if name == OUTBOX_TIMER:
+            return await self._retry_outbox(definition, key, timer)
         try:
             gen = int(orjson.loads(timer.payload)["gen"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -368,11 +373,38 @@ class SagaRuntime:
     async def _dispatch(
         self, definition: Definition, instance: Instance, messages: Sequence[dict[str, Any]], now_ms: int
     ) -> None:
-        await self.dispatcher.dispatch(definition.name, instance.key, definition.shards, messages, now_ms=now_ms)
+        try:
+            await self.dispatcher.dispatch(definition.name, instance.key, definition.shards, messages, now_ms=now_ms)
+        except Exception:
+            await self._schedule_outbox_retry(definition, instance.key, now_ms)
+            raise
         soon = now_ms + int(self.options.timer_poll_interval_s * 1000)
         if any(m["kind"] == "timer" and int(m["due_ms"]) <= soon for m in messages):
             self.wake_timers()
         await self.store.sync_index(instance, definition.shards)
+
+    async def _schedule_outbox_retry(self, definition: Definition, key: str, now_ms: int) -> None:
+        """An outbox whose dispatch failed is retried by a timer too, so it goes out even when its input is given
+        up on (a poison message) and nothing else ever touches the instance."""
+        owner = SagaKeys.timer_owner(definition.name, shard_of(key, definition.shards))
+        with contextlib.suppress(RedisError, OSError):  # the input is redelivered anyway
+            await self.timers.schedule(owner, timer_key(key, OUTBOX_TIMER), now_ms + OUTBOX_RETRY_MS, b"{}")
+
+    async def _retry_outbox(self, definition: Definition, key: str, timer: DueTimer) -> Completion:
+        instance = await self.store.get(definition.name, key)
+        pending = await self.store.outbox(definition.name, key)
+        if instance is None or not pending:
+            return Completion()
+        now_ms = await self.clock.now_ms()
+        async with self._locks.hold(f"{definition.name}|{key}"):
+            try:
+                await self.dispatcher.dispatch(definition.name, key, definition.shards, pending, now_ms=now_ms)
+            except Exception as err:
+                log.warning("saga %s/%s: outbox still not dispatched (%s); retrying", definition.name, key, err)
+                delay = min(OUTBOX_RETRY_MS * 2 ** min(timer.attempt, 6), 300_000)
+                return Completion(reschedule=(now_ms + delay, timer.payload))
+            await self.store.sync_index(instance, definition.shards)
+        return Completion()
 
     # reading ------------------------------------------------------------------------------------------------
     async def instance(self, saga: str, instance_id: str) -> Instance | None:

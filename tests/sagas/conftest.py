@@ -34,7 +34,7 @@ TEST_TIMINGS = Timings(
 TEST_CONSUMER = ConsumerOptions(block_ms=200, claim_idle_s=2.0, claim_interval_s=0.5)
 
 
-def test_options(**overrides: Any) -> DemoOptions:
+def example_options(**overrides: Any) -> DemoOptions:
     base = DemoOptions(
         timings=TEST_TIMINGS, consumer=TEST_CONSUMER, timeout_s=60.0, timer_poll_interval_s=0.02, in_flight=100
     )
@@ -61,5 +61,5 @@ async def saga_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture
 async def example(saga_redis: aioredis.Redis, o2c_router: str) -> AsyncIterator[Example]:
-    async with Example(saga_redis, o2c_router, options=test_options()) as running:
+    async with Example(saga_redis, o2c_router, options=example_options()) as running:
         yield running
