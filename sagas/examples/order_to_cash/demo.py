@@ -67,6 +67,7 @@ __all__ = [
     "main",
     "router_process",
     "run_demo",
+    "settled_check",
 ]
 
 CONFIG_DIR = Path(__file__).parent / "config"
@@ -156,12 +157,9 @@ class Example:
         started = time.monotonic()
         finished = await self.shop.run(orders, in_flight=self.options.in_flight, timeout_s=self.options.timeout_s)
         duration = time.monotonic() - started
-        settle_until = time.monotonic() + self.options.settle_s
-        while True:  # the last outcomes are out; their outboxes' last timer cancellations may still be on the way
-            summary = await check(self.redis, self.prefix, self.definition, orders, self.services)
-            if summary["checks"]["no_saga_stuck"] or time.monotonic() >= settle_until:
-                break
-            await asyncio.sleep(0.1)
+        summary = await settled_check(
+            self.redis, self.prefix, self.definition, orders, self.services, settle_s=self.options.settle_s
+        )
         latencies = self.shop.latencies_ms(orders)
         summary.update(
             all_outcomes_received=finished,
@@ -263,6 +261,25 @@ async def check(
         "pending": {"outbox_messages": outboxes, "timers": timers, "queues_drained": drained},
         "unexpected": unexpected[:20],
     }
+
+
+async def settled_check(
+    redis: aioredis.Redis,
+    prefix: str,
+    definition: Definition,
+    orders: Sequence[Order],
+    services: Services,
+    *,
+    settle_s: float,
+) -> dict[str, Any]:
+    """`check`, repeated for up to `settle_s` until nothing is pending: the last outcomes are out, but their
+    outboxes' last timer cancellations may still be on the way."""
+    settle_until = time.monotonic() + settle_s
+    while True:
+        summary = await check(redis, prefix, definition, orders, services)
+        if summary["checks"]["no_saga_stuck"] or time.monotonic() >= settle_until:
+            return summary
+        await asyncio.sleep(0.1)
 
 
 # running the router ---------------------------------------------------------------------------------------------

@@ -55,10 +55,18 @@ class Order:
     detail: dict[str, Any] = field(hash=False, compare=False)
 
 
-def plan(count: int, seed: int, faults: float, *, approval_threshold: int = 100_000) -> list[Order]:
+def plan(
+    count: int,
+    seed: int,
+    faults: float,
+    *,
+    approval_threshold: int = 100_000,
+    kinds: Sequence[str] | None = None,
+) -> list[Order]:
+    """`count` orders; a share `faults` of them with one fault drawn from `kinds` (default: all of FAULTS)."""
     rng = random.Random(seed)
     orders: list[Order] = []
-    kinds = sorted(FAULTS)
+    kinds = sorted(FAULTS if kinds is None else kinds)
     for index in range(count):
         order_id = f"o-{seed}-{index:06d}"
         fault = rng.choice(kinds) if rng.random() < faults else ""
