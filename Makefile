@@ -1,12 +1,13 @@
 # Two commands: `make run` and `make test`. Each does its own set-up on a fresh Debian/Ubuntu machine:
-# the virtualenv in .venv, the Python dependencies, and redis-server (apt when root, else a clear message).
+# the virtualenv in .venv, the Python dependencies, redis-server and, for the page tests, Debian's chromium
+# (apt when root, else a clear message).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint typecheck unit integration redis-server venv bench clean clean-clone-test
+.PHONY: run test check lint typecheck unit integration redis-server chromium venv bench clean clean-clone-test
 
 venv: $(STAMP)
 
@@ -28,6 +29,16 @@ redis-server:
 		exit 1; \
 	fi
 
+# The page tests drive the system browser (Debian's chromium) with Playwright; no browser build is downloaded.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ]; then \
+		echo "installing chromium with apt (for the page tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	else \
+		echo "chromium is not installed, so the page tests will fail. Install it with: sudo apt-get install chromium"; \
+	fi
+
 run: $(STAMP)
 	@if [ -z "$$REDIS_URL" ]; then $(MAKE) --no-print-directory redis-server; fi
 	$(BIN)/switchboard serve --config config
@@ -42,12 +53,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not integration"
 
-integration: $(STAMP) redis-server
+integration: $(STAMP) redis-server chromium
 	$(BIN)/pytest -q -m integration
 
 check: lint typecheck
 
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server chromium
 	$(MAKE) --no-print-directory lint typecheck
 	$(BIN)/pytest -q -m "not integration"
 	$(BIN)/pytest -q -m integration

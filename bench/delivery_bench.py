@@ -40,6 +40,7 @@ import httpx
 import orjson
 import redis
 
+from bench._http import RawHttp
 from router.keys import Keys
 
 KEYS = Keys()
@@ -73,50 +74,6 @@ def _healthy(url: str) -> bool:
         return False
 
 
-class _RawHttp:
-    """A minimal HTTP/1.1 keep-alive client for the load: a pool of asyncio connections, one request in flight on
-    each, the request head precomputed, the response read by its Content-Length.
-
-    It sends the same requests as httpx would (POST / with the AWS JSON 1.1 headers), for a fraction of httpx's CPU
-    per request: on a 2-core machine the load generator shares the cores with the router and Redis, and with httpx
-    it used about one core by itself (top: ~93%) while the router was not saturated."""
-
-    def __init__(self, url: str) -> None:
-        parsed = httpx.URL(url)
-        self.host, self.port = parsed.host, parsed.port or 80
-        self._head = (
-            f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            + "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
-            + "Content-Length: "
-        ).encode()
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def post(self, body: bytes) -> bytes:
-        conn = self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
-        reader, writer = conn
-        try:
-            writer.write(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            content = await reader.readexactly(length)
-        except BaseException:
-            writer.close()
-            raise
-        if not head.startswith(b"HTTP/1.1 200"):
-            writer.close()  # the status only matters for the count: the body is parsed as with httpx
-        else:
-            self._idle.append(conn)
-        return content
-
-    async def close(self) -> None:
-        for _, writer in self._idle:
-            writer.close()
-
-
 class _Httpx:
     def __init__(self, url: str, concurrency: int) -> None:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -136,7 +93,7 @@ async def _load(
     accepted = errors = 0
     start = time.perf_counter()
     stop_at = start + seconds
-    client: _RawHttp | _Httpx = _RawHttp(url) if client_kind == "raw" else _Httpx(url, concurrency)
+    client: RawHttp | _Httpx = RawHttp(url, HEADERS) if client_kind == "raw" else _Httpx(url, concurrency)
     try:
 
         async def one() -> None:

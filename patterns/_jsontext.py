@@ -61,6 +61,7 @@ class TextTokens:
         self.text = text
         self.pos = 0
         self.end = 0  # offset just after the last token returned
+        self.string_start = 0  # offset of the opening quote of the last string value lexed
         self._stack: list[tuple[str, int, int]] = []  # (opener, items so far, opener offset)
         self._pending: Token | None = None
         self._done = False
@@ -200,6 +201,7 @@ class TextTokens:
     def _value(self, at: int) -> Token:
         ch = self.text[at]
         if ch == '"':
+            self.string_start = at
             return (STRING, self._string(at))
         if ch in {"{", "["}:
             self.pos = at + 1
@@ -299,6 +301,7 @@ class ValueTokens:
     def __init__(self, value: Any) -> None:
         self._tokens = self._walk(value)
         self.end = 0
+        self.string_start = 0  # no text, so no positions (location is None)
 
     def next(self) -> Token:
         return next(self._tokens, (EOF, ""))

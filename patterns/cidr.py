@@ -19,7 +19,9 @@ from patterns.errors import _PatternError
 from patterns.numeric import IntervalIndex
 
 _IPV4_LIKE: Final = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
-_IPV6_LIKE: Final = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*")
+_IPV6_CHARS: Final = re.compile(r"[0-9a-fA-F:]*")
+"""With a `:` somewhere, event-ruler's `[0-9a-fA-F:]*:[0-9a-fA-F:]*`; written so that no backtracking can make
+it quadratic on a long run of colons (its two stars could split the run at every position)."""
 _MASK: Final = re.compile(r"[+-]?[0-9]+")
 
 
@@ -33,7 +35,9 @@ class IpRange:
 
 
 def _looks_like_ip(text: str) -> bool:
-    return _IPV4_LIKE.fullmatch(text) is not None or _IPV6_LIKE.fullmatch(text) is not None
+    if ":" in text:
+        return _IPV6_CHARS.fullmatch(text) is not None
+    return _IPV4_LIKE.fullmatch(text) is not None
 
 
 def parse_ip(text: str) -> tuple[int, int] | None:
@@ -63,22 +67,22 @@ def read_cidr(text: str) -> IpRange:
     while parts and parts[-1] == "":
         parts.pop()  # Java's String.split drops trailing empty strings
     if len(parts) != 2:
-        raise _PatternError("Malformed CIDR, one '/' required")
+        raise _PatternError("Malformed CIDR, one '/' required", suffixes=0)
     if _MASK.fullmatch(parts[1]) is None or not -(2**31) <= int(parts[1]) < 2**31:
-        raise _PatternError("Malformed CIDR, mask bits must be an integer")
+        raise _PatternError("Malformed CIDR, mask bits must be an integer", suffixes=0)
     mask = int(parts[1])
     if mask < 0:
-        raise _PatternError("Malformed CIDR, mask bits must not be negative")
+        raise _PatternError("Malformed CIDR, mask bits must not be negative", suffixes=0)
     ip = parts[0]
     if not _looks_like_ip(ip):
-        raise _PatternError(f"Nonstandard IP address: {ip}")
+        raise _PatternError(f"Nonstandard IP address: {ip}", suffixes=0)
     parsed = parse_ip(ip)
     if parsed is None:
-        raise _PatternError(f"Invalid IP address: {ip}")
+        raise _PatternError(f"Invalid IP address: {ip}", suffixes=0)
     version, address = parsed
     width = 32 if version == 4 else 128
     if mask >= width:
-        raise _PatternError(f"IPv{version} mask bits must be < {width}")
+        raise _PatternError(f"IPv{version} mask bits must be < {width}", suffixes=0)
     host_bits = (1 << (width - mask)) - 1
     return IpRange(version, address, address | host_bits)
 

@@ -30,9 +30,14 @@ class InvalidEvent(ValueError):
 
 
 class _PatternError(Exception):
-    """Raised inside the compiler with the bare reason; converted to `InvalidEventPattern` at the API boundary."""
+    """Raised inside the compiler with the bare reason; converted to `InvalidEventPattern` at the API boundary.
 
-    def __init__(self, reason: str, offset: int | None = None) -> None:
+    `suffixes` is how many times AWS appends the position line: 1 for most errors, 0 for the ones event-ruler raises
+    after parsing (CIDR and wildcard-complexity checks), 2 for a bad element of an anything-but list (Jackson wraps
+    the element's error once more)."""
+
+    def __init__(self, reason: str, offset: int | None = None, *, suffixes: int = 1) -> None:
         super().__init__(reason)
         self.reason = reason
         self.offset = offset
+        self.suffixes = suffixes

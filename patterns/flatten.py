@@ -16,6 +16,7 @@ consistency. Values are normalised to keys (`numbers.py`) on the way.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import orjson
@@ -23,9 +24,10 @@ import orjson
 from patterns.errors import InvalidEvent
 from patterns.numbers import FALSE, NULL, TRUE, Key, RawNumber, int_key
 
-Trail = tuple[tuple[int, int], ...]
 _NUMBER_CHARS: Final = "0123456789.eE+-"
 _NUMBER_BYTES: Final = b"0123456789.eE+-"
+_NUMBER_RUN: Final = re.compile(r"[0-9.eE+-]+")
+_NUMBER_RUN_BYTES: Final = re.compile(rb"[0-9.eE+-]+")
 _dumps: Final = orjson.dumps
 
 
@@ -33,27 +35,48 @@ class NeedsExactNumbers(Exception):
     """A float's text in the event may not be its shortest form: re-read the event keeping number text."""
 
 
-def _check_float(value: float, raw: str | bytes) -> None:
-    """Raises NeedsExactNumbers unless the float's shortest text occurs in the raw event as a whole number token.
+def _float_text(value: float, as_bytes: bool) -> Any:
+    """The shortest text of a float, as bytes or str.
 
     The shortest text is `repr(value)`. Where `repr` writes plain decimals (1e-4 <= |value| < 1e16, and zero),
     orjson's serialiser writes the same text about six times faster (both are shortest round-trip, correctly
-    rounded; a white-box test holds them to it), so it is used there. Bytes are searched as bytes.
+    rounded; a white-box test holds them to it), so it is used there.
     """
     text: Any = _dumps(value) if 1e-4 <= value < 1e16 or -1e16 < value <= -1e-4 or value == 0.0 else None
     if text is None:
         text = repr(value).encode()
-    chars: Any = _NUMBER_BYTES
-    if raw.__class__ is not bytes:
-        chars = _NUMBER_CHARS
-        text = text.decode()
+    return text if as_bytes else text.decode()
+
+
+def _check_float(value: float, raw: str | bytes) -> int:
+    """Raises NeedsExactNumbers unless the float's shortest text occurs in the raw event as a whole number token
+    (a maximal run of number characters); returns how far into the text it searched. Bytes are searched as bytes.
+    One check costs time linear in the text; a walk that checks many floats of one event indexes its number
+    tokens once when its searches add up to a few times the text (`number_tokens`)."""
+    as_bytes = raw.__class__ is bytes
+    text = _float_text(value, as_bytes)
+    chars: Any = _NUMBER_BYTES if as_bytes else _NUMBER_CHARS
     start = raw.find(text)
     while start >= 0:
         end = start + len(text)
         if (start == 0 or raw[start - 1] not in chars) and (end == len(raw) or raw[end] not in chars):
-            return
+            return end
         start = raw.find(text, start + 1)
     raise NeedsExactNumbers
+
+
+def number_tokens(raw: str | bytes) -> tuple[set[Any], bool]:
+    """Every maximal run of number characters in the event text (what `_check_float` looks for), and whether
+    the text is bytes: checking a float is then one set probe."""
+    if raw.__class__ is bytes:
+        return set(_NUMBER_RUN_BYTES.findall(raw)), True
+    return set(_NUMBER_RUN.findall(raw)), False  # type: ignore[arg-type]  # (str here)
+
+
+def check_float_in(value: float, tokens: tuple[set[Any], bool]) -> None:
+    """`_check_float` against the tokens `number_tokens` found."""
+    if _float_text(value, tokens[1]) not in tokens[0]:
+        raise NeedsExactNumbers
 
 
 _MISSING: Final = object()
@@ -67,9 +90,11 @@ class PathTree:
     this level, so only then are the event's keys looked at (`dotted_targets`).
     """
 
-    __slots__ = ("deep", "index", "path", "plain")
+    __slots__ = ("deep", "depth", "index", "path", "plain")
 
-    def __init__(self) -> None:
+    def __init__(self, depth: int = 0) -> None:
+        self.depth = depth
+        """Path segments from the root to this node."""
         self.path: str | None = None
         self.index: dict[str, PathTree] = {}
         self.plain: tuple[tuple[str, PathTree], ...] = ()
@@ -86,7 +111,7 @@ def build_path_tree(paths: set[str]) -> PathTree:
         for segment in path.split("."):
             child = node.index.get(segment)
             if child is None:
-                child = node.index[segment] = PathTree()
+                child = node.index[segment] = PathTree(node.depth + 1)
                 nodes.append(child)
             node = child
         node.path = path
@@ -183,30 +208,3 @@ def flatten_simple(event: dict[str, Any], tree: PathTree, out: dict[str, Key], r
             elif child.path is not None or child.plain:
                 return False
     return True
-
-
-def flatten_general(
-    event: dict[str, Any], tree: PathTree, raw: str | bytes | None = None
-) -> dict[str, list[tuple[Key, Trail]]]:
-    """`{path: [(key, trail), ...]}` for every used leaf, arrays included (iterative, so depth is no risk)."""
-    out: dict[str, list[tuple[Key, Trail]]] = {}
-    arrays = 0
-    stack: list[tuple[Any, PathTree, Trail]] = [(event, tree, ())]
-    while stack:
-        value, node, trail = stack.pop()
-        kind = type(value)
-        if kind is dict or isinstance(value, dict):
-            for key, child in node.plain:
-                inner = value.get(key, _MISSING)
-                if inner is not _MISSING:
-                    stack.append((inner, child, trail))
-            if node.deep and has_dotted_key(value):
-                stack.extend((inner, child, trail) for inner, child in dotted_targets(value, node))
-        elif kind is list or isinstance(value, list):
-            arrays += 1
-            stack.extend((element, node, (*trail, (arrays, index))) for index, element in enumerate(value))
-        elif node.path is not None:
-            if kind is float and raw is not None:
-                _check_float(value, raw)
-            out.setdefault(node.path, []).append((normalise(value), trail))
-    return out

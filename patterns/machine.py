@@ -1,8 +1,8 @@
 """`Machine`: all of a bus's rules compiled into one automaton, swapped whole on every change.
 
 Each sub-rule (a rule, or one `$or` branch of it) is a sequence of *predicates* — a field path and its set of
-alternative matchers — ordered by path, with the predicates that contain `{"exists": false}` last so that absence
-is judged inside the array elements the other fields chose. All sequences share one trie: rules with the same
+alternative matchers — ordered by the path's segments (`parser._predicate_order`), so the fields below one prefix
+are consecutive, which the array-consistent walk relies on. All sequences share one trie: rules with the same
 leading predicates share states, and a state keeps, per field, one `FieldIndex` over all its outgoing edges. Matching
 walks the trie from the root: at each state, for each field it has edges on, the event's value(s) for that field
 are looked up once in that field's index, which answers with an interned `Hit` (the names of the states reached,
@@ -13,8 +13,8 @@ repeat); every cache is bounded.
 
 Events are parsed with orjson once and flattened only along used paths. Without arrays on those paths the walk
 needs no bookkeeping (`flatten_simple`, `_walk_simple`, or after a snapshot's warm-up the straight-line code
-`_specialise.py` generates for it); otherwise each value carries its array trail and a walk
-carries the array elements chosen so far (`_walk_general`), refusing values from other elements of the same array.
+`_specialise.py` generates for it); otherwise the array-consistent walk of `_arrays.py` decides, in time linear in
+the event's size (each value carries its array element, and a walk state only the last value chosen).
 
 Writers (`add_rule`, `delete_rule`) change a private build trie under a lock and mark the states they touched;
 the next reader recompiles only those states (reusing all others) into a new immutable snapshot and swaps one
@@ -33,15 +33,14 @@ from typing import Any, Final
 
 import orjson
 
+from patterns._arrays import flatten_arrays, walk, walk_aliased
 from patterns._fieldindex import FieldIndex, Hit, Matcher
 from patterns._specialise import Fast, generate
 from patterns.errors import InvalidEvent
 from patterns.flatten import (
     NeedsExactNumbers,
     PathTree,
-    Trail,
     build_path_tree,
-    flatten_general,
     flatten_simple,
 )
 from patterns.numbers import Key, number_key
@@ -120,13 +119,14 @@ def _frozen(node: _BuildNode) -> _Node:
 class _Snapshot:
     """One compiled, immutable version of the rules, with its memo of answers (see `Machine.matches_for_event`)."""
 
-    __slots__ = ("_warmup", "answers", "fast", "memo_hits", "memoise", "root", "tree", "unique")
+    __slots__ = ("_lcps", "_warmup", "answers", "fast", "memo_hits", "memoise", "root", "tree", "unique")
 
     def __init__(self, root: _Node, tree: PathTree, unique: bool) -> None:
         self.root = root
         self.tree = tree
         self.unique = unique
         """No rule name sits on two states, so a walk without arrays (each state reached once) never repeats one."""
+        self._lcps: dict[tuple[str, str], int] = {}
         self.answers: dict[tuple[Hit[_Node], ...], list[str]] = {}
         self.memoise = True
         self.memo_hits = 0
@@ -136,6 +136,21 @@ class _Snapshot:
         self._warmup = SPECIALISE_AFTER
         if self._warmup <= 0:
             self._specialise()
+
+    def lcp(self, a: str, b: str) -> int:
+        """Path segments `a` and `b` share at their start (memoised; the pairs are pairs of rule paths)."""
+        key = (a, b)
+        shared = self._lcps.get(key)
+        if shared is None:
+            shared = 0
+            for x, y in zip(a.split("."), b.split("."), strict=False):
+                if x != y:
+                    break
+                shared += 1
+            if len(self._lcps) >= ANSWER_MEMO_LIMIT:
+                self._lcps.clear()
+            self._lcps[key] = shared
+        return shared
 
     def _warm(self, event: dict[str, Any], raw: str | bytes | None) -> list[str] | None:
         """Counts the snapshot's first events (served by the general path), then installs the generated code."""
@@ -310,35 +325,6 @@ def _walk_simple(node: _Node, fields: dict[str, Key], hits: list[Hit[_Node]]) ->
                 stack.extend(hit.deeper)
 
 
-def _compatible(chosen: dict[int, int], trail: Trail) -> bool:
-    return all(chosen.get(array, element) == element for array, element in trail)
-
-
-def _walk_general(
-    node: _Node, fields: dict[str, list[tuple[Key, Trail]]], chosen: dict[int, int], out: list[str]
-) -> None:
-    for path, _, lookup, absent, _ in node.edges:
-        values = fields.get(path)
-        present = False
-        if values:
-            for key, trail in values:
-                if trail and not _compatible(chosen, trail):
-                    continue
-                present = True
-                hit = lookup(key)
-                if hit.names:
-                    out.extend(hit.names)
-                if hit.deeper:
-                    narrowed = {**chosen, **dict(trail)} if trail else chosen
-                    for child in hit.deeper:
-                        _walk_general(child, fields, narrowed, out)
-        if not present:
-            if absent.names:
-                out.extend(absent.names)
-            for child in absent.deeper:
-                _walk_general(child, fields, chosen, out)
-
-
 class Machine:
     """A set of named rules compiled into one automaton; `matches_for_event` names the rules an event matches."""
 
@@ -397,17 +383,16 @@ class Machine:
 
     @staticmethod
     def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) -> list[str]:
-        """The general path: `flatten_simple` + `_walk_simple`, or with arrays `flatten_general` + `_walk_general`."""
+        """The general path: `flatten_simple` + `_walk_simple`, or with arrays the array-consistent walk."""
         simple: dict[str, Key] = {}
         if flatten_simple(event, snapshot.tree, simple, raw):
             hits: list[Hit[_Node]] = []
             _walk_simple(snapshot.root, simple, hits)
             return snapshot.answer(hits)
-        out: list[str] = []
-        _walk_general(snapshot.root, flatten_general(event, snapshot.tree, raw), {}, out)
-        if len(out) > 1:
-            return sorted(set(out))
-        return out
+        flat = flatten_arrays(event, snapshot.tree, raw)
+        if flat.aliased:
+            return sorted(walk_aliased(snapshot.root, flat))
+        return sorted(walk(snapshot.root, flat, snapshot.lcp))
 
     # -- writers --------------------------------------------------------------------------------------------
     def _insert(self, name: str, sequence: RuleSequence) -> None:

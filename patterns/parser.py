@@ -23,7 +23,7 @@ from patterns.cidr import ip_to_range_if_possible, read_cidr
 from patterns.equals_ignore_case import EqualsIgnoreCase, fold
 from patterns.errors import InvalidEventPattern, _PatternError
 from patterns.exact import Exact
-from patterns.exists import Exists, read_exists
+from patterns.exists import read_exists
 from patterns.numbers import FALSE, NULL, TRUE, Key, comparable, number_key
 from patterns.numeric import read_numeric
 from patterns.prefix import Prefix
@@ -63,6 +63,10 @@ class _Source(Protocol):
     def next(self) -> jt.Token: ...
 
     def location(self, offset: int) -> str | None: ...
+
+    @property
+    def string_start(self) -> int:
+        """Offset of the opening quote of the last string value lexed."""
 
 
 class _Tokens:
@@ -218,6 +222,8 @@ class _Compiler:
                 stack.append(_Object(frame.rules, (*frame.path, name)))
             elif kind == jt.START_ARRAY:
                 self.write_rules(frame.rules, ".".join((*frame.path, name)))
+            elif kind == jt.STRING:  # Jackson has read only the opening quote: its position is just after it
+                raise _PatternError(f'"{name}" must be an object or an array', self.tokens.source.string_start + 1)
             else:
                 raise _PatternError(f'"{name}" must be an object or an array')
         return rules
@@ -358,7 +364,7 @@ class _Compiler:
                 values.add(_comparable_operand(text))
                 has_number = True
             else:
-                raise _PatternError("Inside anything but list, start|null|boolean is not supported.")
+                raise _PatternError("Inside anything but list, start|null|boolean is not supported.", suffixes=2)
         if has_string == has_number:
             raise _PatternError(
                 "Inside anything but list, either all values are number or string, mixed type is not supported"
@@ -372,7 +378,7 @@ class _Compiler:
                 kind, text = self.next()
                 if kind == jt.END_ARRAY:
                     break
-                texts.append(self._anything_but_member(sub, kind, text))
+                texts.append(self._anything_but_member(sub, kind, text, suffixes=2))
         else:
             texts.append(self._anything_but_member(sub, kind, text))
         if sub == "wildcard":
@@ -382,15 +388,16 @@ class _Compiler:
         return AnythingBut("prefix" if sub == "prefix" else "suffix", frozenset(texts))
 
     @staticmethod
-    def _anything_but_member(sub: str, kind: int, text: str) -> str:
+    def _anything_but_member(sub: str, kind: int, text: str, suffixes: int = 1) -> str:
         if kind != jt.STRING:
             if sub == "equals-ignore-case":
                 raise _PatternError(
-                    "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
+                    "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
+                    suffixes=suffixes,
                 )
             if sub == "wildcard":
-                raise _PatternError("wildcard match pattern must be a string")
-            raise _PatternError("prefix/suffix match pattern must be a string")
+                raise _PatternError("wildcard match pattern must be a string", suffixes=suffixes)
+            raise _PatternError("prefix/suffix match pattern must be a string", suffixes=suffixes)
         if sub in ("prefix", "suffix") and not text:
             raise _PatternError("Null prefix/suffix not allowed")
         return text
@@ -420,10 +427,10 @@ def _check_bounds(rules: list[SubRule]) -> None:
                 check_complexity(wildcards)
 
 
-def _predicate_order(predicate: Predicate) -> tuple[bool, str]:
-    path, matchers = predicate  # (a sub-rule names each path once, so the path decides)
-    has_absent = any(isinstance(m, Exists) and not m.present for m in matchers)
-    return (has_absent, path)
+def _predicate_order(predicate: Predicate) -> list[str]:
+    """Predicates in order of their path's segments (a sub-rule names each path once, so the path decides): all
+    paths below one prefix are then consecutive, which the array-consistent walk relies on (`_arrays.py`)."""
+    return predicate[0].split(".")
 
 
 def _sequences(rules: list[SubRule]) -> list[RuleSequence]:
@@ -479,4 +486,7 @@ def compile_pattern(pattern: str | bytes | dict[str, Any]) -> list[RuleSequence]
         return _sequences(rules)
     except _PatternError as exc:
         offset = exc.offset if exc.offset is not None else source.end
-        raise InvalidEventPattern(exc.reason, source.location(offset)) from None
+        location = source.location(offset) if exc.suffixes else None
+        if location is not None and exc.suffixes == 2:
+            location = f"{location}\n at {location}"
+        raise InvalidEventPattern(exc.reason, location) from None

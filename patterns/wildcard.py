@@ -137,7 +137,7 @@ def complexity(patterns: list[Wildcard]) -> int:
 def check_complexity(patterns: list[Wildcard]) -> None:
     """Rejects a field whose wildcards are too complex, with AWS's message."""
     if complexity(patterns) > MAX_COMPLEXITY:
-        raise _PatternError(TOO_COMPLEX)
+        raise _PatternError(TOO_COMPLEX, suffixes=0)
 
 
 def _gate_source(pattern: Wildcard) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -27,9 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, request_response
 
-from router import api, redis_client, sqs
+from router import api, redis_client, sqs, ui
 from router.delivery import Delivery
-from router.extensions import Extension, installed, merge_operations
+from router.extensions import EntryCheckCache, Extension, installed, merge_internal_targets, merge_operations
+from router.faults import fault_class, log_fault
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -38,10 +40,13 @@ from router.metrics import Metrics
 from router.model import operation_names
 from router.protocol import Dispatcher, Validator
 from router.schedules import scheduled_rules, scheduler
+from router.schedules.scheduler.protocol import scheduler_model
 from router.services import Service, Services
 from router.settings import Settings
 from router.state import AppState
 from router.timers import Clock, RedisClock, RunnerOptions, SystemClock, TimerRunner, Timers
+
+log = logging.getLogger("switchboard.app")
 
 
 def create_app(
@@ -65,6 +70,11 @@ def create_app(
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))
     loaded = list(installed() if extensions is None else extensions)
     state.extras["extensions"] = loaded
+    state.extras[ui.EXTRAS_KEY] = [link for extension in loaded for link in extension.ui_links]
+    state.extras["internal_targets"] = merge_internal_targets(loaded)
+    entry_checks = [factory for extension in loaded for factory in extension.entry_checks]
+    if entry_checks:
+        state.extras["entry_checks"] = EntryCheckCache(entry_checks)
     dispatcher = Dispatcher(state, merge_operations(api.discover(), loaded), operation_names(), _validator())
     metrics = Metrics()
     state.extras["metrics"] = metrics
@@ -82,24 +92,33 @@ def create_app(
     scheduled_rules.install(state)
     scheduler.install(state)
 
+    # -- /health and /metrics (front door): they report the fault class, never the Redis address ---------------
     async def health(request: Request) -> Response:
         try:
             await state.redis.ping()
         except Exception as err:  # health reports, it never raises
-            return JSONResponse({"status": "unavailable", "redis": str(err)}, status_code=503)
+            log_fault(log, "health check", err)
+            return JSONResponse({"status": "unavailable", "redis": fault_class(err) or "error"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def metrics_endpoint(request: Request) -> Response:
         try:
             body = await metrics.render(state)
         except Exception as err:  # a scrape reports, it never raises
-            return Response(f"# metrics unavailable: {err}\n", status_code=503, media_type=METRICS_CONTENT_TYPE)
+            log_fault(log, "metrics scrape", err)
+            text = f"# metrics unavailable: storage {fault_class(err) or 'error'}\n"
+            return Response(text, status_code=503, media_type=METRICS_CONTENT_TYPE)
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     services = Services()
     services.mount(Service("events", "Amazon EventBridge", request_response(dispatcher.handle), targets=("AWSEvents",)))
     services.mount(sqs.create_service(state))
     state.extras["sqs"].observers.append(metrics.observe_request)
+    # bounded metric labels (front door): operations the port serves or models; the rest count as `Unknown`
+    sqs_dispatcher = state.extras["sqs"]
+    metrics.allow_operations(set(dispatcher.handlers) | dispatcher.model_operations)
+    metrics.allow_operations(set(sqs_dispatcher.handlers) | sqs_dispatcher.model_operations)
+    metrics.allow_operations(f"scheduler.{name}" for name in scheduler_model().operation_names)
     services.mount(scheduler.service())
     for extension in loaded:
         for service in extension.services:
@@ -138,6 +157,7 @@ def create_app(
     app = Starlette(
         routes=[
             *(route for extension in loaded for route in extension.routes),
+            *ui.routes(),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Mount("", app=services),

@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from router.faults import QuietFaults
 from router.settings import Settings, SettingsError, unused_variables
 from router.startup import ExitCode, StartupError
 
@@ -134,12 +135,15 @@ def _load_config(directory: Path) -> object:
     from router.config import ConfigError, load_dir
 
     try:
-        return load_dir(directory)
+        config = load_dir(directory)
     except ConfigError as err:
         count = len(err.problems)
         lines = [f"the config in {directory} is not valid ({count} problem{'s' if count != 1 else ''}):"]
         lines.extend(str(problem) for problem in err.problems)
         raise StartupError(ExitCode.CONFIG_INVALID, lines) from err
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    return config
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -171,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     level = getattr(args, "log_level", "info")
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(level.upper())
     try:
         return int(_run(args))
     except SettingsError as err:
@@ -183,6 +187,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         line = f"internal error: {type(err).__name__}: {err} (a bug: run again with --debug for the traceback)"
         return _fail(ExitCode.INTERNAL, [line], err, debug)
+
+
+def _configure_logging(level: str) -> None:
+    """Log to stderr through router.faults.QuietFaults (storage faults: no tracebacks, a few lines a second).
+    Handlers someone else installed (an embedding program, pytest) are left as they are."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(QuietFaults())
+        root.addHandler(handler)
+    root.setLevel(level)
 
 
 def _fail(code: ExitCode, lines: Sequence[str], err: BaseException, debug: bool) -> int:

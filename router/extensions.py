@@ -18,6 +18,22 @@ declares:
   the API's requests signed for it reach it and everything else still gets the not-served errors
   (docs/services.md). REST APIs such as the Schemas API plug in here.
 - `routes`: starlette routes mounted on the one port before the router's own (pages under `/ui/`).
+- `ui_links`: `router.ui.UiLink` entries of the browse pages' navigation (title, path, order); `router.app`
+  collects every extension's into `state.extras["ui_links"]`, which the base layout (`router/ui/`) and the `/ui/`
+  index list. Pages extend `base.html` through `router.ui.templates(their_template_dir)`.
+- `internal_targets`: target kinds the delivery sink hands to the extension instead of delivering them, for the
+  managed rules AWS builds its own features from (schema discovery's `Schemas-events-event-bus-<bus>`, an
+  archive's `Events-Archive-<name>`). A rule target whose ARN is `internal_target_arn(kind, name, ...)`
+  (`arn:aws:events:<region>:<account>:internal/<kind>/<name>`) is passed, for each matched event, to the kind's
+  `InternalTarget`, which returns Redis commands on keys of the bus's own hash slot (build them from
+  `keys.bus_tag(bus)`). The ingest worker stages them with the batch, so they commit atomically with its
+  acknowledgement: once per accepted event, never on the PutEvents path. The callable must do no I/O.
+- `entry_checks`: per-bus checks of PutEvents entries (beyond AWS, e.g. schema validation). Each is an
+  `EntryCheckFactory`: `(state, bus) -> EntryCheck | None`, where the `EntryCheck` gets one entry (after the
+  router's own checks) and returns None to accept it or `(ErrorCode, ErrorMessage)` to fail that entry alone.
+  `EntryCheckCache` (in `state.extras["entry_checks"]`, only when some extension declares checks) asks the
+  factories at most once per bus per `ttl_s` and runs the bus's checks before the append; with no factory
+  installed PutEvents does no extra work at all.
 - `startup` / `shutdown`: hooks awaited with the process's `AppState` after the router's own start-up hooks and
   before its workers start (shut-down runs in reverse); extensions keep their services in `state.extras`.
 
@@ -27,21 +43,116 @@ An extension is a frozen value: loading one has no side effects beyond importing
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.routing import BaseRoute
 
+from router.keys import Keys
 from router.protocol import Handler
 from router.services import Service
 from router.state import AppState
+from router.ui import UiLink
 
-__all__ = ["ENTRY_POINT_GROUP", "Extension", "ExtensionError", "Hook", "installed", "merge_operations"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "EntryCheck",
+    "EntryCheckCache",
+    "EntryCheckFactory",
+    "Extension",
+    "ExtensionError",
+    "Hook",
+    "InternalDelivery",
+    "InternalTarget",
+    "installed",
+    "internal_target_arn",
+    "internal_target_kind",
+    "merge_internal_targets",
+    "merge_operations",
+]
 
 ENTRY_POINT_GROUP = "switchboard.extensions"
 
 Hook = Callable[[AppState], Awaitable[None]]
 """A start-up or shut-down hook."""
+
+
+@dataclass(frozen=True, slots=True)
+class InternalDelivery:
+    """One matched event for an internal target (router.delivery.sink builds it; no I/O may follow from it)."""
+
+    bus: str
+    rule: str
+    target: Mapping[str, Any]
+    """The target record as PutTargets stored it (its `Arn` names the kind and the name)."""
+    name: str
+    """The `<name>` part of the target's ARN (e.g. the discoverer or archive it feeds)."""
+    event: bytes
+    """The envelope JSON exactly as ingested."""
+    keys: Keys
+
+
+InternalTarget = Callable[[InternalDelivery], Sequence[tuple[str | bytes | int, ...]]]
+"""An internal target kind's handler: the Redis commands (keys in the bus's slot) to commit with the ingest ack."""
+
+_INTERNAL = ":internal/"
+
+
+def internal_target_arn(kind: str, name: str, region: str, account_id: str) -> str:
+    """The ARN of an internal target: `arn:aws:events:<region>:<account>:internal/<kind>/<name>`."""
+    return f"arn:aws:events:{region}:{account_id}{_INTERNAL}{kind}/{name}"
+
+
+def internal_target_kind(arn: str) -> tuple[str, str] | None:
+    """(kind, name) of an internal target ARN, else None (a real target)."""
+    if not arn.startswith("arn:aws:events:") or _INTERNAL not in arn:
+        return None
+    kind, _, name = arn.split(_INTERNAL, 1)[1].partition("/")
+    return (kind, name) if kind and name else None
+
+
+EntryCheck = Callable[[Mapping[str, Any]], tuple[str, str] | None]
+"""Checks one PutEvents entry: None accepts it, `(ErrorCode, ErrorMessage)` fails that entry alone."""
+
+EntryCheckFactory = Callable[[AppState, str], Awaitable[EntryCheck | None]]
+"""The check for one bus, or None when the bus has none (may read Redis; cached by `EntryCheckCache`)."""
+
+
+class EntryCheckCache:
+    """Every extension's entry checks, per bus, refreshed at most once per `ttl_s` (PutEvents' seam)."""
+
+    def __init__(
+        self, factories: Sequence[EntryCheckFactory], ttl_s: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.factories = list(factories)
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._cache: dict[str, tuple[float, tuple[EntryCheck, ...]]] = {}
+
+    async def checks(self, state: AppState, bus: str) -> tuple[EntryCheck, ...]:
+        now = self.clock()
+        hit = self._cache.get(bus)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        found = []
+        for factory in self.factories:
+            check = await factory(state, bus)
+            if check is not None:
+                found.append(check)
+        if len(self._cache) >= 10_000:
+            self._cache.clear()
+        self._cache[bus] = (now, tuple(found))
+        return self._cache[bus][1]
+
+    async def check(self, state: AppState, bus: str, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The first failure of `entry` on `bus` (None: accepted)."""
+        for check in await self.checks(state, bus):
+            failure = check(entry)
+            if failure is not None:
+                return failure
+        return None
 
 
 class ExtensionError(Exception):
@@ -55,6 +166,12 @@ class Extension:
     """`events` API operation name -> handler (same contract as router/api's OPERATIONS)."""
     services: Sequence[Service] = ()
     routes: Sequence[BaseRoute] = ()
+    ui_links: Sequence[UiLink] = ()
+    """Entries of the `/ui/` navigation for the pages this extension serves."""
+    internal_targets: Mapping[str, InternalTarget] = field(default_factory=dict)
+    """Internal target kind -> handler (see the module's opening paragraph)."""
+    entry_checks: Sequence[EntryCheckFactory] = ()
+    """Per-bus PutEvents entry checks (see the module's opening paragraph)."""
     startup: Sequence[Hook] = ()
     shutdown: Sequence[Hook] = ()
 
@@ -85,4 +202,19 @@ def merge_operations(base: Mapping[str, Handler], extensions: Sequence[Extension
                 raise ExtensionError(f"operation {name} is served by both {owner[name]} and {extension.name}")
             merged[name] = handler
             owner[name] = extension.name
+    return merged
+
+
+def merge_internal_targets(extensions: Sequence[Extension]) -> dict[str, InternalTarget]:
+    """Every extension's internal target kinds; a kind declared twice is an `ExtensionError`."""
+    merged: dict[str, InternalTarget] = {}
+    owner: dict[str, str] = {}
+    for extension in extensions:
+        for kind, handler in extension.internal_targets.items():
+            if kind in merged:
+                raise ExtensionError(
+                    f"internal target kind {kind} is declared by both {owner[kind]} and {extension.name}"
+                )
+            merged[kind] = handler
+            owner[kind] = extension.name
     return merged

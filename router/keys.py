@@ -15,6 +15,7 @@ state change is a single-slot MULTI or Lua script and the layout runs unchanged 
 | `sb:{meta}:connections` | hash | name -> connection record without secrets (JSON, router.connections.store) |
 | `sb:{meta}:connection-secrets` | hash | connection name -> encrypted AuthParameters (router.connections.secrets) |
 | `sb:{meta}:api-destinations` | hash | API destination name -> API destination record (JSON) |
+| `sb:{meta}:event-sources` | hash | `REGION/NAME` -> partner event source record (JSON, router.store.event_sources) |
 | `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config.applier) |
 | `sb:{bus:B}:exists` | string | `1` while bus B exists: rule and target writes check it in the same script |
 | `sb:{bus:B}:rules` | hash | rule name -> rule record (JSON, see below) |
@@ -131,6 +132,11 @@ class Keys:
     @property
     def api_destinations(self) -> str:
         return f"{self.prefix}:{{meta}}:api-destinations"
+
+    @property
+    def event_sources(self) -> str:
+        """Partner event sources of every region and account (router.store.event_sources): field `REGION/NAME`."""
+        return f"{self.prefix}:{{meta}}:event-sources"
 
     @property
     def config_owned(self) -> str:

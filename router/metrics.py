@@ -11,6 +11,12 @@ Two kinds of numbers, kept apart on purpose:
   reports the same totals for them; scrape one process, or de-duplicate on the labels.
 
 AWS dimension names become labels: `event_bus_name`, `rule_name`.
+
+Every label set is bounded, whatever clients send. `operation` takes only the names of operations the port serves
+or models (`allow_operations`; router.app registers every service's): any other `X-Amz-Target` counts as
+`Unknown`. `status` is an HTTP status code. Bus and rule labels come from what is stored, and only rules that exist
+are reported: the series of a deleted rule leave `/metrics` at the next scrape (the Redis counters stay, and come
+back if a rule of that name is created again).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 FIELD_INGESTED = "IngestedEvents"
 FIELD_MATCHED = "MatchedEvents"
 FIELD_RULE_TRIGGERED_PREFIX = "TriggeredRules:"
+
+UNKNOWN_OPERATION = "Unknown"
+"""The one `operation` label of every request for an operation that is not served or modelled."""
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SIZE_BUCKETS_BYTES = (256, 1024, 4096, 16384, 65536, 262144, 524288, 1048576)
@@ -78,10 +87,20 @@ class Metrics:
         )
         self._duration_children: dict[str, Histogram] = {}
         self._request_children: dict[tuple[str, int], Counter] = {}
+        self._operations: set[str] = {UNKNOWN_OPERATION}
+        self._rule_series: list[Histogram | Counter] = []
+
+    def allow_operations(self, names: Iterable[str]) -> None:
+        """Operation names that get a label of their own; any other is counted as `Unknown`."""
+        self._operations.update(names)
 
     # hot path ------------------------------------------------------------------------------------------------
     def observe_request(self, operation: str, status: int, seconds: float) -> None:
         """A `Dispatcher.observers` hook."""
+        if operation not in self._operations:
+            operation = UNKNOWN_OPERATION
+        if not 100 <= status <= 599:
+            status = 500
         duration = self._duration_children.get(operation)
         if duration is None:
             duration = self._duration_children[operation] = self.request_duration.labels(operation)
@@ -99,12 +118,28 @@ class Metrics:
             self.put_events_failed_entries.inc(failed)
 
     # scrape --------------------------------------------------------------------------------------------------
+    def track_rule_series(self, metric: Histogram | Counter) -> None:
+        """A process metric labelled (event_bus_name, rule_name): its series of deleted rules are dropped at scrape."""
+        self._rule_series.append(metric)
+
     async def render(self, state: AppState) -> bytes:
-        routing = await _read_routing_counters(state)
+        routing, rules = await _read_routing_counters(state)
         from router.delivery.metrics import delivery_families  # router.delivery imports router.ingest, which imports us
 
+        self._drop_deleted_rules(rules)
         families = _routing_families(routing) + delivery_families(routing) + _process_families(state)
         return generate_latest(self.registry) + generate_latest(_OneShot(families))
+
+    def _drop_deleted_rules(self, rules: set[tuple[str, str]]) -> None:
+        for metric in self._rule_series:
+            labelled = {
+                (sample.labels["event_bus_name"], sample.labels["rule_name"])
+                for family in metric.collect()
+                for sample in family.samples
+                if "rule_name" in sample.labels
+            }
+            for bus, rule in labelled - rules:
+                metric.remove(bus, rule)
 
 
 class _OneShot(CollectorRegistry):
@@ -118,22 +153,34 @@ class _OneShot(CollectorRegistry):
         yield from self._families
 
 
-async def _read_routing_counters(state: AppState) -> dict[str, tuple[dict[str, int], int]]:
-    """bus name -> (counters hash, events not yet processed by the router's consumer group)."""
+async def _read_routing_counters(
+    state: AppState,
+) -> tuple[dict[str, tuple[dict[str, int], int]], set[tuple[str, str]]]:
+    """(bus name -> (counters hash, events not yet processed by the router's consumer group), the (bus, rule) pairs
+    that exist). Counters of rules that no longer exist are left out."""
     raw_buses = await state.redis.hkeys(state.keys.buses)
     buses = sorted(b.decode() if isinstance(b, bytes) else str(b) for b in raw_buses)
     if not buses:
-        return {}
+        return {}, set()
     async with state.redis.pipeline(transaction=False) as pipe:
         for bus in buses:
             pipe.hgetall(state.keys.bus_counters(bus))
+            pipe.hkeys(state.keys.rules(bus))
         results = await pipe.execute()
     backlog = await _backlogs(state, buses)
     out: dict[str, tuple[dict[str, int], int]] = {}
+    existing: set[tuple[str, str]] = set()
     for index, bus in enumerate(buses):
-        counters = {_text(k): int(v) for k, v in results[index].items()}
+        rules = {_text(name) for name in results[2 * index + 1]}
+        existing.update((bus, rule) for rule in rules)
+        counters = {}
+        for key, value in results[2 * index].items():
+            field = _text(key)
+            _, per_rule, rule = field.partition(":")
+            if not per_rule or rule in rules:
+                counters[field] = int(value)
         out[bus] = (counters, backlog.get(bus, 0))
-    return out
+    return out, existing
 
 
 async def _backlogs(state: AppState, buses: Iterable[str]) -> dict[str, int]:
@@ -204,4 +251,23 @@ def _process_families(state: AppState) -> list[Metric]:
         "Events this process's ingest worker processed and acknowledged since it started (all buses).",
     )
     settled.add_metric([], getattr(worker, "processed_events", 0))
-    return [settled]
+    families: list[Metric] = [settled]
+    front_door = state.extras.get("front_door")  # router.front_door's protocol class, when served by router.serve
+    if front_door is not None:
+        from router.front_door import REFUSALS
+
+        stats: dict[str, int] = front_door.stats
+        refused = CounterMetricFamily(
+            "switchboard_front_door_refused",
+            "Connections the front door refused or closed, by reason: connection_limit (503), header_timeout and "
+            "body_timeout (408, or a silent close of an idle connection), headers_too_large (431).",
+            labels=["reason"],
+        )
+        for reason in REFUSALS:
+            refused.add_metric([reason], stats[reason])
+        open_connections = GaugeMetricFamily(
+            "switchboard_client_connections", "Client connections open now, on this process (including refused)."
+        )
+        open_connections.add_metric([], stats["open"])
+        families += [refused, open_connections]
+    return families

@@ -5,6 +5,10 @@ operation, validates the input against the service model, calls the handler and 
 parses it: `{"__type": code, "message": text}` with 400 for client errors and 500 for `InternalException`, and an
 `x-amzn-RequestId` header on every response. An operation the model defines but nobody registered a handler for
 answers with an explicit error, never a fake success.
+
+Faults are translated here, at one boundary: a Redis failure in any handler becomes the one error of its fault
+class (router.faults: "Storage is unavailable. Retry the request.", ...), logged as one line without a traceback,
+at most a few per second; a client that disconnects mid-body is `ClientDisconnected` (499, not logged).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from contextvars import ContextVar
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from redis.exceptions import RedisError
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from router.errors import (
@@ -28,6 +33,7 @@ from router.errors import (
     ServiceError,
     UnknownOperationException,
 )
+from router.faults import fault_class, log_fault, storage_error
 from router.state import AppState
 
 log = logging.getLogger("switchboard.protocol")
@@ -78,7 +84,18 @@ class Dispatcher:
             raise UnknownOperationException(f"Unknown operation {TARGET_PREFIX}{operation}.")
         if self.validator is not None:
             self.validator(operation, body)
-        result = await handler(self.state, body)
+        try:
+            result = await handler(self.state, body)
+        except RedisError as err:  # the one boundary for storage faults: the same error for every operation
+            if fault_class(err) is None:
+                log.exception("internal error in %s", operation)
+            else:
+                log_fault(log, operation, err)
+            raise storage_error(err) from err
+        except ServiceError as err:
+            if isinstance(err.__cause__, RedisError):  # translated by a store (router.store.scripts.redis_errors)
+                log_fault(log, operation, err.__cause__)
+            raise
         return dict(result) if result is not None else {}
 
     async def handle(self, request: Request) -> Response:
@@ -105,6 +122,14 @@ class Dispatcher:
         for observer in self.observers:
             observer(operation, response.status_code, elapsed_s)
         return response
+
+
+class ClientDisconnected(ServiceError):
+    """The client went away mid-request (e.g. mid-body). Not an error of the router: no log line, no 5xx; the
+    response is never read, and metrics count it with status 499 (nginx's "client closed request")."""
+
+    code = "ClientDisconnected"
+    status = 499
 
 
 NO_OUTPUT_OPERATIONS = frozenset(
@@ -140,11 +165,14 @@ async def _read_body(request: Request, limit_bytes: int) -> bytes:
         raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit_bytes:
-            raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit_bytes:
+                raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
+            chunks.append(chunk)
+    except ClientDisconnect as err:
+        raise ClientDisconnected("The client closed the connection before sending the whole body.") from err
     return b"".join(chunks)
 
 

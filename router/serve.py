@@ -4,12 +4,14 @@ In order, each step failing with a `router.startup.StartupError` (one line per p
 next one starts:
 
 1. the settings and the config files were checked by the caller (router.cli) before anything else;
-2. the listening socket is bound (`bind_socket`): a port in use is reported before Redis or the app start;
+2. the file-descriptor budget is settled (`connection_budget`), then the listening socket is bound
+   (`bind_socket`): a port in use is reported before Redis or the app start;
 3. Redis: the embedded redis-server is started (`REDIS_URL` unset) or the one at `REDIS_URL` is checked;
 4. the app's lifespan runs here, not in uvicorn (which would log a startup failure with a traceback): start-up
    hooks, the config applied (router.config.apply: checked against the stored state first, nothing written if that
    fails), the ingest and delivery workers;
-5. uvicorn serves on the bound socket, and "serving on ..." is printed once it accepts requests.
+5. uvicorn serves on the bound socket through router.front_door's protocol (connection cap, header and body
+   deadlines, idle keep-alive timeout), and "serving on ..." is printed once it accepts requests.
 
 SIGINT or SIGTERM during start-up stops cleanly (exit 0); while serving, uvicorn shuts down gracefully (open
 requests finish), then the lifespan stops the workers and the embedded Redis is stopped last.
@@ -31,8 +33,10 @@ import uvicorn
 from starlette.applications import Starlette
 
 from router.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from router.faults import QuietFaults
+from router.front_door import Limits, protocol_class
 from router.settings import Settings, redact_url
-from router.startup import ExitCode, StartupError, bind_socket, check_redis
+from router.startup import LISTEN_BACKLOG, ExitCode, StartupError, bind_socket, check_redis, connection_budget
 
 __all__ = ["ServeOptions", "serve"]
 
@@ -48,6 +52,7 @@ class ServeOptions:
 
 def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
     """Run the router until SIGINT/SIGTERM. `config` is a loaded `router.config.ConfigSet` or None."""
+    max_connections = connection_budget(settings.max_connections)
     sock = bind_socket(settings.host, settings.port)
     port = int(sock.getsockname()[1])
     embedded: EmbeddedRedis | None = None
@@ -67,7 +72,12 @@ def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
 
         app = create_app(settings, config=config)
         announce = f"serving on http://{_url_host(settings.host)}:{port} ({where})"
-        _run(app, sock, settings, options, lambda: print(f"switchboard: {announce}", file=sys.stderr, flush=True))
+        limits = Limits(
+            max_connections=max_connections,
+            header_timeout_s=settings.header_timeout_s,
+            body_timeout_s=settings.body_timeout_s,
+        )
+        _run(app, sock, settings, options, limits=limits, announce=announce)
     finally:
         sock.close()
         if embedded is not None:
@@ -91,16 +101,26 @@ class _Server(uvicorn.Server):
             self._announce()
 
 
-def _run(app: Starlette, sock: socket.socket, settings: Settings, options: ServeOptions, announce: Any) -> None:
+def _run(
+    app: Starlette, sock: socket.socket, settings: Settings, options: ServeOptions, *, limits: Limits, announce: str
+) -> None:
+    protocol = protocol_class(limits)  # router.front_door: connection cap, header and body deadlines
+    app.state.switchboard.extras["front_door"] = protocol  # its counters, for /metrics
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=protocol,
         lifespan="off",  # run below, so a start-up failure is ours to report
         log_level=options.log_level,
         access_log=False,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        limit_concurrency=limits.max_connections + 1,  # requests in flight; connections are capped by the protocol
+        backlog=LISTEN_BACKLOG,
     )
-    server = _Server(config, announce)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # configured by uvicorn.Config
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(QuietFaults())
+    server = _Server(config, lambda: print(f"switchboard: {announce}", file=sys.stderr, flush=True))
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(_lifespan_then_serve(app, server, sock, settings))
 

@@ -18,9 +18,12 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+from router.quotas import QUOTA_VARIABLES, Quotas
 
 PUT_EVENTS_LIMIT_BYTES = 1_048_576
 """EventBridge's PutEvents request-size limit since January 2026 (1 MiB, by AWS's entry-size formula)."""
@@ -55,6 +58,18 @@ class Settings:
     delivery_concurrency_per_target: int = 16
     """In-flight HTTP deliveries per target and process (queue and bus targets go in batches instead)."""
 
+    # front door (router.front_door, router.startup): connections and read deadlines ---------------------------
+    max_connections: int | None = None
+    """Open client connections at most; beyond, a new one gets 503. None: 1024, lowered to fit the process's
+    file-descriptor limit (RLIMIT_NOFILE) with room for Redis and outbound HTTP; a number that does not fit is a
+    start-up error."""
+    header_timeout_s: float = 10.0
+    """A request's line and headers must arrive within this long (else 408, or a silent close if nothing came)."""
+    body_timeout_s: float = 30.0
+    """A request's body must arrive within this long of its headers (else 408)."""
+    keep_alive_timeout_s: int = 5
+    """A kept-alive connection idle this long is closed."""
+
     # timers and schedules (router.timers, router.schedules) ---------------------------------------------------
     timer_clock: str = "system"
     """Where timers read the time: `system`, or `redis` (the shared test clock key, see router.keys; tests only)."""
@@ -62,6 +77,9 @@ class Settings:
     """How often each process looks for due timers (scheduled rules, schedules)."""
     timer_lease_s: float = 30.0
     """A claimed timer whose process did not complete it within this long is claimed again (its process died)."""
+
+    quotas: Quotas = field(default_factory=Quotas)
+    """AWS's resource quotas per account and region (router.quotas), each `SWITCHBOARD_QUOTA_<NAME>`."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -92,11 +110,21 @@ class Settings:
             "delivery_concurrency_per_target": env.integer(
                 "SWITCHBOARD_DELIVERY_CONCURRENCY_PER_TARGET", base.delivery_concurrency_per_target, 1, 10_000
             ),
+            "max_connections": env.integer("SWITCHBOARD_MAX_CONNECTIONS", None, 1, 1_000_000),
+            "header_timeout_s": env.number("SWITCHBOARD_HEADER_TIMEOUT_S", base.header_timeout_s, minimum=0.1),
+            "body_timeout_s": env.number("SWITCHBOARD_BODY_TIMEOUT_S", base.body_timeout_s, minimum=0.1),
+            "keep_alive_timeout_s": env.integer("SWITCHBOARD_KEEP_ALIVE_TIMEOUT_S", base.keep_alive_timeout_s, 1, 3600),
             "timer_clock": env.text("SWITCHBOARD_TIMER_CLOCK", base.timer_clock, check=_timer_clock_problem),
             "timer_poll_interval_s": env.number(
                 "SWITCHBOARD_TIMER_POLL_INTERVAL_S", base.timer_poll_interval_s, minimum=0.01
             ),
             "timer_lease_s": env.number("SWITCHBOARD_TIMER_LEASE_S", base.timer_lease_s, minimum=1.0),
+            "quotas": Quotas(
+                **{
+                    name: env.integer(variable, getattr(base.quotas, name), 0, 10**9)
+                    for name, variable in QUOTA_VARIABLES.items()
+                }
+            ),
         }
         config_dir = env.text("SWITCHBOARD_CONFIG_DIR", None)
         if config_dir is not None:
@@ -125,6 +153,7 @@ def unused_variables(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 _Check = Callable[[str], "str | None"]
+_D = TypeVar("_D", int, None)
 """Why a variable's value is not valid, with the fix, or None."""
 
 
@@ -168,7 +197,7 @@ class _Reader(Mapping[str, str]):
             return default
         return value
 
-    def integer(self, name: str, default: int, minimum: int, maximum: int, what: str = "an integer") -> int:
+    def integer(self, name: str, default: _D, minimum: int, maximum: int, what: str = "an integer") -> int | _D:
         value = self._raw(name)
         if value is None:
             return default
@@ -177,9 +206,8 @@ class _Reader(Mapping[str, str]):
         except ValueError:
             number = None
         if number is None or not minimum <= number <= maximum:
-            self.problems.append(
-                f"{name}={value}: not {what}; use an integer from {minimum} to {maximum}, or unset it for {default}"
-            )
+            unset = "unset it for the default" if default is None else f"unset it for {default}"
+            self.problems.append(f"{name}={value}: not {what}; use an integer from {minimum} to {maximum}, or {unset}")
             return default
         return number
 

@@ -9,13 +9,18 @@ The checks, in the order `switchboard serve` runs them (router.serve):
 - the config files (`router.config.load_dir`: every problem in one run);
 - the listening socket, bound and listening before Redis or the app start, so a port in use is reported before
   anything was written and "serving on" is printed only once the router answers;
-- the Redis at `REDIS_URL`: reachable, credentials accepted, version 6.2 or later (XAUTOCLAIM).
+- the Redis at `REDIS_URL`: reachable, credentials accepted, version 6.2 or later (XAUTOCLAIM);
+- the file-descriptor budget (`connection_budget`): the client connections the front door may hold
+  (router.front_door), below the process's RLIMIT_NOFILE with room kept for Redis, outbound HTTP and files, so
+  client sockets can never starve the router's own connections. The soft limit is raised to the hard one if needed.
 """
 
 from __future__ import annotations
 
 import enum
 import errno
+import logging
+import resource
 import socket
 import time
 
@@ -23,10 +28,37 @@ import redis
 
 from router.settings import redact_url
 
-__all__ = ["MIN_REDIS_VERSION", "ExitCode", "StartupError", "bind_socket", "check_redis"]
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "LISTEN_BACKLOG",
+    "MIN_REDIS_VERSION",
+    "RESERVED_DESCRIPTORS",
+    "ExitCode",
+    "StartupError",
+    "bind_socket",
+    "check_redis",
+    "connection_budget",
+]
+
+log = logging.getLogger("switchboard")
 
 MIN_REDIS_VERSION = (6, 2)
 """XAUTOCLAIM (the takeover of a dead process's events) needs Redis 6.2."""
+
+LISTEN_BACKLOG = 256
+"""Connections the kernel queues before the router accepts them; it bounds how many a flood makes the router accept
+(and answer 503) at once, which RESERVED_DESCRIPTORS keeps room for."""
+
+DEFAULT_MAX_CONNECTIONS = 1024
+"""Client connections when SWITCHBOARD_MAX_CONNECTIONS is unset (lowered to fit the descriptor limit)."""
+
+MIN_CONNECTIONS = 16
+"""The fewest client connections the default budget lowers to, however small the descriptor limit."""
+
+RESERVED_DESCRIPTORS = 64 + 256 + 512 + 100 + 256
+"""Descriptors kept from the client-connection budget: files, logs and the embedded redis-server's pipes (64); Redis
+connections (256); outbound HTTP to function and API destination targets (512, router.delivery.http) and OAuth
+token requests (100); connections the front door accepts only to answer 503 under a flood (256)."""
 
 
 class ExitCode(enum.IntEnum):
@@ -79,7 +111,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
-        sock.listen(2048)
+        sock.listen(LISTEN_BACKLOG)
     except OSError as err:
         sock.close()
         raise StartupError(ExitCode.ADDRESS, [_bind_problem(host, port, err)]) from err
@@ -174,3 +206,49 @@ def _version_tuple(version: str) -> tuple[int, ...]:
         digits = "".join(c for c in piece if c.isdigit())
         parts.append(int(digits) if digits else 0)
     return tuple(parts)
+
+
+def connection_budget(max_connections: int | None, *, reserved: int = RESERVED_DESCRIPTORS) -> int:
+    """How many client connections the front door may hold, within RLIMIT_NOFILE less `reserved`.
+
+    `max_connections` None means DEFAULT_MAX_CONNECTIONS, lowered (with a warning) to what fits, but never below
+    MIN_CONNECTIONS; a number given that does not fit even after raising the soft limit to the hard one is
+    `StartupError(RESOURCES)`."""
+    wanted = DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + reserved
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        if raised > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+                soft = raised
+            except (ValueError, OSError):
+                pass
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return wanted
+    fitting = soft - reserved
+    fix = (
+        f"raise the limit (ulimit -n {needed}, LimitNOFILE={needed} in a systemd unit, --ulimit nofile={needed} for "
+        "docker)"
+    )
+    if max_connections is not None:
+        raise StartupError(
+            ExitCode.RESOURCES,
+            [
+                f"SWITCHBOARD_MAX_CONNECTIONS={max_connections} needs {needed} file descriptors ({reserved} are kept "
+                f"for Redis, outbound HTTP and files), but this process may open {soft}: {fix}, or lower "
+                f"SWITCHBOARD_MAX_CONNECTIONS to {max(fitting, 0)}"
+            ],
+        )
+    fitting = max(fitting, MIN_CONNECTIONS)  # a tiny limit: serve a few clients rather than refuse to start
+    log.warning(
+        "serving at most %d client connections (not %d): this process may open %d file descriptors and %d are "
+        "kept for Redis, outbound HTTP and files; %s",
+        fitting,
+        wanted,
+        soft,
+        reserved,
+        fix,
+    )
+    return fitting

@@ -40,6 +40,21 @@ _DOCUMENTED_LIMITS: dict[tuple[str, str], dict[str, int]] = {
 }
 """Per-request entry limits from the API reference that the model leaves at 100."""
 
+_JAVA_ONLY_MEMBERS: dict[str, tuple[str, ...]] = {
+    "PutEventsRequestEntry": ("kmsKeyIdentifier", "internalMetadata"),
+}
+"""Members AWS's Java request classes have beyond the public model, printed (as `null`) when a value is echoed:
+AWS's PutEvents message for 11 entries ends each entry with `traceHeader=null, kmsKeyIdentifier=null,
+internalMetadata=null)`."""
+
+_ENUM_ORDER: dict[str, tuple[str, ...]] = {
+    "ApiDestinationHttpMethod": ("HEAD", "POST", "PATCH", "DELETE", "PUT", "GET", "OPTIONS"),
+}
+"""Enums whose values AWS lists in an order other than the model's (its Java enum set's iteration order)."""
+
+_CASE_INSENSITIVE_ENUMS = frozenset({"ConnectionOAuthHttpMethod"})
+"""Enums AWS accepts in any letter case: an OAuth connection with `"HttpMethod": "put"` is created."""
+
 _compiled: dict[str, _Check] = {}
 
 
@@ -255,8 +270,9 @@ def _scalar_rules(shape: Shape) -> Callable[[Any], list[str]]:
     pattern_text = meta.get("pattern")
     pattern = _compile_pattern(pattern_text) if pattern_text is not None else None
     low, high = meta.get("min"), meta.get("max")
-    enum = meta.get("enum")
-    enum_values = frozenset(enum) if enum else None
+    enum = _ENUM_ORDER.get(shape.name) or meta.get("enum")
+    folded = shape.name in _CASE_INSENSITIVE_ENUMS
+    enum_values = frozenset(value.upper() if folded else value for value in enum) if enum else None
     enum_text = f"Member must satisfy enum value set: [{', '.join(enum)}]" if enum else ""
 
     def string_rules(value: Any) -> list[str]:
@@ -270,7 +286,7 @@ def _scalar_rules(shape: Shape) -> Callable[[Any], list[str]]:
             out.append(f"Member must have length greater than or equal to {low}")
         if high is not None and size > high:
             out.append(f"Member must have length less than or equal to {high}")
-        if enum_values is not None and value not in enum_values:
+        if enum_values is not None and (value.upper() if folded else value) not in enum_values:
             out.append(enum_text)
         return out
 
@@ -360,6 +376,7 @@ def _render(value: Any, shape: Shape | None) -> str:
                 f"{name[:1].lower()}{name[1:]}={_render(value.get(name), member)}"
                 for name, member in shape.members.items()
             )
+            fields += "".join(f", {name}=null" for name in _JAVA_ONLY_MEMBERS.get(shape.name, ()))
             return f"{shape.name}({fields})"
         item_shape = shape.value if isinstance(shape, MapShape) else None
         return "{" + ", ".join(f"{key}={_render(item, item_shape)}" for key, item in value.items()) + "}"

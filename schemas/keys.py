@@ -20,7 +20,6 @@ layout runs unchanged on Redis Cluster:
 | `sb:{registry:R}:bindings:S` | hash | `Language:version` -> code binding record (JSON: `Status`, dates) |
 | `sb:{registry:R}:binding-sources:S` | hash | `Language:version` -> the generated zip (bytes) |
 | `sb:{registry:R}:policy` | string | registry R's resource policy (`{"Policy": ..., "RevisionId": ...}`) |
-| `sb:{registry:R}:fingerprints` | hash | discovery: schema name -> structural fingerprint of its latest version |
 | `sb:{bus:B}:schemas-discovery` | stream | discovery: events copied by the discovery target for inference |
 
 Records are JSON objects; timestamps are epoch seconds (float). The registry index lives in the `{schemas}` slot and a
@@ -82,9 +81,6 @@ class SchemaKeys:
 
     def registry_policy(self, registry: str) -> str:
         return f"{self.registry_tag(registry)}:policy"
-
-    def fingerprints(self, registry: str) -> str:
-        return f"{self.registry_tag(registry)}:fingerprints"
 
     def schema_keys(self, registry: str, schema: str) -> list[str]:
         """Every per-schema key (versions, bindings, binding sources), for deletes."""

@@ -65,7 +65,7 @@ return 'OK'
 """
 
 DROP_REGISTRY = """
--- KEYS: registry marker, schemas hash, then every other key of the registry (policy, fingerprints, per-schema keys)
+-- KEYS: registry marker, schemas hash, then every other key of the registry (policy, per-schema keys)
 -- ARGV: the schema names the caller read (their keys are in KEYS); a schema added since means RETRY
 local names = redis.call('HKEYS', KEYS[2])
 if #names ~= #ARGV then return 'RETRY' end
@@ -107,3 +107,21 @@ def redis_errors(what: str) -> Iterator[None]:
         yield
     except redis.exceptions.RedisError as err:
         raise ServiceUnavailableException(f"The schema registry is unavailable ({what}): {err}") from err
+
+
+PUT_BINDING = """
+-- KEYS: registry marker, schemas hash, the schema's versions, bindings and binding-sources hashes
+-- ARGV: schema name, schema version, binding field, binding record, source ('' = none),
+--       expected current record ('' = any: '-' = absent)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOREG' end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 'NOSCHEMA' end
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return 'NOVERSION' end
+if ARGV[6] ~= '' then
+  local current = redis.call('HGET', KEYS[4], ARGV[3])
+  if current == false then current = '-' end
+  if current ~= ARGV[6] then return 'RETRY' end
+end
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[3], ARGV[5]) end
+return 'OK'
+"""

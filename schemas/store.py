@@ -28,7 +28,16 @@ from schemas.errors import (
     ServiceUnavailableException,
 )
 from schemas.keys import SchemaKeys
-from schemas.scripts import CAS_ATTEMPTS, DROP_REGISTRY, HASH_CAS, PUT_POLICY, SCHEMA_CAS, redis_errors, status
+from schemas.scripts import (
+    CAS_ATTEMPTS,
+    DROP_REGISTRY,
+    HASH_CAS,
+    PUT_BINDING,
+    PUT_POLICY,
+    SCHEMA_CAS,
+    redis_errors,
+    status,
+)
 
 __all__ = [
     "AWS_EVENTS",
@@ -65,6 +74,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _blob(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
 def _load(raw: bytes | str) -> Record:
     value: Record = orjson.loads(raw)
     return value
@@ -75,10 +88,12 @@ class RegistryStore:
         self._redis = redis
         self.keys = keys
         self.arns = arns
-        self._hash_cas = redis.register_script(HASH_CAS)
+        self.hash_cas = redis.register_script(HASH_CAS)
+        """The HASH_CAS script (also used for discoverers, schemas.discovery.discoverers)."""
         self._schema_cas = redis.register_script(SCHEMA_CAS)
         self._drop_registry = redis.register_script(DROP_REGISTRY)
         self._put_policy = redis.register_script(PUT_POLICY)
+        self._put_binding = redis.register_script(PUT_BINDING)
 
     # -- registries ------------------------------------------------------------------------------------------
     def _builtin(self, name: str) -> Record:
@@ -123,7 +138,7 @@ class RegistryStore:
         }
         with redis_errors("create registry"):
             await self._redis.set(self.keys.registry_exists(name), b"1")
-            outcome = status(await self._hash_cas(keys=[self.keys.registries], args=[name, b"", orjson.dumps(record)]))
+            outcome = status(await self.hash_cas(keys=[self.keys.registries], args=[name, b"", orjson.dumps(record)]))
         if outcome != "OK":
             raise ConflictException(f"Registry with name {name} already exists.")
         return record
@@ -137,7 +152,7 @@ class RegistryStore:
                     raise registry_not_found(name)
                 new = mutate(_load(raw))
                 args = [name, raw, orjson.dumps(new)]
-                if status(await self._hash_cas(keys=[self.keys.registries], args=args)) == "OK":
+                if status(await self.hash_cas(keys=[self.keys.registries], args=args)) == "OK":
                     return new
         raise ServiceUnavailableException("The registry is being changed concurrently; try again.")
 
@@ -148,7 +163,7 @@ class RegistryStore:
                 raise registry_not_found(name)
             for _ in range(CAS_ATTEMPTS):
                 names = sorted(_text(n) for n in await self._redis.hkeys(k.schemas(name)))
-                keys = [k.registry_exists(name), k.schemas(name), k.registry_policy(name), k.fingerprints(name)]
+                keys = [k.registry_exists(name), k.schemas(name), k.registry_policy(name)]
                 for schema in names:
                     keys += k.schema_keys(name, schema)
                 if status(await self._drop_registry(keys=keys, args=names)) == "OK":
@@ -195,6 +210,46 @@ class RegistryStore:
             if outcome == "NOREG":
                 raise registry_not_found(registry)
         raise ServiceUnavailableException("The schema is being changed concurrently; try again.")
+
+    # -- code bindings ---------------------------------------------------------------------------------------
+    async def get_binding(self, registry: str, schema: str, field: str) -> tuple[Record | None, bytes | None]:
+        """The binding record for `Language:version` and its source (None until generated)."""
+        with redis_errors("read code binding"):
+            raw = await self._redis.hget(self.keys.bindings(registry, schema), field)
+            source = await self._redis.hget(self.keys.binding_sources(registry, schema), field)
+        return (_load(raw) if raw is not None else None), (_blob(source) if source is not None else None)
+
+    async def put_binding(
+        self,
+        registry: str,
+        schema: str,
+        version: str,
+        field: str,
+        record: Record,
+        *,
+        source: bytes | None = None,
+        expected: Record | bool | None = True,
+    ) -> bool:
+        """Write a binding record (and its source) if the schema version still exists; with `expected` (a record,
+        or None for absent) only if the current record is that one. Returns False when that check failed."""
+        k = self.keys
+        keys = [k.registry_exists(registry), k.schemas(registry), *k.schema_keys(registry, schema)]
+        if expected is True:
+            condition: bytes = b""
+        elif expected is None or expected is False:
+            condition = b"-"
+        else:
+            condition = orjson.dumps(expected)
+        args: list[str | bytes] = [schema, version, field, orjson.dumps(record), source or b"", condition]
+        with redis_errors("write code binding"):
+            outcome = status(await self._put_binding(keys=keys, args=args))
+        if outcome == "NOREG":
+            raise registry_not_found(registry)
+        if outcome == "NOSCHEMA":
+            raise schema_not_found(registry, schema)
+        if outcome == "NOVERSION":
+            raise NotFoundException(f"Schema {schema} has no version {version}.")
+        return outcome == "OK"
 
     # -- resource policies -----------------------------------------------------------------------------------
     def _policy_keys(self, registry: str | None) -> list[str]:

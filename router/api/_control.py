@@ -17,6 +17,7 @@ import orjson
 
 from router.arns import Arns
 from router.errors import ManagedRuleException, ResourceNotFoundException, ValidationException
+from router.quotas import limit_exceeded, within
 from router.state import AppState
 from router.store import BusStore, RuleStore, stores
 from router.store.protocol import Record
@@ -95,11 +96,19 @@ def pick(record: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
     return {name: record[name] for name in fields if record.get(name) is not None}
 
 
-def check_tags(tags: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+def check_tags(tags: Sequence[Mapping[str, str]], limit: int = 0) -> list[dict[str, str]]:
+    """The request's tags; duplicated keys are ValidationException, more than `limit` (0: any) LimitExceeded."""
     keys = [tag["Key"] for tag in tags]
     if len(set(keys)) != len(keys):
         raise ValidationException("Invalid parameter: Duplicated keys are not allowed.")
+    check_tag_count(tags, limit)
     return [{"Key": tag["Key"], "Value": tag["Value"]} for tag in tags]
+
+
+def check_tag_count(tags: Sequence[Mapping[str, str]], limit: int) -> None:
+    """The tags-per-resource quota (settings `quotas.tags_per_resource`; 0: no limit)."""
+    if not within(len(tags), limit):
+        raise limit_exceeded()
 
 
 def merge_tags(current: Sequence[Mapping[str, str]], added: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:

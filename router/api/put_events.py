@@ -9,8 +9,10 @@ are appended concurrently. If Redis cannot be reached, the affected entries fail
 Whole-request failures (AWS): not 1-10 entries, and a total size over `settings.put_events_limit_bytes` by AWS's
 formula -> `ValidationException`; a member of the wrong JSON type -> `SerializationException`. Per-entry failures:
 `InvalidArgument` (missing Source/DetailType/Detail, DetailType over 128 characters, a Time that is no timestamp),
-`MalformedDetail` (Detail not a JSON object, or nested deeper than 1000 levels), and, a Switchboard choice where
-AWS's behaviour is unsettled, `ResourceNotFoundException` "Event bus NAME does not exist." for an unknown bus.
+`MalformedDetail` (Detail not a JSON object, or nested deeper than 1000 levels), an extension's entry check
+(router.extensions, e.g. schema validation: `InvalidArgument` naming the failing JSON path), and, a Switchboard
+choice where AWS's behaviour is unsettled, `ResourceNotFoundException` "Event bus NAME does not exist." for an
+unknown bus.
 Bus existence is checked in the same Lua script that appends, against the bus's `exists` marker (same hash slot
 as its stream), so an event is never appended to a bus that does not exist, and a new bus accepts events at once.
 
@@ -118,12 +120,16 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     arns = Arns(region, account)
     now_text = format_time(None, now_s)
     event_ids = uuid4_strings(len(entries))  # one system call per request, 122 random bits per id as uuid4
+    entry_checks = state.extras.get("entry_checks")  # extensions' per-bus checks (router.extensions), if any
     for index, entry in enumerate(entries):
         try:
             bus = _bus_name(arns, entry.get("EventBusName"))
             event_id, envelope = build_envelope(
                 entry, account=account, region=region, now_s=now_s, event_id=event_ids[index], now_text=now_text
             )
+            failure = await entry_checks.check(state, bus, entry) if entry_checks is not None else None
+            if failure is not None:
+                raise EntryError(*failure)
         except EntryError as err:
             results[index] = {"ErrorCode": err.code, "ErrorMessage": err.message}
             continue
@@ -157,6 +163,19 @@ def _incoming_hops() -> int | None:
             "most an event may pass through, so they were not put (loop protection)."
         )
     return hops
+
+
+async def append_envelopes(
+    state: AppState, account: str, bus: str, items: list[_Item], results: list[dict[str, Any]]
+) -> None:
+    """Append built envelopes to bus `bus` of `account` in this region, filling in their results as PutEvents does
+    (PutPartnerEvents appends to a customer's partner bus through here)."""
+    if account != state.account_id:
+        failure = {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {bus} does not exist."}
+        for index, _, _ in items:
+            results[index] = failure
+        return
+    await _append(state, bus, items, results)
 
 
 async def _append(

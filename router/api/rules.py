@@ -74,7 +74,7 @@ async def put_rule(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
     rule_state = body.get("State") or "ENABLED"
     if rule_state == _CLOUDTRAIL_STATE and bus != DEFAULT_BUS:
         raise ValidationException(f"State {_CLOUDTRAIL_STATE} is supported only on the default event bus.")
-    tags = check_tags(body.get("Tags") or [])
+    tags = check_tags(body.get("Tags") or [], state.settings.quotas.tags_per_resource)
     arn = arns(state).rule(bus, name)
 
     def replace(current: Record | None) -> Record:

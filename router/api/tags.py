@@ -4,7 +4,8 @@ Tags live inside the resource's own record (the bus record in the registry, the 
 hash), so they are created and deleted with the resource and every change is one check-and-set. A new key is
 appended, an existing key gets the new value, and untagging a key the resource lacks is a no-op. An ARN that is
 not one of our bus or rule ARNs is a ValidationException; one that names a missing bus or rule is
-ResourceNotFoundException with the same text DescribeEventBus / DescribeRule use.
+ResourceNotFoundException with the same text DescribeEventBus / DescribeRule use. A resource holds at most
+`quotas.tags_per_resource` tags (50): a TagResource that would pass it is LimitExceededException and changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from router.api._control import arns, check_not_managed, check_tags, merge_tags, rule_not_found
+from router.api._control import arns, check_not_managed, check_tag_count, check_tags, merge_tags, rule_not_found
 from router.arns import ResourceRef
 from router.errors import ResourceNotFoundException, ValidationException
 from router.protocol import Handler
@@ -53,7 +54,14 @@ async def _change_tags(state: AppState, arn: str, change: Callable[[_Tags], _Tag
 
 async def tag_resource(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
     added = check_tags(body["Tags"])
-    await _change_tags(state, body["ResourceARN"], lambda tags: merge_tags(tags, added))
+    limit = state.settings.quotas.tags_per_resource
+
+    def retag(tags: _Tags) -> _Tags:
+        merged = merge_tags(tags, added)
+        check_tag_count(merged, limit)
+        return merged
+
+    await _change_tags(state, body["ResourceARN"], retag)
     return {}
 
 

@@ -27,13 +27,23 @@ _ARN = re.compile(r"arn:[^:]+:[^:]*:[^:]*:[^:]*:.+")
 """`arn:partition:service:region:account:resource`; region and account may be empty (S3, IAM)."""
 
 
-def _check_target(target: dict[str, Any]) -> None:
+def target_problems(target: dict[str, Any]) -> list[str]:
+    """Every problem PutTargets' checks that need no stored state find in one target, in the order PutTargets
+    reports them (it answers the first); `switchboard config validate` lists them all."""
+    problems: list[str] = []
     arn = target["Arn"]
     if not _ARN.fullmatch(arn):
-        raise ValidationException(f"Parameter {arn} is not valid. Reason: Provided Arn is not in correct format.")
+        problems.append(f"Parameter {arn} is not valid. Reason: Provided Arn is not in correct format.")
     problem = validate_target_input(target)
     if problem is not None:
-        raise ValidationException(problem)
+        problems.append(problem)
+    return problems
+
+
+def _check_target(target: dict[str, Any]) -> None:
+    problems = target_problems(target)
+    if problems:
+        raise ValidationException(problems[0])
 
 
 async def put_targets(state: AppState, body: dict[str, Any]) -> dict[str, Any]:

@@ -221,6 +221,8 @@ class _Run:
             body: dict[str, Any] = {"Name": bus.name}
             if bus.description is not None:
                 body["Description"] = bus.description
+            if bus.tags:
+                body["Tags"] = [{"Key": key, "Value": value} for key, value in bus.tags.items()]
             try:
                 await self._create(bus_member(bus.name), where, "CreateEventBus", body)
             except ConfigApplyError as err:
@@ -232,6 +234,7 @@ class _Run:
             else:
                 self.created.append(bus.label)
                 return
+        tagged = current is not None and await self._tag_bus(bus, current, where)
         if current is not None and current.get("Description") != bus.description:
             body = {"Name": bus.name, "Description": bus.description or ""}
             try:
@@ -242,8 +245,24 @@ class _Run:
             except ServiceError as err:
                 raise ConfigApplyError(f"{where}: UpdateEventBus failed: {err.code}: {err.message}") from err
             self.updated.append(bus.label)
+        elif tagged:
+            self.updated.append(bus.label)
         else:
             self.unchanged.append(bus.label)
+
+    async def _tag_bus(self, bus: BusConfig, current: dict[str, Any], where: str) -> bool:
+        """Add the config's tags an existing bus lacks (or has another value for); True if any was."""
+        if not bus.tags:
+            return False
+        try:
+            listed = await self.dispatcher.call("ListTagsForResource", {"ResourceARN": current["Arn"]})
+            have = {tag["Key"]: tag["Value"] for tag in listed.get("Tags", [])}
+            wanted = [{"Key": k, "Value": v} for k, v in bus.tags.items() if have.get(k) != v]
+            if wanted:
+                await self.dispatcher.call("TagResource", {"ResourceARN": current["Arn"], "Tags": wanted})
+        except ServiceError as err:
+            raise ConfigApplyError(f"{where}: tagging the bus failed: {err.code}: {err.message}") from err
+        return bool(wanted)
 
     # -- rules and targets ------------------------------------------------------------------------------------
     async def _apply_rule(self, rule: RuleConfig) -> None:

@@ -8,10 +8,17 @@ The YAML dialect is YAML 1.2-like on purpose: only `true`/`false` are booleans (
 dates and `12:30` stay strings, and a key repeated in one mapping is an error rather than a silent overwrite. Those
 YAML 1.1 surprises would otherwise change event patterns behind the user's back.
 
-Checks the schema cannot express come after it, on the files that pass it: duplicate buses, rules and target ids
-(across files too), at most 5 targets per rule, and the checks PutRule and PutTargets make themselves, with their
-messages: pattern validity (`patterns.validate`) and a target's Input, InputPath and InputTransformer
-(`router.transform.validate_target_input`).
+Checks the schema cannot express come after it, on the files that pass it, so that `switchboard config validate`
+(which needs no Redis) refuses everything applying the files would:
+- duplicate buses, rules and target ids (across files too), the `default` bus declared, at most 5 targets per rule;
+- references between declarations, across files: a rule's bus must be declared (or be `default`), and a function
+  target's function must be in `functions:` (PutTargets refuses a function without a URL);
+- the checks PutRule and PutTargets make, with the same code and messages: the model's constraints
+  (`router.validation.validate_input` on the PutRule and PutTargets bodies), pattern validity (`patterns.validate`,
+  its limits included), a target's ARN form and its Input, InputPath and InputTransformer
+  (`router.api.targets.target_problems`).
+What only the stored state can tell is checked when applying, before the first write (router.config.preflight).
+A target Switchboard stores but cannot deliver to (SNS, Kinesis, ...) is a warning, not a problem.
 """
 
 from __future__ import annotations
@@ -24,9 +31,13 @@ from typing import Any
 import yaml
 
 import patterns
+from router.api.targets import target_problems
 from router.config import schema as config_schema
 from router.config.model import BusConfig, ConfigError, ConfigSet, Problem, RuleConfig, TargetConfig
-from router.transform import validate_target_input
+from router.delivery.functions import function_name
+from router.delivery.transports import service_of
+from router.errors import ServiceError
+from router.validation import validate_input
 
 MAX_TARGETS_PER_RULE = 5
 
@@ -60,8 +71,12 @@ class _Collector:
         self.rules: dict[tuple[str, str], RuleConfig] = {}
         self.functions: dict[str, tuple[str, str]] = {}
         """function name -> (URL, file that declared it)."""
+        self.warnings: list[Problem] = []
+        self._rule_end: dict[tuple[str, str], int] = {}
+        """Where each rule's problems end in `problems` (its reference problems go there)."""
 
     def result(self) -> ConfigSet:
+        self._check_references()
         if self.problems:
             raise ConfigError(self.problems)
         functions = tuple((name, url) for name, (url, _) in sorted(self.functions.items()))
@@ -70,7 +85,29 @@ class _Collector:
             rules=tuple(self.rules.values()),
             files=tuple(self.files),
             functions=functions,
+            warnings=tuple(self.warnings),
         )
+
+    def _check_references(self) -> None:
+        """What one declaration says about another, across files: buses of rules, functions of targets. Each
+        problem is listed with the rule's own (after them), so the output stays in file order."""
+        declared = list(enumerate(self.rules))  # from the last rule back, so earlier insertions stay in place
+        for _, key in sorted(declared, key=lambda item: (self._rule_end[item[1]], item[0]), reverse=True):
+            rule = self.rules[key]
+            found: list[Problem] = []
+            if rule.bus != "default" and rule.bus not in self.buses:
+                reason = f"event bus {rule.bus!r} is not declared in the config; declare it in buses (in any file)"
+                found.append(Problem(rule.file, f"{rule.path}.bus", reason))
+            for target in rule.targets:
+                name = function_name(str(target.request().get("Arn", "")))
+                if name is not None and name not in self.functions:
+                    reason = (
+                        f"function {name} is not declared in functions: (in any file); PutTargets refuses a function "
+                        "without a URL, since there is no Lambda here"
+                    )
+                    found.append(Problem(target.file, f"{target.path}.Arn", reason))
+            end = self._rule_end[key]
+            self.problems[end:end] = found
 
     def add_file(self, name: str, file: Path) -> None:
         try:
@@ -115,7 +152,7 @@ class _Collector:
             first = self.buses[name]
             self._duplicate(file, f"{path}.name", f"bus {name!r}", first.file, first.path)
             return
-        self.buses[name] = BusConfig(name, bus.get("description"), file, path)
+        self.buses[name] = BusConfig(name, bus.get("description"), file, path, dict(bus.get("tags") or {}))
 
     def _add_rule(self, file: str, path: str, rule: dict[str, Any]) -> None:
         name, bus = rule["name"], rule.get("bus", "default")
@@ -130,12 +167,20 @@ class _Collector:
         if len(raw_targets) > MAX_TARGETS_PER_RULE:
             reason = f"a rule can have at most {MAX_TARGETS_PER_RULE} targets; found {len(raw_targets)}"
             self.problems.append(Problem(file, f"{path}.targets", reason))
+        self._check_request(file, path, "PutRule", _put_rule_body(name, bus, state, rule))
+        if raw_targets:
+            self._check_request(file, path, "PutTargets", {"Rule": name, "EventBusName": bus, "Targets": raw_targets})
         targets: dict[str, TargetConfig] = {}
         for i, target in enumerate(raw_targets):
             where = f"{path}.targets[{i}]"
-            reason = validate_target_input(target)
-            if reason is not None:
-                self.problems.append(Problem(file, where, reason))
+            self.problems.extend(Problem(file, where, reason) for reason in target_problems(target))
+            service = service_of(str(target["Arn"]))
+            if service not in _DELIVERED:
+                reason = (
+                    f"warning: Switchboard does not deliver to {service or 'this kind of'} targets; every delivery "
+                    "to this one fails (NO_RESOURCE, to its dead-letter queue if it has one)"
+                )
+                self.warnings.append(Problem(file, f"{where}.Arn", reason))
             if target["Id"] in targets:
                 self._duplicate(file, f"{where}.Id", f"target id {target['Id']!r}", file, targets[target["Id"]].path)
                 continue
@@ -149,10 +194,30 @@ class _Collector:
         self.rules[(bus, name)] = RuleConfig(
             name, bus, pattern, state, description, tuple(targets.values()), file, path
         )
+        self._rule_end[(bus, name)] = len(self.problems)
+
+    def _check_request(self, file: str, path: str, operation: str, body: dict[str, Any]) -> None:
+        """The model's constraints on the request applying this declaration sends (router.validation)."""
+        try:
+            validate_input(operation, body)
+        except ServiceError as err:
+            self.problems.append(Problem(file, path, f"{operation} would be refused: {err.message}"))
 
     def _duplicate(self, file: str, where: str, what: str, first_file: str, first_path: str) -> None:
         also = first_path if first_file == file else f"{first_file}: {first_path}"
         self.problems.append(Problem(file, where, f"duplicate {what}; first declared at {also}"))
+
+
+_DELIVERED = frozenset({"queue", "bus", "function", "api-destination"})
+"""Target kinds router.delivery delivers (router.delivery.transports.service_of)."""
+
+
+def _put_rule_body(name: str, bus: str, state: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """PutRule's body without its EventPattern, whose limits `patterns.validate` checks with PutRule's words."""
+    body: dict[str, Any] = {"Name": name, "EventBusName": bus, "State": state}
+    if rule.get("description") is not None:
+        body["Description"] = rule["description"]
+    return body
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ their PutTargets body as canonical JSON text: the dataclasses stay hashable and 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -40,6 +41,8 @@ class BusConfig:
     description: str | None
     file: str
     path: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags the config adds to the bus (others are left alone)."""
 
     @property
     def label(self) -> str:
@@ -85,6 +88,8 @@ class ConfigSet:
     files: tuple[str, ...] = ()
     functions: tuple[tuple[str, str], ...] = ()
     """(Lambda function name, URL): where function targets are POSTed (router.delivery.functions)."""
+    warnings: tuple[Problem, ...] = ()
+    """What applying accepts but will not work as the file likely means (a target Switchboard cannot deliver to)."""
 
     @property
     def target_count(self) -> int:

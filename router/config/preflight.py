@@ -4,7 +4,6 @@
 reports it without Redis). What only the stored state can tell is checked here, with read-only operations, for
 every declaration at once, so an apply that would fail part-way is refused before its first write:
 
-- a rule on a bus that neither the config declares nor Redis has (PutRule's ResourceNotFoundException);
 - a rule that exists and is managed by a service (`ManagedBy`): PutRule and PutTargets refuse to change it;
 - a rule whose targets created over the API, which config keeps, plus the declared ones exceed 5 (PutTargets'
   LimitExceededException).
@@ -27,27 +26,10 @@ __all__ = ["preflight"]
 
 async def preflight(config: ConfigSet, dispatcher: Dispatcher, owned: set[str]) -> list[Problem]:
     """Every problem the stored state would cause while applying `config`; [] when applying can proceed."""
-    declared_buses = {bus.name for bus in config.buses} | {"default"}
-    known_buses: dict[str, bool] = {}
     problems: list[Problem] = []
     for rule in config.rules:
-        if rule.bus not in declared_buses:
-            if rule.bus not in known_buses:
-                known_buses[rule.bus] = await _exists(dispatcher, "DescribeEventBus", {"Name": rule.bus})
-            if not known_buses[rule.bus]:
-                reason = f"event bus {rule.bus!r} does not exist and is not declared in the config; declare it in buses"
-                problems.append(Problem(rule.file, f"{rule.path}.bus", reason))
-                continue
         problems.extend(await _rule_problems(rule, dispatcher, owned))
     return problems
-
-
-async def _exists(dispatcher: Dispatcher, operation: str, body: dict[str, Any]) -> bool:
-    try:
-        await dispatcher.call(operation, body)
-    except ResourceNotFoundException:
-        return False
-    return True
 
 
 async def _rule_problems(rule: RuleConfig, dispatcher: Dispatcher, owned: set[str]) -> list[Problem]:

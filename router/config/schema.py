@@ -41,6 +41,14 @@ _BUS: dict[str, Any] = {
             "description": "The bus name: letters, digits, '.', '-' and '_'.",
         },
         "description": {"type": "string", "maxLength": 512, "description": "The bus description."},
+        "tags": {
+            "type": "object",
+            "maxProperties": 50,
+            "propertyNames": {"minLength": 1, "maxLength": 128},
+            "additionalProperties": {"type": "string", "maxLength": 256},
+            "description": "Tags of the bus (key: value), added at CreateEventBus or with TagResource; tags set "
+            "otherwise are left alone. E.g. `switchboard:validate-schema: orders/shop@OrderCreated` (docs/schemas.md).",
+        },
     },
 }
 

@@ -21,6 +21,8 @@ def validate_command(path: str | Path, out: TextIO | None = None) -> int:
         for problem in err.problems:
             print(problem, file=stream)
         return int(ExitCode.CONFIG_INVALID)
+    for warning in config.warnings:
+        print(warning, file=stream)
     print(
         f"{path}: OK ({len(config.files)} files, {len(config.buses)} buses, {len(config.rules)} rules, "
         f"{config.target_count} targets)",

@@ -139,7 +139,7 @@ class ConnectionAuth:
         _add_http_parameters(wanted, extra)
         wanted.body.setdefault("grant_type", "client_credentials")
         wanted.headers["Authorization"] = _basic(client["ClientID"], client["ClientSecret"])
-        method = oauth.get("HttpMethod", "POST")
+        method = str(oauth.get("HttpMethod") or "POST").upper()  # AWS accepts any letter case ("put")
         query = dict(wanted.query)
         if method == "GET":
             query.update(wanted.body)

@@ -25,7 +25,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from router.errors import LimitExceededException, ResourceAlreadyExistsException, ResourceNotFoundException
+from router.errors import ResourceAlreadyExistsException, ResourceNotFoundException
+from router.quotas import limit_exceeded
 
 __all__ = ["Change", "Kind", "Records"]
 
@@ -35,7 +36,7 @@ Change = Callable[[dict[str, Any], bytes | None], tuple[dict[str, Any], str | No
 # KEYS[1] records hash, KEYS[2] secrets hash (or the records hash again); ARGV name, record, secret, limit
 _CREATE = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
+if tonumber(ARGV[4]) > 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
 return 1
@@ -48,8 +49,6 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 if KEYS[2] ~= KEYS[1] then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return record
 """
-
-_LIMIT_MESSAGE = "The requested resource exceeds the maximum number allowed."
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +77,7 @@ class Records:
         if created == 0:
             raise ResourceAlreadyExistsException(self.kind.exists_message(name))
         if created == -1:
-            raise LimitExceededException(_LIMIT_MESSAGE)
+            raise limit_exceeded()
 
     async def get(self, name: str) -> dict[str, Any]:
         raw = await self.redis.hget(self._records, name)

@@ -19,6 +19,7 @@ DEAUTHORIZING; the stored state is DEAUTHORIZED at once. DeleteConnection answer
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -82,7 +83,7 @@ def public_auth_parameters(auth: dict[str, Any]) -> dict[str, Any]:
         if oauth.get("OAuthHttpParameters"):
             shown["OAuthHttpParameters"] = _public_http(oauth["OAuthHttpParameters"])
         out["OAuthParameters"] = shown
-    if auth.get("InvocationHttpParameters"):
+    if auth.get("InvocationHttpParameters") is not None:  # AWS echoes an empty one as {}
         out["InvocationHttpParameters"] = _public_http(auth["InvocationHttpParameters"])
     if auth.get("ConnectivityParameters"):
         out["ConnectivityParameters"] = auth["ConnectivityParameters"]
@@ -165,8 +166,11 @@ class ConnectionStore:
         self.settings = settings
         self.box = box
         self._arn_prefix = f"arn:aws:events:{settings.region}:{settings.account_id}:"
-        self._connections = Records(redis, _CONNECTIONS, keys.connections, keys.connection_secrets)
-        self._destinations = Records(redis, _DESTINATIONS, keys.api_destinations)
+        quotas = settings.quotas  # the settings' quotas (AWS's 3,000 each by default); 0: no limit
+        connections = dataclasses.replace(_CONNECTIONS, limit=quotas.connections)
+        destinations = dataclasses.replace(_DESTINATIONS, limit=quotas.api_destinations)
+        self._connections = Records(redis, connections, keys.connections, keys.connection_secrets)
+        self._destinations = Records(redis, destinations, keys.api_destinations)
 
     # --- connections ---------------------------------------------------------------------------------
 
@@ -189,7 +193,7 @@ class ConnectionStore:
             "AuthParameters": public_auth_parameters(auth),
             "CreationTime": now,
             "LastModifiedTime": now,
-            "LastAuthorizedTime": now if auth_type != "OAUTH_CLIENT_CREDENTIALS" else None,
+            "LastAuthorizedTime": now,  # AWS has it from creation on, for an OAuth connection in AUTHORIZING too
         }
         await self._connections.create(name, record, self.box.encrypt(auth))
         return record
@@ -237,8 +241,7 @@ class ConnectionStore:
             record["AuthParameters"] = public_auth_parameters(auth)
             record["ConnectionState"] = _initial_state(auth_type)
             record.pop("StateReason", None)
-            if auth_type != "OAUTH_CLIENT_CREDENTIALS":
-                record["LastAuthorizedTime"] = now
+            record["LastAuthorizedTime"] = now
             return record, self.box.encrypt(auth)
 
         return await self._connections.update(name, change)

@@ -62,17 +62,22 @@ class Delivery:
         )
         metrics = state.extras.get("metrics")
         histogram = latency_histogram(metrics.registry) if metrics is not None else None
-        children: dict[tuple[str, str], Any] = {}
+        if metrics is not None and histogram is not None:
+            metrics.track_rule_series(histogram)  # a deleted rule's series are dropped at scrape (router.metrics)
 
         def observe(bus: str, rule: str, seconds: float) -> None:
-            if histogram is None:
-                return
-            child = children.get((bus, rule))
-            if child is None:
-                child = children[(bus, rule)] = histogram.labels(bus, rule)
-            child.observe(seconds)
+            if histogram is not None:
+                histogram.labels(bus, rule).observe(seconds)  # not cached: a dropped series must be made anew
 
-        self.sink = DeliverySink(redis, keys, arns, clock=clock, observe_start=observe, inline=inline)
+        self.sink = DeliverySink(
+            redis,
+            keys,
+            arns,
+            clock=clock,
+            observe_start=observe,
+            inline=inline,
+            internal=state.extras.get("internal_targets") or {},
+        )
         settle = redis.register_script(SETTLE)
 
         async def run_settle(keys_: list[str], args: list[Any]) -> Any:

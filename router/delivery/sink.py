@@ -19,6 +19,12 @@ Two paths, one behaviour:
   the job path then gives exactly the outcome, retries, metrics and DLQ message it always gave, and the bus's ingest
   never waits on one bad target.
 
+- **Internal (targets whose ARN is `router.extensions.internal_target_arn(kind, ...)`).** The managed rules of
+  schema discovery and archives feed their extension, not a service: `stage` calls the kind's registered
+  `InternalTarget` and adds the commands it returns (keys in the bus's slot) to the entry's `Effects.commands`, so
+  they commit with the ack. No job, no retries, no delivery metrics; an ARN of an unknown kind is a job (and fails
+  as a target that does not exist would).
+
 It still counts MatchedEvents and TriggeredRules (it extends `CountingSink`). `stage` does no I/O: the targets come
 from a per-bus cache that `prepare(bus, compiled)` refreshes before each batch whenever the bus's version counter
 (bumped by every rule and target change) differs from the cached one. A refresh also adds the bus's job streams to
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +52,7 @@ from router.delivery.queues import queue_name
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
 from router.envelope import uuid4_strings
+from router.extensions import InternalDelivery, InternalTarget, internal_target_kind
 from router.ingest import CountingSink, Effects
 from router.keys import Keys
 from router.matchers import CompiledBus
@@ -57,12 +64,10 @@ log = logging.getLogger("switchboard.delivery")
 _SUCCESS_COUNTERS = ("Invocations", "InvocationAttempts", "SuccessfulInvocationAttempts")
 
 # KEYS: the queue stream. ARGV: sent_ms, group id ('' for none), then per message: message id, delivery id, body.
-# Appends the messages in order (fields as router.delivery.queues documents); returns how many, negated when the
-# append created the stream (a queue's first delivery: the sink then adds it to the SQS queue list, router.sqs).
-# Sent with EVAL (the script text is short, and Redis caches it by its SHA), so there is no NOSCRIPT case to handle.
+# Appends the messages in order (fields as router.delivery.queues documents); returns how many. Sent with EVAL (the
+# script text is short, and Redis caches it by its SHA), so there is no NOSCRIPT case to handle.
 _QUEUE_APPEND = """
 local key, sent_ms, group = KEYS[1], ARGV[1], ARGV[2]
-local created = redis.call('EXISTS', key) == 0
 for i = 3, #ARGV, 3 do
   if group == '' then
     redis.call('XADD', key, '*', 'message_id', ARGV[i], 'delivery_id', ARGV[i + 1], 'body', ARGV[i + 2],
@@ -72,7 +77,6 @@ for i = 3, #ARGV, 3 do
       'sent_ms', sent_ms, 'group_id', group)
   end
 end
-if created then return -(#ARGV - 2) / 3 end
 return (#ARGV - 2) / 3
 """
 
@@ -98,6 +102,8 @@ class _Target:
     """Queue targets: (queue stream, MessageGroupId or ''), the key of their batch's `_QUEUE_APPEND` call."""
     queue: str | None = None
     """Queue targets: the queue's name."""
+    internal: tuple[InternalTarget, str] | None = None
+    """Internal targets: their kind's handler and the name from the ARN."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,7 @@ class DeliverySink(CountingSink):
         clock: Callable[[], float] = time.time,
         observe_start: Callable[[str, str, float], None] | None = None,
         inline: bool = True,
+        internal: Mapping[str, InternalTarget] | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -136,6 +143,8 @@ class DeliverySink(CountingSink):
         """False: every delivery takes the job path (for comparisons and tests)."""
         self._append_bus = redis.register_script(APPEND_SCRIPT)
         self._buses: dict[str, _BusTargets] = {}
+        self.internal = dict(internal or {})
+        """Internal target kind -> handler (router.extensions)."""
 
     async def prepare(self, bus: str, compiled: CompiledBus) -> None:
         """Make the targets of `compiled`'s rules available to `stage` (reads Redis only when the version moved)."""
@@ -155,8 +164,10 @@ class DeliverySink(CountingSink):
                 target_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
                 stream = self.keys.deliveries(bus, rule, target_id)
                 raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode()
-                targets.append(self._target(rule, target_id, raw_bytes, stream))
-                streams.append(stream)
+                made = self._target(rule, target_id, raw_bytes, stream)
+                targets.append(made)
+                if made.internal is None:  # an internal target has no job stream for delivery workers to read
+                    streams.append(stream)
             by_rule[rule] = tuple(targets)
         if streams:
             await self.redis.sadd(self.keys.delivery_lanes(bus), *streams)
@@ -170,6 +181,23 @@ class DeliverySink(CountingSink):
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             target, arn, policy = {}, "", RetryPolicy()
         inline_key = exists_key = group_id = name = None
+        internal = internal_target_kind(arn) if self.internal else None
+        if internal is not None and internal[0] in self.internal:
+            handler = self.internal[internal[0]]
+            return _Target(
+                target_id,
+                raw,
+                stream,
+                target,
+                policy,
+                None,
+                None,
+                None,
+                False,
+                (),
+                None,
+                internal=(handler, internal[1]),
+            )
         service = service_of(arn) if self.inline else ""
         if service == "queue":
             name = queue_name(arn)
@@ -199,6 +227,10 @@ class DeliverySink(CountingSink):
             for target in cached.rules.get(rule, ()):
                 if envelope_id is None:
                     envelope_id = event_id_of(event)
+                if target.internal is not None:
+                    handler, name = target.internal
+                    effects.commands.extend(handler(InternalDelivery(bus, rule, target.target, name, event, self.keys)))
+                    continue
                 did = delivery_id(envelope_id, rule, target.target_id)
                 if target.inline_key is not None:
                     effects.pending.append(_Inline(rule, target, did, event, int(ingest_ms), effects.hops))
@@ -246,18 +278,21 @@ class DeliverySink(CountingSink):
                     for i in range(0, len(pairs), 2):
                         args += (next(message_ids), pairs[i], pairs[i + 1])
                     pipe.execute_command(*args)
+                # the queues are listed by SQS's ListQueues (router.sqs), also those a delivery creates; the reply
+                # (its last) is not a delivery's
+                names: dict[str, float] = {}
+                for items, _ in queue_calls.values():
+                    names[items[0][1].target.queue or ""] = 0
+                pipe.zadd(self.keys.queues, names, nx=True)
             results: list[Any]
             try:
-                results = await pipe.execute(raise_on_error=False) if calls else []
+                results = (await pipe.execute(raise_on_error=False))[: len(calls)] if calls else []
             except (RedisError, OSError) as err:
                 log.warning("bus %s: inline deliveries failed, staging them as jobs: %s", bus, err)
                 results = [err] * len(calls)
         observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
-        created: dict[str, int] = {}
         for delivered, result in zip(calls, results, strict=True):
             failed = isinstance(result, BaseException) or result is None
-            if not failed and isinstance(result, int) and result < 0 and delivered[0][1].target.queue is not None:
-                created[delivered[0][1].target.queue] = 0
             for effects, item in delivered:
                 if failed:
                     effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
@@ -267,11 +302,6 @@ class DeliverySink(CountingSink):
                         observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
         for effects in batch:
             effects.pending.clear()
-        if created:  # queues created on first delivery are listed by SQS's ListQueues
-            try:
-                await self.redis.zadd(self.keys.queues, created, nx=True)
-            except (RedisError, OSError) as err:
-                log.warning("could not list new queues %s: %s", sorted(created), err)
 
     def _payload(self, bus: str, item: _Inline, now_ms: int) -> bytes | None:
         """What to append for an inline delivery; None when the job path must decide its outcome."""

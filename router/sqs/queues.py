@@ -3,7 +3,8 @@
 A queue exists while its `attributes` hash or its stream exists (router.sqs.scripts): CreateQueue writes the
 attributes; a rule's first delivery to `arn:aws:sqs:...:NAME` creates the stream, and with it the queue, with the
 default attributes. Every queue name is also in the account-wide `sb:{meta}:queues` sorted set, which ListQueues
-pages: CreateQueue adds it, and so does the delivery path when its append creates a stream (router.delivery).
+pages: CreateQueue adds it, and so does every delivery to a queue (router.delivery: a `ZADD NX` in the pipeline of
+its appends).
 DeleteQueue removes the name first, then every key of the queue in one script.
 
 Attributes are read once per second per process at most (`QueueStore.config`), as SQS itself documents that

@@ -23,7 +23,13 @@ def stores(state: AppState) -> tuple[BusStore, RuleStore]:
     """The process's bus and rule stores (created on first use and kept in `state.extras`)."""
     pair = state.extras.get(_EXTRAS_KEY)
     if pair is None:
-        pair = (RedisBusStore(state.redis, state.keys), RedisRuleStore(state.redis, state.keys))
+        quotas = state.settings.quotas
+        pair = (
+            RedisBusStore(state.redis, state.keys, quotas.event_buses),
+            RedisRuleStore(
+                state.redis, state.keys, max_rules=quotas.rules_per_bus, max_targets=quotas.targets_per_rule
+            ),
+        )
         state.extras[_EXTRAS_KEY] = pair
     buses: BusStore = pair[0]
     rules: RuleStore = pair[1]

@@ -16,26 +16,41 @@ import redis.asyncio as aioredis
 
 from router.errors import InternalException, ValidationException
 from router.keys import Keys
+from router.quotas import limit_exceeded
 from router.store.protocol import Record
-from router.store.scripts import BUS_CAS, CAS_ATTEMPTS, DELETE_BUS_MARKER, redis_errors, status
+from router.store.scripts import BUS_CAS, BUS_REGISTER, CAS_ATTEMPTS, DELETE_BUS_MARKER, redis_errors, status
 
 
 class RedisBusStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, max_buses: int = 0) -> None:
         self._redis = redis
         self._keys = keys
+        self._max_buses = max_buses
         self._delete_marker = redis.register_script(DELETE_BUS_MARKER)
         self._cas = redis.register_script(BUS_CAS)
+        self._register = redis.register_script(BUS_REGISTER)
 
     async def ensure(self, record: Record) -> None:
-        await self.create(record)
+        await self._create(record, limit=0)
 
     async def create(self, record: Record) -> bool:
+        return await self._create(record, limit=self._max_buses)
+
+    async def _create(self, record: Record, *, limit: int) -> bool:
+        """The event-buses quota is checked twice: before the marker is set (so a refused bus leaves no key),
+        and atomically with the registry entry (so concurrent creates never overshoot it)."""
         name = record["Name"]
+        registry = self._keys.buses
         with redis_errors("CreateEventBus"):
+            full = limit > 0 and await self._redis.hlen(registry) >= limit
+            if full and not await self._redis.hexists(registry, name):
+                raise limit_exceeded()
             await self._redis.set(self._keys.bus_exists(name), b"1")
-            created = await self._redis.hsetnx(self._keys.buses, name, orjson.dumps(record))
-        return bool(created)
+            outcome = status(await self._register(keys=[registry], args=[name, orjson.dumps(record), limit]))
+            if outcome == "LIMIT":  # another bus was created meanwhile: take the marker back
+                await self._redis.delete(self._keys.bus_exists(name))
+                raise limit_exceeded()
+        return outcome == "OK"
 
     async def get(self, name: str) -> Record | None:
         with redis_errors("read bus"):

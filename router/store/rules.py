@@ -17,22 +17,26 @@ import redis.asyncio as aioredis
 
 from router.errors import (
     InternalException,
-    LimitExceededException,
     ResourceNotFoundException,
     ValidationException,
 )
 from router.keys import Keys
+from router.quotas import limit_exceeded
 from router.store.protocol import Record, RuleMutation
 from router.store.scripts import CAS_ATTEMPTS, PUT_TARGETS, REMOVE_TARGETS, RULE_CAS, redis_errors, status
 
 TARGETS_PER_RULE = 5
-"""EventBridge's hard limit of targets on one rule."""
+"""EventBridge's hard limit of targets on one rule (the default of settings `quotas.targets_per_rule`)."""
 
 
 class RedisRuleStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, *, max_rules: int = 0, max_targets: int = TARGETS_PER_RULE
+    ) -> None:
         self._redis = redis
         self._keys = keys
+        self._max_rules = max_rules
+        self._max_targets = max_targets
         self._cas = redis.register_script(RULE_CAS)
         self._put_targets = redis.register_script(PUT_TARGETS)
         self._remove_targets = redis.register_script(REMOVE_TARGETS)
@@ -58,9 +62,11 @@ class RedisRuleStore:
                 raw = await self._redis.hget(self._keys.rules(bus), name)
                 new = mutate(_load(raw) if raw is not None else None)
                 args = [name, raw or b"", orjson.dumps(new) if new is not None else b"", b"1" if keep_targets else b"0"]
-                outcome = status(await self._cas(keys=keys, args=args))
+                outcome = status(await self._cas(keys=keys, args=[*args, self._max_rules]))
             if outcome == "OK":
                 return new
+            if outcome == "LIMIT":
+                raise limit_exceeded()
             if outcome == "NOBUS":
                 raise ResourceNotFoundException(f"Event bus {bus} does not exist.")
             if outcome == "HASTARGETS":
@@ -68,7 +74,7 @@ class RedisRuleStore:
         raise InternalException("The rule is being changed concurrently; try again.")
 
     async def put_targets(self, bus: str, rule: str, targets: Sequence[Record]) -> None:
-        args: list[Any] = [rule, TARGETS_PER_RULE]
+        args: list[Any] = [rule, self._max_targets]
         for target in targets:
             args += [target["Id"], orjson.dumps(target)]
         with redis_errors("PutTargets"):
@@ -102,7 +108,7 @@ def _raise_for(outcome: str, bus: str, rule: str) -> None:
     if outcome == "NORULE":
         raise ResourceNotFoundException(f"Rule {rule} does not exist on EventBus {bus}.")
     if outcome == "LIMIT":
-        raise LimitExceededException("The requested resource exceeds the maximum number allowed.")
+        raise limit_exceeded()
     raise InternalException(f"Unexpected storage answer {outcome!r}.")
 
 

@@ -13,15 +13,18 @@ from collections.abc import Iterator
 
 import redis.exceptions
 
-from router.errors import InternalException
+from router.faults import storage_error
 
 RULE_CAS = """
 -- KEYS: bus marker, rules hash, the rule's targets hash, bus version
--- ARGV: rule name, expected record ('' = absent), new record ('' = delete), '1' = refuse to drop targets
+-- ARGV: rule name, expected record ('' = absent), new record ('' = delete), '1' = refuse to drop targets,
+--       most rules on the bus (0: no limit)
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOBUS' end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
 if current == false then current = '' end
 if current ~= ARGV[2] then return 'RETRY' end
+local limit = tonumber(ARGV[5] or '0')
+if current == '' and ARGV[3] ~= '' and limit > 0 and redis.call('HLEN', KEYS[2]) >= limit then return 'LIMIT' end
 if ARGV[3] == '' then
   if current == '' then return 'OK' end
   if ARGV[4] == '1' and redis.call('HLEN', KEYS[3]) > 0 then return 'HASTARGETS' end
@@ -37,7 +40,7 @@ return 'OK'
 
 PUT_TARGETS = """
 -- KEYS: bus marker, rules hash, the rule's targets hash, bus version
--- ARGV: rule name, max targets per rule, then id, record pairs
+-- ARGV: rule name, max targets per rule (0: no limit), then id, record pairs
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOBUS' end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 'NORULE' end
 local count = redis.call('HLEN', KEYS[3])
@@ -47,7 +50,8 @@ for i = 3, #ARGV, 2 do
   if not seen[id] and redis.call('HEXISTS', KEYS[3], id) == 0 then count = count + 1 end
   seen[id] = true
 end
-if count > tonumber(ARGV[2]) then return 'LIMIT' end
+local most = tonumber(ARGV[2])
+if most > 0 and count > most then return 'LIMIT' end
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 redis.call('INCR', KEYS[4])
 return 'OK'
@@ -71,6 +75,15 @@ if redis.call('DEL', KEYS[1]) == 1 then redis.call('INCR', KEYS[3]) end
 return 'OK'
 """
 
+BUS_REGISTER = """
+-- KEYS: bus registry ; ARGV: bus name, record, most buses allowed (0: no limit)
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'EXISTS' end
+local limit = tonumber(ARGV[3])
+if limit > 0 and redis.call('HLEN', KEYS[1]) >= limit then return 'LIMIT' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 'OK'
+"""
+
 BUS_CAS = """
 -- KEYS: bus registry ; ARGV: bus name, expected record, new record
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -86,11 +99,11 @@ CAS_ATTEMPTS = 50
 
 @contextlib.contextmanager
 def redis_errors(action: str) -> Iterator[None]:
-    """Translate Redis failures into the wire's InternalException, keeping the cause chained."""
+    """Translate Redis failures into the wire error of their fault class (router.faults), keeping the cause."""
     try:
         yield
     except redis.exceptions.RedisError as err:
-        raise InternalException(f"Storage is unavailable ({action}); try again.") from err
+        raise storage_error(err) from err
 
 
 def status(result: object) -> str:

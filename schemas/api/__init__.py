@@ -6,9 +6,15 @@ an explicit `UnsupportedOperationException`.
 
 from __future__ import annotations
 
-from schemas.api import registries, schema_ops, tags
+from schemas.api import bindings, discoverers, registries, schema_ops, tags
 from schemas.api.protocol import PATHS, Handler, SchemasApp
 
 __all__ = ["OPERATIONS", "PATHS", "Handler", "SchemasApp"]
 
-OPERATIONS: dict[str, Handler] = {**registries.OPERATIONS, **schema_ops.OPERATIONS, **tags.OPERATIONS}
+OPERATIONS: dict[str, Handler] = {
+    **registries.OPERATIONS,
+    **schema_ops.OPERATIONS,
+    **tags.OPERATIONS,
+    **bindings.OPERATIONS,
+    **discoverers.OPERATIONS,
+}

@@ -26,7 +26,14 @@ from schemas.paging import page
 from schemas.services import store
 from schemas.store import AWS_EVENTS, DISCOVERED, Record, now_s, registry_not_found, schema_not_found
 
-__all__ = ["OPERATIONS", "content_digest", "new_schema_record", "new_version"]
+__all__ = [
+    "OPERATIONS",
+    "content_digest",
+    "existing_schema",
+    "new_schema_record",
+    "new_version",
+    "schema_version",
+]
 
 MAX_SCHEMA_NAME = 385
 _SCHEMA_FIELDS = ("Description", "LastModified", "SchemaArn", "SchemaName", "Tags", "Type")
@@ -116,7 +123,7 @@ async def create_schema(state: AppState, params: dict[str, Any]) -> dict[str, An
     return _shown(record, version)
 
 
-async def _existing(state: AppState, registry: str, name: str) -> Record:
+async def existing_schema(state: AppState, registry: str, name: str) -> Record:
     record = await store(state).get_schema(registry, name)
     if record is None:
         await _registry(state, registry)
@@ -124,7 +131,7 @@ async def _existing(state: AppState, registry: str, name: str) -> Record:
     return record
 
 
-async def _version(state: AppState, registry: str, record: Record, version: str | None) -> Record:
+async def schema_version(state: AppState, registry: str, record: Record, version: str | None) -> Record:
     wanted = version if version is not None else str(record["LatestVersion"])
     found = await store(state).get_version(registry, record["SchemaName"], wanted)
     if found is None:
@@ -134,8 +141,8 @@ async def _version(state: AppState, registry: str, record: Record, version: str 
 
 async def describe_schema(state: AppState, params: dict[str, Any]) -> dict[str, Any]:
     registry: str = params["RegistryName"]
-    record = await _existing(state, registry, params["SchemaName"])
-    version = await _version(state, registry, record, params.get("SchemaVersion"))
+    record = await existing_schema(state, registry, params["SchemaName"])
+    version = await schema_version(state, registry, record, params.get("SchemaVersion"))
     return {**_shown(record, version), "Content": version["Content"]}
 
 
@@ -143,7 +150,7 @@ async def update_schema(state: AppState, params: dict[str, Any]) -> dict[str, An
     registry: str = params["RegistryName"]
     name: str = params["SchemaName"]
     _writable(registry)
-    await _existing(state, registry, name)
+    await existing_schema(state, registry, name)
     content = params.get("Content")
     token = params.get("ClientTokenId")
     if content is None and "Type" in params:
@@ -174,7 +181,7 @@ async def update_schema(state: AppState, params: dict[str, Any]) -> dict[str, An
 
     changed = await store(state).change_schema(registry, name, update)
     assert changed is not None
-    return _shown(changed, await _version(state, registry, changed, None))
+    return _shown(changed, await schema_version(state, registry, changed, None))
 
 
 async def delete_schema(state: AppState, params: dict[str, Any]) -> None:
@@ -182,7 +189,7 @@ async def delete_schema(state: AppState, params: dict[str, Any]) -> None:
     name: str = params["SchemaName"]
     if registry == AWS_EVENTS:
         raise read_only(registry)
-    await _existing(state, registry, name)
+    await existing_schema(state, registry, name)
 
     def delete(current: Record | None) -> tuple[None, dict[str, Record | None]]:
         if current is None:
@@ -198,7 +205,7 @@ async def delete_schema_version(state: AppState, params: dict[str, Any]) -> None
     version: str = params["SchemaVersion"]
     if registry == AWS_EVENTS:
         raise read_only(registry)
-    await _existing(state, registry, name)
+    await existing_schema(state, registry, name)
     stored = await store(state).all_versions(registry, name)
     remaining = [v["SchemaVersion"] for v in stored]
     digests = {v["SchemaVersion"]: v.get("Digest") for v in stored}
@@ -231,7 +238,7 @@ async def list_schemas(state: AppState, params: dict[str, Any]) -> dict[str, Any
 
 async def list_schema_versions(state: AppState, params: dict[str, Any]) -> dict[str, Any]:
     registry: str = params["RegistryName"]
-    record = await _existing(state, registry, params["SchemaName"])
+    record = await existing_schema(state, registry, params["SchemaName"])
     versions = await store(state).all_versions(registry, record["SchemaName"])
     chosen, token = page(versions, lambda version: f"{int(version['SchemaVersion']):012d}", params)
     summaries = [
@@ -275,8 +282,8 @@ async def export_schema(state: AppState, params: dict[str, Any]) -> dict[str, An
     registry: str = params["RegistryName"]
     if params["Type"] != JSON_SCHEMA_DRAFT4:
         raise BadRequestException(f"Export type {params['Type']} is not supported: use {JSON_SCHEMA_DRAFT4}.")
-    record = await _existing(state, registry, params["SchemaName"])
-    version = await _version(state, registry, record, params.get("SchemaVersion"))
+    record = await existing_schema(state, registry, params["SchemaName"])
+    version = await schema_version(state, registry, record, params.get("SchemaVersion"))
     document = to_draft4(version["Type"], orjson.loads(version["Content"]))
     return {
         "Content": orjson.dumps(document).decode(),

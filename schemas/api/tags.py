@@ -19,13 +19,18 @@ from schemas.errors import BadRequestException, NotFoundException
 from schemas.services import arns, store
 from schemas.store import Record, registry_not_found, schema_not_found
 
-__all__ = ["MAX_TAGS", "OPERATIONS", "TAG_HOOKS"]
+__all__ = ["MAX_TAGS", "OPERATIONS", "TAG_HOOKS", "not_found_arn"]
 
 MAX_TAGS = 50
 """Tags per resource (AWS's limit for Schemas resources)."""
 
 TAG_HOOKS: dict[str, Any] = {}
 """`kind` -> async (state, name, mutate) that applies a tag change to another kind of resource (discoverers)."""
+
+
+def not_found_arn(name: str) -> NotFoundException:
+    """A discoverer named by a tag ARN that does not exist (same message as any other resource)."""
+    return NotFoundException(f"Resource {name} does not exist.")
 
 
 def _not_found(arn: str) -> NotFoundException:
@@ -65,7 +70,10 @@ async def _change_tags(state: AppState, arn: str, change: Any) -> dict[str, str]
             raise _not_found(arn)
         await registries.change_schema(registry, ref.name, mutate)
     elif ref.kind in TAG_HOOKS:
-        await TAG_HOOKS[ref.kind](state, ref.name, apply)
+        try:
+            await TAG_HOOKS[ref.kind](state, ref.name, apply)
+        except NotFoundException:
+            raise _not_found(arn) from None
     else:
         raise _not_found(arn)
     return result

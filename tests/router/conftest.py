@@ -92,17 +92,23 @@ def server(redis_url: str) -> Iterator[ServerThread]:
     srv.stop()
 
 
-@pytest.fixture
-def events_client(server: ServerThread) -> Any:
-    """A real boto3 EventBridge client talking to the real server."""
+def boto3_client(url: str, service: str = "events", *, region: str = "us-east-1", access_key: str = "testing") -> Any:
+    """A real boto3 client for `service` at `url`, signing for `region` with the access key id `access_key` (a
+    12-digit key id makes the router take it as the account id), one attempt per call."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
-        "events",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
+        service,
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id=access_key,
         aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
+
+
+@pytest.fixture
+def events_client(server: ServerThread) -> Any:
+    """A real boto3 EventBridge client talking to the real server."""
+    return boto3_client(server.url)

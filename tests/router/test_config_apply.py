@@ -194,16 +194,21 @@ async def test_resources_deleted_over_the_api_are_recreated(api: Api, redis_clie
     assert [t["Id"] for t in await targets_of(api, "placed", "orders")] == ["fn", "queue"]
 
 
-async def test_a_rule_on_a_bus_that_does_not_exist_is_refused_before_any_write(
+async def test_what_the_stored_state_refuses_is_refused_before_any_write(
     api: Api, redis_client: aioredis.Redis
 ) -> None:
-    text = "buses: [{name: orders}]\nrules:\n  - name: r\n    bus: nowhere\n    pattern: {source: [a]}\n"
+    """Targets created over the API, which config keeps, count toward the 5: checked before anything is written."""
+    await api.ok("PutRule", {"Name": "audit", "EventPattern": '{"source": ["a"]}'})
+    queues = [{"Id": f"api-{i}", "Arn": f"arn:aws:sqs:us-east-1:123456789012:q{i}"} for i in range(4)]
+    await api.ok("PutTargets", {"Rule": "audit", "Targets": queues})
+    text = BASE + "    targets:\n      - {Id: a, Arn: 'arn:aws:sqs:us-east-1:123456789012:a'}\n"
+    text += "      - {Id: b, Arn: 'arn:aws:sqs:us-east-1:123456789012:b'}\n"
     before = await snapshot(redis_client)
     with pytest.raises(ConfigApplyError) as info:
         await apply(load_text("x.yaml", text), dispatcher(api))
     assert info.value.lines() == [
-        "x.yaml: rules[0].bus: event bus 'nowhere' does not exist and is not declared in the config; declare it in "
-        "buses",
+        "x.yaml: rules[1].targets: the rule would have 6 targets: 2 declared here and 4 created over the API "
+        "(api-0, api-1, api-2, api-3), which config keeps; a rule can have at most 5",
         "nothing was applied: fix the problems above and start again",
     ]
     assert await snapshot(redis_client) == before
@@ -239,7 +244,7 @@ async def test_shipped_example_applies_and_reapplies_cleanly(
     shutil.copytree(REPO / "config", tmp_path / "config")
     config = load_dir(tmp_path / "config")
     report = await apply(config, dispatcher(api))
-    assert len(report.created) == 1 + 3 + 4
+    assert len(report.created) == 1 + 3 + 3
     rules = await api.ok("ListRules", {"EventBusName": "orders"})
     assert sorted(r["Name"] for r in rules["Rules"]) == ["large-order", "order-placed", "payment-failed"]
     before = await snapshot(redis_client)
@@ -247,24 +252,17 @@ async def test_shipped_example_applies_and_reapplies_cleanly(
     assert await snapshot(redis_client) == before
 
 
-async def test_bus_description_change_warns_while_update_event_bus_is_not_served(
-    api: Api, redis_client: aioredis.Redis
-) -> None:
-    """UpdateEventBus is not served yet (router/api/buses.py): the applier says so, never a silent success, and writes
-    nothing. When UpdateEventBus is served, this test changes to expect `report.updated == ("bus orders",)`."""
-    assert "UpdateEventBus" not in dispatcher(api).handlers
-    status, code, _ = await api.error("UpdateEventBus", {"Name": "orders", "Description": "Shop"})
-    assert (status, code) == (400, "UnsupportedOperationException")
+async def test_bus_description_change_is_applied_with_update_event_bus(api: Api, redis_client: aioredis.Redis) -> None:
+    """A changed description is applied with UpdateEventBus (router/api/buses.py), and re-applying changes nothing."""
     await apply(load_text("base.yaml", BASE), dispatcher(api))
+    changed = BASE.replace("description: Orders", "description: Shop")
+    report = await apply(load_text("base.yaml", changed), dispatcher(api))
+    assert report.updated == ("bus orders",)
+    assert report.warnings == ()
+    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Shop"
     before = await snapshot(redis_client)
-    report = await apply(
-        load_text("base.yaml", BASE.replace("description: Orders", "description: Shop")), dispatcher(api)
-    )
-    assert report.warnings == ("bus orders: description not updated: UpdateEventBus is not supported yet",)
-    assert report.updated == ()
-    assert not report.changed
+    assert not (await apply(load_text("base.yaml", changed), dispatcher(api))).changed
     assert await snapshot(redis_client) == before
-    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Description"] == "Orders"
 
 
 async def test_minimal_declarations_are_idempotent_too(api: Api, redis_client: aioredis.Redis) -> None:

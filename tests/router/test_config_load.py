@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from router.config import ConfigError, ConfigSet, load_dir, load_text, validate_command
+from router.delivery.transports import service_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -233,6 +234,7 @@ def test_duplicate_names_within_and_across_files(tmp_path: Path) -> None:
 
 def test_cloudtrail_state_only_on_the_default_bus() -> None:
     text = (
+        "buses: [{name: orders}]\n"
         "rules:\n  - {name: r, bus: orders, state: ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS, pattern: {a: [1]}}\n"
     )
     assert errors(text) == [
@@ -263,7 +265,9 @@ def test_validate_command_prints_each_error_on_its_own_line(tmp_path: Path) -> N
 def test_shipped_example_config_is_valid() -> None:
     out = io.StringIO()
     assert validate_command(REPO / "config", out=out) == 0, out.getvalue()
-    assert out.getvalue() == f"{REPO / 'config'}: OK (1 files, 1 buses, 3 rules, 4 targets)\n"
+    assert out.getvalue() == f"{REPO / 'config'}: OK (1 files, 1 buses, 3 rules, 3 targets)\n"
     config = load_dir(REPO / "config")
+    # every target delivers somewhere a user can look on a fresh machine: a queue (`switchboard queue read`)
+    assert {service_of(str(t.request()["Arn"])) for r in config.rules for t in r.targets} == {"queue"}
     assert {r.state for r in config.rules} == {"ENABLED", "DISABLED"}
     assert all(r.bus == "orders" for r in config.rules)

@@ -117,3 +117,29 @@ async def test_without_extensions_the_operation_stays_unsupported(redis_url: str
             )
     assert response.status_code == 400
     assert orjson.loads(response.content)["__type"] == "UnsupportedOperationException"
+
+
+async def test_entry_checks_are_cached_per_bus_for_their_ttl() -> None:
+    from collections.abc import Mapping
+
+    from router.extensions import EntryCheck, EntryCheckCache
+
+    now = [0.0]
+    asked: list[str] = []
+
+    def refuse(entry: Mapping[str, Any]) -> tuple[str, str] | None:
+        return ("InvalidArgument", "no") if entry.get("bad") else None
+
+    async def factory(state: AppState, bus: str) -> EntryCheck | None:
+        asked.append(bus)
+        return refuse if bus == "checked" else None
+
+    cache = EntryCheckCache([factory], ttl_s=1.0, clock=lambda: now[0])
+    state: Any = None
+    assert await cache.check(state, "checked", {"bad": True}) == ("InvalidArgument", "no")
+    assert await cache.check(state, "checked", {}) is None
+    assert await cache.check(state, "open", {"bad": True}) is None
+    assert asked == ["checked", "open"]
+    now[0] = 1.5
+    await cache.check(state, "checked", {})
+    assert asked == ["checked", "open", "checked"]

@@ -196,7 +196,7 @@ def test_invalid_config_files_exit_4_before_anything_starts(tmp_path: Path) -> N
     assert done.returncode == ExitCode.CONFIG_INVALID
     assert done.stderr.splitlines() == [
         "switchboard: the config in . is not valid (2 problems):",
-        "switchboard: bad.yaml: buses[0].Name: unknown key; allowed keys are name, description",
+        "switchboard: bad.yaml: buses[0].Name: unknown key; allowed keys are name, description, tags",
         "switchboard: bad.yaml: buses[0].name: required key is missing",
     ]
     assert not (tmp_path / ".switchboard").exists()

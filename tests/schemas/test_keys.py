@@ -21,7 +21,6 @@ def test_registry_keys_share_one_slot() -> None:
         keys.registry_exists("R"),
         keys.schemas("R"),
         keys.registry_policy("R"),
-        keys.fingerprints("R"),
         *keys.schema_keys("R", "aws.partner/x@Y"),
     ]
     assert {_tag(key) for key in registry} == {"registry:R"}

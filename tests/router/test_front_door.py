@@ -1,0 +1,186 @@
+"""The front door of a real `switchboard serve` (uvicorn with router.front_door's protocol) under many idle, slow
+and oversized connections: bounded in number (503 beyond), in time (408 at the header and body deadlines) and in
+header size (431), while the router's own Redis calls keep working and nothing is logged with a traceback."""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.startup import ExitCode
+from tests.conftest import free_port
+from tests.router._serve import SWITCHBOARD, ServeProcess, parse_metrics
+from tests.waiting import eventually_sync
+
+pytestmark = pytest.mark.integration
+
+CAP = 20
+PUT_EVENTS = b"POST / HTTP/1.1\r\nHost: t\r\nX-Amz-Target: AWSEvents.PutEvents\r\n"
+ENTRY = {"Source": "front.door", "DetailType": "t", "Detail": "{}"}
+
+
+@pytest.fixture
+def server(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServeProcess]:
+    monkeypatch.setenv("SWITCHBOARD_MAX_CONNECTIONS", str(CAP))
+    monkeypatch.setenv("SWITCHBOARD_HEADER_TIMEOUT_S", "1.5")
+    monkeypatch.setenv("SWITCHBOARD_BODY_TIMEOUT_S", "1.5")
+    monkeypatch.setenv("SWITCHBOARD_KEEP_ALIVE_TIMEOUT_S", "1")
+    process = ServeProcess(tmp_path, redis_url).wait_ready()
+    try:
+        yield process
+    finally:
+        process.stop()
+        assert "Traceback" not in process.log(), process.log()
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.settimeout(10)
+    return sock
+
+
+def answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def refused(server: ServeProcess, reason: str) -> float:
+    samples = parse_metrics(httpx.get(f"{server.url}/metrics", timeout=10).text)
+    return samples[("switchboard_front_door_refused_total", (("reason", reason),))]
+
+
+def test_connections_beyond_the_cap_get_503_and_the_routers_redis_is_never_starved(server: ServeProcess) -> None:
+    with httpx.Client(timeout=10) as client:  # one kept-alive connection, made before the flood
+        assert server.put_events(client, [ENTRY])["FailedEntryCount"] == 0
+        baseline = open_descriptors(server.proc.pid)
+        idle = [connect(server.port) for _ in range(CAP - 1)]  # the cap, with the client's connection
+        flood = [connect(server.port) for _ in range(200)]
+        answers = [answer(sock) for sock in flood]
+        assert all(a.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") for a in answers), answers[0]
+        assert b'"__type":"ServiceUnavailableException"' in answers[0]
+        assert b"The router is serving its limit of 20 connections; retry the request." in answers[0]
+        # The client sockets the router holds are bounded by the cap, so its Redis connections still work:
+        assert open_descriptors(server.proc.pid) <= baseline + CAP
+        assert server.put_events(client, [ENTRY] * 10)["FailedEntryCount"] == 0
+        # Idle connections are closed at the header deadline, silently, and the door opens again.
+        started = time.monotonic()
+        assert [answer(sock) for sock in idle] == [b""] * len(idle)
+        assert time.monotonic() - started < 10
+        for sock in idle + flood:
+            sock.close()
+        assert server.put_events(client, [ENTRY])["FailedEntryCount"] == 0
+    assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+    assert refused(server, "connection_limit") == 200
+    assert refused(server, "header_timeout") >= len(idle)
+
+
+def test_slow_bodies_and_slow_headers_get_408_at_their_deadlines(server: ServeProcess) -> None:
+    slow_bodies = [connect(server.port) for _ in range(CAP // 2)]
+    for sock in slow_bodies:
+        sock.sendall(PUT_EVENTS + b"Content-Length: 1000\r\n\r\n" + b'{"Entries": [')  # and then nothing
+    slow_headers = [connect(server.port) for _ in range(CAP // 2 - 1)]
+    for sock in slow_headers:
+        sock.sendall(PUT_EVENTS + b"Content-Type: application/x-amz-json-1.1\r\n")  # headers never end
+    started = time.monotonic()
+    bodies = [answer(sock) for sock in slow_bodies]
+    headers = [answer(sock) for sock in slow_headers]
+    assert time.monotonic() - started < 10
+    assert all(a.startswith(b"HTTP/1.1 408 Request Timeout\r\n") for a in bodies + headers), bodies[0]
+    assert b"The request body did not arrive within 1.5 s." in bodies[0]
+    assert b"The request headers did not arrive within 1.5 s." in headers[0]
+    for sock in slow_bodies + slow_headers:
+        sock.close()
+    assert refused(server, "body_timeout") == len(slow_bodies)
+    assert refused(server, "header_timeout") == len(slow_headers)
+    # The handlers saw the clients go away mid-body: counted as 499, never as a 500, logged without a traceback.
+    samples = parse_metrics(httpx.get(f"{server.url}/metrics", timeout=10).text)
+    statuses = {
+        dict(labels)["status"]: value
+        for (name, labels), value in samples.items()
+        if name == "switchboard_requests_total" and dict(labels)["operation"] == "PutEvents"
+    }
+    assert statuses == {"499": len(slow_bodies)}
+
+
+def test_oversized_headers_get_431_whether_they_trickle_or_arrive_at_once(server: ServeProcess) -> None:
+    at_once = connect(server.port)
+    at_once.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+    trickled = connect(server.port)
+    trickled.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 40_000)
+    eventually_sync(lambda: refused(server, "headers_too_large") == 1, what="the first 431")
+    trickled.sendall(b"a" * 30_000)
+    for sock in (at_once, trickled):
+        reply = answer(sock)
+        assert reply.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), reply[:100]
+        assert b"The request headers are larger than 65536 bytes." in reply
+        sock.close()
+    assert "Invalid HTTP request" not in server.log()
+
+
+def test_an_idle_kept_alive_connection_is_closed(server: ServeProcess) -> None:
+    sock = connect(server.port)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+    reply = answer(sock)  # served, then closed after the 1 s keep-alive timeout
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
+    sock.close()
+
+
+def _limited(soft: int) -> None:  # pragma: no cover - runs in the child
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft))
+
+
+def test_a_connection_cap_above_the_descriptor_limit_is_refused_at_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    done = subprocess.run(
+        [str(SWITCHBOARD), "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env={**env, "SWITCHBOARD_MAX_CONNECTIONS": "1000"},
+        preexec_fn=lambda: _limited(512),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == ExitCode.RESOURCES
+    assert done.stderr.splitlines() == [
+        "switchboard: SWITCHBOARD_MAX_CONNECTIONS=1000 needs 2188 file descriptors (1188 are kept for Redis, outbound "
+        "HTTP and files), but this process may open 512: raise the limit (ulimit -n 2188, LimitNOFILE=2188 in a "
+        "systemd unit, --ulimit nofile=2188 for docker), or lower SWITCHBOARD_MAX_CONNECTIONS to 0"
+    ]
+    assert not (tmp_path / ".switchboard").exists()
+
+
+def test_the_default_cap_is_lowered_to_fit_a_small_descriptor_limit(tmp_path: Path, redis_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SWITCHBOARD_MAX_CONNECTIONS")}
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(SWITCHBOARD), "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=tmp_path,
+        env={**env, "REDIS_URL": redis_url},
+        preexec_fn=lambda: _limited(1500),  # noqa: PLW1509 - the child sets its own limit before exec
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert "serving at most 312 client connections (not 1024): this process may open 1500 file descriptors" in first
+        assert proc.stderr.readline().startswith(f"switchboard: serving on http://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
