@@ -14,6 +14,7 @@ PACKAGES = [
     "router.schedules",
     "router.schedules.scheduler",
     "router.services",
+    "sagas",
     "schemas",
     "schemas.api",
 ]
