@@ -15,6 +15,7 @@ PACKAGES = [
     "router.schedules",
     "router.schedules.scheduler",
     "router.services",
+    "sagas",
     "schemas",
     "schemas.api",
 ]
