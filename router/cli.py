@@ -1,5 +1,6 @@
 """The `switchboard` command: `serve` runs the router, `config validate DIR` checks config files, `queue read NAME`
-and `queue tail NAME` print a queue target's messages.
+and `queue tail NAME` print a queue target's messages. Installed extensions add their own subcommands through
+`router.extensions.Extension.cli` (e.g. `switchboard archive ...` and `switchboard replay ...` from `archive/`).
 
 `switchboard serve [--host H] [--port N] [--config DIR] [--fsync always|everysec]` uses the Redis at `REDIS_URL`,
 or, when it is unset, starts its own persistent redis-server (`router.embedded_redis`) with its data under
@@ -22,6 +23,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from router.extensions import CliCommand
 from router.faults import QuietFaults
 from router.settings import Settings, SettingsError, unused_variables
 from router.startup import ExitCode, StartupError
@@ -58,7 +60,17 @@ def _count(text: str) -> int:
     return count
 
 
-def _parser() -> argparse.ArgumentParser:
+def _extension_commands() -> dict[str, CliCommand]:
+    """The installed extensions' subcommands (router.extensions `Extension.cli`)."""
+    from router.extensions import installed, merge_cli
+
+    return merge_cli(BUILTIN_COMMANDS, installed())
+
+
+BUILTIN_COMMANDS = ("serve", "config", "queue")
+
+
+def _parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="print tracebacks of failures too"
@@ -128,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     tail = queue_commands.add_parser("tail", parents=[common], help="print new messages as they arrive (Ctrl-C stops)")
     tail.add_argument("name", metavar="NAME", help="the queue: the last part of its arn:aws:sqs:REGION:ACCOUNT:NAME")
     tail.add_argument("--from-start", action="store_true", help="first print the messages already there")
+    for command in extra:
+        command.add(commands, common)
     return parser
 
 
@@ -157,7 +171,9 @@ def _serve(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, extra: dict[str, CliCommand]) -> int:
+    if args.command in extra:
+        return extra[args.command].run(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "queue":
@@ -172,12 +188,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    extra = _extension_commands()
+    args = _parser(list(extra.values())).parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     level = getattr(args, "log_level", "info")
     _configure_logging(level.upper())
     try:
-        return int(_run(args))
+        return int(_run(args, extra))
     except SettingsError as err:
         return _fail(ExitCode.SETTINGS, err.problems, err, debug)
     except StartupError as err:

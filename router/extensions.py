@@ -28,6 +28,9 @@ declares:
   `InternalTarget`, which returns Redis commands on keys of the bus's own hash slot (build them from
   `keys.bus_tag(bus)`). The ingest worker stages them with the batch, so they commit atomically with its
   acknowledgement: once per accepted event, never on the PutEvents path. The callable must do no I/O.
+- `cli`: `CliCommand`s, each a top-level `switchboard` subcommand (e.g. `switchboard archive ...`): `add` gets the
+  subparsers object and adds its parser (with its own sub-subcommands), `run` gets the parsed arguments and
+  returns the exit code. `router.cli` adds every installed extension's commands and runs the one named.
 - `entry_checks`: per-bus checks of PutEvents entries (beyond AWS, e.g. schema validation). Each is an
   `EntryCheckFactory`: `(state, bus) -> EntryCheck | None`, where the `EntryCheck` gets one entry (after the
   router's own checks) and returns None to accept it or `(ErrorCode, ErrorMessage)` to fail that entry alone.
@@ -42,6 +45,7 @@ An extension is a frozen value: loading one has no side effects beyond importing
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -58,6 +62,7 @@ from router.ui import UiLink
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "CliCommand",
     "EntryCheck",
     "EntryCheckCache",
     "EntryCheckFactory",
@@ -69,6 +74,7 @@ __all__ = [
     "installed",
     "internal_target_arn",
     "internal_target_kind",
+    "merge_cli",
     "merge_internal_targets",
     "merge_operations",
 ]
@@ -92,6 +98,8 @@ class InternalDelivery:
     event: bytes
     """The envelope JSON exactly as ingested."""
     keys: Keys
+    entry_id: bytes = b""
+    """The event's ingest stream entry id (`ms-seq`): unique per accepted event on its bus."""
 
 
 InternalTarget = Callable[[InternalDelivery], Sequence[tuple[str | bytes | int, ...]]]
@@ -111,6 +119,17 @@ def internal_target_kind(arn: str) -> tuple[str, str] | None:
         return None
     kind, _, name = arn.split(_INTERNAL, 1)[1].partition("/")
     return (kind, name) if kind and name else None
+
+
+@dataclass(frozen=True, slots=True)
+class CliCommand:
+    """A top-level `switchboard` subcommand contributed by an extension."""
+
+    name: str
+    add: Callable[[argparse._SubParsersAction[argparse.ArgumentParser], argparse.ArgumentParser], None]
+    """Adds the command's parser: gets the subparsers object and the common parent parser (`--debug`)."""
+    run: Callable[[argparse.Namespace], int]
+    """Runs the parsed command; returns the exit code (raise `router.startup.StartupError` for an expected failure)."""
 
 
 EntryCheck = Callable[[Mapping[str, Any]], tuple[str, str] | None]
@@ -172,6 +191,8 @@ class Extension:
     """Internal target kind -> handler (see the module's opening paragraph)."""
     entry_checks: Sequence[EntryCheckFactory] = ()
     """Per-bus PutEvents entry checks (see the module's opening paragraph)."""
+    cli: Sequence[CliCommand] = ()
+    """`switchboard` subcommands (see the module's opening paragraph)."""
     startup: Sequence[Hook] = ()
     shutdown: Sequence[Hook] = ()
 
@@ -217,4 +238,20 @@ def merge_internal_targets(extensions: Sequence[Extension]) -> dict[str, Interna
                 )
             merged[kind] = handler
             owner[kind] = extension.name
+    return merged
+
+
+def merge_cli(reserved: Iterable[str], extensions: Sequence[Extension]) -> dict[str, CliCommand]:
+    """Every extension's CLI commands by name; one that clashes with `reserved` (the router's own) or with another
+    extension's is an `ExtensionError`."""
+    owner = dict.fromkeys(reserved, "router")
+    merged: dict[str, CliCommand] = {}
+    for extension in extensions:
+        for command in extension.cli:
+            if command.name in owner:
+                raise ExtensionError(
+                    f"command {command.name} is declared by both {owner[command.name]} and {extension.name}"
+                )
+            merged[command.name] = command
+            owner[command.name] = extension.name
     return merged

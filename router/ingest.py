@@ -6,7 +6,9 @@ the buses in the bus registry (a new bus is picked up within `discovery_interval
 1. `XREADGROUP GROUP router <consumer> COUNT n BLOCK ms` on the bus's stream. The consumer name is unique per process
    (`host:pid:random`), so any number of processes share a bus's events, each event going to one of them.
 2. Each event runs through the bus's compiled matcher (`router.matchers`; ENABLED rules with a pattern only). A
-   scheduled event (router.schedules) carries the field `rule` and goes to that rule alone, if it is ENABLED.
+   scheduled event (router.schedules) carries the field `rule` and goes to that rule alone, if it is ENABLED. A
+   replayed event with FilterArns (archive/) carries `only_rules` (comma-separated rule names) and goes to those of
+   its matched rules only: the others neither count nor deliver it.
 3. The matched (event, rule names) go to a `Sink`, which stages its writes as `Effects` (`CountingSink` counts
    MatchedEvents and TriggeredRules per rule; router.delivery.sink also stages delivery jobs, which commit atomically
    with the acknowledgement). A sink's optional `flush` runs once the batch is staged and before it is settled:
@@ -337,6 +339,10 @@ class IngestWorker:
             if event is not None:
                 named = fields.get(b"rule")  # a scheduled event: for its own rule only (router.schedules)
                 rules = _match(compiled, event) if named is None else _scheduled_rule(compiled, named)
+                only = fields.get(b"only_rules")  # a replayed event with FilterArns: those rules only (archive/)
+                if only is not None and rules:
+                    allowed = set(only.decode(errors="replace").split(","))
+                    rules = [rule for rule in rules if rule in allowed]
                 if rules:
                     self.sink.stage(bus, entry_id, event, rules, effects)
             else:  # a deleted entry (XAUTOCLAIM) or one not written by PutEvents: acknowledge, count nothing more

@@ -7,6 +7,7 @@ import importlib
 import pytest
 
 PACKAGES = [
+    "archive",
     "patterns",
     "router",
     "router.config",

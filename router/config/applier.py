@@ -8,9 +8,9 @@ Applying is declarative and idempotent:
 - A resource is compared with what is stored first, and written only when it differs. Applying the same files
   twice performs no write at all the second time, so Redis (version counters included) is left untouched.
 - What the files no longer declare is removed, but only if config created it. The set `Keys.config_owned`
-  (`sb:{meta}:config-owned`) records the buses, rules and targets config created: `bus:B`, `rule:B:R`,
-  `target:B:R:ID`. A resource created over the API is never deleted by config; when config declares a resource
-  that already exists, it updates it to match but does not take it over. A member is added just before the
+  (`sb:{meta}:config-owned`) records the buses, rules, targets and archives config created: `bus:B`, `rule:B:R`,
+  `target:B:R:ID`, `archive:A`. A resource created over the API is never deleted by config; when config declares
+  a resource that already exists, it updates it to match but does not take it over. A member is added just before the
   create call and taken back if the call fails, so a crash in between leaves at worst a claim on nothing, which
   the next apply settles.
 - Removal order is targets, rules, buses; creation order is buses, rules, targets. A dropped rule that still has
@@ -37,10 +37,12 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from router.config.model import (
+    ArchiveConfig,
     BusConfig,
     ConfigSet,
     RuleConfig,
     TargetConfig,
+    archive_member,
     bus_member,
     rule_member,
     target_member,
@@ -161,6 +163,8 @@ class _Run:
             await self._apply_bus(bus)
         for rule in config.rules:
             await self._apply_rule(rule)
+        for archive in config.archives:
+            await self._apply_archive(archive)
 
     # -- calls and ownership ---------------------------------------------------------------------------------
     async def _call(self, where: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -332,7 +336,53 @@ class _Run:
             self.deleted.append(f"target {bus}/{rule}/{target_id}")
 
     # -- removal of what the files no longer declare -----------------------------------------------------------
+    # -- archives ---------------------------------------------------------------------------------------------
+    async def _apply_archive(self, archive: ArchiveConfig) -> None:
+        """Create the archive, or update its description, pattern and retention to match (its bus is fixed)."""
+        where = f"{archive.file}: {archive.path}"
+        state = self.dispatcher.state
+        source = f"arn:aws:events:{state.region}:{state.account_id}:event-bus/{archive.bus}"
+        wanted: dict[str, Any] = {"ArchiveName": archive.name, "RetentionDays": archive.retention_days}
+        if archive.description is not None:
+            wanted["Description"] = archive.description
+        if archive.pattern is not None:
+            wanted["EventPattern"] = archive.pattern
+        current = await self._describe("DescribeArchive", {"ArchiveName": archive.name}, where)
+        if current is None:
+            await self._create(
+                archive_member(archive.name), where, "CreateArchive", {**wanted, "EventSourceArn": source}
+            )
+            self.created.append(archive.label)
+            return
+        if current.get("EventSourceArn") != source:
+            raise ConfigApplyError(
+                f"{where}: archive {archive.name} archives {current.get('EventSourceArn')}, not bus {archive.bus}: "
+                "an archive's bus cannot change (delete the archive first)"
+            )
+        changed = {k: v for k, v in wanted.items() if k != "ArchiveName" and current.get(k) != v}
+        if archive.pattern is None and current.get("EventPattern"):
+            changed["EventPattern"] = ""
+        if archive.description is None and current.get("Description"):
+            changed["Description"] = ""
+        if not changed:
+            self.unchanged.append(archive.label)
+            return
+        await self._call(where, "UpdateArchive", {"ArchiveName": archive.name, **changed})
+        self.updated.append(archive.label)
+
+    async def _remove_archive(self, name: str) -> None:
+        where = f"archive {name} (no longer in the config)"
+        if await self._describe("DescribeArchive", {"ArchiveName": name}, where) is not None:
+            await self._call(where, "DeleteArchive", {"ArchiveName": name})
+            self.deleted.append(f"archive {name}")
+        await self._disown(archive_member(name))
+
     async def _remove_dropped(self, config: ConfigSet) -> None:
+        declared_archives = {a.name for a in config.archives}
+        for member in sorted(self.owned):
+            kind, _, name = member.partition(":")
+            if kind == "archive" and name not in declared_archives:
+                await self._remove_archive(name)  # first: an archive's managed rule keeps its bus
         declared_rules = {(r.bus, r.name) for r in config.rules}
         declared_buses = {b.name for b in config.buses}
         owned_targets: dict[tuple[str, str], list[str]] = {}

@@ -33,7 +33,15 @@ import yaml
 import patterns
 from router.api.targets import target_problems
 from router.config import schema as config_schema
-from router.config.model import BusConfig, ConfigError, ConfigSet, Problem, RuleConfig, TargetConfig
+from router.config.model import (
+    ArchiveConfig,
+    BusConfig,
+    ConfigError,
+    ConfigSet,
+    Problem,
+    RuleConfig,
+    TargetConfig,
+)
 from router.delivery.functions import function_name
 from router.delivery.transports import service_of
 from router.errors import ServiceError
@@ -74,6 +82,7 @@ class _Collector:
         self.warnings: list[Problem] = []
         self._rule_end: dict[tuple[str, str], int] = {}
         """Where each rule's problems end in `problems` (its reference problems go there)."""
+        self.archives: dict[str, ArchiveConfig] = {}
 
     def result(self) -> ConfigSet:
         self._check_references()
@@ -86,6 +95,7 @@ class _Collector:
             files=tuple(self.files),
             functions=functions,
             warnings=tuple(self.warnings),
+            archives=tuple(self.archives.values()),
         )
 
     def _check_references(self) -> None:
@@ -108,6 +118,10 @@ class _Collector:
                     found.append(Problem(target.file, f"{target.path}.Arn", reason))
             end = self._rule_end[key]
             self.problems[end:end] = found
+        for archive in self.archives.values():
+            if archive.bus != "default" and archive.bus not in self.buses:
+                reason = f"event bus {archive.bus!r} is not declared in the config; declare it in buses (in any file)"
+                self.problems.append(Problem(archive.file, f"{archive.path}.bus", reason))
 
     def add_file(self, name: str, file: Path) -> None:
         try:
@@ -142,6 +156,8 @@ class _Collector:
             self._add_bus(name, f"buses[{i}]", bus)
         for i, rule in enumerate(document.get("rules", [])):
             self._add_rule(name, f"rules[{i}]", rule)
+        for i, archive in enumerate(document.get("archives", [])):
+            self._add_archive(name, f"archives[{i}]", archive)
 
     def _add_bus(self, file: str, path: str, bus: dict[str, Any]) -> None:
         name = bus["name"]
@@ -202,6 +218,28 @@ class _Collector:
             validate_input(operation, body)
         except ServiceError as err:
             self.problems.append(Problem(file, path, f"{operation} would be refused: {err.message}"))
+
+    def _add_archive(self, file: str, path: str, archive: dict[str, Any]) -> None:
+        name = archive["name"]
+        pattern = None
+        if "pattern" in archive:
+            pattern = _pattern_text(archive["pattern"])
+            reason = _pattern_problem(archive["pattern"], pattern)
+            if reason is not None:
+                self.problems.append(Problem(file, f"{path}.pattern", reason))
+        if name in self.archives:
+            first = self.archives[name]
+            self._duplicate(file, f"{path}.name", f"archive {name!r}", first.file, first.path)
+            return
+        self.archives[name] = ArchiveConfig(
+            name,
+            archive.get("bus", "default"),
+            pattern,
+            int(archive.get("retention_days", 0)),
+            archive.get("description"),
+            file,
+            path,
+        )
 
     def _duplicate(self, file: str, where: str, what: str, first_file: str, first_path: str) -> None:
         also = first_path if first_file == file else f"{first_file}: {first_path}"

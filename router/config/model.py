@@ -80,6 +80,22 @@ class RuleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ArchiveConfig:
+    name: str
+    bus: str
+    pattern: str | None
+    """The EventPattern as sent to CreateArchive (as for rules), or None: every event but replays."""
+    retention_days: int
+    description: str | None
+    file: str
+    path: str
+
+    @property
+    def label(self) -> str:
+        return f"archive {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigSet:
     """Everything a config directory declares. Applying it makes Redis hold exactly this (see router.config.applier)."""
 
@@ -90,6 +106,7 @@ class ConfigSet:
     """(Lambda function name, URL): where function targets are POSTed (router.delivery.functions)."""
     warnings: tuple[Problem, ...] = ()
     """What applying accepts but will not work as the file likely means (a target Switchboard cannot deliver to)."""
+    archives: tuple[ArchiveConfig, ...] = ()
 
     @property
     def target_count(self) -> int:
@@ -109,3 +126,7 @@ def rule_member(bus: str, rule: str) -> str:
 
 def target_member(bus: str, rule: str, target: str) -> str:
     return f"target:{bus}:{rule}:{target}"
+
+
+def archive_member(archive: str) -> str:
+    return f"archive:{archive}"

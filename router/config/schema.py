@@ -88,6 +88,41 @@ _RULE: dict[str, Any] = {
 }
 
 
+_ARCHIVE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 48,
+            "pattern": NAME_PATTERN,
+            "description": "The archive name: letters, digits, '.', '-' and '_'.",
+        },
+        "bus": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256,
+            "pattern": "^[/\\.\\-_A-Za-z0-9]+$",
+            "default": "default",
+            "description": "The bus whose events it archives (default: `default`); it cannot change later.",
+        },
+        "description": {"type": "string", "maxLength": 512, "description": "The archive description."},
+        "pattern": {
+            "type": ["object", "string"],
+            "description": "Archive only the events this pattern matches (default: every event but replays).",
+        },
+        "retention_days": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "Days events are kept, by event time (0: forever).",
+        },
+    },
+}
+
+
 @cache
 def schema() -> dict[str, Any]:
     """The config-file schema. Cached: treat the result as read-only."""
@@ -108,11 +143,17 @@ def schema() -> dict[str, Any]:
                 "description": "Lambda function name -> the URL its targets are POSTed to (there is no Lambda here).",
             },
             "archives": {
-                "not": {},
-                "description": "archives are not supported yet: Switchboard cannot apply them from config files",
+                "type": "array",
+                "items": {"$ref": "#/$defs/Archive"},
+                "description": "Archives of a bus's events (served by the archive package, docs/archive.md).",
             },
         },
-        "$defs": {"Bus": _BUS, "Rule": _RULE, "Target": _shape_schema(events_model().shape_for("Target"))},
+        "$defs": {
+            "Bus": _BUS,
+            "Rule": _RULE,
+            "Archive": _ARCHIVE,
+            "Target": _shape_schema(events_model().shape_for("Target")),
+        },
     }
 
 

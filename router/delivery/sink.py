@@ -180,6 +180,12 @@ class DeliverySink(CountingSink):
             policy = RetryPolicy.of(target)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             target, arn, policy = {}, "", RetryPolicy()
+        internal = internal_target_kind(arn) if self.internal else None
+        if internal is not None and internal[0] in self.internal:
+            handler = self.internal[internal[0]]
+            return _Target(
+                target_id, raw, stream, target, policy, None, None, None, False, (), None, None, (handler, internal[1])
+            )
         inline_key = exists_key = group_id = name = None
         internal = internal_target_kind(arn) if self.internal else None
         if internal is not None and internal[0] in self.internal:
@@ -229,7 +235,8 @@ class DeliverySink(CountingSink):
                     envelope_id = event_id_of(event)
                 if target.internal is not None:
                     handler, name = target.internal
-                    effects.commands.extend(handler(InternalDelivery(bus, rule, target.target, name, event, self.keys)))
+                    delivery = InternalDelivery(bus, rule, target.target, name, event, self.keys, event_id)
+                    effects.commands.extend(handler(delivery))
                     continue
                 did = delivery_id(envelope_id, rule, target.target_id)
                 if target.inline_key is not None:

@@ -160,10 +160,10 @@ def test_wrong_types_and_lengths() -> None:
     ]
 
 
-def test_archives_are_refused_as_not_supported_yet() -> None:
-    assert errors("archives:\n  - name: all-orders\n") == [
-        "orders.yaml: archives: archives are not supported yet: Switchboard cannot apply them from config files"
-    ]
+def test_archives_load_with_their_defaults_and_their_problems_have_paths() -> None:
+    (archive,) = load_text("orders.yaml", "archives:\n  - name: all-orders\n").archives
+    assert (archive.name, archive.bus, archive.pattern, archive.retention_days) == ("all-orders", "default", None, 0)
+    assert errors("archives:\n  - name: a\n    retention: 3\n")[0].startswith("orders.yaml: archives[0]")
 
 
 # -- semantics -------------------------------------------------------------------------------------------------

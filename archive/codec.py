@@ -1,0 +1,205 @@
+"""How one archived event is stored: a sorted-set member that orders by event time and carries its envelope.
+
+An archive is one sorted set whose members all have score 0, so Redis orders them by their bytes (memcmp) and
+`ZRANGE ... BYLEX` reads a time window in event-time order, page by page, with an exact resume point. Each member is
+
+    time (8) | ingest ms (8) | ingest seq (8) | size (4) | codec (1) | payload
+
+- `time`: the event's `time` in epoch milliseconds plus 2^63, big-endian (so earlier events sort first, pre-1970
+  times too); then the ingest stream entry id (`ms-seq`, big-endian), so events of the same second keep their
+  arrival order and every member is unique per accepted event. These 24 bytes are the member's *key*: a replay's
+  checkpoint is the key of the last member it appended, and the next page starts after `key + ff ff ff ff` (no
+  member of the same key can reach that: `size` is far below 2^32 - 1).
+- `size`: the envelope's length in bytes (what SizeBytes adds up; the trim script reads it with Lua's `struct`).
+- `codec`: 0 = the envelope as is, 1 = Zstandard (the `zstandard` bindings of the reference C library; level 1,
+  one frame per event, chosen only when it is smaller). The payload decodes to the envelope bytes exactly as the
+  targets saw them.
+
+Imported events (`switchboard archive import`) have no ingest entry: their ingest ms is 0 and their ingest seq is a
+64-bit hash of the envelope, so importing the same file twice stores each event once.
+
+Reading an event's time is on the ingest path, so it avoids parsing JSON: an envelope the router built starts
+with `{"version":` and has the top-level `"time":"YYYY-MM-DDTHH:MM:SSZ"` before any user value (the bytes
+`"time":"` cannot occur inside a JSON string), and the 20 characters are converted through a small cache. Anything
+else is parsed with orjson.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import struct
+import threading
+from datetime import UTC, datetime
+
+import orjson
+import zstandard
+
+__all__ = [
+    "CODEC_RAW",
+    "CODEC_ZSTD",
+    "KEY_BYTES",
+    "Decoded",
+    "after_key",
+    "decode",
+    "encode",
+    "event_time_ms",
+    "import_seq",
+    "key_of",
+    "time_max",
+    "time_min",
+]
+
+BIAS = 1 << 63
+KEY_BYTES = 24
+_HEAD = struct.Struct(">QQQIB")
+HEAD_BYTES = _HEAD.size
+CODEC_RAW = 0
+CODEC_ZSTD = 1
+_LEVEL = 1
+_NEVER = b"\xff\xff\xff\xff"
+
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    found: zstandard.ZstdCompressor | None = getattr(_local, "compressor", None)
+    if found is None:
+        found = _local.compressor = zstandard.ZstdCompressor(level=_LEVEL, write_checksum=False)
+    return found
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    found: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if found is None:
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
+
+
+def encode(event: bytes, time_ms: int, ingest_ms: int, ingest_seq: int) -> bytes:
+    """The member for `event` (its envelope bytes) at event time `time_ms`, from ingest entry `ingest_ms-seq`."""
+    packed = _compressor().compress(event)
+    if len(packed) < len(event):
+        return _HEAD.pack(time_ms + BIAS, ingest_ms, ingest_seq, len(event), CODEC_ZSTD) + packed
+    return _HEAD.pack(time_ms + BIAS, ingest_ms, ingest_seq, len(event), CODEC_RAW) + event
+
+
+class Decoded:
+    __slots__ = ("event", "key", "size", "time_ms")
+
+    def __init__(self, key: bytes, time_ms: int, size: int, event: bytes) -> None:
+        self.key = key
+        self.time_ms = time_ms
+        self.size = size
+        self.event = event
+
+
+def decode(member: bytes) -> Decoded:
+    """The event a member holds (ValueError for bytes that are not a member)."""
+    if len(member) < HEAD_BYTES:
+        raise ValueError("not an archive member: too short")
+    biased, _, _, size, codec = _HEAD.unpack_from(member)
+    body = member[HEAD_BYTES:]
+    if codec == CODEC_ZSTD:
+        try:
+            event = _decompressor().decompress(body, max_output_size=size)
+        except zstandard.ZstdError as err:
+            raise ValueError(f"not an archive member: {err}") from err
+    elif codec == CODEC_RAW:
+        event = body
+    else:
+        raise ValueError(f"not an archive member: unknown codec {codec}")
+    if len(event) != size:
+        raise ValueError("not an archive member: size mismatch")
+    return Decoded(member[:KEY_BYTES], biased - BIAS, size, event)
+
+
+def key_of(member: bytes) -> bytes:
+    return member[:KEY_BYTES]
+
+
+def after_key(key: bytes) -> bytes:
+    """The BYLEX lower bound that starts just after every member whose key is `key` (a checkpoint)."""
+    return b"[" + key + _NEVER
+
+
+def time_min(time_ms: int) -> bytes:
+    """The BYLEX lower bound of events at or after `time_ms`."""
+    return b"[" + struct.pack(">Q", time_ms + BIAS)
+
+
+def time_max(time_ms: int) -> bytes:
+    """The BYLEX upper bound of events at or before `time_ms` (inclusive)."""
+    return b"(" + struct.pack(">Q", time_ms + 1 + BIAS)
+
+
+def import_seq(event: bytes) -> int:
+    """The stand-in ingest seq of an imported event: a 64-bit hash of its envelope."""
+    return int.from_bytes(hashlib.blake2b(event, digest_size=8).digest(), "big")
+
+
+# event time ---------------------------------------------------------------------------------------------------------
+_TIME = b'"time":"'
+_ROUTER_ENVELOPE = b'{"version":'
+_seconds: dict[bytes, int] = {}
+_CACHE_MAX = 4096
+
+
+def event_time_ms(event: bytes) -> int | None:
+    """The envelope's `time` in epoch milliseconds; None when it has none that can be read."""
+    if event.startswith(_ROUTER_ENVELOPE):
+        at = event.find(_TIME)
+        if at > 0:
+            text = event[at + 8 : at + 28]
+            closed = event[at + 28 : at + 29] == b'"'
+            cached = _seconds.get(text) if closed else None
+            if cached is not None:
+                return cached
+            if closed and len(text) == 20 and text[19:20] == b"Z":
+                try:
+                    ms = (
+                        calendar.timegm(
+                            (
+                                int(text[0:4]),
+                                int(text[5:7]),
+                                int(text[8:10]),
+                                int(text[11:13]),
+                                int(text[14:16]),
+                                int(text[17:19]),
+                                0,
+                                0,
+                                0,
+                            )
+                        )
+                        * 1000
+                    )
+                except ValueError:
+                    ms = None
+                if ms is not None and text[4:5] == b"-" and text[10:11] == b"T":
+                    if len(_seconds) >= _CACHE_MAX:
+                        _seconds.clear()
+                    _seconds[text] = ms
+                    return ms
+    return _parsed_time_ms(event)
+
+
+def _parsed_time_ms(event: bytes) -> int | None:
+    try:
+        parsed = orjson.loads(event)
+    except orjson.JSONDecodeError:
+        return None
+    value = parsed.get("time") if isinstance(parsed, dict) else None
+    if not isinstance(value, str):
+        return None
+    return parse_time_ms(value)
+
+
+def parse_time_ms(value: str) -> int | None:
+    """An RFC 3339 timestamp (`Z` or an offset; no zone means UTC) in epoch milliseconds; None if it is not one."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,282 @@
+"""`ReplayStore`: replay records, their state and checkpoint, and the scripts that move them (layout in
+`archive.keys`).
+
+A replay is two things:
+
+- its **record** in `sb:{archives}:replays` (what StartReplay was asked: archive, window, destination, FilterArns,
+  speed), written once, and its name in the active set `sb:{archives}:active-replays` until it ends. Both go in one
+  script that also enforces AWS's limit of 10 active replays, so two concurrent StartReplay calls cannot exceed it.
+- its **state** in a hash in the *destination* bus's slot: `state` (STARTING, RUNNING, CANCELLING, COMPLETED,
+  CANCELLED, FAILED), `reason`, `checkpoint` (hex of the archive member key of the last event appended, see
+  `archive.codec`), `last_ms` (the event time of that event: EventLastReplayedTime), `appended`, `end_s`
+  (ReplayEndTime) and `anchor_ms` (the wall clock the paced replay is measured from), beside the runner's lease.
+
+`APPEND` is the heart of resumability: in one script in the destination's slot it checks that the caller still holds
+the lease, that the replay is still running and that the checkpoint is the one the page was read after, then appends
+the page's events to the destination's ingest stream and moves the checkpoint to the page's last event. So a page is
+appended entirely or not at all, and never twice: a process killed mid-replay leaves the checkpoint at its last whole
+page, and the process that takes the lease over resumes exactly there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from archive.keys import ArchiveKeys
+from router.errors import (
+    IllegalStatusException,
+    LimitExceededException,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+)
+from router.store.scripts import redis_errors, status
+
+__all__ = [
+    "ACTIVE_LIMIT",
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "Appended",
+    "Record",
+    "ReplayState",
+    "ReplayStore",
+]
+
+Record = dict[str, Any]
+
+ACTIVE_LIMIT = 10
+"""AWS's quota of active concurrent replays."""
+ACTIVE_STATES = ("STARTING", "RUNNING", "CANCELLING")
+FINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED")
+
+_START = """
+-- KEYS: replays hash, active set ; ARGV: name, record, limit
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'EXISTS' end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'LIMIT' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 'OK'
+"""
+
+# KEYS: state hash, lease, destination ingest stream, destination exists marker
+# ARGV: me, expected checkpoint, new checkpoint, last event ms, lease ms, n, then n x (event, only_rules or '')
+_APPEND = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'LOST' end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'CANCELLING' then return 'CANCELLING' end
+if state ~= false and state ~= 'STARTING' and state ~= 'RUNNING' then return 'ENDED' end
+local checkpoint = redis.call('HGET', KEYS[1], 'checkpoint') or ''
+if checkpoint ~= ARGV[2] then return 'MOVED' end
+if redis.call('EXISTS', KEYS[4]) == 0 then return 'NOBUS' end
+local n = tonumber(ARGV[6])
+for i = 7, 6 + 2 * n, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('XADD', KEYS[3], '*', 'event', ARGV[i])
+  else
+    redis.call('XADD', KEYS[3], '*', 'event', ARGV[i], 'only_rules', ARGV[i + 1])
+  end
+end
+redis.call('HSET', KEYS[1], 'state', 'RUNNING', 'checkpoint', ARGV[3], 'last_ms', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'appended', n)
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 'OK'
+"""
+
+# KEYS: state hash, lease ; ARGV: me, lease ms, anchor ms ('' keeps it). Takes the lease if free (or renews it);
+# returns the state's fields, or false when another process holds it.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[2])
+if holder ~= false and holder ~= ARGV[1] then return false end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'state', 'STARTING', 'checkpoint', '', 'appended', 0)
+end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'anchor_ms', ARGV[3]) end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: state hash, lease ; ARGV: me, final state, reason, end s, only-from states...
+# Ends the replay if it is in one of the given states; the lease (if held by `me` or free) is dropped.
+_FINISH = """
+local holder = redis.call('GET', KEYS[2])
+if holder ~= false and holder ~= ARGV[1] then return 'LOST' end
+local state = redis.call('HGET', KEYS[1], 'state') or 'STARTING'
+local allowed = false
+for i = 5, #ARGV do if ARGV[i] == state then allowed = true end end
+if not allowed then return state end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'reason', ARGV[3], 'end_s', ARGV[4])
+redis.call('DEL', KEYS[2])
+return 'OK'
+"""
+
+# KEYS: state hash ; ARGV: (none). STARTING or RUNNING -> CANCELLING.
+_CANCEL = """
+local state = redis.call('HGET', KEYS[1], 'state') or 'STARTING'
+if state ~= 'STARTING' and state ~= 'RUNNING' then return state end
+redis.call('HSET', KEYS[1], 'state', 'CANCELLING')
+return 'OK'
+"""
+
+# KEYS: lease ; ARGV: me, lease ms
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayState:
+    state: str
+    reason: str | None
+    checkpoint: bytes
+    """The member key of the last event appended (b'' before the first page)."""
+    last_ms: int | None
+    appended: int
+    end_s: float | None
+    anchor_ms: int | None
+
+    @classmethod
+    def of(cls, fields: dict[Any, Any] | Sequence[Any] | None) -> ReplayState:
+        pairs: dict[Any, Any] = (
+            dict(zip(fields[::2], fields[1::2], strict=True))
+            if isinstance(fields, list | tuple)
+            else dict(fields or {})
+        )
+        found = {_text(k): _text(v) for k, v in pairs.items()}
+        return cls(
+            state=found.get("state") or "STARTING",
+            reason=found.get("reason") or None,
+            checkpoint=bytes.fromhex(found.get("checkpoint") or ""),
+            last_ms=int(found["last_ms"]) if found.get("last_ms") else None,
+            appended=int(found.get("appended") or 0),
+            end_s=float(found["end_s"]) if found.get("end_s") else None,
+            anchor_ms=int(found["anchor_ms"]) if found.get("anchor_ms") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    outcome: str
+    """OK, LOST (another process holds the lease), MOVED (the checkpoint moved), CANCELLING, ENDED or NOBUS."""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class ReplayStore:
+    def __init__(self, redis: aioredis.Redis, keys: ArchiveKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._start = redis.register_script(_START)
+        self._append = redis.register_script(_APPEND)
+        self._claim = redis.register_script(_CLAIM)
+        self._finish = redis.register_script(_FINISH)
+        self._cancel = redis.register_script(_CANCEL)
+        self._renew = redis.register_script(_RENEW)
+
+    # records --------------------------------------------------------------------------------------------------
+    async def create(self, record: Record) -> None:
+        name = record["ReplayName"]
+        with redis_errors("StartReplay"):
+            outcome = status(
+                await self._start(
+                    keys=[self.keys.replays, self.keys.active_replays], args=[name, orjson.dumps(record), ACTIVE_LIMIT]
+                )
+            )
+        if outcome == "EXISTS":
+            raise ResourceAlreadyExistsException(f"Replay {name} already exists.")
+        if outcome == "LIMIT":
+            raise LimitExceededException("The requested resource exceeds the maximum number allowed.")
+
+    async def get(self, name: str) -> Record | None:
+        with redis_errors("read replay"):
+            raw = await self.redis.hget(self.keys.replays, name)
+        return _load(raw) if raw is not None else None
+
+    async def require(self, name: str) -> Record:
+        record = await self.get(name)
+        if record is None:
+            raise ResourceNotFoundException(f"Replay {name} does not exist.")
+        return record
+
+    async def all(self) -> list[Record]:
+        with redis_errors("list replays"):
+            raw = await self.redis.hgetall(self.keys.replays)
+        return [_load(value) for _, value in sorted(raw.items())]
+
+    async def active(self) -> list[str]:
+        with redis_errors("list active replays"):
+            names = await self.redis.smembers(self.keys.active_replays)
+        return sorted(_text(name) for name in names)
+
+    async def retire(self, name: str) -> None:
+        """Drop an ended replay from the active set."""
+        with redis_errors("end replay"):
+            await self.redis.srem(self.keys.active_replays, name)
+
+    # state ----------------------------------------------------------------------------------------------------
+    def _state_keys(self, record: Record) -> list[str]:
+        dest, name = record["DestinationBus"], record["ReplayName"]
+        return [self.keys.replay_state(dest, name), self.keys.replay_lease(dest, name)]
+
+    async def states(self, records: Sequence[Record]) -> list[ReplayState]:
+        with redis_errors("read replay state"):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for record in records:
+                    pipe.hgetall(self.keys.replay_state(record["DestinationBus"], record["ReplayName"]))
+                found = await pipe.execute() if records else []
+        return [ReplayState.of(fields) for fields in found]
+
+    async def cancel(self, record: Record) -> None:
+        """STARTING or RUNNING -> CANCELLING (the runner then ends it); IllegalStatusException otherwise."""
+        with redis_errors("CancelReplay"):
+            outcome = status(await self._cancel(keys=self._state_keys(record)[:1]))
+        if outcome != "OK":
+            raise IllegalStatusException(f"Replay {record['ReplayName']} is not in a valid state for this operation.")
+
+    async def claim(self, record: Record, me: str, lease_ms: int, anchor_ms: int | None = None) -> ReplayState | None:
+        """Take (or renew) the replay's lease; its state, or None when another process holds it."""
+        args: list[Any] = [me, lease_ms, "" if anchor_ms is None else anchor_ms]
+        fields = await self._claim(keys=self._state_keys(record), args=args)
+        return None if fields is None else ReplayState.of(fields)
+
+    async def renew(self, record: Record, me: str, lease_ms: int) -> bool:
+        keys = self._state_keys(record)[1:]
+        return bool(await self._renew(keys=keys, args=[me, lease_ms]))
+
+    async def append(
+        self,
+        record: Record,
+        *,
+        me: str,
+        expected: bytes,
+        checkpoint: bytes,
+        last_ms: int,
+        lease_ms: int,
+        events: Sequence[bytes],
+        only_rules: str,
+    ) -> Appended:
+        """Append one page to the destination's ingest stream and move the checkpoint, atomically."""
+        dest = record["DestinationBus"]
+        keys = [*self._state_keys(record), self.keys.keys.ingest(dest), self.keys.keys.bus_exists(dest)]
+        args: list[Any] = [me, expected.hex(), checkpoint.hex(), last_ms, lease_ms, len(events)]
+        for event in events:
+            args += (event, only_rules)
+        return Appended(status(await self._append(keys=keys, args=args)))
+
+    async def finish(self, record: Record, me: str, state: str, reason: str, only_from: Sequence[str]) -> str:
+        """End the replay as `state` if it is in one of `only_from`; 'OK', 'LOST' or the state it is in."""
+        args: list[Any] = [me, state, reason, round(time.time(), 3), *only_from]
+        return status(await self._finish(keys=self._state_keys(record), args=args))
+
+
+def _load(raw: Any) -> Record:
+    record: Record = orjson.loads(raw)
+    return record

@@ -1,0 +1,312 @@
+"""Archive and replay benchmark: the cost of archiving on ingest, replay throughput, router memory during a replay,
+and Redis bytes per archived event. One run, one machine, everything on loopback.
+
+Setup: a throwaway redis-server (no persistence: this measures the archive, not fsync) and router processes started
+from this tree (`create_app` under uvicorn). Events are ~1 KB envelopes (an order-like Detail of ~900 bytes with varied
+values, so compression is not flattered).
+
+1. **Ingest with the archive off vs on.** A router (ingest and delivery workers) with a bus of 100 rules (10 match
+   every event, as bench/ingest_bench.py). A separate process sends `--ingest-events` events with PutEvents (10 per
+   request, `--concurrency` in flight); the time runs until the ingest worker has routed the last one (its group
+   has nothing pending or unread). Once on bus `off` (no archive), once on bus `on` (an archive of every event).
+   Reported: routed events/s each, and the archive's cost = 1 - on/off.
+2. **Fill.** The `on` archive is topped up to `--events` (1,000,000) with the import path (`archive.store
+   .add_events`, as `switchboard archive import`; same member format as archiving on ingest). Reported: Redis bytes
+   per archived event (`MEMORY USAGE` of the archive's keys, all samples) against the mean envelope size.
+3. **Replay.** A second router process, without ingest workers (so the measurement is the runner's own), replays
+   the whole archive into a new bus with 100 rules. Backpressure is raised above the archive size for this run (the
+   destination's events are not routed meanwhile; by default a replay waits while 100,000 wait). Reported: appended
+   events/s (StartReplay to COMPLETED) and the replaying process's RSS, sampled every 0.2 s (start, max, growth).
+
+    .venv/bin/python -m bench.archive_bench                # the issue's sizes
+    .venv/bin/python -m bench.archive_bench --events 200000 --ingest-events 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import redis
+
+from archive import codec
+from archive.keys import ArchiveKeys
+from router.keys import INGEST_GROUP, Keys
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADERS = {"Content-Type": "application/x-amz-json-1.1"}
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+_ROUTER = textwrap.dedent(
+    """
+    import sys, uvicorn
+    from archive import ArchiveOptions, extension
+    from router.app import create_app
+    from router.settings import Settings
+    url, port, ingest, backlog = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+    options = ArchiveOptions(replay_poll_interval_s=0.1, replay_backlog_limit_events=backlog)
+    app = create_app(Settings(redis_url=url), ingest=ingest, extensions=[extension(options)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _call(url: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(
+        url, content=orjson.dumps(body), headers={**HEADERS, "X-Amz-Target": f"AWSEvents.{operation}"}
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"{operation}: {response.status_code} {response.text}")
+    answer: dict[str, Any] = orjson.loads(response.content) if response.content else {}
+    return answer
+
+
+def _router(redis_url: str, *, ingest: bool, backlog: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-c", _ROUTER, redis_url, str(port), "1" if ingest else "0", str(backlog)]
+    proc = subprocess.Popen(args, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            _call(url, "ListEventBuses", {})
+            return proc, url
+        except (httpx.HTTPError, RuntimeError):
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the router did not start")
+
+
+def _add_rules(url: str, bus: str) -> None:
+    _call(url, "CreateEventBus", {"Name": bus})
+    for i in range(100):
+        if i % 10 == 0:
+            pattern = {"source": ["bench.archive"], "detail": {"kind": ["order"]}}
+        else:
+            pattern = {"source": ["bench.archive"], "detail": {"k": [1000 + i]}}
+        _call(
+            url, "PutRule", {"Name": f"rule-{i}", "EventBusName": bus, "EventPattern": orjson.dumps(pattern).decode()}
+        )
+
+
+def _detail(seed: int) -> dict[str, Any]:
+    """An order-like Detail of about 900 bytes of JSON with varied values (so compression is not flattered)."""
+    rng = random.Random(seed)
+    words = ["alpha", "bravo", "cargo", "delta", "ember", "fjord", "gamma", "harbor", "indigo", "juniper", "kelp"]
+    return {
+        "kind": "order",
+        "k": 1,
+        "orderId": f"{rng.getrandbits(128):032x}",
+        "customer": {"id": rng.randrange(10**9), "email": f"{rng.choice(words)}.{rng.randrange(10**6)}@example.com"},
+        "items": [
+            {"sku": f"SKU-{rng.randrange(10**6):06d}", "qty": rng.randrange(1, 9), "price": rng.randrange(100, 99999)}
+            for _ in range(8)
+        ],
+        "note": " ".join(rng.choice(words) + str(rng.randrange(100)) for _ in range(40)),
+    }
+
+
+def _body(bus: str) -> bytes:
+    detail = orjson.dumps(_detail(1)).decode()
+    entry = {"Source": "bench.archive", "DetailType": "OrderPlaced", "Detail": detail, "EventBusName": bus}
+    return orjson.dumps({"Entries": [entry] * 10})
+
+
+async def _send(url: str, bus: str, events: int, concurrency: int) -> float:
+    body = _body(bus)
+    headers = {**HEADERS, "X-Amz-Target": "AWSEvents.PutEvents"}
+    sent = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    start = time.perf_counter()
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            nonlocal sent
+            while sent < events:
+                sent += 10
+                response = await client.post(url, content=body, headers=headers)
+                if orjson.loads(response.content).get("FailedEntryCount"):
+                    raise RuntimeError(f"PutEvents failed: {response.text[:200]}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - start
+
+
+def _send_elsewhere(url: str, bus: str, events: int, concurrency: int) -> float:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        seconds: float = pool.apply(_run_send, (url, bus, events, concurrency))
+    return seconds
+
+
+def _run_send(url: str, bus: str, events: int, concurrency: int) -> float:
+    return asyncio.run(_send(url, bus, events, concurrency))
+
+
+def _routed(client: redis.Redis, bus: str) -> bool:
+    try:
+        groups: Any = client.xinfo_groups(Keys().ingest(bus))
+    except redis.ResponseError:
+        return False
+    for group in groups:
+        if group["name"] == INGEST_GROUP.encode():
+            return int(group["pending"]) == 0 and int(group.get("lag") or 0) == 0
+    return False
+
+
+def _ingest_rate(url: str, client: redis.Redis, bus: str, events: int, concurrency: int) -> float:
+    start = time.perf_counter()
+    _send_elsewhere(url, bus, events, concurrency)
+    while not _routed(client, bus):
+        time.sleep(0.01)
+    return events / (time.perf_counter() - start)
+
+
+def _fill(client: redis.Redis, record: dict[str, Any], upto: int) -> None:
+    keys = ArchiveKeys(Keys())
+    events_key = keys.events(record["EventBusName"], record["ArchiveName"], record["Generation"])
+    stats_key = keys.stats(record["EventBusName"], record["ArchiveName"], record["Generation"])
+    have = int(client.zcard(events_key))
+    base_s = time.time() - 3600
+    n = have
+    while n < upto:
+        members: dict[bytes, int] = {}
+        size = 0
+        for i in range(n, min(n + 5000, upto)):
+            head = {
+                "version": "0", "id": f"00000000-0000-4000-8000-{i:012d}", "detail-type": "OrderPlaced",
+                "source": "bench.archive", "account": ACCOUNT,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base_s + i / 1000)),
+                "region": REGION, "resources": [],
+            }  # fmt: skip
+            event = orjson.dumps(head)[:-1] + b',"detail":' + orjson.dumps(_detail(i)) + b"}"
+            members[codec.encode(event, codec.event_time_ms(event) or 0, 0, codec.import_seq(event))] = 0
+            size += len(event)
+        client.zadd(events_key, members)
+        client.hincrby(stats_key, "bytes", size)
+        n += len(members)
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="archive size for the memory and replay runs")
+    parser.add_argument("--ingest-events", type=int, default=100_000, help="events per ingest run (off, on)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    exe = shutil.which("redis-server")
+    if exe is None:
+        sys.exit("redis-server is not installed")
+    data = Path(tempfile.mkdtemp(prefix="archive-bench-"))
+    port = _free_port()
+    redis_proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data)],
+        stdout=subprocess.DEVNULL,
+    )
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(redis_url)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        router, url = _router(redis_url, ingest=True, backlog=100_000)
+        procs.append(router)
+        for bus in ("off", "on"):
+            _add_rules(url, bus)
+        bus_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/on"
+        _call(url, "CreateArchive", {"ArchiveName": "bench", "EventSourceArn": bus_arn})
+        _ingest_rate(url, client, "off", 2000, args.concurrency)  # warm up both paths
+        _ingest_rate(url, client, "on", 2000, args.concurrency)
+        off = _ingest_rate(url, client, "off", args.ingest_events, args.concurrency)
+        on = _ingest_rate(url, client, "on", args.ingest_events, args.concurrency)
+        archived = _call(url, "DescribeArchive", {"ArchiveName": "bench"})
+        print(f"ingest, archive off: {off:,.0f} events/s; on: {on:,.0f} events/s; cost {1 - on / off:.1%}")
+        print(f"  archived on ingest: {archived['EventCount']:,} events ({archived['SizeBytes']:,} bytes)")
+        router.terminate()
+        router.wait(timeout=30)
+        procs.remove(router)
+
+        record = orjson.loads(client.hget(ArchiveKeys(Keys()).archives, "bench") or b"{}")
+        used_before = int(client.info("memory")["used_memory"])
+        _fill(client, record, args.events)
+        archived_keys = ArchiveKeys(Keys())
+        events_key = archived_keys.events("on", "bench", record["Generation"])
+        stats_key = archived_keys.stats("on", "bench", record["Generation"])
+        memory = int(client.memory_usage(events_key, samples=0) or 0) + int(client.memory_usage(stats_key) or 0)
+        count = int(client.zcard(events_key))
+        envelope = int(client.hget(stats_key, "bytes") or 0) / count
+        print(
+            f"archive: {count:,} events, mean envelope {envelope:,.0f} bytes; Redis {memory / count:,.0f} bytes per "
+            f"event ({memory / count / envelope:.2f}x the envelope); used_memory grew "
+            f"{(int(client.info('memory')['used_memory']) - used_before) / 1e6:,.0f} MB during the fill"
+        )
+
+        replayer, url = _router(redis_url, ingest=False, backlog=args.events * 2)
+        procs.append(replayer)
+        _add_rules(url, "dest")
+        rss: list[int] = [_rss_kb(replayer.pid)]
+        start = time.perf_counter()
+        _call(url, "StartReplay", {
+            "ReplayName": "bench", "EventSourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:archive/bench",
+            "EventStartTime": 0, "EventEndTime": time.time() + 3600,
+            "Destination": {"Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/dest"},
+        })  # fmt: skip
+        while True:
+            state = _call(url, "DescribeReplay", {"ReplayName": "bench"})["State"]
+            rss.append(_rss_kb(replayer.pid))
+            if state in ("COMPLETED", "FAILED", "CANCELLED"):
+                break
+            time.sleep(0.2)
+        seconds = time.perf_counter() - start
+        appended = int(client.xlen(Keys().ingest("dest")))
+        print(f"replay: {state}, {appended:,} events appended in {seconds:.1f} s = {appended / seconds:,.0f} events/s")
+        print(
+            f"  replaying process RSS: start {rss[0] / 1024:,.0f} MB, max {max(rss) / 1024:,.0f} MB, growth "
+            f"{(max(rss) - rss[0]) / 1024:,.0f} MB ({len(rss)} samples)"
+        )
+        print(
+            f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"redis-server {client.info('server')['redis_version']}, {time.strftime('%Y-%m-%d')}"
+        )
+    finally:
+        for proc in procs:
+            proc.kill()
+        client.close()
+        redis_proc.terminate()
+        redis_proc.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

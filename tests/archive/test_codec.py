@@ -1,0 +1,90 @@
+"""archive.codec: members order by event time then arrival, round-trip the envelope exactly, and bound windows."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from archive import codec
+from router.envelope import build_envelope
+
+
+def _envelope(time: str | None = None, detail: dict[str, object] | None = None) -> bytes:
+    entry: dict[str, object] = {"Source": "s", "DetailType": "d", "Detail": orjson.dumps(detail or {"a": 1}).decode()}
+    if time is not None:
+        entry["Time"] = time
+    _, envelope = build_envelope(entry, account="123456789012", region="us-east-1", now_s=1_700_000_000)
+    return envelope
+
+
+def test_a_member_round_trips_the_envelope_and_compresses_big_ones() -> None:
+    small = _envelope("2024-05-06T07:08:09Z")
+    big = _envelope("2024-05-06T07:08:09Z", {"text": "abc " * 500})
+    for event in (small, big):
+        member = codec.encode(event, 1_714_979_289_000, 12, 3)
+        decoded = codec.decode(member)
+        assert decoded.event == event
+        assert (decoded.time_ms, decoded.size) == (1_714_979_289_000, len(event))
+    assert len(codec.encode(big, 0, 0, 0)) < len(big) / 4
+    assert codec.encode(b"{}", 0, 0, 0)[codec.HEAD_BYTES - 1] == codec.CODEC_RAW
+
+
+def test_members_sort_by_event_time_then_ingest_id_including_before_1970() -> None:
+    rng = random.Random(7)
+    items = [(rng.randrange(-(10**12), 10**13), rng.randrange(10**13), rng.randrange(100)) for _ in range(500)]
+    members = [codec.encode(b'{"n":%d}' % i, t, ms, seq) for i, (t, ms, seq) in enumerate(items)]
+    ordered = [codec.decode(m).time_ms for m in sorted(members)]
+    assert ordered == sorted(t for t, _, _ in items)
+    same_second = sorted(codec.encode(b"{}", 5000, ms, seq) for ms, seq in [(9, 1), (3, 7), (3, 2)])
+    assert [codec.key_of(m)[8:] for m in same_second] == [
+        (3).to_bytes(8, "big") + (2).to_bytes(8, "big"),
+        (3).to_bytes(8, "big") + (7).to_bytes(8, "big"),
+        (9).to_bytes(8, "big") + (1).to_bytes(8, "big"),
+    ]
+
+
+def test_window_bounds_are_inclusive_and_after_key_resumes_exactly() -> None:
+    members = sorted(codec.encode(b"{}", t, 1, n) for n, t in enumerate([999, 1000, 1000, 2000, 2001]))
+
+    def between(low: bytes, high: bytes) -> list[bytes]:
+        def above(m: bytes) -> bool:
+            return m >= low[1:] if low[:1] == b"[" else m > low[1:]
+
+        def below(m: bytes) -> bool:
+            return m <= high[1:] if high[:1] == b"[" else m < high[1:]
+
+        return [m for m in members if above(m) and below(m)]
+
+    window = between(codec.time_min(1000), codec.time_max(2000))
+    assert [codec.decode(m).time_ms for m in window] == [1000, 1000, 2000]
+    resumed = between(codec.after_key(codec.key_of(window[0])), codec.time_max(2000))
+    assert resumed == window[1:]
+
+
+@pytest.mark.parametrize(
+    ("envelope", "expected"),
+    [
+        (_envelope("2024-05-06T07:08:09Z"), 1_714_979_289_000),
+        (_envelope(None), 1_700_000_000_000),
+        (b'{"time":"2024-05-06T07:08:09.250+00:00","id":"x"}', 1_714_979_289_250),
+        (b'{"id":"x","time":"1969-12-31T23:59:59Z"}', -1000),
+        (b'{"version":"0","time":"garbage-but-20chars"}', None),
+        (b'{"id":"x"}', None),
+        (b"not json", None),
+        (b"[1]", None),
+    ],
+)
+def test_event_time_is_read_fast_from_router_envelopes_and_parsed_otherwise(envelope: bytes, expected: int) -> None:
+    assert codec.event_time_ms(envelope) == expected
+
+
+def test_decode_refuses_what_is_not_a_member() -> None:
+    for junk in (b"short", codec.encode(b"{}", 0, 0, 0)[:-1], b"\x00" * 28 + b"\x09"):
+        with pytest.raises(ValueError, match="not an archive member"):
+            codec.decode(junk)
+
+
+def test_imported_events_get_a_stable_hash_as_their_sequence() -> None:
+    assert codec.import_seq(b'{"a":1}') == codec.import_seq(b'{"a":1}') != codec.import_seq(b'{"a":2}')
