@@ -4,8 +4,7 @@ The `default` bus always exists: a start-up hook creates it idempotently, and it
 bus follows AWS: it fails while the bus still has rules ("EventBus can't be deleted since it has rules."), and
 deleting a bus that does not exist succeeds. A partner bus (`EventSourceName`, router.api.partner_sources) needs a
 partner event source of the caller's account, and its name: creating it makes the source ACTIVE, deleting it turns
-the source PENDING again. Bus policies (PutPermission) are not served; the dispatcher answers them with
-UnsupportedOperationException.
+the source PENDING again. DescribeEventBus shows the bus's resource policy (router.api.permissions) as `Policy`.
 
 UpdateEventBus changes the members it is given (`Description`, `KmsKeyIdentifier`, `DeadLetterConfig`,
 `LogConfig`) and keeps the others; an empty value (`""`, `{}`) removes one. A bus's `DeadLetterConfig` must name an
@@ -17,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.api import partner_sources
+from router.api import partner_sources, permissions
 from router.api._control import arns, check_tags, now_s, paginate, pick, with_token
 from router.arns import DEFAULT_BUS
 from router.delivery.queues import queue_name
@@ -107,7 +106,11 @@ async def describe_event_bus(state: AppState, body: dict[str, Any]) -> dict[str,
     record = await buses.get(name)
     if record is None:
         raise ResourceNotFoundException(f"Event bus {name} does not exist.")
-    return pick(record, _DESCRIBE_FIELDS)
+    described = pick(record, _DESCRIBE_FIELDS)
+    policy = permissions.policy_text(record)
+    if policy is not None:
+        described["Policy"] = policy
+    return described
 
 
 async def list_event_buses(state: AppState, body: dict[str, Any]) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def test_validation_errors_reach_boto3(events_client: Any) -> None:
 
 def test_unsupported_operation_is_an_explicit_error(events_client: Any) -> None:
     with pytest.raises(ClientError) as unsupported:
-        events_client.put_permission(Action="events:PutEvents", Principal="111111111111", StatementId="s")
+        events_client.list_endpoints()
     error = unsupported.value.response["Error"]
     assert error["Code"] == "UnsupportedOperationException"
-    assert error["Message"] == "Operation PutPermission is not supported by Switchboard."
+    assert error["Message"] == "Operation ListEndpoints is not supported by Switchboard."
