@@ -96,14 +96,14 @@ async def test_a_killed_master_fails_over_and_put_events_accepts_again(
             except AssertionError as err:
                 survivor = next(port for port in replicated_cluster.ports if port != victim)
                 nodes = redis.Redis(port=survivor).execute_command("CLUSTER", "NODES")
-                client: Any = app.state.switchboard.redis
-                manager = client.nodes_manager
-                slot = client.keyslot(KEYS.ingest("default"))
+                cluster_client: Any = app.state.switchboard.redis
+                manager = cluster_client.nodes_manager
+                slot = cluster_client.keyslot(KEYS.ingest("default"))
                 seen = {
                     "slot owner": [n.name for n in manager.slots_cache.get(slot, [])],
                     "nodes": sorted(manager.nodes_cache),
                     "startup": sorted(manager.startup_nodes),
-                    "initialize": client._initialize,
+                    "initialize": cluster_client._initialize,
                     "errors": errors[-3:],
                 }
                 raise AssertionError(f"{err}; client: {seen}; CLUSTER NODES:\n{nodes}") from None
