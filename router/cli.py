@@ -68,7 +68,7 @@ def _extension_commands() -> dict[str, CliCommand]:
     return merge_cli(BUILTIN_COMMANDS, installed())
 
 
-BUILTIN_COMMANDS = ("serve", "config", "queue")
+BUILTIN_COMMANDS = ("serve", "config", "queue", "ingest")
 
 
 def _parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
