@@ -39,6 +39,7 @@ from archive.replay_api import replay_store, start_replay
 from archive.replays import FINAL_STATES
 from archive.runner import window_ms
 from archive.store import archive_store
+from router import redis_client
 from router.arns import Arns
 from router.embedded_redis import running_url
 from router.errors import ServiceError
@@ -88,7 +89,7 @@ def _run(work: Callable[[AppState, argparse.Namespace], Awaitable[int]], args: a
     url = _url(settings)
 
     async def main() -> int:
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
+        client = redis_client.connect(url, socket_connect_timeout=3)
         state = AppState(settings=settings, redis=client, keys=Keys(settings.key_prefix))
         try:
             return await work(state, args)

@@ -8,18 +8,12 @@ Commands are packed by hiredis (router.redis_client).
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis.asyncio as aioredis
-from redis.asyncio.connection import BlockingConnectionPool
-
-from router.redis_client import HiredisConnection
+from router import redis_client
+from router.redis_client import AnyRedis
 
 __all__ = ["connect"]
 
 
-def connect(url: str, *, max_connections: int = 64, wait_timeout_s: float = 30.0) -> aioredis.Redis:
-    pool: Any = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=wait_timeout_s)
-    if pool.connection_class is aioredis.Connection:
-        pool.connection_class = HiredisConnection
-    return aioredis.Redis.from_pool(pool)
+def connect(url: str, *, max_connections: int = 64, wait_timeout_s: float = 30.0) -> AnyRedis:
+    """A Redis Cluster at `url` is detected, as the router does (router.redis_client.connect)."""
+    return redis_client.connect(url, max_connections=max_connections, wait_timeout_s=wait_timeout_s)

@@ -8,23 +8,23 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import redis
-import redis.asyncio as aioredis
 
 from archive import ArchiveOptions, codec, extension
 from archive.keys import ArchiveKeys
+from router import redis_client
 from router.app import create_app
 from router.keys import Keys
 from router.state import AppState
+from tests.conftest import sync_client as _any_sync_client
 from tests.router.conftest import ServerThread, events_client, make_settings  # noqa: F401 - fixture re-exported
 from tests.waiting import eventually_sync
 
 ACCOUNT = "123456789012"
 
 
-def sync_client(url: str) -> redis.Redis:
-    """A synchronous client of the test's Redis."""
-    return redis.Redis.from_url(url)
+def sync_client(url: str) -> Any:
+    """A synchronous client of the test's Redis (a cluster client on the cluster)."""
+    return _any_sync_client(url)
 
 
 REGION = "us-east-1"
@@ -82,7 +82,7 @@ def server(redis_url: str) -> Iterator[ServerThread]:
 @pytest.fixture
 async def app_state(redis_url: str) -> AsyncIterator[AppState]:
     """An AppState of this test's own (its own Redis client), to call the archive package's functions directly."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_client.connect(redis_url)
     yield AppState(settings=make_settings(redis_url), redis=client, keys=Keys())
     await client.aclose()
 

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from archive import ArchiveOptions, codec, extension
 from archive.keys import ArchiveKeys
 from router.app import create_app
 from router.keys import Keys
 from tests.archive.conftest import bus_arn, queue_arn
-from tests.conftest import free_port
+from tests.conftest import free_port, sync_client
 from tests.router.conftest import ServerThread, make_settings
 from tests.waiting import eventually_sync
 
@@ -123,7 +122,7 @@ def test_a_replay_killed_mid_way_is_finished_by_another_process_exactly_once(
     api.put_targets(Rule="all", EventBusName="fresh", Targets=[{"Id": "q", "Arn": queue_arn("out")}])
 
     keys = ArchiveKeys(Keys())
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     record = json.loads(client.hget(keys.archives, "big") or b"{}")
     events_key = keys.events("orders", "big", record["Generation"])
     stats_key = keys.stats("orders", "big", record["Generation"])

@@ -130,6 +130,10 @@ async def test_an_event_being_matched_for_long_is_not_taken_over(redis_client: a
     await other.start()
     try:
         await eventually(lambda: _triggered(redis_client, bus), timeout_s=30, what="the event matched")
+        # The counters commit with the acknowledgement; the worker counts the event just after it.
+        await eventually(
+            lambda: slow.processed_events + other.processed_events >= 1, timeout_s=10, what="the worker counting it"
+        )
     finally:
         await other.stop()
         await slow.stop()

@@ -18,6 +18,7 @@ from sagas.connect import connect
 from sagas.consumer import ConsumerOptions
 from sagas.keys import SagaKeys, shard_of
 from sagas.runtime import RuntimeHooks, RuntimeOptions, SagaRuntime, control_message
+from tests.conftest import all_keys
 from tests.sagas._support import RecordingPublisher, counter_machine, enqueue, event
 from tests.waiting import eventually
 
@@ -51,7 +52,7 @@ async def test_a_finished_instance_leaves_exactly_its_keys(r: Any) -> None:
     assert publisher.published[0].detail["saga"]["messageId"].startswith("counter/c-1/")
     k, shard = SagaKeys(), shard_of("c-1", 8)
     owner = SagaKeys.timer_owner("counter", shard)
-    assert sorted(await r.keys("*")) == sorted(
+    assert sorted(await all_keys(r)) == sorted(
         key.encode()
         for key in [
             k.state("counter", "c-1"),
