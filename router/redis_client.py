@@ -274,8 +274,9 @@ class BoundedCluster(RedisCluster):
     async def take_permit(self) -> None:
         """Wait for a free permit, up to `wait_timeout_s` (then redis's ConnectionError, as the single-node pool's
         wait does), so a caller never waits forever for connections that others hold."""
-        try:
-            await asyncio.wait_for(self._permits.acquire(), self.wait_timeout_s)
+        try:  # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation of the caller
+            async with asyncio.timeout(self.wait_timeout_s):
+                await self._permits.acquire()
         except TimeoutError:
             raise redis.ConnectionError(
                 f"no free Redis connection within {self.wait_timeout_s:g} s ({self.max_in_flight} in use)"
