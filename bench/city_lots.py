@@ -31,7 +31,10 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["events", "rule_sets", "scale_rules"]
+__all__ = ["VERSION", "events", "rule_sets", "scale_rules"]
+
+VERSION = 2
+"""Changes whenever the same arguments would give other bytes (bench.patterns_bench names its cached files by it)."""
 
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
@@ -129,6 +132,10 @@ def _combo(street: str, side: str) -> Predicate:
     )
 
 
+def _block_and_multipolygon(block: str) -> Predicate:
+    return lambda event: _prop(event, "BLOCK_NUM") == block and event["geometry"]["type"] == "MultiPolygon"
+
+
 def _wildcard(pattern: str) -> Predicate:
     regex = re.compile(".*".join(re.escape(piece) for piece in pattern.split("*")), re.S)
     return lambda event: regex.fullmatch(_prop(event, "STREET")) is not None
@@ -149,6 +156,7 @@ def _on_x(condition: Any, layout: int) -> dict[str, Any]:
 def _fixed_sets(picks: list[Event], layout: int) -> dict[str, list[tuple[str, dict[str, Any], Predicate]]]:
     """(name, pattern, predicate) per rule set; values taken from `picks`, events of the corpus."""
     streets = list(dict.fromkeys(_prop(e, "STREET") for e in picks))  # distinct, in pick order
+    blocks = list(dict.fromkeys(_prop(e, "BLOCK_NUM") for e in picks))
     mid = (_X_RANGE[0] + _X_RANGE[1]) / 2
     lo, hi = mid - 0.01, mid + 0.01
     west = _X_RANGE[0] + 0.02
@@ -189,6 +197,11 @@ def _fixed_sets(picks: list[Event], layout: int) -> dict[str, list[tuple[str, di
         ],
         "NUMERIC": [
             ("numeric-x-band", band, lambda e: any(lo < x < hi for x in _xs(e, layout))),
+            (
+                "numeric-street-type-and-band",
+                {"properties": {"ST_TYPE": ["AVE"]}, **band},
+                lambda e: _prop(e, "ST_TYPE") == "AVE" and any(lo < x < hi for x in _xs(e, layout)),
+            ),
             (
                 "numeric-x-west",
                 _on_x({"numeric": ["<", west]}, layout),
@@ -240,10 +253,11 @@ def _fixed_sets(picks: list[Event], layout: int) -> dict[str, list[tuple[str, di
         for side in "OE"
     ] + [
         (
-            "combo-type-and-band",
-            {"properties": {"ST_TYPE": ["AVE"]}, **band},
-            lambda e: _prop(e, "ST_TYPE") == "AVE" and any(lo < x < hi for x in _xs(e, layout)),
+            f"combo-block-{b}-type",
+            {"properties": {"BLOCK_NUM": [b]}, "geometry": {"type": ["MultiPolygon"]}},
+            _block_and_multipolygon(b),
         )
+        for b in blocks[:2]
     ]
     return sets
 

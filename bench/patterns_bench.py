@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 import patterns
+from bench import city_lots
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
@@ -65,10 +66,11 @@ def _generate(path: Path, args: Sequence[str]) -> Path:
 
 def corpus_files(count: int, seed: int, layout: int) -> tuple[Path, Path, Path]:
     common = ["--count", str(count), "--seed", str(seed), "--layout", str(layout)]
-    stem = f"lots{layout}-n{count}-s{seed}"  # (`cl...`: files of the generator used before 2026-12-02)
+    stem = f"lots{city_lots.VERSION}-{layout}-n{count}-s{seed}"  # (`cl...`: the generator used before 2026-12-02)
     events = _generate(DATA / f"{stem}.jsonl", ["events", *common])
     rules = _generate(DATA / f"{stem}-rules.json", ["rules", *common])
-    scale = _generate(DATA / f"lots-scale-{max(SCALE_SIZES)}-s{seed}.json", ["scale", "--rules", str(max(SCALE_SIZES))])
+    scale_name = f"lots{city_lots.VERSION}-scale-{max(SCALE_SIZES)}-s{seed}.json"
+    scale = _generate(DATA / scale_name, ["scale", "--rules", str(max(SCALE_SIZES))])
     return events, rules, scale
 
 
