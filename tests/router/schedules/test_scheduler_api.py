@@ -284,6 +284,24 @@ def test_model_validation_and_unknown_paths_on_the_wire(world: World) -> None:
     assert httpx.get(f"{url}/schedule-groups/a/b").status_code == 404
 
 
+def test_a_tag_arn_in_the_path_may_be_literal_or_percent_encoded(world: World) -> None:
+    """The SDKs percent-encode the ARN label (`%2F` for its `/`); a hand-written request may not."""
+    arn = world.client.create_schedule_group(Name="literal")["ScheduleGroupArn"]
+    signed = {  # the signing name routes the request to the scheduler service (its signature is not checked)
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20301201/us-east-1/scheduler/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    }
+    url = world.server.url
+    tagged = httpx.post(f"{url}/tags/{arn}", json={"Tags": [{"Key": "k", "Value": "v"}]}, headers=signed)
+    assert tagged.status_code == 200, tagged.text
+    listed = httpx.get(f"{url}/tags/{arn}", headers=signed)
+    assert (listed.status_code, listed.json()) == (200, {"Tags": [{"Key": "k", "Value": "v"}]})
+    assert world.client.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "k", "Value": "v"}]
+    untagged = httpx.delete(f"{url}/tags/{arn}", params={"TagKeys": "k"}, headers=signed)
+    assert untagged.status_code == 200, untagged.text
+    assert world.client.list_tags_for_resource(ResourceArn=arn)["Tags"] == []
+
+
 # -- firing ---------------------------------------------------------------------------------------------------
 
 
