@@ -139,10 +139,6 @@ class Waiters:
         watch = self._watches.get(queue)
         return len(watch.events) if watch is not None else 0
 
-    def readers(self) -> int:
-        """How many reader connections this process holds for long polls (at most one per Redis node)."""
-        return sum(1 for node in self._nodes.values() if node.reader.connected)
-
     def poke(self, queue: str) -> None:
         """Wake this process's receives waiting on `queue` (something became visible without a stream append)."""
         watch = self._watches.get(queue)
