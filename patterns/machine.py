@@ -47,6 +47,10 @@ from patterns.numbers import Key, number_key
 from patterns.parser import Predicate, RuleSequence, compile_pattern
 
 MAX_EVENT_DEPTH: Final = 1000
+"""How deep an event's values may nest below its top-level object: an envelope whose Detail is `MAX_EVENT_DEPTH`
+deep (the most PutEvents accepts) matches; one level more is `InvalidEvent`. The top-level object does not count."""
+_DEPTH_LIMIT: Final = MAX_EVENT_DEPTH + 1
+"""The same bound counted with the top-level object at depth 1 (as `_depth_exceeds` counts)."""
 SPECIALISE_AFTER: Final = 16
 """Events a snapshot serves through the general path before its straight-line code is generated (0: at once), so a
 one-off Machine (`matches`, TestEventPattern) never pays for code generation."""
@@ -159,6 +163,12 @@ class _Snapshot:
             self._specialise()
         return None
 
+    def specialise_now(self) -> None:
+        """Generate the straight-line code now (if the snapshot has not yet)."""
+        if self.fast == self._warm:
+            self._warmup = 0
+            self._specialise()
+
     def _specialise(self) -> None:
         fast = generate(self.tree, self.root.edges, _walk_simple, self.answer) if self.root.edges else None
         self.fast = _general if fast is None else fast
@@ -252,7 +262,7 @@ def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str
     kind = event.__class__
     if kind is not bytes and kind is not str:
         if isinstance(event, dict):
-            if _depth_exceeds(event, MAX_EVENT_DEPTH):
+            if _depth_exceeds(event, _DEPTH_LIMIT):
                 raise InvalidEvent(_TOO_DEEP)
             return event, None
         if not isinstance(event, str | bytes):
@@ -270,11 +280,7 @@ def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str
         raise InvalidEvent("Event must be a JSON object")
     # Depth d takes d opening and d closing brackets, so short text cannot be too deep: no count, no walk. Longer
     # text is counted in C, and only text opening more than the bound is walked.
-    if (
-        len(text) > 2 * MAX_EVENT_DEPTH
-        and _brackets(text) > MAX_EVENT_DEPTH
-        and _depth_exceeds(parsed, MAX_EVENT_DEPTH)
-    ):
+    if len(text) > 2 * _DEPTH_LIMIT and _brackets(text) > _DEPTH_LIMIT and _depth_exceeds(parsed, _DEPTH_LIMIT):
         raise InvalidEvent(_TOO_DEEP)
     return parsed, text
 
@@ -296,7 +302,7 @@ def _load_exact(text: str | bytes) -> Any:
     """
     with _RECURSION_LIMIT_LOCK:
         limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(limit + MAX_EVENT_DEPTH + 64)
+        sys.setrecursionlimit(limit + _DEPTH_LIMIT + 64)
         try:
             return json.loads(text, parse_float=number_key, parse_int=number_key, parse_constant=_reject_constant)
         except RecursionError:
@@ -370,29 +376,18 @@ class Machine:
 
     def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
         """The sorted names of the rules the event matches (JSON text or a parsed dict)."""
-        snapshot = self._current() if self._stale else self._snapshot
-        parsed, raw = load_event(event)
-        try:
-            answer = snapshot.fast(parsed, raw)
-            if answer is not None:
-                return answer
-            return self._match(snapshot, parsed, raw)
-        except NeedsExactNumbers:
-            assert raw is not None
-            return self._match(snapshot, _load_exact(raw), None)
+        return _matches(self._current() if self._stale else self._snapshot, event)
 
-    @staticmethod
-    def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) -> list[str]:
-        """The general path: `flatten_simple` + `_walk_simple`, or with arrays the array-consistent walk."""
-        simple: dict[str, Key] = {}
-        if flatten_simple(event, snapshot.tree, simple, raw):
-            hits: list[Hit[_Node]] = []
-            _walk_simple(snapshot.root, simple, hits)
-            return snapshot.answer(hits)
-        flat = flatten_arrays(event, snapshot.tree, raw)
-        if flat.aliased:
-            return sorted(walk_aliased(snapshot.root, flat))
-        return sorted(walk(snapshot.root, flat, snapshot.lcp))
+    def snapshot(self, *, specialise: bool = False) -> Snapshot:
+        """The rules as they are now, compiled into an immutable `Snapshot` that later changes to the Machine do not
+        touch: compile and change on one thread, match on others. `specialise` generates the straight-line code
+        at once (`_specialise.py`) instead of after the snapshot's first events, so it is paid here."""
+        with self._lock:
+            compiled = self._recompile()
+            names = tuple(sorted(self._rules))
+        if specialise:
+            compiled.specialise_now()
+        return Snapshot(compiled, names)
 
     # -- writers --------------------------------------------------------------------------------------------
     def _insert(self, name: str, sequence: RuleSequence) -> None:
@@ -432,11 +427,56 @@ class Machine:
         if not self._stale:
             return self._snapshot
         with self._lock:
-            if self._stale:
-                unique = all(len(sequences) == 1 for sequences in self._rules.values())
-                self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set(self._paths)), unique)
-                self._stale = False
-            return self._snapshot
+            return self._recompile()
+
+    def _recompile(self) -> _Snapshot:
+        """The snapshot, recompiled from the changed states if a writer touched any (the caller holds the lock)."""
+        if self._stale:
+            unique = all(len(sequences) == 1 for sequences in self._rules.values())
+            self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set(self._paths)), unique)
+            self._stale = False
+        return self._snapshot
+
+
+class Snapshot:
+    """An immutable compiled version of a Machine's rules (`Machine.snapshot`): `matches_for_event` as the Machine
+    answered when it was taken, however the Machine changes afterwards."""
+
+    __slots__ = ("_compiled", "rule_names")
+
+    def __init__(self, compiled: _Snapshot, rule_names: tuple[str, ...]) -> None:
+        self._compiled = compiled
+        self.rule_names = rule_names
+        """The names of its rules, sorted."""
+
+    def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
+        """The sorted names of the rules the event matches (JSON text or a parsed dict)."""
+        return _matches(self._compiled, event)
+
+
+def _matches(snapshot: _Snapshot, event: str | bytes | dict[str, Any]) -> list[str]:
+    parsed, raw = load_event(event)
+    try:
+        answer = snapshot.fast(parsed, raw)
+        if answer is not None:
+            return answer
+        return _match(snapshot, parsed, raw)
+    except NeedsExactNumbers:
+        assert raw is not None
+        return _match(snapshot, _load_exact(raw), None)
+
+
+def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) -> list[str]:
+    """The general path: `flatten_simple` + `_walk_simple`, or with arrays the array-consistent walk."""
+    simple: dict[str, Key] = {}
+    if flatten_simple(event, snapshot.tree, simple, raw):
+        hits: list[Hit[_Node]] = []
+        _walk_simple(snapshot.root, simple, hits)
+        return snapshot.answer(hits)
+    flat = flatten_arrays(event, snapshot.tree, raw)
+    if flat.aliased:
+        return sorted(walk_aliased(snapshot.root, flat))
+    return sorted(walk(snapshot.root, flat, snapshot.lcp))
 
 
 def matches(pattern: str | bytes | dict[str, Any], event: str | bytes | dict[str, Any]) -> bool:

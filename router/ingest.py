@@ -545,7 +545,7 @@ class IngestWorker(PartitionedWorker):
                 break
             log.warning("bus %s: %d events could not be matched; rebuilding the matcher and retrying", bus, len(retry))
             await asyncio.sleep(self.options.match_retry_delay_s)
-            compiled = await self.matchers.reload(bus)
+            compiled = await self.matchers.reload(bus, fresh=True)
             again = await self._match_chunks(compiled, [events[i] for i in retry])
             for i, outcome in zip(retry, again, strict=True):
                 outcomes[i] = outcome
