@@ -97,8 +97,8 @@ class _Builder:
         self.bus = bus
         self.machine = machine_factory()
         self.version = -1
-        self.records: dict[str, bytes] = {}
-        """Every rule's raw record as last applied."""
+        self.records: dict[bytes, bytes] = {}
+        """Every rule's raw record as last applied, by the rule's name as bytes."""
         self.in_machine: set[str] = set()
         self.broken: dict[str, str] = {}
         self.scheduled: set[str] = set()
@@ -109,14 +109,15 @@ class _Builder:
         touching only the rules whose record changed, and compile a new snapshot."""
         if self.compiled is not None and version < self.version:
             return self.compiled
-        records = {_text(name): _bytes(raw) for name, raw in raw_records.items()}
-        changed = [name for name, raw in records.items() if self.records.get(name) != raw]
-        gone = [name for name in self.records if name not in records]
+        records = _as_bytes(raw_records)
+        previous = self.records
+        changed = [name for name, raw in records.items() if previous.get(name) != raw]
+        gone = [name for name in previous if name not in records]
         for name in gone:
-            self._drop(name)
+            self._drop(name.decode())
         for name in sorted(changed):
-            self._drop(name)
-            self._add(name, records[name])
+            self._drop(name.decode())
+            self._add(name.decode(), records[name])
         self.records = records
         self.version = version
         if self.compiled is None or changed or gone or version != self.compiled.version:
@@ -164,11 +165,15 @@ class _Builder:
         self.in_machine.add(name)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _as_bytes(records: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[bytes, bytes]:
+    """The rules hash with bytes names and records (as redis-py returns it; copied without conversion then)."""
+    first = next(iter(records.items()), (b"", b""))
+    if isinstance(first[0], bytes) and isinstance(first[1], bytes):  # one type throughout (a Mapping of either)
+        return dict(records)  # type: ignore[arg-type]
+    return {_encoded(name): _encoded(raw) for name, raw in records.items()}
 
 
-def _bytes(value: bytes | str) -> bytes:
+def _encoded(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
