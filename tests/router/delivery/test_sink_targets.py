@@ -38,7 +38,8 @@ async def test_a_batch_reads_only_the_targets_of_the_rules_it_matched(redis_clie
     assert (cached.version, list(cached.rules)) == (1, ["r1"])
     assert [target.target["Arn"] for target in cached.rules["r1"]] == ["arn:aws:sqs:us-east-1:123456789012:q-r1"]
     await sink.prepare(BUS, first, {"r1", "r5"})  # r1 is held at this version: only r5 is read
-    assert sorted(sink._buses[BUS].rules) == ["r1", "r5"] and sink._buses[BUS].rules["r5"] == ()
+    assert sorted(sink._buses[BUS].rules) == ["r1", "r5"]
+    assert sink._buses[BUS].rules["r5"] == ()
     second = compile_rules(BUS, 2, _records())  # a rule or target changed: nothing read before is trusted
     await sink.prepare(BUS, second, {"r2"})
     cached = sink._buses[BUS]
