@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,11 +133,19 @@ class CliCommand:
     """Runs the parsed command; returns the exit code (raise `router.startup.StartupError` for an expected failure)."""
 
 
+_log = logging.getLogger("switchboard.extensions")
+
 EntryCheck = Callable[[Mapping[str, Any]], tuple[str, str] | None]
 """Checks one PutEvents entry: None accepts it, `(ErrorCode, ErrorMessage)` fails that entry alone."""
 
 EntryCheckFactory = Callable[[AppState, str], Awaitable[EntryCheck | None]]
 """The check for one bus, or None when the bus has none (may read Redis; cached by `EntryCheckCache`)."""
+
+
+def _cannot_check(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """The check of a bus whose checks could not be read: its entries fail with the retryable InternalFailure,
+    as entries whose append failed do (router.api.put_events), and the next call reads the checks again."""
+    return ("InternalFailure", "The event could not be stored. Retry the entry.")
 
 
 class EntryCheckCache:
@@ -156,10 +165,14 @@ class EntryCheckCache:
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
         found = []
-        for factory in self.factories:
-            check = await factory(state, bus)
-            if check is not None:
-                found.append(check)
+        try:
+            for factory in self.factories:
+                check = await factory(state, bus)
+                if check is not None:
+                    found.append(check)
+        except Exception as err:  # Redis unreachable (or a broken extension): the bus's entries fail, not the call
+            _log.warning("entry checks of bus %s could not be read: %s", bus, type(err).__name__)
+            return (_cannot_check,)
         if len(self._cache) >= 10_000:
             self._cache.clear()
         self._cache[bus] = (now, tuple(found))

@@ -193,7 +193,9 @@ def connect(
     if cluster is None:
         cluster = flag if flag is not None else is_cluster(plain)
     if cluster:
-        found: Any = BoundedCluster.from_url(plain, max_in_flight=max_connections, **kwargs)
+        found: Any = BoundedCluster.from_url(
+            plain, max_in_flight=max_connections, wait_timeout_s=wait_timeout_s, **kwargs
+        )
         return cast(AnyRedis, found)
     pool: Any = BlockingConnectionPool.from_url(
         plain, max_connections=max_connections, timeout=wait_timeout_s, **kwargs
@@ -235,10 +237,17 @@ class BoundedCluster(RedisCluster):
     Each node's pool may open up to twice that many connections (a holder of one permit can use one connection per
     node at once, plus redis-py's redirection retries), so a node pool never runs out: callers wait on the permits."""
 
-    def __init__(self, *args: Any, max_in_flight: int = DEFAULT_MAX_CONNECTIONS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        max_in_flight: int = DEFAULT_MAX_CONNECTIONS,
+        wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+        **kwargs: Any,
+    ) -> None:
         kwargs["max_connections"] = 2 * max_in_flight
         super().__init__(*args, **kwargs)
         self.max_in_flight = max_in_flight
+        self.wait_timeout_s = wait_timeout_s
         self._permits = asyncio.Semaphore(max_in_flight)
         kwargs_dict: dict[str, Any] = self.connection_kwargs  # shared with the nodes manager (nodes found later)
         kwargs_dict["connection_class"] = connection_class(kwargs_dict["connection_class"])
@@ -254,12 +263,23 @@ class BoundedCluster(RedisCluster):
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if _HOLDS_PERMIT.get():
             return await super().execute_command(*args, **kwargs)
-        async with self._permits:
-            token = _HOLDS_PERMIT.set(True)
-            try:
-                return await super().execute_command(*args, **kwargs)
-            finally:
-                _HOLDS_PERMIT.reset(token)
+        await self.take_permit()
+        token = _HOLDS_PERMIT.set(True)
+        try:
+            return await super().execute_command(*args, **kwargs)
+        finally:
+            _HOLDS_PERMIT.reset(token)
+            self._permits.release()
+
+    async def take_permit(self) -> None:
+        """Wait for a free permit, up to `wait_timeout_s` (then redis's ConnectionError, as the single-node pool's
+        wait does), so a caller never waits forever for connections that others hold."""
+        try:
+            await asyncio.wait_for(self._permits.acquire(), self.wait_timeout_s)
+        except TimeoutError:
+            raise redis.ConnectionError(
+                f"no free Redis connection within {self.wait_timeout_s:g} s ({self.max_in_flight} in use)"
+            ) from None
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         if shard_hint:
@@ -277,7 +297,7 @@ class _BoundedPipeline(ClusterPipeline):
 
     async def _take(self) -> None:
         if not self._holding and not _HOLDS_PERMIT.get():
-            await self._bounded._permits.acquire()
+            await self._bounded.take_permit()
             self._holding = True
 
     async def watch(self, *names: Any) -> None:  # type: ignore[override]

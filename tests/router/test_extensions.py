@@ -143,3 +143,27 @@ async def test_entry_checks_are_cached_per_bus_for_their_ttl() -> None:
     now[0] = 1.5
     await cache.check(state, "checked", {})
     assert asked == ["checked", "open", "checked"]
+
+
+async def test_entry_checks_that_cannot_be_read_fail_the_entries_retryably_and_are_read_again() -> None:
+    """Redis unreachable while a bus's checks are read: that bus's entries fail with InternalFailure (PutEvents'
+    per-entry retryable error, never a failed call), nothing is cached, and the next entry reads the checks again."""
+    import redis.exceptions
+
+    from router.extensions import EntryCheck, EntryCheckCache
+
+    down = [True]
+    asked = [0]
+
+    async def factory(state: AppState, bus: str) -> EntryCheck | None:
+        asked[0] += 1
+        if down[0]:
+            raise redis.exceptions.ConnectionError("Error 111 connecting")
+        return None
+
+    cache = EntryCheckCache([factory], ttl_s=60.0, clock=lambda: 0.0)
+    state: Any = None
+    assert await cache.check(state, "b", {}) == ("InternalFailure", "The event could not be stored. Retry the entry.")
+    down[0] = False
+    assert await cache.check(state, "b", {}) is None
+    assert asked[0] == 2

@@ -88,6 +88,10 @@ async def test_a_killed_master_fails_over_and_put_events_accepts_again(
 
             sender = asyncio.create_task(send())
             await eventually(lambda: len(accepted) >= 200, timeout_s=30, what="traffic before the kill")
+            # The replica must have finished its initial sync (a loaded machine can take seconds): a replica promoted
+            # before it has the bus would be a lost dataset, not the asynchronous-replication window tested here.
+            synced = await asyncio.to_thread(redis.Redis(port=victim).execute_command, "WAIT", 1, 30_000)
+            assert synced >= 1, "the victim's replica never acknowledged the writes"
             replicated_cluster.procs[victim].kill()  # SIGKILL: no shutdown, no last replication
             killed_at.append(time.monotonic())
             before_kill = len(accepted)

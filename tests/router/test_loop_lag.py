@@ -10,6 +10,7 @@ processes. A matcher in a worker thread shares the GIL, which Python hands over 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -53,6 +54,12 @@ class LoopProbe:
             self.ticks += 1
 
     async def __aenter__(self) -> LoopProbe:
+        # The test process's heap (every module, fixture and object of the session so far) is far bigger than a
+        # router's; a full collection of it on the loop thread takes ~0.3 s. `switchboard serve` freezes its start-up
+        # heap out of the collector (router/serve.py); the probe does the same, so what it measures is the router's
+        # work on this event, including collections of what that work allocates.
+        gc.collect()
+        gc.freeze()
         self._task = asyncio.create_task(self._run())
         await asyncio.sleep(0.03)
         return self
@@ -61,6 +68,7 @@ class LoopProbe:
         self._stop.set()
         assert self._task is not None
         await self._task
+        gc.unfreeze()
 
 
 def big_detail(target_bytes: int = 900_000) -> dict[str, Any]:

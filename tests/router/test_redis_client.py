@@ -21,6 +21,7 @@ from router.redis_client import (
     pack_command,
     split_cluster_flag,
 )
+from tests.waiting import eventually
 
 SHAPES: list[tuple[Any, ...]] = [
     ("PING",),
@@ -161,6 +162,45 @@ async def test_callers_wait_for_a_connection_instead_of_failing(redis_url: str, 
         assert sum(per_node) >= 1
     finally:
         await redis.aclose()
+
+
+@pytest.mark.integration
+async def test_a_caller_waits_a_bounded_time_when_every_connection_is_held(redis_url: str, redis_client: Any) -> None:
+    """With its one connection held by a 2 s BLPOP, another call fails with ConnectionError after the wait timeout
+    (0.3 s) instead of waiting forever; once the BLPOP ends the client works again."""
+    import redis.exceptions
+
+    redis_ = connect(redis_url, max_connections=1, wait_timeout_s=0.3)
+    try:
+
+        async def hold() -> Any:
+            return await redis_.blpop(["{q}never"], timeout=2)
+
+        holder = asyncio.create_task(hold())
+        await eventually(lambda: _blocked(redis_client), what="the BLPOP holding the connection")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await redis_.incr("{q}n")
+        assert 0.25 <= asyncio.get_running_loop().time() - started < 1.5
+        assert await holder is None
+        assert await redis_.incr("{q}n") == 1
+    finally:
+        await redis_.aclose()
+
+
+async def _blocked(redis: Any) -> bool:
+    """Whether some client of `redis_url`'s server (any node) is in a BLPOP."""
+    import redis.asyncio as aioredis
+
+    cluster = as_cluster(redis)
+    if cluster is None:
+        return any(c["cmd"] == "blpop" for c in await redis.client_list())
+    await cluster.initialize()  # a cluster client knows its nodes once initialized
+    for primary in cluster.get_primaries():
+        async with aioredis.Redis(host=primary.host, port=int(primary.port)) as node:
+            if any(c["cmd"] == "blpop" for c in await node.client_list()):
+                return True
+    return False
 
 
 async def _client_list(redis: Any) -> list[list[dict[str, Any]]]:
