@@ -73,16 +73,18 @@ __all__ = [
 CONFIG_DIR = Path(__file__).parent / "config"
 
 DEMO_TIMINGS = Timings(
-    reply_timeout_s=5.0,
+    reply_timeout_s=10.0,
     approval_timeout_s=3.0,
     shipping_retry_interval_s=0.2,
     shipping_backoff_rate=2.0,
     shipping_max_interval_s=1.0,
-    shipping_window_s=3.0,
+    shipping_window_s=10.0,
     compensation_retry_interval_s=0.2,
     compensation_max_attempts=5,
 )
-"""Seconds where production would wait hours: what the demo and the tests run."""
+"""Seconds where production would wait hours: what the demo and the tests run. The shipping window and the reply
+timeout leave room for a loaded machine: a flaky carrier's third attempt, or an answer, may take seconds to come
+back when thousands of orders are in flight."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,7 @@ class DemoOptions:
     orders: int = 100
     seed: int = 1
     faults: float = 0.0
-    in_flight: int = 300
+    in_flight: int = 100
     timeout_s: float = 900.0
     timings: Timings = DEMO_TIMINGS
     consumer: ConsumerOptions = field(default_factory=lambda: ConsumerOptions(claim_idle_s=10.0))
@@ -381,9 +383,11 @@ def run_demo(options: DemoOptions, redis_url: str | None, *, prefix: str = "sb")
 
 
 def main(args: Any) -> int:
-    """The `switchboard demo order-to-cash` command (router.cli through sagas.cli)."""
+    """The `switchboard demo order-to-cash` command (router.cli through sagas.cli, sagas.extension)."""
+    from router.outbound import quiet_http_loggers
     from router.settings import Settings
 
+    quiet_http_loggers()
     settings = Settings.from_env()
     options = replace(DemoOptions(), orders=args.orders, seed=args.seed, faults=args.faults, in_flight=args.in_flight)
     summary = run_demo(options, settings.redis_url, prefix=settings.key_prefix)
