@@ -18,7 +18,7 @@ from tests.sagas.test_order_to_cash import ALL_TRUE
 REPO = str(Path(__file__).resolve().parents[2])
 
 
-def _switchboard(redis_url: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def switchboard(redis_url: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SWITCHBOARD_KEY_PREFIX")}
     env["PYTHONPATH"] = REPO
     env["REDIS_URL"] = redis_url
@@ -28,7 +28,7 @@ def _switchboard(redis_url: str, *args: str, timeout: float = 240) -> subprocess
 
 @pytest.mark.integration
 def test_the_demo_prints_its_summary_and_every_check_holds(redis_url: str) -> None:
-    done = _switchboard(redis_url, "demo", "order-to-cash", "--orders", "24", "--seed", "4", "--faults", "0.5")
+    done = switchboard(redis_url, "demo", "order-to-cash", "--orders", "24", "--seed", "4", "--faults", "0.5")
     assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
     summary = json.loads(done.stdout)
     assert summary["checks"] == ALL_TRUE
@@ -41,7 +41,7 @@ def test_the_demo_prints_its_summary_and_every_check_holds(redis_url: str) -> No
     assert summary["latency_ms"]["p50"] > 0
     assert "INFO" not in done.stderr  # no request log lines around the summary
 
-    listed = _switchboard(redis_url, "saga", "list", "--json")
+    listed = switchboard(redis_url, "saga", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     instances = json.loads(listed.stdout)
     assert len(instances) == 24

@@ -65,6 +65,7 @@ __all__ = [
     "Example",
     "check",
     "main",
+    "queues_drained",
     "router_process",
     "run_demo",
     "settled_check",
@@ -182,7 +183,8 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": at(0.50), "p99": at(0.99), "max": round(values[-1], 1)}
 
 
-async def _queues_drained(redis: aioredis.Redis, prefix: str) -> bool:
+async def queues_drained(redis: aioredis.Redis, prefix: str) -> bool:
+    """Every message of the saga's, the services' and the outcomes' queues is consumed and acknowledged."""
     keys = Keys(prefix)
     queues = [QUEUE, OUTCOMES_QUEUE, *SERVICE_QUEUES.values()]
     for queue in queues:
@@ -236,7 +238,7 @@ async def check(
     for shard in range(definition.shards):
         timers += await redis.zcard(Keys(prefix).timers(SagaKeys.timer_owner(definition.name, shard)))
     all_final = all(i is not None and i.status in FINAL_STATUSES for i in instances.values())
-    drained = await _queues_drained(redis, prefix)
+    drained = await queues_drained(redis, prefix)
     checks = {
         "every_order_final": all(final_ok(o) for o in orders),
         "net_charged_equals_completed_value": ledgers.charged - ledgers.refunded == completed_value,
@@ -327,17 +329,18 @@ def router_process(
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the router exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the router did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.05)
+            with httpx.Client(timeout=1, verify=False) as probe:  # one client: each new one loads the CA store
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"the router exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+                    try:
+                        if probe.get(f"{url}/health").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"the router did not start: {log_path.read_text()[-2000:]}")
+                    time.sleep(0.05)
             yield url
         finally:
             proc.terminate()
