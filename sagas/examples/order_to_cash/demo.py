@@ -75,7 +75,7 @@ CONFIG_DIR = Path(__file__).parent / "config"
 
 DEMO_TIMINGS = Timings(
     reply_timeout_s=10.0,
-    approval_timeout_s=3.0,
+    approval_timeout_s=5.0,
     shipping_retry_interval_s=0.2,
     shipping_backoff_rate=2.0,
     shipping_max_interval_s=1.0,
