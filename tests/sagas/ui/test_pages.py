@@ -1,6 +1,6 @@
 """The `/ui/sagas` pages in headless Chromium against a real router, after a real demo run: saga types -> a type's
-definition drawn as a diagram with its instances (filtered by status) -> an instance's timeline and path; finding
-an order by id; missing things are 404 pages. Asserts what a person sees, against what Redis holds."""
+definition drawn as a diagram with its instances (filtered by status) -> an instance's timeline and path, then
+finding an order by id; missing things are 404 pages. Asserts what a person sees, against what Redis holds."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _history_length(redis_url: str, instance_id: str) -> int:
     return int(length)
 
 
-def test_types_definition_diagram_instances_and_timeline(
+def test_types_definition_diagram_instances_timeline_and_finding_an_order(
     page: Any, sagas_server: Any, demo: dict[str, Any], redis_url: str, tmp_path: Path
 ) -> None:
     states = demo["final_states"]
@@ -87,8 +87,7 @@ def test_types_definition_diagram_instances_and_timeline(
     assert page.locator("#pending").inner_text().startswith("No timer.")
     screenshot(page, tmp_path, "sagas-instance")
 
-
-def test_find_an_order_by_id_and_missing_pages(page: Any, sagas_server: Any, demo: dict[str, Any]) -> None:
+    # where is this order? found by id (the same demo run: one run per Redis kind keeps the suite short)
     order_id = "o-9-000003"
     page.goto(f"{sagas_server.url}/ui/sagas")
     page.get_by_role("searchbox", name="Find an instance").fill(order_id)
