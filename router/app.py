@@ -69,6 +69,8 @@ def create_app(
         redis = redis_client.connect(
             settings.redis_url,
             max_connections=settings.redis_max_connections,
+            socket_timeout=settings.redis_socket_timeout_s,
+            socket_connect_timeout=settings.redis_connect_timeout_s,
             client_name=f"switchboard:{os.getpid()}:commands",
         )
     state = AppState(settings=settings, redis=redis, keys=Keys(settings.key_prefix))

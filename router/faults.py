@@ -6,8 +6,10 @@ and second instead of a traceback per request (`QuietFaults`, installed on the l
 nothing a client can read (`/health`, `/metrics`, error messages) names the Redis address.
 
 Each fault class answers InternalException (500, which SDKs retry) with its own message (`FAULT_MESSAGES`):
-- `unreachable`: redis-py's ConnectionError (refused, reset, too many connections, loading) or a bare OSError:
-  "Storage is unavailable. Retry the request.";
+- `unreachable`: redis-py's ConnectionError (refused, reset, too many connections, loading) or a bare OSError;
+  on a Redis Cluster also a cluster that cannot be reached or is down (ClusterDownError, MasterDownError,
+  TryAgainError, SlotNotCoveredError, ClusterError, and the RedisClusterException raised when no node answers or the
+  nodes cover not every slot): "Storage is unavailable. Retry the request.";
 - `out-of-memory`: OutOfMemoryError, or a script's ResponseError "OOM command not allowed ...": "Storage is out
   of memory. Retry the request later.";
 - `timeout`: TimeoutError: "Storage did not answer in time. Retry the request.";
@@ -29,7 +31,15 @@ import redis.exceptions
 
 from router.errors import InternalException, ServiceError
 
-__all__ = ["FAULT_MESSAGES", "QuietFaults", "fault_class", "log_fault", "storage_error"]
+__all__ = [
+    "FAULT_MESSAGES",
+    "STORAGE_ERRORS",
+    "QuietFaults",
+    "fault_answer",
+    "fault_class",
+    "log_fault",
+    "storage_error",
+]
 
 UNREACHABLE: Final = "unreachable"
 OUT_OF_MEMORY: Final = "out-of-memory"
@@ -44,14 +54,33 @@ FAULT_MESSAGES: Final = {
 }
 
 
+STORAGE_ERRORS: Final = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
+"""What a Redis call can raise (redis-py's cluster client raises RedisClusterException, which is no RedisError):
+the exceptions a protocol's boundary hands to `storage_error`."""
+
+_CLUSTER_FAULTS: Final = (
+    redis.exceptions.ClusterDownError,  # MasterDownError too
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.SlotNotCoveredError,
+)
+_CLUSTER_UNREACHABLE: Final = (
+    "Redis Cluster cannot be connected",
+    "All slots are not covered",
+    "startup_nodes could not agree",
+)
+
+
 def fault_class(err: BaseException) -> str | None:
     """The storage fault class of `err` (see the table above), or None when it is not a storage fault."""
     if isinstance(err, redis.exceptions.TimeoutError):
         return TIMEOUT
     if isinstance(err, redis.exceptions.ReadOnlyError):
         return READ_ONLY
-    if isinstance(err, redis.exceptions.ConnectionError):
+    if isinstance(err, (redis.exceptions.ConnectionError, *_CLUSTER_FAULTS)):
         return UNREACHABLE
+    if isinstance(err, redis.exceptions.RedisClusterException) and str(err).startswith(_CLUSTER_UNREACHABLE):
+        return UNREACHABLE  # no startup node answered, or they cover not every slot (not a bug of the router)
     if isinstance(err, redis.exceptions.OutOfMemoryError) or (
         isinstance(err, redis.exceptions.ResponseError) and "OOM command not allowed" in str(err)  # inside a script
     ):
@@ -80,6 +109,17 @@ def storage_error(err: BaseException) -> ServiceError:
     if kind is None:
         return InternalException("An internal error occurred.")
     return InternalException(FAULT_MESSAGES[kind])
+
+
+def fault_answer(logger: logging.Logger, what: str, err: BaseException) -> str:
+    """The message a protocol answers a Redis error with (its fault class's, see `FAULT_MESSAGES`), logging it:
+    one rate-limited line for a storage fault, the traceback for anything else (a bug)."""
+    kind = fault_class(err)
+    if kind is None:
+        logger.error("internal error in %s", what, exc_info=err)
+        return "An internal error occurred."
+    log_fault(logger, what, err)
+    return FAULT_MESSAGES[kind]
 
 
 class _Limiter:

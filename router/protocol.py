@@ -21,7 +21,6 @@ from contextvars import ContextVar
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -33,7 +32,7 @@ from router.errors import (
     ServiceError,
     UnknownOperationException,
 )
-from router.faults import fault_class, log_fault, storage_error
+from router.faults import STORAGE_ERRORS, fault_class, log_fault, storage_error
 from router.state import AppState
 
 log = logging.getLogger("switchboard.protocol")
@@ -86,14 +85,14 @@ class Dispatcher:
             self.validator(operation, body)
         try:
             result = await handler(self.state, body)
-        except RedisError as err:  # the one boundary for storage faults: the same error for every operation
+        except STORAGE_ERRORS as err:  # the one boundary for storage faults: the same error for every operation
             if fault_class(err) is None:
                 log.exception("internal error in %s", operation)
             else:
                 log_fault(log, operation, err)
             raise storage_error(err) from err
         except ServiceError as err:
-            if isinstance(err.__cause__, RedisError):  # translated by a store (router.store.scripts.redis_errors)
+            if isinstance(err.__cause__, STORAGE_ERRORS):  # translated by a store (router.store.scripts.redis_errors)
                 log_fault(log, operation, err.__cause__)
             raise
         return dict(result) if result is not None else {}

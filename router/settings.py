@@ -60,6 +60,12 @@ class Settings:
     redis_max_connections: int = 32
     """Connections of a process's command pool (per node on a cluster); callers wait for a free one. The workers'
     blocking reads use their own connections, at most two per bus partition (router.stream_reader)."""
+    redis_socket_timeout_s: float = 5.0
+    """A Redis command (on any connection but the workers' blocking reads, which wait their BLOCK time plus 5 s)
+    that gets no answer within this long fails: a frozen or overloaded Redis gives clients the `timeout` fault's
+    error (router.faults), never a hang."""
+    redis_connect_timeout_s: float = 5.0
+    """Connecting to Redis (TCP, TLS and the handshake) fails after this long: the `timeout` fault."""
     ingest_backlog_limit_events: int = 100_000
     """Per bus: events accepted but not yet processed by the ingest worker beyond which PutEvents answers the entries
     it cannot take with the retryable ThrottlingException (docs/operations.md, "Backpressure")."""
@@ -118,6 +124,12 @@ class Settings:
             ),
             "redis_max_connections": env.integer(
                 "SWITCHBOARD_REDIS_MAX_CONNECTIONS", base.redis_max_connections, 1, 10_000
+            ),
+            "redis_socket_timeout_s": env.number(
+                "SWITCHBOARD_REDIS_SOCKET_TIMEOUT_S", base.redis_socket_timeout_s, minimum=0.1
+            ),
+            "redis_connect_timeout_s": env.number(
+                "SWITCHBOARD_REDIS_CONNECT_TIMEOUT_S", base.redis_connect_timeout_s, minimum=0.1
             ),
             "ingest_backlog_limit_events": env.integer(
                 "SWITCHBOARD_INGEST_BACKLOG_LIMIT_EVENTS", base.ingest_backlog_limit_events, 0, 1_000_000_000

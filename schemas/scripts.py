@@ -8,12 +8,14 @@ re-read and try again), `NOREG` (the registry's marker is gone), `PRECONDITION` 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
-import redis.exceptions
-
+from router.faults import FAULT_MESSAGES, STORAGE_ERRORS, fault_class, log_fault
 from schemas.errors import ServiceUnavailableException
+
+log = logging.getLogger("switchboard.schemas")
 
 CAS_ATTEMPTS = 20
 """Check-and-set retries before a change gives up with ServiceUnavailableException."""
@@ -102,11 +104,15 @@ def status(reply: Any) -> str:
 
 @contextlib.contextmanager
 def redis_errors(what: str) -> Iterator[None]:
-    """Translate Redis failures into the Schemas API's 503 (botocore retries it)."""
+    """Translate Redis failures into the Schemas API's 503 (botocore retries it), with the message of their storage
+    fault class (router.faults), never the Redis address; the log line (rate-limited) names the step, `what`."""
     try:
         yield
-    except redis.exceptions.RedisError as err:
-        raise ServiceUnavailableException(f"The schema registry is unavailable ({what}): {err}") from err
+    except STORAGE_ERRORS as err:
+        kind = fault_class(err)
+        log_fault(log, f"schema registry: {what}", err)
+        message = FAULT_MESSAGES[kind] if kind else "An internal error occurred."
+        raise ServiceUnavailableException(message) from err
 
 
 PUT_BINDING = """

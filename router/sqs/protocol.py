@@ -23,11 +23,11 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 import orjson
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from router.errors import ServiceError
+from router.faults import STORAGE_ERRORS, fault_answer
 from router.protocol import Observer, parse_body, read_body
 from router.sqs.errors import SqsError, UnsupportedOperation
 
@@ -98,9 +98,8 @@ class SqsDispatcher:
             response = error_response(err)
         except ServiceError as err:  # a shared error of router.errors: shown with its own code
             response = error_response(_as_sqs(err))
-        except RedisError:
-            log.exception("redis error in SQS %s", operation)
-            response = error_response(_InternalError("The service is unavailable: its Redis did not answer."))
+        except STORAGE_ERRORS as err:  # one error per storage fault class, as every protocol of the port
+            response = error_response(_InternalError(fault_answer(log, f"SQS {operation}", err)))
         except Exception:  # the last line of defence: never a traceback on the wire
             log.exception("internal error in SQS %s", operation)
             response = error_response(_InternalError("An internal error occurred."))

@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import redis.exceptions
-
-from router.faults import storage_error
+from router.faults import STORAGE_ERRORS, storage_error
 
 RULE_CAS = """
 -- KEYS: bus marker, rules hash, the rule's targets hash, bus version
@@ -102,7 +100,7 @@ def redis_errors(action: str) -> Iterator[None]:
     """Translate Redis failures into the wire error of their fault class (router.faults), keeping the cause."""
     try:
         yield
-    except redis.exceptions.RedisError as err:
+    except STORAGE_ERRORS as err:
         raise storage_error(err) from err
 
 

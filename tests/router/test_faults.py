@@ -8,7 +8,7 @@ import pytest
 import redis.exceptions
 
 from router.errors import InternalException
-from router.faults import FAULT_MESSAGES, QuietFaults, fault_class, log_fault, storage_error
+from router.faults import FAULT_MESSAGES, QuietFaults, fault_answer, fault_class, log_fault, storage_error
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,23 @@ from router.faults import FAULT_MESSAGES, QuietFaults, fault_class, log_fault, s
         (ConnectionResetError(104, "Connection reset by peer"), "unreachable"),
         (redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), None),
         (ValueError("not a fault"), None),
+        # a Redis Cluster: redis-py's cluster client raises these (RedisClusterException is no RedisError)
+        (
+            redis.exceptions.RedisClusterException(
+                "Redis Cluster cannot be connected. Please provide at least one reachable node: Error 111 ..."
+            ),
+            "unreachable",
+        ),
+        (
+            redis.exceptions.RedisClusterException("All slots are not covered after query all startup_nodes."),
+            "unreachable",
+        ),
+        (redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"), "unreachable"),
+        (redis.exceptions.MasterDownError("MASTERDOWN Link with MASTER is down"), "unreachable"),
+        (redis.exceptions.TryAgainError("TRYAGAIN Multiple keys request during rehashing of slot"), "unreachable"),
+        (redis.exceptions.SlotNotCoveredError('Slot "12" is not covered by the cluster.'), "unreachable"),
+        (redis.exceptions.ClusterError("TTL exhausted."), "unreachable"),
+        (redis.exceptions.RedisClusterException("EVALSHA - all keys must map to the same key slot"), None),  # a bug
     ],
 )
 def test_fault_classes(err: BaseException, kind: str | None) -> None:
@@ -116,3 +133,19 @@ def test_log_fault_writes_one_line_without_traceback(caplog: pytest.LogCaptureFi
         "PutRule: storage out-of-memory (OutOfMemoryError: command not allowed)"
     ] * 3
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_fault_answer_logs_a_fault_in_one_line_and_a_bug_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("switchboard.test.answer")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        fault = redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down")
+        assert fault_answer(logger, "SQS ListQueues", fault) == FAULT_MESSAGES["unreachable"]
+        bug = redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+        assert fault_answer(logger, "SQS ListQueues", bug) == "An internal error occurred."
+    (line, traced) = caplog.records
+    assert (line.getMessage(), line.exc_info) == (
+        "SQS ListQueues: storage unreachable (ClusterDownError: CLUSTERDOWN The cluster is down)",
+        None,
+    )
+    assert traced.getMessage() == "internal error in SQS ListQueues"
+    assert traced.exc_info is not None

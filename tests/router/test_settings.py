@@ -150,3 +150,15 @@ def test_redact_url_hides_only_the_password() -> None:
 def test_unused_switchboard_variables_are_listed() -> None:
     env = {"SWITCHBOARD_PROT": "1", "SWITCHBOARD_PORT": "2", "OTHER": "x", "SWITCHBOARD_REGION": "us-east-1"}
     assert unused_variables(env) == ["SWITCHBOARD_PROT"]
+
+
+def test_redis_socket_timeouts_are_explicit_settings() -> None:
+    """Explicit, not redis-py's defaults: a frozen Redis fails a command within the socket timeout."""
+    assert (Settings().redis_socket_timeout_s, Settings().redis_connect_timeout_s) == (5.0, 5.0)
+    settings = Settings.from_env(
+        {"SWITCHBOARD_REDIS_SOCKET_TIMEOUT_S": "1.5", "SWITCHBOARD_REDIS_CONNECT_TIMEOUT_S": "2"}
+    )
+    assert (settings.redis_socket_timeout_s, settings.redis_connect_timeout_s) == (1.5, 2.0)
+    assert problems({"SWITCHBOARD_REDIS_SOCKET_TIMEOUT_S": "0"}) == (
+        "SWITCHBOARD_REDIS_SOCKET_TIMEOUT_S=0: not a number of seconds; use a number >= 0.1, or unset it for 5",
+    )

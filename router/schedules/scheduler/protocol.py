@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from router.errors import ServiceError
+from router.faults import STORAGE_ERRORS, fault_answer, log_fault
 from router.protocol import read_body
 from router.schedules.scheduler.errors import InternalServerException, ResourceNotFoundException, ValidationException
 from router.state import AppState
@@ -107,9 +108,15 @@ class SchedulerApp:
             result = await handler(state, params)
             response = Response(orjson.dumps(dict(result or {})), 200, media_type="application/json")
         except ServiceError as err:
-            if err.status >= 500:
-                log.error("scheduler %s failed: %s", operation, err.message)
+            if err.status >= 500:  # a store's storage fault (router.faults): Scheduler's own 500, same message
+                if isinstance(err.__cause__, STORAGE_ERRORS):
+                    log_fault(log, f"scheduler {operation}", err.__cause__)
+                else:
+                    log.error("scheduler %s failed: %s", operation, err.message)
+                err = InternalServerException(err.message)
             response = error_response(err)
+        except STORAGE_ERRORS as err:  # one error per storage fault class, as every protocol of the port
+            response = error_response(InternalServerException(fault_answer(log, f"scheduler {operation}", err)))
         except Exception:  # the last line of defence: never a traceback on the wire
             log.exception("internal error in scheduler %s", operation)
             response = error_response(InternalServerException("An internal error occurred."))

@@ -115,4 +115,4 @@ def test_redis_failure_is_a_503_service_unavailable(schemas_server: Any, schemas
     state.extras[EXTRAS_KEY] = RegistryStore(dead, SchemaKeys.of(state.keys), arns(state))
     status, code, message = error_of(schemas.list_registries)
     assert (status, code) == (503, "ServiceUnavailableException")
-    assert message.startswith("The schema registry is unavailable (list registries)")
+    assert message == "Storage is unavailable. Retry the request."  # router.faults: never the Redis address
