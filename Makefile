@@ -60,7 +60,7 @@ check: lint typecheck
 
 test: $(STAMP) redis-server chromium
 	$(MAKE) --no-print-directory lint typecheck
-	$(BIN)/pytest -q -m "not integration"
+	SWITCHBOARD_TEST_PROFILE=thorough $(BIN)/pytest -q -m "not integration"
 	$(BIN)/pytest -q -m integration
 
 # `make test` in a clone of the committed HEAD, made into an empty temporary folder: proves that a clone with

@@ -2,8 +2,8 @@
 
 Not a test. Run it as `.venv/bin/python -m bench.patterns_bench` (see BENCHMARKS.md for the recorded command).
 
-It generates the corpus with `../shared/bench/citylots.py` (213,068 events, layout 2, seed 1 by default) into
-`bench/data/` (git-ignored, cached), then, in one process:
+It generates the corpus with the project's own generator, `bench/city_lots.py` (213,068 events, layout 2, seed 1 by
+default), into `bench/data/` (git-ignored, cached), then, in one process:
 
 - for each rule set of the corpus, builds a Machine, checks its per-rule match counts equal `expected` (and fails
   loudly otherwise), and times parse plus match: `matches_for_event(line)` on each line's raw bytes, which parses
@@ -38,10 +38,9 @@ from typing import Any
 import orjson
 
 import patterns
+from bench import city_lots
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT / ".." / "shared"
-CITYLOTS = SHARED / "bench" / "citylots.py"
 DATA = ROOT / "bench" / "data"
 PEER_VENV = ROOT / "bench" / ".venv-peers"
 PEER_SCRIPT = ROOT / "bench" / "_peer_localstack.py"
@@ -53,24 +52,25 @@ SCALE_SIZES = (10, 100, 1000, 10000)
 
 
 def _generate(path: Path, args: Sequence[str]) -> Path:
-    """Run citylots.py once and cache its output at `path`."""
+    """Run the corpus generator (bench.city_lots) once and cache its output at `path`."""
     if path.exists():
         return path
     DATA.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     print(f"generating {path.name} ...", file=sys.stderr)
     with tmp.open("wb") as out:
-        subprocess.run([sys.executable, str(CITYLOTS), *args], stdout=out, check=True)
+        subprocess.run([sys.executable, "-m", "bench.city_lots", *args], stdout=out, check=True, cwd=ROOT)
     tmp.replace(path)
     return path
 
 
 def corpus_files(count: int, seed: int, layout: int) -> tuple[Path, Path, Path]:
     common = ["--count", str(count), "--seed", str(seed), "--layout", str(layout)]
-    stem = f"cl{layout}-n{count}-s{seed}"
+    stem = f"lots{city_lots.VERSION}-{layout}-n{count}-s{seed}"  # (`cl...`: the generator used before 2026-12-02)
     events = _generate(DATA / f"{stem}.jsonl", ["events", *common])
     rules = _generate(DATA / f"{stem}-rules.json", ["rules", *common])
-    scale = _generate(DATA / f"scale-{max(SCALE_SIZES)}-s{seed}.json", ["scale", "--rules", str(max(SCALE_SIZES))])
+    scale_name = f"lots{city_lots.VERSION}-scale-{max(SCALE_SIZES)}-s{seed}.json"
+    scale = _generate(DATA / scale_name, ["scale", "--rules", str(max(SCALE_SIZES))])
     return events, rules, scale
 
 

@@ -25,6 +25,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Generic, Protocol, TypeVar
 
+from patterns.affix import AffixIndex, Prefix, Suffix
 from patterns.anything_but import AnythingBut, AnythingButIndex
 from patterns.cidr import CidrIndex, IpRange
 from patterns.equals_ignore_case import EqualsIgnoreCase, EqualsIgnoreCaseIndex
@@ -32,8 +33,6 @@ from patterns.exact import Exact, ExactIndex
 from patterns.exists import Exists
 from patterns.numbers import Key
 from patterns.numeric import IntervalIndex, Range
-from patterns.prefix import Prefix, PrefixIndex
-from patterns.suffix import Suffix, SuffixIndex
 from patterns.wildcard import Wildcard, WildcardIndex
 
 Matcher = Exact | Prefix | Suffix | EqualsIgnoreCase | Wildcard | Range | IpRange | Exists | AnythingBut
@@ -146,14 +145,14 @@ class FieldIndex(Generic[T]):
         self._interned: dict[tuple[int, ...], Hit[T]] = {}
         self._memo: dict[Key, Hit[T]] = {}
         self._exact = ExactIndex(exact) if exact else None
-        strings: list[EqualsIgnoreCaseIndex | PrefixIndex | SuffixIndex | WildcardIndex | CidrIndex] = []
+        strings: list[EqualsIgnoreCaseIndex | AffixIndex | WildcardIndex | CidrIndex] = []
         if eic:
             strings.append(EqualsIgnoreCaseIndex(eic))
         for ignore_case in (False, True):
             if prefixes[ignore_case]:
-                strings.append(PrefixIndex(prefixes[ignore_case], ignore_case))
+                strings.append(AffixIndex(prefixes[ignore_case], ignore_case, at_end=False))
             if suffixes[ignore_case]:
-                strings.append(SuffixIndex(suffixes[ignore_case], ignore_case))
+                strings.append(AffixIndex(suffixes[ignore_case], ignore_case, at_end=True))
         if wildcards:
             strings.append(WildcardIndex(wildcards))
         if ips:

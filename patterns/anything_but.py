@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
+from patterns.affix import AffixIndex
 from patterns.equals_ignore_case import EqualsIgnoreCaseIndex
 from patterns.numbers import Key
-from patterns.prefix import PrefixIndex
-from patterns.suffix import SuffixIndex
 from patterns.wildcard import Wildcard, WildcardIndex
 
 Kind = TypingLiteral["exact", "prefix", "suffix", "equals-ignore-case", "wildcard"]
@@ -60,11 +59,11 @@ class AnythingButIndex:
                     assert isinstance(value, str)
                     eic.append((value, ident))
         self._exact = exact
-        strings: list[PrefixIndex | SuffixIndex | EqualsIgnoreCaseIndex | WildcardIndex] = []
+        strings: list[AffixIndex | EqualsIgnoreCaseIndex | WildcardIndex] = []
         if prefix:
-            strings.append(PrefixIndex(prefix, False))
+            strings.append(AffixIndex(prefix, False, at_end=False))
         if suffix:
-            strings.append(SuffixIndex(suffix, False))
+            strings.append(AffixIndex(suffix, False, at_end=True))
         if eic:
             strings.append(EqualsIgnoreCaseIndex(eic))
         if wildcard:

@@ -16,9 +16,12 @@ needs no bookkeeping (`flatten_simple`, `_walk_simple`, or after a snapshot's wa
 `_specialise.py` generates for it); otherwise the array-consistent walk of `_arrays.py` decides, in time linear in
 the event's size (each value carries its array element, and a walk state only the last value chosen).
 
-Writers (`add_rule`, `delete_rule`) change a private build trie under a lock and mark the states they touched;
-the next reader recompiles only those states (reusing all others) into a new immutable snapshot and swaps one
-reference, so a concurrent `matches_for_event` always sees a complete, consistent snapshot.
+Writers (`add_rule`, `delete_rule`) change a private build trie under a lock and mark the states they touched and,
+in each, the fields leading to them; the next reader recompiles only those states, and in them only those fields'
+indexes (reusing all others), into a new immutable snapshot and swaps one reference, so a concurrent
+`matches_for_event` always sees a complete, consistent snapshot, and a change costs what the fields it touches
+hold, not what the whole Machine holds. `snapshot()` hands that compiled version out as a `Snapshot`, so one thread
+can change and compile while others match.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import gc
 import json
 import sys
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -47,6 +49,10 @@ from patterns.numbers import Key, number_key
 from patterns.parser import Predicate, RuleSequence, compile_pattern
 
 MAX_EVENT_DEPTH: Final = 1000
+"""How deep an event's values may nest below its top-level object: an envelope whose Detail is `MAX_EVENT_DEPTH`
+deep (the most PutEvents accepts) matches; one level more is `InvalidEvent`. The top-level object does not count."""
+_DEPTH_LIMIT: Final = MAX_EVENT_DEPTH + 1
+"""The same bound counted with the top-level object at depth 1 (as `_depth_exceeds` counts)."""
 SPECIALISE_AFTER: Final = 16
 """Events a snapshot serves through the general path before its straight-line code is generated (0: at once), so a
 one-off Machine (`matches`, TestEventPattern) never pays for code generation."""
@@ -73,18 +79,47 @@ class _Node:
 
 
 class _BuildNode:
-    """A mutable state of the writers' trie; `frozen` caches its compiled `_Node` until it changes."""
+    """A mutable state of the writers' trie; `frozen` caches its compiled `_Node` until it changes.
 
-    __slots__ = ("children", "frozen", "names")
+    Children are kept by predicate and grouped by path; `edges` caches the compiled edge of each path and `dirty`
+    names the paths whose edge a change below made stale, so recompiling a state rebuilds only those fields'
+    indexes (a change to one rule of a state with 10,000 edges rebuilds the one field the rule is on).
+    """
+
+    __slots__ = ("by_path", "children", "dirty", "edges", "frozen", "names")
 
     def __init__(self) -> None:
         self.names: set[str] = set()
         self.children: dict[Predicate, _BuildNode] = {}
+        self.by_path: dict[str, dict[Predicate, _BuildNode]] = {}
+        self.edges: dict[str, Edge] = {}
+        self.dirty: set[str] = set()
         self.frozen: _Node | None = None
+
+    def child(self, predicate: Predicate) -> _BuildNode:
+        """The child through `predicate` (created if new), its path marked dirty: the caller is changing it."""
+        child = self.children.get(predicate)
+        if child is None:
+            child = self.children[predicate] = _BuildNode()
+            self.by_path.setdefault(predicate[0], {})[predicate] = child
+        self.dirty.add(predicate[0])
+        self.frozen = None
+        return child
+
+    def prune(self, predicate: Predicate) -> None:
+        """Drops the child through `predicate` (left without rules or edges)."""
+        del self.children[predicate]
+        siblings = self.by_path[predicate[0]]
+        del siblings[predicate]
+        if not siblings:
+            del self.by_path[predicate[0]]
+        self.dirty.add(predicate[0])
+        self.frozen = None
 
     def freeze(self) -> _Node:
         """The compiled state, compiling this state and every changed state below it (children first, with an
-        explicit stack: a trie is as deep as its longest sub-rule)."""
+        explicit stack: a trie is as deep as its longest sub-rule). Only the children on dirty paths can have
+        changed, and only their fields' indexes are rebuilt."""
         if self.frozen is not None:
             return self.frozen
         stack: list[tuple[_BuildNode, bool]] = [(self, False)]
@@ -94,20 +129,27 @@ class _BuildNode:
                 continue
             if not children_done:
                 stack.append((node, True))
-                stack.extend((child, False) for child in node.children.values() if child.frozen is None)
+                for path in node.dirty:
+                    children = node.by_path.get(path)
+                    if children is not None:
+                        stack.extend((child, False) for child in children.values() if child.frozen is None)
                 continue
-            by_path: dict[str, list[tuple[Matcher, _Node]]] = {}
-            for (path, matchers), child in node.children.items():
-                target = child.frozen
-                assert target is not None
-                entries = by_path.setdefault(path, [])
-                if len(matchers) == 1:
-                    entries.extend((m, target) for m in matchers)
-                else:
-                    entries.extend((m, target) for m in sorted(matchers, key=repr))
-            indexes = [(path, FieldIndex(entries)) for path, entries in sorted(by_path.items())]
-            edges = tuple((path, index.known, index.lookup, index.absent, index.default) for path, index in indexes)
-            node.frozen = _Node(tuple(sorted(node.names)), edges)
+            for path in node.dirty:
+                children = node.by_path.get(path)
+                if children is None:
+                    node.edges.pop(path, None)
+                    continue
+                entries: list[tuple[Matcher, _Node]] = []
+                for (_, matchers), child in children.items():
+                    target = _frozen(child)
+                    if len(matchers) == 1:
+                        entries.extend((m, target) for m in matchers)
+                    else:
+                        entries.extend((m, target) for m in sorted(matchers, key=repr))
+                index = FieldIndex(entries)
+                node.edges[path] = (path, index.known, index.lookup, index.absent, index.default)
+            node.dirty.clear()
+            node.frozen = _Node(tuple(sorted(node.names)), tuple(node.edges[path] for path in sorted(node.edges)))
         return _frozen(self)
 
 
@@ -158,6 +200,12 @@ class _Snapshot:
         if self._warmup == 0:
             self._specialise()
         return None
+
+    def specialise_now(self) -> None:
+        """Generate the straight-line code now (if the snapshot has not yet)."""
+        if self.fast == self._warm:
+            self._warmup = 0
+            self._specialise()
 
     def _specialise(self) -> None:
         fast = generate(self.tree, self.root.edges, _walk_simple, self.answer) if self.root.edges else None
@@ -252,7 +300,7 @@ def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str
     kind = event.__class__
     if kind is not bytes and kind is not str:
         if isinstance(event, dict):
-            if _depth_exceeds(event, MAX_EVENT_DEPTH):
+            if _depth_exceeds(event, _DEPTH_LIMIT):
                 raise InvalidEvent(_TOO_DEEP)
             return event, None
         if not isinstance(event, str | bytes):
@@ -270,11 +318,7 @@ def load_event(event: str | bytes | dict[str, Any]) -> tuple[dict[str, Any], str
         raise InvalidEvent("Event must be a JSON object")
     # Depth d takes d opening and d closing brackets, so short text cannot be too deep: no count, no walk. Longer
     # text is counted in C, and only text opening more than the bound is walked.
-    if (
-        len(text) > 2 * MAX_EVENT_DEPTH
-        and _brackets(text) > MAX_EVENT_DEPTH
-        and _depth_exceeds(parsed, MAX_EVENT_DEPTH)
-    ):
+    if len(text) > 2 * _DEPTH_LIMIT and _brackets(text) > _DEPTH_LIMIT and _depth_exceeds(parsed, _DEPTH_LIMIT):
         raise InvalidEvent(_TOO_DEEP)
     return parsed, text
 
@@ -296,7 +340,7 @@ def _load_exact(text: str | bytes) -> Any:
     """
     with _RECURSION_LIMIT_LOCK:
         limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(limit + MAX_EVENT_DEPTH + 64)
+        sys.setrecursionlimit(limit + _DEPTH_LIMIT + 64)
         try:
             return json.loads(text, parse_float=number_key, parse_int=number_key, parse_constant=_reject_constant)
         except RecursionError:
@@ -332,26 +376,27 @@ class Machine:
         self._lock = threading.Lock()
         self._rules: dict[str, list[RuleSequence]] = {}
         self._root = _BuildNode()
-        self._paths: Counter[str] = Counter()
-        self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set()), True)
+        self._paths: dict[str, int] = {}
+        """How many sub-rules read each path."""
+        self._tree: PathTree | None = build_path_tree(set())
+        """The used-path tree of `_paths`; None when a path came or went since it was built."""
+        self._repeated = 0
+        """Rules holding more than one sub-rule (so a name can sit on two states)."""
+        self._snapshot = _Snapshot(self._root.freeze(), self._tree, True)
         self._stale = False
 
     def add_rule(self, name: str, pattern: str | bytes | dict[str, Any]) -> None:
         """Adds a rule (JSON text or a parsed dict); adding a name again ORs the new pattern with the old."""
         new = compile_pattern(pattern)
         with self._lock:
-            self._rules.setdefault(name, []).extend(new)
-            for sequence in new:
-                self._insert(name, sequence)
+            self._add(name, new)
 
     def add_rules(self, rules: Iterable[tuple[str, str | bytes | dict[str, Any]]]) -> None:
         """Adds many rules; all are validated first, so either all are added or none."""
         compiled = [(name, compile_pattern(pattern)) for name, pattern in rules]
         with self._lock:
             for name, new in compiled:
-                self._rules.setdefault(name, []).extend(new)
-                for sequence in new:
-                    self._insert(name, sequence)
+                self._add(name, new)
 
     def delete_rule(self, name: str) -> bool:
         """Removes a rule and all its patterns; returns whether it existed."""
@@ -359,6 +404,7 @@ class Machine:
             removed = self._rules.pop(name, None)
             if removed is None:
                 return False
+            self._repeated -= len(removed) > 1
             for sequence in removed:
                 self._remove(name, sequence)
             return True
@@ -370,45 +416,39 @@ class Machine:
 
     def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
         """The sorted names of the rules the event matches (JSON text or a parsed dict)."""
-        snapshot = self._current() if self._stale else self._snapshot
-        parsed, raw = load_event(event)
-        try:
-            answer = snapshot.fast(parsed, raw)
-            if answer is not None:
-                return answer
-            return self._match(snapshot, parsed, raw)
-        except NeedsExactNumbers:
-            assert raw is not None
-            return self._match(snapshot, _load_exact(raw), None)
+        return _matches(self._current() if self._stale else self._snapshot, event)
 
-    @staticmethod
-    def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) -> list[str]:
-        """The general path: `flatten_simple` + `_walk_simple`, or with arrays the array-consistent walk."""
-        simple: dict[str, Key] = {}
-        if flatten_simple(event, snapshot.tree, simple, raw):
-            hits: list[Hit[_Node]] = []
-            _walk_simple(snapshot.root, simple, hits)
-            return snapshot.answer(hits)
-        flat = flatten_arrays(event, snapshot.tree, raw)
-        if flat.aliased:
-            return sorted(walk_aliased(snapshot.root, flat))
-        return sorted(walk(snapshot.root, flat, snapshot.lcp))
+    def snapshot(self, *, specialise: bool = False) -> Snapshot:
+        """The rules as they are now, compiled into an immutable `Snapshot` that later changes to the Machine do not
+        touch: compile and change on one thread, match on others. `specialise` generates the straight-line code
+        at once (`_specialise.py`) instead of after the snapshot's first events, so it is paid here."""
+        with self._lock:
+            compiled = self._recompile()
+        if specialise:
+            compiled.specialise_now()
+        return Snapshot(compiled)
 
     # -- writers --------------------------------------------------------------------------------------------
+    def _add(self, name: str, new: list[RuleSequence]) -> None:
+        sequences = self._rules.setdefault(name, [])
+        before = len(sequences)
+        sequences.extend(new)
+        self._repeated += before <= 1 < len(sequences)
+        for sequence in new:
+            self._insert(name, sequence)
+
     def _insert(self, name: str, sequence: RuleSequence) -> None:
         node = self._root
         node.frozen = None
         for predicate in sequence:
-            child = node.children.get(predicate)
-            if child is None:
-                child = node.children[predicate] = _BuildNode()
-            node = child
-            node.frozen = None
+            node = node.child(predicate)
+        node.frozen = None
         node.names.add(name)
-        self._paths.update(path for path, _ in sequence)
+        self._count_paths(sequence, 1)
         self._stale = True
 
     def _remove(self, name: str, sequence: RuleSequence) -> None:
+        self._count_paths(sequence, -1)  # each inserted copy counted its paths, an identical one too
         trail = [self._root]
         for predicate in sequence:
             child = trail[-1].children.get(predicate)
@@ -416,27 +456,84 @@ class Machine:
                 return  # an identical sequence of this rule was already removed
             trail.append(child)
         trail[-1].names.discard(name)
-        for node in trail:
-            node.frozen = None
+        trail[-1].frozen = None
+        for depth, predicate in enumerate(sequence):
+            trail[depth].child(predicate)  # marks the path to the changed state dirty
         # Prune the states this sequence leaves without rules or edges, deepest first.
         for depth in range(len(sequence) - 1, -1, -1):
             child = trail[depth + 1]
             if child.names or child.children:
                 break
-            del trail[depth].children[sequence[depth]]
-        self._paths.subtract(path for path, _ in sequence)
-        self._paths = +self._paths
+            trail[depth].prune(sequence[depth])
         self._stale = True
+
+    def _count_paths(self, sequence: RuleSequence, delta: int) -> None:
+        """Keeps the count of sub-rules reading each path; the used-path tree is rebuilt only when a path comes
+        or goes."""
+        paths = self._paths
+        for path, _ in sequence:
+            count = paths.get(path, 0) + delta
+            if count > 0:
+                paths[path] = count
+            else:
+                paths.pop(path, None)
+            if count in (0, 1):
+                self._tree = None
 
     def _current(self) -> _Snapshot:
         if not self._stale:
             return self._snapshot
         with self._lock:
-            if self._stale:
-                unique = all(len(sequences) == 1 for sequences in self._rules.values())
-                self._snapshot = _Snapshot(self._root.freeze(), build_path_tree(set(self._paths)), unique)
-                self._stale = False
-            return self._snapshot
+            return self._recompile()
+
+    def _recompile(self) -> _Snapshot:
+        """The snapshot, recompiled from the changed states if a writer touched any (the caller holds the lock)."""
+        if self._stale:
+            if self._tree is None:
+                self._tree = build_path_tree(set(self._paths))
+            unique = self._repeated == 0
+            self._snapshot = _Snapshot(self._root.freeze(), self._tree, unique)
+            self._stale = False
+        return self._snapshot
+
+
+class Snapshot:
+    """An immutable compiled version of a Machine's rules (`Machine.snapshot`): `matches_for_event` as the Machine
+    answered when it was taken, however the Machine changes afterwards."""
+
+    __slots__ = ("_compiled",)
+
+    def __init__(self, compiled: _Snapshot) -> None:
+        self._compiled = compiled
+
+    def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
+        """The sorted names of the rules the event matches (JSON text or a parsed dict)."""
+        return _matches(self._compiled, event)
+
+
+def _matches(snapshot: _Snapshot, event: str | bytes | dict[str, Any]) -> list[str]:
+    parsed, raw = load_event(event)
+    try:
+        answer = snapshot.fast(parsed, raw)
+        if answer is not None:
+            return answer
+        return _match(snapshot, parsed, raw)
+    except NeedsExactNumbers:
+        assert raw is not None
+        return _match(snapshot, _load_exact(raw), None)
+
+
+def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) -> list[str]:
+    """The general path: `flatten_simple` + `_walk_simple`, or with arrays the array-consistent walk."""
+    simple: dict[str, Key] = {}
+    if flatten_simple(event, snapshot.tree, simple, raw):
+        hits: list[Hit[_Node]] = []
+        _walk_simple(snapshot.root, simple, hits)
+        return snapshot.answer(hits)
+    flat = flatten_arrays(event, snapshot.tree, raw)
+    if flat.aliased:
+        return sorted(walk_aliased(snapshot.root, flat))
+    return sorted(walk(snapshot.root, flat, snapshot.lcp))
 
 
 def matches(pattern: str | bytes | dict[str, Any], event: str | bytes | dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Final, Protocol
 
 from patterns import _jsontext as jt
 from patterns._fieldindex import Matcher
+from patterns.affix import Prefix, Suffix
 from patterns.anything_but import AnythingBut
 from patterns.cidr import ip_to_range_if_possible, read_cidr
 from patterns.equals_ignore_case import EqualsIgnoreCase, fold
@@ -26,8 +27,6 @@ from patterns.exact import Exact
 from patterns.exists import read_exists
 from patterns.numbers import FALSE, NULL, TRUE, Key, comparable, number_key
 from patterns.numeric import read_numeric
-from patterns.prefix import Prefix
-from patterns.suffix import Suffix
 from patterns.wildcard import Wildcard, check_complexity
 from patterns.wildcard import parse as parse_wildcard
 

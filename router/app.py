@@ -156,6 +156,7 @@ def create_app(
             await state.extras["sqs_waiters"].stop()
             await deliveries.stop()
             await worker.stop()
+            matchers.close()
             for hook in reversed(shutdown_hooks):
                 await hook(state)
             await state.redis.aclose()

@@ -37,6 +37,9 @@ declares:
   `EntryCheckCache` (in `state.extras["entry_checks"]`, only when some extension declares checks) asks the
   factories at most once per bus per `ttl_s` and runs the bus's checks before the append; with no factory
   installed PutEvents does no extra work at all.
+- `metrics`: `MetricsSource`s, each `(state) -> Metric families` (prometheus_client), awaited at every scrape of
+  `/metrics` and rendered after the router's own (e.g. the sagas' counts per type and state, read from Redis). A
+  source must keep its label sets bounded, like the router's (router.metrics).
 - `startup` / `shutdown`: hooks awaited with the process's `AppState` after the router's own start-up hooks and
   before its workers start (shut-down runs in reverse); extensions keep their services in `state.extras`.
 
@@ -53,6 +56,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import Metric
 from starlette.routing import BaseRoute
 
 from router.keys import Keys
@@ -72,6 +76,7 @@ __all__ = [
     "Hook",
     "InternalDelivery",
     "InternalTarget",
+    "MetricsSource",
     "installed",
     "internal_target_arn",
     "internal_target_kind",
@@ -84,6 +89,9 @@ ENTRY_POINT_GROUP = "switchboard.extensions"
 
 Hook = Callable[[AppState], Awaitable[None]]
 """A start-up or shut-down hook."""
+
+MetricsSource = Callable[[AppState], Awaitable[Sequence[Metric]]]
+"""Metric families an extension adds to `/metrics`, computed at scrape time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +214,8 @@ class Extension:
     """Per-bus PutEvents entry checks (see the module's opening paragraph)."""
     cli: Sequence[CliCommand] = ()
     """`switchboard` subcommands (see the module's opening paragraph)."""
+    metrics: Sequence[MetricsSource] = ()
+    """Families added to `/metrics` at every scrape (see the module's opening paragraph)."""
     startup: Sequence[Hook] = ()
     shutdown: Sequence[Hook] = ()
 

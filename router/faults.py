@@ -37,6 +37,7 @@ __all__ = [
     "QuietFaults",
     "fault_answer",
     "fault_class",
+    "fault_in_chain",
     "log_fault",
     "storage_error",
 ]
@@ -90,7 +91,7 @@ def fault_class(err: BaseException) -> str | None:
     return None
 
 
-def _fault_in_chain(err: BaseException) -> str | None:
+def fault_in_chain(err: BaseException) -> str | None:
     """The fault class of `err` or of what caused it (a ServiceError raised `from` a RedisError, ...)."""
     seen = 0
     current: BaseException | None = err
@@ -179,11 +180,11 @@ class QuietFaults(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         err = record.exc_info[1] if record.exc_info else None
-        kind = _fault_in_chain(err) if err is not None else None
+        kind = fault_in_chain(err) if err is not None else None
         if kind is None:
             args = record.args if isinstance(record.args, tuple) else ()
             for arg in args:
-                if isinstance(arg, BaseException) and (kind := _fault_in_chain(arg)) is not None:
+                if isinstance(arg, BaseException) and (kind := fault_in_chain(arg)) is not None:
                     break
             if kind is None:
                 return True

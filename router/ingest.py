@@ -117,7 +117,8 @@ class Effects:
 class Sink(Protocol):
     """Receives every matched event; stages its writes into `effects` (no I/O here: they commit with the ack).
 
-    A sink may also have `async prepare(bus, compiled)`, awaited before a batch is staged, and `async flush(bus,
+    A sink may also have `async prepare(bus, compiled, rules)` (the rules the batch matched), awaited before the batch
+    is staged, and `async flush(bus,
     batch_effects)`, awaited after the whole batch is staged and before its settle script runs (router.delivery.sink
     makes its inline deliveries there, so a crash before the ack repeats them: at least once)."""
 
@@ -466,9 +467,6 @@ class IngestWorker(PartitionedWorker):
         compiled = await self.matchers.get(bus)
         if _names_unknown_scheduled_rule(compiled, entries):
             compiled = await self.matchers.reload(bus)  # a scheduled event of a rule this process has not seen yet
-        prepare = getattr(self.sink, "prepare", None)  # a sink that needs I/O first (router.delivery.sink)
-        if prepare is not None:
-            await prepare(bus, compiled)
         present = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
         events = [fields.get(b"event") for _, fields in present]
         # A scheduled event names its rule (router.schedules): it goes to that rule alone, without matching.
@@ -480,6 +478,9 @@ class IngestWorker(PartitionedWorker):
         for i, (_, fields) in enumerate(present):
             if b"rule" in fields and events[i] is not None:
                 outcomes[i] = _scheduled_rule(compiled, fields[b"rule"])
+        prepare = getattr(self.sink, "prepare", None)  # a sink that needs I/O first (router.delivery.sink)
+        if prepare is not None:  # the targets of the rules matched (not of every rule: a change costs the matched)
+            await prepare(bus, compiled, {rule for out in outcomes if isinstance(out, list) for rule in out})
         staged: list[tuple[bytes, Effects]] = []
         parked_key = self.keys.ingest_parked(bus)
         now_ms = int(time.time() * 1000)
@@ -545,7 +546,7 @@ class IngestWorker(PartitionedWorker):
                 break
             log.warning("bus %s: %d events could not be matched; rebuilding the matcher and retrying", bus, len(retry))
             await asyncio.sleep(self.options.match_retry_delay_s)
-            compiled = await self.matchers.reload(bus)
+            compiled = await self.matchers.reload(bus, fresh=True)
             again = await self._match_chunks(compiled, [events[i] for i in retry])
             for i, outcome in zip(retry, again, strict=True):
                 outcomes[i] = outcome

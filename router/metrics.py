@@ -17,6 +17,8 @@ or models (`allow_operations`; router.app registers every service's): any other 
 `Unknown`. `status` is an HTTP status code. Bus and rule labels come from what is stored, and only rules that exist
 are reported: the series of a deleted rule leave `/metrics` at the next scrape (the Redis counters stay, and come
 back if a rule of that name is created again).
+
+Extensions add their own families at scrape time (`router.extensions.Extension.metrics`), after the router's.
 """
 
 from __future__ import annotations
@@ -139,6 +141,9 @@ class Metrics:
 
         self._drop_deleted_rules(rules)
         families = _routing_families(routing) + delivery_families(routing) + _process_families(state)
+        for extension in state.extras.get("extensions", ()):
+            for source in extension.metrics:
+                families += list(await source(state))
         return generate_latest(self.registry) + generate_latest(_OneShot(families))
 
     def _drop_deleted_rules(self, rules: set[tuple[str, str]]) -> None:

@@ -54,7 +54,7 @@ class ServeOptions:
 
 def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
     """Run the router until SIGINT/SIGTERM. `config` is a loaded `router.config.ConfigSet` or None."""
-    max_connections = connection_budget(settings.max_connections)
+    max_connections = connection_budget(settings.max_connections, redis_max_connections=settings.redis_max_connections)
     sock = bind_socket(settings.host, settings.port)
     port = int(sock.getsockname()[1])
     embedded: EmbeddedRedis | None = None

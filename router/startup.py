@@ -11,8 +11,9 @@ The checks, in the order `switchboard serve` runs them (router.serve):
   anything was written and "serving on" is printed only once the router answers;
 - the Redis at `REDIS_URL`: reachable, credentials accepted, version 6.2 or later (XAUTOCLAIM);
 - the file-descriptor budget (`connection_budget`): the client connections the front door may hold
-  (router.front_door), below the process's RLIMIT_NOFILE with room kept for Redis, outbound HTTP and files, so
-  client sockets can never starve the router's own connections. The soft limit is raised to the hard one if needed.
+  (router.front_door), below the process's RLIMIT_NOFILE with room kept for Redis (sized by its pool setting),
+  outbound HTTP and files, so client sockets can never starve the router's own connections. The soft limit is
+  raised to the hard one if needed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 
 import redis
 
+from router.keys import BUS_PARTITIONS
 from router.settings import redact_url
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "bind_socket",
     "check_redis",
     "connection_budget",
+    "redis_descriptors",
 ]
 
 log = logging.getLogger("switchboard")
@@ -55,10 +58,22 @@ DEFAULT_MAX_CONNECTIONS = 1024
 MIN_CONNECTIONS = 16
 """The fewest client connections the default budget lowers to, however small the descriptor limit."""
 
-RESERVED_DESCRIPTORS = 64 + 256 + 512 + 100 + 256
-"""Descriptors kept from the client-connection budget: files, logs and the embedded redis-server's pipes (64); Redis
-connections (256); outbound HTTP to function and API destination targets (512, router.delivery.http) and OAuth
-token requests (100); connections the front door accepts only to answer 503 under a flood (256)."""
+READER_CONNECTIONS = 2 * BUS_PARTITIONS
+"""The workers' blocking-read connections at most: ingest and delivery, one each per bus partition
+(router.stream_reader)."""
+
+
+def redis_descriptors(redis_max_connections: int = 32) -> int:
+    """Descriptors kept for Redis: the readers, and the command pool four times over (the pool is per node: a single
+    Redis, or a cluster of up to four masters, fits; 256 at the default SWITCHBOARD_REDIS_MAX_CONNECTIONS of 32)."""
+    return 4 * redis_max_connections + READER_CONNECTIONS
+
+
+RESERVED_DESCRIPTORS = 64 + redis_descriptors() + 512 + 100 + 256
+"""Descriptors kept from the client-connection budget at the default Redis pool: files, logs and the embedded
+redis-server's pipes (64); Redis connections (`redis_descriptors`, 256); outbound HTTP to function and API
+destination targets (512, router.delivery.http) and OAuth token requests (100); connections the front door accepts
+only to answer 503 under a flood (256)."""
 
 
 class ExitCode(enum.IntEnum):
@@ -208,12 +223,14 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def connection_budget(max_connections: int | None, *, reserved: int = RESERVED_DESCRIPTORS) -> int:
-    """How many client connections the front door may hold, within RLIMIT_NOFILE less `reserved`.
+def connection_budget(max_connections: int | None, *, redis_max_connections: int = 32) -> int:
+    """How many client connections the front door may hold, within RLIMIT_NOFILE less the reserve (the Redis part
+    sized by `redis_max_connections`, see RESERVED_DESCRIPTORS), so client sockets never starve Redis.
 
     `max_connections` None means DEFAULT_MAX_CONNECTIONS, lowered (with a warning) to what fits, but never below
     MIN_CONNECTIONS; a number given that does not fit even after raising the soft limit to the hard one is
     `StartupError(RESOURCES)`."""
+    reserved = RESERVED_DESCRIPTORS - redis_descriptors() + redis_descriptors(redis_max_connections)
     wanted = DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = wanted + reserved

@@ -5,7 +5,9 @@ per bus partition (router.keys: all the streams of a partition share one hash sl
 cluster). A blocked call holds its connection for up to `BLOCK` ms, so these calls never borrow a connection of the
 command client (router.redis_client): each `StreamReader` owns exactly one connection, made on first use and
 remade after an error. A process therefore holds at most `2 x partitions it serves` reader connections (ingest and
-delivery), plus its bounded command pool, whatever the number of buses, rules and targets.
+delivery), plus its bounded command pool, whatever the number of buses, rules and targets. SQS long polling
+(router.sqs.waiters) reads queue streams the same way, with plain `XREAD` (`xread`, and `xread_each`: several
+non-blocking reads pipelined on the one connection), one reader per Redis node.
 
 On a cluster a reader connects to the master that serves its slot, found through the command client's slot map;
 a `MOVED` reply (the slot moved, or a replica was promoted) reconnects it to the node the reply names, and a
@@ -61,6 +63,16 @@ def parse_xread(reply: Any) -> list[tuple[str, list[Entry]]]:
     return out
 
 
+def _read_args(head: list[Any], streams: Mapping[str, str | bytes], count: int, block_ms: int | None) -> list[Any]:
+    args = [*head, "COUNT", count]
+    if block_ms is not None:
+        args += ["BLOCK", block_ms]
+    args.append("STREAMS")
+    args.extend(streams.keys())
+    args.extend(streams.values())
+    return args
+
+
 class StreamReader:
     """One dedicated connection for blocking XREADGROUP calls on the streams of one hash slot.
 
@@ -88,16 +100,30 @@ class StreamReader:
 
         Raises redis-py's errors (ResponseError such as NOGROUP, ConnectionError, TimeoutError) after dropping the
         connection when it cannot be reused; a MOVED reply is followed once, to the node it names."""
-        args: list[Any] = ["XREADGROUP", "GROUP", group, consumer, "COUNT", count]
-        if block_ms is not None:
-            args += ["BLOCK", block_ms]
-        args.append("STREAMS")
-        args.extend(streams.keys())
-        args.extend(streams.values())
+        args = _read_args(["XREADGROUP", "GROUP", group, consumer], streams, count, block_ms)
+        return (await self._read([args], block_ms))[0]
+
+    async def xread(
+        self, streams: Mapping[str, str | bytes], *, count: int, block_ms: int | None
+    ) -> list[tuple[str, list[Entry]]]:
+        """`XREAD COUNT count [BLOCK block_ms] STREAMS ...` (no consumer group); [] on timeout. Errors as
+        `xreadgroup`. On a cluster the streams must share one slot."""
+        return (await self._read([_read_args(["XREAD"], streams, count, block_ms)], block_ms))[0]
+
+    async def xread_each(
+        self, reads: Sequence[Mapping[str, str | bytes]], *, count: int
+    ) -> list[list[tuple[str, list[Entry]]]]:
+        """One non-blocking `XREAD` per mapping, pipelined in one round trip on this connection (on a cluster each
+        mapping's streams share one slot, and every slot is served by this reader's node); replies in order."""
+        if not reads:
+            return []
+        return await self._read([_read_args(["XREAD"], streams, count, None) for streams in reads], None)
+
+    async def _read(self, commands: list[list[Any]], block_ms: int | None) -> list[list[tuple[str, list[Entry]]]]:
         timeout_s = (block_ms or 0) / 1000 + _MARGIN_S
         for attempt in range(2):
             try:
-                return parse_xread(await self._call(args, timeout_s))
+                return [parse_xread(reply) for reply in await self._call(commands, timeout_s)]
             except MovedError as err:
                 self._target = (str(err.host), int(err.port))
                 await self._drop()
@@ -105,13 +131,20 @@ class StreamReader:
                     raise
         return []  # pragma: no cover - the loop returns or raises
 
-    async def _call(self, args: Sequence[Any], timeout_s: float) -> Any:
+    async def _call(self, commands: Sequence[Sequence[Any]], timeout_s: float) -> list[Any]:
         conn = await self._connection()
         try:
-            await conn.send_command(*args)
-            return await conn.read_response(timeout=timeout_s)
+            if len(commands) == 1:
+                await conn.send_command(*commands[0])
+            else:
+                await conn.send_packed_command(conn.pack_commands(commands))
+            return [await conn.read_response(timeout=timeout_s) for _ in commands]
         except (RedisConnectionError, RedisTimeoutError, OSError):
             await self._drop()
+            raise
+        except RedisError:
+            if len(commands) > 1:
+                await self._drop()  # the replies after the failed one are still unread
             raise
         except asyncio.CancelledError:
             await asyncio.shield(self._drop())  # a reply may still come: the connection cannot be reused

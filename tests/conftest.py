@@ -23,6 +23,25 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+INTEGRATION_MODULE_MARK = "pytestmark = pytest.mark.integration"
+"""The line that makes every test in a module an integration test (how the suite marks whole modules)."""
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the unit tier (`-m "not integration"`, exactly), skip importing test modules whose every test is an
+    integration test: `-m` would deselect all of them anyway, and importing them (with assertion rewriting) costs
+    about a second of the tier's budget. Any other mark expression, and a run naming no `-m`, collects everything, so
+    the integration tier still imports (and reports errors in) each of these modules."""
+    markexpr = " ".join(str(config.getoption("markexpr", "")).split())
+    if markexpr != "not integration" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix != ".py" or not collection_path.is_file():
+        return None
+    with collection_path.open(encoding="utf-8") as module:
+        if any(line.rstrip() == INTEGRATION_MODULE_MARK for line in module):
+            return True
+    return None
+
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""

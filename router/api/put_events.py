@@ -47,6 +47,7 @@ from router.envelope import (
     uuid4_strings,
 )
 from router.errors import SerializationException, ServiceError, ValidationException
+from router.faults import fault_in_chain, log_fault
 from router.ingest import OFF_LOOP_BYTES
 from router.metrics import Metrics
 from router.protocol import Handler, request_headers
@@ -155,13 +156,19 @@ async def _checked(
     """The items that pass the extensions' entry checks; a failing entry gets its error in `results`."""
     kept: dict[str, list[_Item]] = {}
     for bus, items in by_bus.items():
-        for item in items:
-            failure = await checks.check(state, bus, entries[item[0]])
-            if failure is not None:
-                err = EntryError(*failure)
-                results[item[0]] = {"ErrorCode": err.code, "ErrorMessage": err.message}
-            else:
-                kept.setdefault(bus, []).append(item)
+        try:
+            for item in items:
+                failure = await checks.check(state, bus, entries[item[0]])
+                if failure is not None:
+                    err = EntryError(*failure)
+                    results[item[0]] = {"ErrorCode": err.code, "ErrorMessage": err.message}
+                else:
+                    kept.setdefault(bus, []).append(item)
+        except Exception as err:  # the checks could not be read: a storage fault fails these entries, retryable
+            if fault_in_chain(err) is None:
+                raise
+            log_fault(log, f"PutEvents entry checks of bus {bus}", err)
+            kept.pop(bus, None)  # their results stay InternalFailure, as when the append itself fails
     return kept
 
 

@@ -272,12 +272,11 @@ class _Run:
     async def _apply_rule(self, rule: RuleConfig) -> None:
         where = f"{rule.file}: {rule.path}"
         current = await self._describe("DescribeRule", {"Name": rule.name, "EventBusName": rule.bus}, where)
-        wanted: dict[str, Any] = {
-            "Name": rule.name,
-            "EventBusName": rule.bus,
-            "EventPattern": rule.pattern,
-            "State": rule.state,
-        }
+        wanted: dict[str, Any] = {"Name": rule.name, "EventBusName": rule.bus, "State": rule.state}
+        if rule.pattern is not None:
+            wanted["EventPattern"] = rule.pattern
+        if rule.schedule is not None:
+            wanted["ScheduleExpression"] = rule.schedule
         if rule.description is not None:
             wanted["Description"] = rule.description
         if current is None:

@@ -45,6 +45,7 @@ from router.config.model import (
 from router.delivery.functions import function_name
 from router.delivery.transports import service_of
 from router.errors import ServiceError
+from router.schedules.expressions import InvalidScheduleExpression, parse_rule_expression
 from router.validation import validate_input
 
 MAX_TARGETS_PER_RULE = 5
@@ -172,10 +173,12 @@ class _Collector:
 
     def _add_rule(self, file: str, path: str, rule: dict[str, Any]) -> None:
         name, bus = rule["name"], rule.get("bus", "default")
-        pattern = _pattern_text(rule["pattern"])
-        reason = _pattern_problem(rule["pattern"], pattern)
-        if reason is not None:
-            self.problems.append(Problem(file, f"{path}.pattern", reason))
+        pattern = self._optional_pattern(file, path, rule)
+        schedule: str | None = rule.get("schedule")
+        if schedule is not None:
+            reason = _schedule_problem(schedule, bus)
+            if reason is not None:
+                self.problems.append(Problem(file, f"{path}.schedule", reason))
         state = rule.get("state", "ENABLED")
         if state == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" and bus != "default":
             self.problems.append(Problem(file, f"{path}.state", f"{state} is allowed on the default bus only"))
@@ -208,7 +211,7 @@ class _Collector:
         # Kept even when it has problems (the load fails anyway), so later duplicates of it are still reported.
         description = rule.get("description")
         self.rules[(bus, name)] = RuleConfig(
-            name, bus, pattern, state, description, tuple(targets.values()), file, path
+            name, bus, pattern, state, description, tuple(targets.values()), file, path, schedule
         )
         self._rule_end[(bus, name)] = len(self.problems)
 
@@ -221,12 +224,7 @@ class _Collector:
 
     def _add_archive(self, file: str, path: str, archive: dict[str, Any]) -> None:
         name = archive["name"]
-        pattern = None
-        if "pattern" in archive:
-            pattern = _pattern_text(archive["pattern"])
-            reason = _pattern_problem(archive["pattern"], pattern)
-            if reason is not None:
-                self.problems.append(Problem(file, f"{path}.pattern", reason))
+        pattern = self._optional_pattern(file, path, archive)
         if name in self.archives:
             first = self.archives[name]
             self._duplicate(file, f"{path}.name", f"archive {name!r}", first.file, first.path)
@@ -240,6 +238,16 @@ class _Collector:
             file,
             path,
         )
+
+    def _optional_pattern(self, file: str, path: str, declaration: dict[str, Any]) -> str | None:
+        """The declaration's pattern as PutRule/CreateArchive takes it (None when it has none); a problem if refused."""
+        if "pattern" not in declaration:
+            return None
+        pattern = _pattern_text(declaration["pattern"])
+        reason = _pattern_problem(declaration["pattern"], pattern)
+        if reason is not None:
+            self.problems.append(Problem(file, f"{path}.pattern", reason))
+        return pattern
 
     def _duplicate(self, file: str, where: str, what: str, first_file: str, first_path: str) -> None:
         also = first_path if first_file == file else f"{first_file}: {first_path}"
@@ -260,6 +268,17 @@ def _put_rule_body(name: str, bus: str, state: str, rule: dict[str, Any]) -> dic
 
 # ---------------------------------------------------------------------------------------------------------------
 # patterns
+
+
+def _schedule_problem(schedule: str, bus: str) -> str | None:
+    """Why PutRule would refuse this ScheduleExpression on `bus`, in EventBridge's words, or None."""
+    if bus != "default":
+        return "ScheduleExpression is supported only on the default event bus."
+    try:
+        parse_rule_expression(schedule)
+    except InvalidScheduleExpression:
+        return "Parameter ScheduleExpression is not valid."
+    return None
 
 
 def _pattern_text(pattern: dict[str, Any] | str) -> str:

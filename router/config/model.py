@@ -66,13 +66,16 @@ class TargetConfig:
 class RuleConfig:
     name: str
     bus: str
-    pattern: str
-    """The EventPattern as sent to PutRule: a JSON string given in the file is kept as written."""
+    pattern: str | None
+    """The EventPattern as sent to PutRule: a JSON string given in the file is kept as written (None: a scheduled
+    rule without a pattern)."""
     state: str
     description: str | None
     targets: tuple[TargetConfig, ...]
     file: str
     path: str
+    schedule: str | None = None
+    """The ScheduleExpression as sent to PutRule (`rate(...)`, `cron(...)`; default bus only), or None."""
 
     @property
     def label(self) -> str:

@@ -56,7 +56,8 @@ _RULE: dict[str, Any] = {
     "type": "object",
     "description": "A rule (PutRule) and its targets (PutTargets).",
     "additionalProperties": False,
-    "required": ["name", "pattern"],
+    "required": ["name"],
+    "anyOf": [{"required": ["pattern"]}, {"required": ["schedule"]}],
     "properties": {
         "name": {
             "type": "string",
@@ -77,7 +78,15 @@ _RULE: dict[str, Any] = {
         "state": {"enum": list(RULE_STATES), "default": "ENABLED", "description": "The rule state."},
         "pattern": {
             "type": ["object", "string"],
-            "description": "The event pattern, as a YAML mapping or as a JSON string.",
+            "description": "The event pattern, as a YAML mapping or as a JSON string (a rule needs a pattern, a "
+            "schedule or both).",
+        },
+        "schedule": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256,
+            "description": "The ScheduleExpression, `rate(5 minutes)` or `cron(0 12 * * ? *)`: the rule fires on "
+            "this schedule (default bus only; docs/schedules.md).",
         },
         "targets": {
             "type": "array",
@@ -301,6 +310,10 @@ def _explain(error: jsonschema.ValidationError) -> Iterator[tuple[list[str | int
         for key in rule:
             if key not in instance:
                 yield [*parts, key], "required key is missing"
+        return
+    if value == "anyOf" and all(isinstance(s, dict) and list(s) == ["required"] for s in rule):
+        keys = [s["required"][0] for s in rule]  # one of these keys is required
+        yield [*parts, keys[0]], f"required key is missing; a rule needs {' or '.join(keys)} (or both)"
         return
     if value == "type":
         wanted = rule if isinstance(rule, list) else [rule]

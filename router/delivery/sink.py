@@ -27,10 +27,13 @@ Two paths, one behaviour:
   as a target that does not exist would).
 
 It still counts MatchedEvents and TriggeredRules (it extends `CountingSink`). `stage` does no I/O: the targets come
-from a per-bus cache that `prepare(bus, compiled)` refreshes before each batch whenever the bus's version counter
-(bumped by every rule and target change) differs from the cached one. A refresh also adds the bus's job streams to
-its partition's lanes set `sb:{b:N}:partition:delivery-lanes` (idempotent SADD, before any job is staged into them),
-which is how delivery workers find them (this process's worker at once, through `on_lanes`).
+from a per-bus cache that `prepare(bus, compiled, rules)` fills before each batch with the targets of the batch's
+matched rules it does not hold yet, and empties whenever the bus's version counter (bumped by every rule and target
+change) differs from the cached one. So a rule change costs a read of the targets of the rules that match next, not
+of every rule on the bus (10,000 rules: 100-370 ms of event-loop CPU per change when every rule was read). A read
+also adds those rules' job streams to the partition's lanes set `sb:{b:N}:partition:delivery-lanes` (idempotent
+SADD, before any job is staged into them), which is how delivery workers find them (this process's worker at once,
+through `on_lanes`).
 
 Every command of `flush` is cluster-safe: the pipeline is not a transaction (redis-py splits it per node) and its
 scripts go as `EVAL` with their keys declared, each script's keys in one slot (a queue's stream; a target bus's
@@ -42,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +122,7 @@ class _Target:
 class _BusTargets:
     version: int
     rules: dict[str, tuple[_Target, ...]]
+    """The targets of the rules read at `version` (filled as rules match)."""
 
 
 @dataclass(slots=True)
@@ -160,16 +164,22 @@ class DeliverySink(CountingSink):
         self.internal = dict(internal or {})
         """Internal target kind -> handler (router.extensions)."""
 
-    async def prepare(self, bus: str, compiled: CompiledBus) -> None:
-        """Make the targets of `compiled`'s rules available to `stage` (reads Redis only when the version moved)."""
+    async def prepare(self, bus: str, compiled: CompiledBus, rules: Collection[str] | None = None) -> None:
+        """Make the targets of `rules` (None: all of `compiled`'s rules) available to `stage`: reads Redis only for
+        rules not read since the bus's version last moved."""
         cached = self._buses.get(bus)
-        if cached is not None and cached.version == compiled.version:
-            return
-        rules = sorted(compiled.rule_names | compiled.scheduled)
+        if cached is None or cached.version != compiled.version:
+            cached = self._buses[bus] = _BusTargets(compiled.version, {})
+        wanted = compiled.rule_names | compiled.scheduled if rules is None else rules
+        missing = sorted(rule for rule in wanted if rule not in cached.rules)
+        if missing:
+            await self._read_targets(bus, cached, missing)
+
+    async def _read_targets(self, bus: str, cached: _BusTargets, rules: list[str]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             for rule in rules:
                 pipe.hgetall(self.keys.targets(bus, rule))
-            replies = await pipe.execute() if rules else []
+            replies = await pipe.execute()
         by_rule: dict[str, tuple[_Target, ...]] = {}
         streams: list[str] = []
         for rule, raw_targets in zip(rules, replies, strict=True):
@@ -187,7 +197,7 @@ class DeliverySink(CountingSink):
             await self.redis.sadd(self.keys.delivery_lanes(bus), *streams)
             if self.on_lanes is not None:
                 self.on_lanes(bus, streams)
-        self._buses[bus] = _BusTargets(compiled.version, by_rule)
+        cached.rules.update(by_rule)
 
     def _target(self, rule: str, target_id: str, raw: bytes, stream: str) -> _Target:
         try:

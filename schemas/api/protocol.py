@@ -39,6 +39,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from router.errors import ServiceError
+from router.protocol import ClientDisconnected, read_body
 from router.state import AppState
 from schemas.errors import (
     BadRequestException,
@@ -138,7 +139,7 @@ class RestApi:
             raw_path = request.scope.get("raw_path") or request.url.path.encode()
             op, labels = self.route(request.method, raw_path.decode("latin-1").split("?")[0])
             operation = op.model.name
-            body = await _read_body(request, state.settings.max_request_body_bytes)
+            body = await read_body(request, state.settings.max_request_body_bytes)  # too large: 400 (below)
             params = _assemble(op.model, labels, request.scope.get("query_string", b"").decode("latin-1"), body)
             handler = self.handlers.get(operation)
             if handler is None:
@@ -147,6 +148,8 @@ class RestApi:
             response = _success(op.model, dict(result) if result is not None else {})
         except SchemasError as err:
             response = error_response(err)
+        except ClientDisconnected:  # never read by anyone; counted as 499, not logged
+            response = Response(b"", ClientDisconnected.status)
         except ServiceError as err:  # a router error reached us (e.g. from a shared store): keep its status
             response = error_response(BadRequestException(err.message) if err.status < 500 else _internal())
         except Exception:  # the last line of defence: never a traceback on the wire
@@ -182,20 +185,6 @@ class SchemasApp:
 
 
 # -- input ----------------------------------------------------------------------------------------------------
-
-
-async def _read_body(request: Request, limit_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
-        raise BadRequestException(f"Request body is larger than {limit_bytes} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit_bytes:
-            raise BadRequestException(f"Request body is larger than {limit_bytes} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _assemble(op: OperationModel, labels: Mapping[str, str], query: str, raw_body: bytes) -> dict[str, Any]:

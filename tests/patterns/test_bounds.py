@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 
 import patterns
@@ -141,6 +142,34 @@ def test_event_within_the_depth_bound_with_over_precise_numbers_matches() -> Non
         expected = ["r"] if number != "1e400" else []
         assert machine.matches_for_event(text) == expected
         assert machine.matches_for_event(text.encode()) == expected
+
+
+def _detail(depth: int) -> str:
+    """A Detail `depth` levels deep (the Detail object itself is level 1)."""
+    return '{"n": ' * (depth - 1) + "[]" + "}" * (depth - 1)
+
+
+def _envelope_with_detail(depth: int) -> str:
+    """An event as PutEvents builds it around a Detail `depth` levels deep."""
+    return '{"version": "0", "source": "s", "detail-type": "t", "detail": ' + _detail(depth) + "}"
+
+
+def test_an_event_whose_detail_is_as_deep_as_put_events_accepts_matches() -> None:
+    # PutEvents accepts a Detail 1,000 deep; the envelope adds a level above it that the bound must not count.
+    from router.envelope import MAX_DETAIL_DEPTH, _depth, parse_detail
+
+    assert _depth(parse_detail(_detail(MAX_DETAIL_DEPTH))) == MAX_DETAIL_DEPTH == patterns.MAX_EVENT_DEPTH
+    accepted = _envelope_with_detail(MAX_DETAIL_DEPTH)
+    machine = patterns.Machine()
+    machine.add_rule("r", {"source": ["s"]})
+    machine.add_rule("deep", {"detail": {"n": {"n": [{"exists": True}]}}})  # a rule looking inside the Detail
+    for _ in range(SPECIALISE_AFTER + 2):  # the general path, then the specialised one
+        for event in (accepted, accepted.encode(), orjson.loads(accepted)):
+            assert machine.matches_for_event(event) == ["r"]
+    too_deep = _envelope_with_detail(patterns.MAX_EVENT_DEPTH + 1)
+    for event in (too_deep, too_deep.encode(), orjson.loads(too_deep)):
+        with pytest.raises(patterns.InvalidEvent):
+            machine.matches_for_event(event)
 
 
 def test_nested_or_is_read_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:

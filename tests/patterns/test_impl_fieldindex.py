@@ -9,10 +9,10 @@ from typing import Any
 
 import patterns
 from patterns import _fieldindex, machine
+from patterns.affix import Prefix
 from patterns.anything_but import AnythingBut
 from patterns.exact import Exact
 from patterns.numeric import Range
-from patterns.prefix import Prefix
 from patterns.wildcard import Wildcard, WildcardIndex, parse
 
 

@@ -22,6 +22,7 @@ import patterns
 from patterns import _specialise, machine
 from patterns.flatten import NeedsExactNumbers, _check_float
 from tests.patterns import reference
+from tests.patterns._examples import examples
 from tests.patterns.test_reference_agreement import events, pattern_objects
 
 
@@ -36,7 +37,7 @@ def _generated(m: patterns.Machine) -> bool:
     return snapshot.fast is not machine._general and snapshot.fast != snapshot._warm
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rules=st.lists(pattern_objects(), min_size=1, max_size=5),
     evs=st.lists(events, min_size=1, max_size=4),
@@ -147,7 +148,7 @@ def test_trees_too_wide_or_too_deep_stay_on_the_general_path() -> None:
         assert deep.matches_for_event(deep_event) == ["r"]
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(
     st.floats(min_value=1e-4, max_value=1e16, exclude_max=True)
     | st.floats(min_value=-1e16, max_value=-1e-4, exclude_min=True)
@@ -192,7 +193,7 @@ def _nested_text(depth: int) -> str:
     return '{"top": "x", ' + '"n": {' * (depth - 1) + '"leaf": 1' + "}" * depth
 
 
-@pytest.mark.parametrize("depth", [1001, 1024, 1025, 1100, 100_000])
+@pytest.mark.parametrize("depth", [1002, 1024, 1025, 1100, 100_000])
 def test_text_nested_past_the_bound_gets_the_one_nesting_error(depth: int) -> None:
     m = patterns.Machine()
     m.add_rule("r", {"top": ["x"]})

@@ -110,6 +110,46 @@ def test_matching_cost_grows_linearly_with_the_event(family: str) -> None:
     assert _calls(large_pattern, large) <= 4.5 * _calls(small_pattern, small)
 
 
+OPERATORS: dict[str, Any] = {
+    "exact string": "x",
+    "exact number": 7,
+    "prefix": {"prefix": "v1"},
+    "suffix": {"suffix": "1x"},
+    "prefix equals-ignore-case": {"prefix": {"equals-ignore-case": "V1"}},
+    "suffix equals-ignore-case": {"suffix": {"equals-ignore-case": "1X"}},
+    "equals-ignore-case": {"equals-ignore-case": "V1X"},
+    "wildcard": {"wildcard": "v*1*x"},
+    "numeric range": {"numeric": [">", 0, "<=", 1e9]},
+    "cidr": {"cidr": "10.1.0.0/16"},
+    "exists true": {"exists": True},
+    "exists false": {"exists": False},
+    "anything-but string": {"anything-but": "v1x"},
+    "anything-but numbers": {"anything-but": [1.5, 2.5]},
+    "anything-but prefix": {"anything-but": {"prefix": "v1"}},
+    "anything-but suffix": {"anything-but": {"suffix": "1x"}},
+    "anything-but equals-ignore-case": {"anything-but": {"equals-ignore-case": ["V1X", "V2X"]}},
+    "anything-but wildcard": {"anything-but": {"wildcard": "v*1*"}},
+}
+
+
+def _mixed_values(n: int) -> str:
+    """n elements whose `a` is, in turn, a distinct string, number and IPv4 address (so no memo helps) and whose
+    `b` never matches: every element is a candidate for `a` and none completes the rule (the most work)."""
+    kinds = (lambda i: f"v{i}x", lambda i: i + 0.5, lambda i: f"10.1.{i % 250}.{i // 250 % 250}")
+    return '{"l": [' + ", ".join(json.dumps({"a": kinds[i % 3](i), "b": "z"}) for i in range(n)) + "]}"
+
+
+@pytest.mark.parametrize("operator", list(OPERATORS))
+def test_matching_cost_grows_linearly_for_every_operator(operator: str) -> None:
+    # Each operator of the language on a field that shares an array with a second field (array consistency), and
+    # the same operator inside `$or` beside another branch: four times the elements, at most 4.5 times the work.
+    pattern = {"l": {"a": [OPERATORS[operator]], "b": ["y"]}}
+    with_or = {"l": {"$or": [{"a": [OPERATORS[operator]], "b": ["y"]}, {"b": [{"prefix": "q"}], "a": ["w"]}]}}
+    for rule in (pattern, with_or):
+        patterns.validate(rule)
+        assert _calls(rule, _mixed_values(400)) <= 4.5 * _calls(rule, _mixed_values(100))
+
+
 def test_the_issue_case_answers_right_at_size() -> None:
     machine = patterns.Machine()
     machine.add_rule("r", {"detail": {"l": {"a": ["x"], "b": ["y"]}}})

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import patterns
 from tests.patterns import reference
+from tests.patterns._examples import examples
 
 KEYS = ["a", "b", "c"]
 STRINGS = ["", "x", "X", "xy", "yx", "ab", "a*b", "abc", "é", "É", "10.0.0.1", "10.0.1.9", "2001:db8::1", "2001:DB8::1"]
@@ -95,7 +96,7 @@ events = st.dictionaries(st.sampled_from(KEYS), event_values, min_size=2, max_si
 NAMES = [f"r{i}" for i in range(5)]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     adds=st.lists(st.tuples(st.sampled_from(NAMES), pattern_objects()), min_size=1, max_size=6),
     deletes=st.lists(st.sampled_from(NAMES), max_size=3),
@@ -121,7 +122,7 @@ def test_machine_agrees_with_reference(
         assert machine.matches_for_event(json.dumps(event)) == expected, (rules, event)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pattern=pattern_objects(), event=events)
 def test_matches_agrees_with_reference(pattern: dict[str, Any], event: dict[str, Any]) -> None:
     assert patterns.matches(pattern, event) is reference.matches(pattern, event), (pattern, event)

@@ -21,7 +21,7 @@ from router.connections.auth import ConnectionAuth
 from router.errors import InvalidEventPatternException, ValidationException
 from router.validation import validate_input
 from tests.router.conftest import Api
-from tests.router.test_connections import TokenServer
+from tests.router.token_server import TokenServer
 
 CORPUS = Path(__file__).resolve().parents[1] / "patterns" / "data" / "event-patterns.jsonl"
 

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from router import api as router_api
 from router.config import ConfigApplyError, apply, load_dir, load_text
 from router.errors import InternalException
+from router.keys import Keys
 from router.protocol import Dispatcher
 from tests.router.conftest import Api
 
@@ -276,3 +277,40 @@ async def test_minimal_declarations_are_idempotent_too(api: Api, redis_client: a
     assert await snapshot(redis_client) == before
     rule = await api.ok("DescribeRule", {"Name": "r", "EventBusName": "bare"})
     assert rule["EventPattern"] == '{"detail":{"city":["Zürich"]}}'
+
+
+SCHEDULED = """
+rules:
+  - name: tick
+    schedule: rate(5 minutes)
+    targets:
+      - Id: q
+        Arn: arn:aws:sqs:us-east-1:123456789012:ticks
+  - name: noon
+    schedule: cron(0 12 * * ? *)
+    pattern: {source: [shop.orders]}
+"""
+
+
+async def test_scheduled_rules_are_applied_with_their_timers_kept_and_removed(
+    api: Api, redis_client: aioredis.Redis
+) -> None:
+    report = await apply(load_text("scheduled.yaml", SCHEDULED), dispatcher(api))
+    assert report.created == ("rule default/tick", "target default/tick/q", "rule default/noon")
+    tick = await api.ok("DescribeRule", {"Name": "tick"})
+    assert tick["ScheduleExpression"] == "rate(5 minutes)"
+    assert "EventPattern" not in tick
+    noon = await api.ok("DescribeRule", {"Name": "noon"})
+    assert (noon["ScheduleExpression"], noon["EventPattern"]) == ("cron(0 12 * * ? *)", '{"source":["shop.orders"]}')
+    timers = Keys().timers("bus:default")
+    due = {name: await redis_client.zscore(timers, name) for name in ("tick", "noon")}
+    assert all(score is not None for score in due.values()), due
+
+    again = await apply(load_text("scheduled.yaml", SCHEDULED), dispatcher(api))
+    assert not again.changed
+    assert {name: await redis_client.zscore(timers, name) for name in ("tick", "noon")} == due  # the same grid
+
+    dropped = await apply(load_text("scheduled.yaml", "rules: []\n"), dispatcher(api))
+    assert set(dropped.deleted) == {"target default/tick/q", "rule default/tick", "rule default/noon"}
+    assert await redis_client.zscore(timers, "tick") is None
+    assert await redis_client.zscore(timers, "noon") is None

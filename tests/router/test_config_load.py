@@ -78,6 +78,7 @@ def test_pattern_as_json_string_is_kept_exactly() -> None:
 def test_yaml_1_1_scalars_stay_strings_in_patterns() -> None:
     text = "rules:\n  - name: r\n    pattern: {detail: {answer: [yes, on, 'no'], day: [2024-01-02], at: [12:30]}}\n"
     (r,) = load_text("a.yaml", text).rules
+    assert r.pattern is not None
     assert json.loads(r.pattern) == {"detail": {"answer": ["yes", "on", "no"], "day": ["2024-01-02"], "at": ["12:30"]}}
 
 
@@ -116,7 +117,8 @@ def test_unknown_keys_are_named_with_their_path() -> None:
         "      - Id: t\n        Arn: arn:aws:sqs:us-east-1:123456789012:q\n        Retry: 3\n"
     )
     assert errors(text) == [
-        "orders.yaml: rules[0].enabled: unknown key; allowed keys are name, bus, description, state, pattern, targets",
+        "orders.yaml: rules[0].enabled: unknown key; allowed keys are name, bus, description, state, pattern, "
+        "schedule, targets",
         "orders.yaml: rules[0].targets[0].Retry: unknown key; allowed keys are Id, Arn, RoleArn, Input, InputPath, "
         "InputTransformer, KinesisParameters, RunCommandParameters, EcsParameters, BatchParameters, SqsParameters, "
         "HttpParameters, RedshiftDataParameters, SageMakerPipelineParameters, DeadLetterConfig, RetryPolicy, "
@@ -167,6 +169,39 @@ def test_archives_load_with_their_defaults_and_their_problems_have_paths() -> No
 
 
 # -- semantics -------------------------------------------------------------------------------------------------
+
+
+def test_scheduled_rules_load_with_or_without_a_pattern() -> None:
+    text = (
+        "rules:\n  - name: tick\n    schedule: rate(5 minutes)\n"
+        "  - name: both\n    schedule: cron(0 12 * * ? *)\n    pattern: {source: [a]}\n"
+    )
+    tick, both = load_text("orders.yaml", text).rules
+    assert (tick.bus, tick.schedule, tick.pattern) == ("default", "rate(5 minutes)", None)
+    assert (both.schedule, both.pattern) == ("cron(0 12 * * ? *)", '{"source":["a"]}')
+
+
+def test_bad_schedules_get_eventbridges_messages() -> None:
+    text = """
+buses:
+  - name: orders
+rules:
+  - name: a
+    schedule: rate(1 minutes)
+  - name: b
+    schedule: cron(0 1 * * * *)
+  - name: c
+    bus: orders
+    schedule: rate(5 minutes)
+  - name: d
+    schedule: at(2030-01-01T00:00:00)
+"""
+    assert errors(text) == [
+        "orders.yaml: rules[0].schedule: Parameter ScheduleExpression is not valid.",
+        "orders.yaml: rules[1].schedule: Parameter ScheduleExpression is not valid.",
+        "orders.yaml: rules[2].schedule: ScheduleExpression is supported only on the default event bus.",
+        "orders.yaml: rules[3].schedule: Parameter ScheduleExpression is not valid.",
+    ]
 
 
 def test_bad_pattern_gets_eventbridges_message() -> None:
@@ -256,9 +291,10 @@ def test_validate_command_prints_each_error_on_its_own_line(tmp_path: Path) -> N
     out = io.StringIO()
     assert validate_command(tmp_path, out=out) == 4  # ExitCode.CONFIG_INVALID
     assert out.getvalue().splitlines() == [
-        f"{tmp_path}/orders.yaml: rules[0].pattern: required key is missing",
+        f"{tmp_path}/orders.yaml: rules[0].pattern: required key is missing; a rule needs pattern or schedule (or "
+        "both)",
         f"{tmp_path}/orders.yaml: rules[1].x: unknown key; allowed keys are name, bus, description, state, pattern, "
-        "targets",
+        "schedule, targets",
     ]
 
 

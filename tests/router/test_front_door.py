@@ -1,11 +1,13 @@
 """The front door of a real `switchboard serve` (uvicorn with router.front_door's protocol) under many idle, slow
 and oversized connections: bounded in number (503 beyond), in time (408 at the header and body deadlines) and in
-header size (431), while the router's own Redis calls keep working and nothing is logged with a traceback."""
+header size (431), with one process or `--workers 2`, while the router's own Redis calls keep working, clients that
+go away mid-body are no error, and nothing is logged with a traceback."""
 
 from __future__ import annotations
 
 import os
 import resource
+import select
 import socket
 import subprocess
 import time
@@ -165,6 +167,28 @@ def test_a_connection_cap_above_the_descriptor_limit_is_refused_at_start(tmp_pat
     assert not (tmp_path / ".switchboard").exists()
 
 
+def test_a_bigger_redis_pool_is_kept_out_of_the_client_budget(tmp_path: Path) -> None:
+    """The Redis part of the reserve grows with SWITCHBOARD_REDIS_MAX_CONNECTIONS (4 x 300 + 128 instead of 256), so a
+    cap that fits with the default pool does not once the pool could take the descriptors the clients would hold."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    done = subprocess.run(
+        [str(SWITCHBOARD), "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env={**env, "SWITCHBOARD_MAX_CONNECTIONS": "1000", "SWITCHBOARD_REDIS_MAX_CONNECTIONS": "300"},
+        preexec_fn=lambda: _limited(2300),  # the default pool needs 2188: it would fit
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == ExitCode.RESOURCES, done.stderr
+    assert done.stderr.startswith(
+        "switchboard: SWITCHBOARD_MAX_CONNECTIONS=1000 needs 3260 file descriptors (2260 are kept for Redis, outbound "
+        "HTTP and files), but this process may open 2300: "
+    ), done.stderr
+    assert done.stderr.rstrip().endswith("or lower SWITCHBOARD_MAX_CONNECTIONS to 40")
+
+
 def test_the_default_cap_is_lowered_to_fit_a_small_descriptor_limit(tmp_path: Path, redis_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SWITCHBOARD_MAX_CONNECTIONS")}
     port = free_port()
@@ -184,3 +208,77 @@ def test_the_default_cap_is_lowered_to_fit_a_small_descriptor_limit(tmp_path: Pa
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_client_that_goes_away_mid_body_is_499_in_every_protocol_and_never_logged(server: ServeProcess) -> None:
+    """A client that closes its connection mid-body (not timed out: gone) is no error of the router, whichever
+    protocol it spoke: status 499 in switchboard_requests_total, no 5xx, no log line (the fixture checks no
+    traceback was written)."""
+    partial = b"Content-Length: 1000\r\n\r\n" + b'{"Entries": ['
+    requests = [
+        PUT_EVENTS + partial,
+        b"POST / HTTP/1.1\r\nHost: t\r\nX-Amz-Target: AmazonSQS.SendMessage\r\n"
+        b"Content-Type: application/x-amz-json-1.0\r\n" + partial,
+        b"POST /schedules/s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" + partial,
+        b"POST /v1/registries/name/r HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" + partial,
+    ]
+    for request in requests:
+        sock = connect(server.port)
+        sock.sendall(request)
+        sock.close()
+
+    def statuses() -> dict[str, float] | None:
+        counted: dict[str, float] = {}
+        for (name, labels), value in server.metrics().items():
+            if name == "switchboard_requests_total":
+                status = dict(labels)["status"]
+                counted[status] = counted.get(status, 0) + value
+        return counted if sum(counted.values()) >= len(requests) else None
+
+    assert eventually_sync(statuses, what="the four requests counted") == {"499": len(requests)}
+    assert " 500 " not in server.log()
+    assert "ERROR" not in server.log(), server.log()
+
+
+def _two_children(pid: int) -> list[int] | None:
+    children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return children if len(children) == 2 else None
+
+
+def test_with_workers_each_process_holds_at_most_its_cap_and_keeps_its_redis(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve --workers 2`: every worker process has the front door's limits (the cap, the deadlines), so a flood of
+    idle connections holds at most 2 x cap of them, the rest get 503, and each worker's own Redis calls keep
+    working."""
+    monkeypatch.setenv("SWITCHBOARD_MAX_CONNECTIONS", str(CAP))
+    monkeypatch.setenv("SWITCHBOARD_HEADER_TIMEOUT_S", "4")
+    server = ServeProcess(tmp_path, redis_url, "--workers", "2").wait_ready()
+    try:
+        workers = eventually_sync(lambda: _two_children(server.proc.pid), what="two worker processes")
+        with httpx.Client(timeout=10) as client:  # one kept-alive connection to one of the workers
+            assert server.put_events(client, [ENTRY])["FailedEntryCount"] == 0
+            baseline = {pid: open_descriptors(pid) for pid in workers}
+            flood = [connect(server.port) for _ in range(3 * CAP)]
+            held_at_most = 2 * CAP - 1  # the client's connection counts in its worker's cap
+
+            def answered() -> list[socket.socket] | None:
+                readable, _, _ = select.select(flood, [], [], 0.1)
+                return readable if len(readable) >= len(flood) - held_at_most else None
+
+            refused = eventually_sync(answered, what="the connections beyond the caps answered")
+            assert all(answer(sock).startswith(b"HTTP/1.1 503 Service Unavailable\r\n") for sock in refused)
+            for pid in workers:  # the client sockets a worker holds are bounded by its cap
+                assert open_descriptors(pid) <= baseline[pid] + CAP, pid
+            assert server.put_events(client, [ENTRY] * 10)["FailedEntryCount"] == 0  # its Redis is not starved
+            started = time.monotonic()
+            held = [sock for sock in flood if sock not in refused]
+            assert [answer(sock) for sock in held] == [b""] * len(held)  # closed at the header deadline
+            assert time.monotonic() - started < 10
+            for sock in flood:
+                sock.close()
+        for _ in range(4):  # new connections reach both workers again
+            assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()

@@ -41,6 +41,12 @@ class FlakyMachine:
     def add_rule(self, name: str, pattern: Any) -> None:
         self.real.add_rule(name, pattern)
 
+    def delete_rule(self, name: str) -> bool:
+        return self.real.delete_rule(name)
+
+    def snapshot(self, *, specialise: bool = False) -> FlakyMachine:
+        return self  # the rules of these tests never change after the first build
+
     def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
         FlakyMachine.calls += 1
         if FlakyMachine.broken and b'"boom"' in (event if isinstance(event, bytes) else b""):

@@ -49,6 +49,62 @@ async def _router_connections(redis: Any) -> list[int]:
     return [sum(1 for c in clients if str(c.get("name", "")).startswith(prefix)) for clients in listings]
 
 
+async def create_buses(api: Api, buses: list[str], receiver_url: str) -> None:
+    """Each bus with rule `r` (`{"source": ["m"]}`) and two targets: its own queue and one shared API destination
+    pointing at `receiver_url` (also the set-up of `bench/abuse_bench.py buses`)."""
+    connection = await api.ok(
+        "CreateConnection",
+        {
+            "Name": "c",
+            "AuthorizationType": "API_KEY",
+            "AuthParameters": {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "v"}},
+        },
+    )
+    destination = await api.ok(
+        "CreateApiDestination",
+        {
+            "Name": "d",
+            "ConnectionArn": connection["ConnectionArn"],
+            "InvocationEndpoint": f"{receiver_url}/hook",
+            "HttpMethod": "POST",
+            "InvocationRateLimitPerSecond": 5000,
+        },
+    )
+
+    async def setup(bus: str) -> None:
+        await api.ok("CreateEventBus", {"Name": bus})
+        await api.ok("PutRule", {"Name": "r", "EventBusName": bus, "EventPattern": '{"source": ["m"]}'})
+        targets = [
+            {"Id": "q", "Arn": f"arn:aws:sqs:us-east-1:123456789012:q-{bus}"},
+            {"Id": "http", "Arn": destination["ApiDestinationArn"]},
+        ]
+        await api.ok("PutTargets", {"Rule": "r", "EventBusName": bus, "Targets": targets})
+
+    for start in range(0, len(buses), 50):
+        await asyncio.gather(*(setup(bus) for bus in buses[start : start + 50]))
+
+
+async def publish_one_each(api: Api, buses: list[str]) -> None:
+    """One event into each bus (ten buses per PutEvents call), its Detail naming the bus."""
+    for start in range(0, len(buses), 10):
+        entries = [
+            {"Source": "m", "DetailType": "t", "Detail": f'{{"bus": "{bus}"}}', "EventBusName": bus}
+            for bus in buses[start : start + 10]
+        ]
+        result = await api.ok("PutEvents", {"Entries": entries})
+        assert result["FailedEntryCount"] == 0, result
+
+
+async def wait_delivered(receiver_url: str, count: int, timeout_s: float) -> list[Any]:
+    """The receiver's bodies once it holds `count` of them (fails past the deadline)."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=receiver_url) as http:
+        while len(received := (await http.get("/received")).json()) < count:
+            assert time.monotonic() < deadline, f"{len(received)} of {count} HTTP deliveries"
+            await asyncio.sleep(0.1)
+    return list(received)
+
+
 @pytest.fixture
 def receiver_url() -> Iterator[str]:
     """A receiver in its own process (one in this process would compete with the router for the GIL)."""
@@ -73,51 +129,10 @@ async def test_a_thousand_buses_all_deliver_with_bounded_connections(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
             api = Api(client, app)
-            connection = await api.ok(
-                "CreateConnection",
-                {
-                    "Name": "c",
-                    "AuthorizationType": "API_KEY",
-                    "AuthParameters": {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "v"}},
-                },
-            )
-            destination = await api.ok(
-                "CreateApiDestination",
-                {
-                    "Name": "d",
-                    "ConnectionArn": connection["ConnectionArn"],
-                    "InvocationEndpoint": f"{receiver_url}/hook",
-                    "HttpMethod": "POST",
-                    "InvocationRateLimitPerSecond": 5000,
-                },
-            )
             buses = [f"bus-{n:04d}" for n in range(BUSES)]
-
-            async def setup(bus: str) -> None:
-                await api.ok("CreateEventBus", {"Name": bus})
-                await api.ok("PutRule", {"Name": "r", "EventBusName": bus, "EventPattern": '{"source": ["m"]}'})
-                targets = [
-                    {"Id": "q", "Arn": f"arn:aws:sqs:us-east-1:123456789012:q-{bus}"},
-                    {"Id": "http", "Arn": destination["ApiDestinationArn"]},
-                ]
-                await api.ok("PutTargets", {"Rule": "r", "EventBusName": bus, "Targets": targets})
-
-            for start in range(0, BUSES, 50):
-                await asyncio.gather(*(setup(bus) for bus in buses[start : start + 50]))
-
-            for start in range(0, BUSES, 10):  # ten buses per PutEvents call
-                entries = [
-                    {"Source": "m", "DetailType": "t", "Detail": f'{{"bus": "{bus}"}}', "EventBusName": bus}
-                    for bus in buses[start : start + 10]
-                ]
-                result = await api.ok("PutEvents", {"Entries": entries})
-                assert result["FailedEntryCount"] == 0, result
-
-            deadline = time.monotonic() + 120
-            async with httpx.AsyncClient(base_url=receiver_url) as http:
-                while len(received := (await http.get("/received")).json()) < BUSES:
-                    assert time.monotonic() < deadline, f"{len(received)} of {BUSES} HTTP deliveries"
-                    await asyncio.sleep(0.1)
+            await create_buses(api, buses, receiver_url)
+            await publish_one_each(api, buses)
+            received = await wait_delivered(receiver_url, BUSES, timeout_s=120)
             per_node = await _router_connections(app.state.switchboard.redis)
 
             async with redis_client.pipeline(transaction=False) as pipe:

@@ -20,6 +20,7 @@ import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from router.app import create_app
 from router.keys import Keys
@@ -156,3 +157,28 @@ async def test_redis_frozen_answers_internal_failure_without_hanging_and_never_s
     stored = await stored_ns(redis)
     assert stored in ([1, 3], [1, 2, 3]), stored  # event 2 at most once
     assert int((await redis.xinfo_stream(KEYS.ingest("default")))["entries-added"]) - before == len(stored) - 1
+
+
+async def test_entry_checks_that_cannot_be_read_fail_their_entries_not_the_request(
+    redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    """An extension's per-bus entry check (schemas' validation) reads Redis; when that read meets a storage fault (a
+    failover, an outage) the bus's entries fail with the retryable InternalFailure, like a failed append, and the
+    other buses' entries are stored: never a 500 for the whole request."""
+    from router.extensions import Extension
+    from tests.router.conftest import make_settings
+
+    async def flaky(state: Any, bus: str) -> None:
+        if bus == "flaky":
+            raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+    app = create_app(make_settings(redis_url), ingest=False, extensions=[Extension(name="t", entry_checks=[flaky])])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
+            api = Api(client, app)
+            await api.ok("CreateEventBus", {"Name": "flaky"})
+            result = await api.ok("PutEvents", {"Entries": [entry(1, "flaky"), entry(2), entry(3, "flaky")]})
+    assert result["FailedEntryCount"] == 2
+    assert [result["Entries"][0], result["Entries"][2]] == [INTERNAL_FAILURE, INTERNAL_FAILURE]
+    assert await stored_ns(redis_client) == [2]

@@ -245,6 +245,32 @@ async def test_an_unreachable_cluster_is_the_same_fault_and_health_and_metrics_d
     no_tracebacks(caplog)
 
 
+def test_an_outage_with_workers_is_quiet_in_every_worker(own_redis: RedisServer, tmp_path: Path) -> None:
+    """`serve --workers 2`: each worker has the log filter too, so an outage writes a few lines a second per worker
+    and no traceback, and every worker answers the outage's error."""
+    server = ServeProcess(tmp_path, own_redis.url, "--workers", "2").wait_ready()
+    try:
+        with httpx.Client(timeout=10) as client:
+            assert server.call(client, "CreateEventBus", {"Name": "b"}).status_code == 200
+        before = len(server.log().splitlines())
+        own_redis.stop()
+        started = time.monotonic()
+        answers = set()
+        while time.monotonic() - started < 2.0:  # a new connection each time: the kernel spreads them over both
+            with httpx.Client(timeout=10) as client:
+                response = server.call(client, "ListRules", {})
+                answers.add((response.status_code, response.json()["message"]))
+        lines = server.log().splitlines()[before:]
+        elapsed_s = time.monotonic() - started
+    finally:
+        server.stop()
+    assert answers == {(500, UNREACHABLE)}
+    assert "Traceback" not in server.log()
+    faults = [line for line in lines if "Connection refused" in line or "storage unreachable" in line]
+    assert faults, lines
+    assert len(faults) <= 2 * 3 * (elapsed_s + 1), "\n".join(faults)
+
+
 def test_a_frozen_redis_gets_clients_a_clean_error_within_the_socket_timeout(
     own_redis: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -54,17 +54,27 @@ class _Route:
     model: OperationModel
     method: str
     pattern: re.Pattern[str]
+    literal: re.Pattern[str] | None
+    """The template with its last label taking the rest of the path, `/` included (see `_routes`), if it ends in one."""
     validate: Callable[[dict[str, Any]], None]
 
 
 def _routes(model: ServiceModel) -> list[_Route]:
+    """One route per operation, from its URI template. A label matches one path segment (the SDKs percent-encode a
+    label's value, `/` included: `/tags/arn%3Aaws%3Ascheduler%3A...%3Aschedule-group%2Fteam`); an ARN label that ends
+    the template also matches the rest of the path when no route matched, so a tag ARN written literally, with its
+    `/` (`/tags/arn:aws:scheduler:...:schedule-group/team`, as a hand-written request may), reaches its operation."""
     routes: list[_Route] = []
     for name in model.operation_names:
         op = model.operation_model(name)
         template = op.http["requestUri"].split("?")[0]
         regex = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m[1]}>[^/]+)", template)
+        literal = None
+        last = re.search(r"\{(\w+Arn)\}$", template)  # an ARN holds a `/`; names do not
+        if last is not None:
+            literal = re.compile(f"{regex[: -len('[^/]+)')]}.+)")
         assert op.input_shape is not None
-        routes.append(_Route(op, op.http["method"], re.compile(regex), validator_for(op.input_shape)))
+        routes.append(_Route(op, op.http["method"], re.compile(regex), literal, validator_for(op.input_shape)))
     return routes
 
 
@@ -83,13 +93,17 @@ class SchedulerApp:
 
     def route(self, method: str, raw_path: str) -> tuple[_Route, dict[str, str]]:
         path_known = False
-        for route in self._routes:
-            found = route.pattern.fullmatch(raw_path)
-            if found is None:
-                continue
-            path_known = True
-            if route.method == method:
-                return route, {key: unquote(value) for key, value in found.groupdict().items()}
+        for literal in (False, True):
+            for route in self._routes:
+                pattern = route.literal if literal else route.pattern
+                found = pattern.fullmatch(raw_path) if pattern is not None else None
+                if found is None:
+                    continue
+                path_known = True
+                if route.method == method:
+                    return route, {key: unquote(value) for key, value in found.groupdict().items()}
+            if path_known:
+                break
         if path_known:
             raise ResourceNotFoundException(f"EventBridge Scheduler has no {method} operation on {raw_path}.")
         raise ResourceNotFoundException(f"EventBridge Scheduler has no operation at {raw_path}.")

@@ -88,6 +88,7 @@ def _refund(ctx: Context) -> dict[str, Any]:
         "orderId": d["orderId"],
         "paymentId": d.get("paymentId"),
         "amount": d["amount"],
+        "card": d["card"],
         "chargeKey": _step_key(ctx, "payment"),
         "idempotencyKey": _step_key(ctx, "refund"),
     }

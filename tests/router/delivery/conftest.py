@@ -105,3 +105,19 @@ async def queue_length(redis: aioredis.Redis, name: str) -> int:
 async def counters(redis: aioredis.Redis, bus: str = "default") -> dict[str, int]:
     raw: Any = await redis.hgetall(KEYS.bus_counters(bus))
     return {k.decode(): int(v) for k, v in raw.items()}
+
+
+async def settled_counters(
+    redis: aioredis.Redis, at_least: dict[str, int], bus: str = "default", *, timeout_s: float = 10.0
+) -> dict[str, int]:
+    """The bus's counters once each field of `at_least` has reached its value. A delivery is visible (a queue
+    message, a DLQ message, an HTTP request) a moment before its counters commit with the ack, so a test that reads
+    counters after waiting for something else waits here first; it then asserts exact values on what this returns
+    (a count past the awaited value still fails there)."""
+
+    async def reached() -> dict[str, int] | None:
+        stats = await counters(redis, bus)
+        return stats if all(stats.get(field, 0) >= n for field, n in at_least.items()) else None
+
+    stats: dict[str, int] = await eventually(reached, timeout_s, what=f"the counters of {bus} to reach {at_least}")
+    return stats

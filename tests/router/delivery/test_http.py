@@ -122,18 +122,18 @@ async def test_unit_no_answer_within_the_deadline_is_a_timeout() -> None:
 
     async with _mock(handler) as http:
         started = time.monotonic()
-        sent = await send(http, "POST", "https://h.example/x?secret=s3", content=b"{}", headers={}, timeout_s=0.3)
+        sent = await send(http, "POST", "https://h.example/x?secret=s3", content=b"{}", headers={}, timeout_s=0.1)
     assert time.monotonic() - started < 1.0
     assert sent.failure is not None
     assert (sent.failure.code, sent.failure.retryable) == ("TIMEOUT", True)
-    assert sent.failure.message == "POST https://h.example/x timed out after 0.3 s"  # no query string
+    assert sent.failure.message == "POST https://h.example/x timed out after 0.1 s"  # no query string
 
 
 async def test_unit_a_dripping_body_does_not_hold_the_attempt_and_the_status_decides() -> None:
     body = _Body(b"x", 1_000, interval_s=0.05)  # 50 s of body
     async with _mock(lambda request: httpx.Response(202, stream=body)) as http:
         started = time.monotonic()
-        sent = await send(http, "POST", "https://h.example/x", content=b"{}", headers={}, timeout_s=0.3)
+        sent = await send(http, "POST", "https://h.example/x", content=b"{}", headers={}, timeout_s=0.1)
     assert time.monotonic() - started < 1.0
     assert (sent.status, sent.failure) == (202, None)
 

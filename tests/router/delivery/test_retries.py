@@ -19,6 +19,7 @@ from tests.router.delivery.conftest import (
     queue_arn,
     queue_length,
     read_queue,
+    settled_counters,
     setup_rule,
     wait_for,
 )
@@ -142,6 +143,7 @@ async def test_maximum_event_age_expires_a_delivery_into_the_dlq(
     assert attributes["ERROR_CODE"] == "SERVER_ERROR"
     attempts = len(receiver.at("/fn"))
     assert attributes["RETRY_ATTEMPTS"] == str(attempts - 1)
+    await settled_counters(redis_client, {"InvocationsSentToDlq:r1": 1})  # the DLQ message comes before the settle
     assert await _work_left(redis_client) == (0, 0, 0)  # no job, retry or unsettled attempt left to make
     # A marker through the same lane: already older than MaximumEventAgeInSeconds by the moved clock, it goes to the
     # DLQ without an attempt. Nothing of the first event is attempted meanwhile.
@@ -149,6 +151,7 @@ async def test_maximum_event_age_expires_a_delivery_into_the_dlq(
     await wait_for(lambda: _length_is(redis_client, "dlq", 2), what="the marker in the DLQ")
     assert orjson.loads((await read_queue(redis_client, "dlq"))[1]["body"])["id"] == marker
     assert len(receiver.at("/fn")) == attempts  # no attempt after giving up
+    assert (await settled_counters(redis_client, {"InvocationsSentToDlq:r1": 2}))["InvocationsSentToDlq:r1"] == 2
     assert await _work_left(redis_client) == (0, 0, 0)
 
 

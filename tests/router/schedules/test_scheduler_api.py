@@ -1,6 +1,7 @@
 """EventBridge Scheduler with the real boto3 `scheduler` client on uvicorn and redis-server: CRUD of schedules and
 groups, tags, every error path's code and status, and schedules that fire: at() with ActionAfterCompletion DELETE,
-time zones across DST, FlexibleTimeWindow bounds, event-bus targets, and a retry then DLQ on a failing target.
+time zones across DST, FlexibleTimeWindow bounds, event-bus and API-destination targets, and a retry then DLQ
+on a failing target.
 
 Time is the shared Redis test clock; the server polls for due timers every 50 ms, so a test moves the clock and
 waits for the effect."""
@@ -284,6 +285,24 @@ def test_model_validation_and_unknown_paths_on_the_wire(world: World) -> None:
     assert httpx.get(f"{url}/schedule-groups/a/b").status_code == 404
 
 
+def test_a_tag_arn_in_the_path_may_be_literal_or_percent_encoded(world: World) -> None:
+    """The SDKs percent-encode the ARN label (`%2F` for its `/`); a hand-written request may not."""
+    arn = world.client.create_schedule_group(Name="literal")["ScheduleGroupArn"]
+    signed = {  # the signing name routes the request to the scheduler service (its signature is not checked)
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20301201/us-east-1/scheduler/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    }
+    url = world.server.url
+    tagged = httpx.post(f"{url}/tags/{arn}", json={"Tags": [{"Key": "k", "Value": "v"}]}, headers=signed)
+    assert tagged.status_code == 200, tagged.text
+    listed = httpx.get(f"{url}/tags/{arn}", headers=signed)
+    assert (listed.status_code, listed.json()) == (200, {"Tags": [{"Key": "k", "Value": "v"}]})
+    assert world.client.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "k", "Value": "v"}]
+    untagged = httpx.delete(f"{url}/tags/{arn}", params={"TagKeys": "k"}, headers=signed)
+    assert untagged.status_code == 200, untagged.text
+    assert world.client.list_tags_for_resource(ResourceArn=arn)["Tags"] == []
+
+
 # -- firing ---------------------------------------------------------------------------------------------------
 
 
@@ -392,6 +411,30 @@ def test_event_bus_target(world: World) -> None:
         "account": ACCOUNT,
         "region": "us-east-1",
     }
+
+
+def test_api_destination_target(world: World) -> None:
+    receiver = Receiver()
+    try:
+        connection = world.events.create_connection(
+            Name="hook",
+            AuthorizationType="API_KEY",
+            AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "secret"}},
+        )["ConnectionArn"]
+        destination = world.events.create_api_destination(
+            Name="hook",
+            ConnectionArn=connection,
+            InvocationEndpoint=f"{receiver.url}/hook",
+            HttpMethod="POST",
+        )["ApiDestinationArn"]
+        create(world, "call", "at(2030-01-01T12:01:00)", {"Arn": destination, "Input": '{"order": 7}'})
+        world.clock(T0 + timedelta(minutes=1))
+        eventually_sync(lambda: len(receiver.at("/hook")) == 1, what="the API destination called")
+        [request] = receiver.at("/hook")
+        assert request.json() == {"order": 7}
+        assert request.headers["x-api-key"] == "secret"
+    finally:
+        receiver.stop()
 
 
 def test_a_failing_target_is_retried_then_dead_lettered(world: World) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from tests.router.conftest import ServerThread
 
 
 def sdk(server: ServerThread, name: str) -> Any:
+    import boto3  # here, not at import: the unit tier loads this conftest and needs no boto3
+    from botocore.config import Config
+
     return boto3.client(
         name,
         endpoint_url=server.url,

@@ -1,0 +1,85 @@
+"""The SQS stores (router.sqs) driven directly on the test's Redis, a single redis-server and the 3-master cluster
+(tests/conftest.py): every script is single-slot (`{queue:Q}`), queues land on different nodes of the cluster,
+redrive crosses slots in two steps, long polling wakes on the queue's own node, and deleting every queue leaves no
+key behind on any node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from router.keys import Keys
+from router.sqs.messages import MessageStore, Outgoing
+from router.sqs.queues import QueueStore
+from router.sqs.waiters import Waiters
+from tests.conftest import all_keys
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+DLQ_POLICY = '{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:dead", "maxReceiveCount": 1}'
+
+
+async def test_queue_operations_on_single_and_cluster(redis_client: Any, redis_kind: str) -> None:
+    cluster = redis_client
+    keys = Keys()
+    queues = QueueStore(cluster, keys, "123456789012", "us-east-1")
+    waiters = Waiters(cluster, keys)
+    messages = MessageStore(cluster, keys, waiters, queues.arn)
+    await queues.create("orders", {"RedrivePolicy": DLQ_POLICY}, {"team": "shop"})
+    await queues.create("dead", {}, {})
+    await queues.create("jobs.fifo", {"FifoQueue": "true"}, {})
+    if redis_kind == "cluster":
+        nodes = {cluster.get_node_from_key(keys.queue(n)).name for n in ("orders", "dead", "jobs.fifo")}
+        assert len(nodes) >= 2, "the three queues should not all hash to one node"
+
+    orders = await queues.config("orders", fresh=True)
+    await messages.send(orders, [Outgoing({"body": f"m{i}"}) for i in range(5)])
+    first = await messages.receive(orders, 10, 0, 0)
+    assert sorted(m.fields[b"body"] for m in first) == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+
+    async def redriven() -> bool:  # visible again from the next millisecond: received once already, so moved
+        assert await messages.receive(orders, 10, 30, 0) == []
+        return int(await cluster.xlen(keys.queue("dead"))) == 5
+
+    await eventually(redriven, what="the five messages moved to the dead-letter queue")
+    dead = await queues.config("dead", fresh=True)
+    moved = await messages.receive(dead, 10, 30, 0)
+    assert sorted(m.fields[b"body"] for m in moved) == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+    assert {m.fields[b"dlq_source"] for m in moved} == {b"arn:aws:sqs:us-east-1:123456789012:orders"}
+    assert await messages.delete(dead, [(m.entry_id, m.token) for m in moved]) == [1] * 5
+
+    fifo = await queues.config("jobs.fifo", fresh=True)
+    sends = [Outgoing({"body": f"f{i}", "group_id": "g", "dedup_id": str(i)}, "g", str(i)) for i in range(3)]
+    await messages.send(fifo, sends)
+    head = await messages.receive(fifo, 2, 30, 0)
+    assert [m.fields[b"body"] for m in head] == [b"f0", b"f1"]
+    assert await messages.receive(fifo, 10, 30, 0) == []  # the group is locked
+    await messages.delete(fifo, [(m.entry_id, m.token) for m in head])
+    assert [m.fields[b"body"] for m in await messages.receive(fifo, 10, 30, 0)] == [b"f2"]
+    await messages.purge(fifo)
+    counts = await messages.counts(fifo)
+    assert (counts.visible, counts.not_visible, counts.delayed) == (0, 0, 0)
+
+    started = time.monotonic()
+
+    async def later() -> None:
+        await asyncio.sleep(0.3)
+        await messages.send(orders, [Outgoing({"body": "late"})])
+
+    sender = asyncio.create_task(later())
+    late = await messages.receive(await queues.config("orders", fresh=True), 1, 30, 10)
+    await sender
+    assert [m.fields[b"body"] for m in late] == [b"late"]
+    assert time.monotonic() - started < 5
+
+    names, _ = await queues.names("", None, 100)
+    assert names == ["dead", "jobs.fifo", "orders"]
+    for name in names:
+        await queues.delete(name)
+    assert await all_keys(cluster, "sb:*") == set()
+    await waiters.stop()
