@@ -265,6 +265,8 @@ class PartitionedWorker:
                 await asyncio.sleep(self.options.error_backoff_s)
 
     async def run_once(self, partition: Partition) -> None:
+        """One round of the partition's work (one blocking read and what it returned); IngestWorker and
+        DeliveryWorker define it, the base class has no work of its own."""
         raise NotImplementedError
 
     def after_error(self, partition: Partition) -> None:
