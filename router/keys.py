@@ -121,6 +121,8 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
+from router.namespace import DEFAULT, Namespace, bus_arn_parts, valid_account, valid_region
+
 INGEST_GROUP = "router"
 """Consumer group through which router processes share a bus's ingest log."""
 
@@ -138,9 +140,44 @@ def bus_partition(bus: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Key builder bound to a prefix (default `sb`; tests and side-by-side deployments can pick another)."""
+    """Key builder bound to a prefix (default `sb`; tests and side-by-side deployments can pick another) and to the
+    home namespace (the settings' account and region), whose resources keep their bare names."""
 
     prefix: str = "sb"
+    home: Namespace = DEFAULT
+
+    # namespaces: the key-layout name of a namespaced resource -----------------------------------------------
+    def scoped(self, name: str, namespace: Namespace | None = None) -> str:
+        """The key-layout name of resource `name` of `namespace`: `name` itself in the home namespace (or when
+        None), else `ACCOUNT@REGION@name`. Every key of a bus, and every registry field, is built from it."""
+        if namespace is None or namespace == self.home:
+            return name
+        return f"{namespace.account_id}@{namespace.region}@{name}"
+
+    def unscoped(self, scoped: str) -> tuple[Namespace, str]:
+        """(namespace, name) of a key-layout name made by `scoped` (a bare name is the home namespace's)."""
+        account, sep, rest = scoped.partition("@")
+        if not sep:
+            return self.home, scoped
+        region, sep, name = rest.partition("@")
+        if not sep or not valid_account(account) or not valid_region(region):
+            return self.home, scoped
+        return Namespace(account, region), name
+
+    def bus_of_arn(self, arn: str) -> str | None:
+        """The key-layout name of the bus an event bus ARN of any account and region names (None: no bus ARN)."""
+        parts = bus_arn_parts(arn)
+        return None if parts is None else self.scoped(parts[1], parts[0])
+
+    def rule_arn(self, bus: str, rule: str) -> str:
+        """The ARN of rule `rule` of the bus whose key-layout name is `bus` (in the bus's namespace)."""
+        namespace, name = self.unscoped(bus)
+        return namespace.arns.rule(name, rule)
+
+    def in_namespace(self, scoped: str, namespace: Namespace) -> str | None:
+        """The name of `scoped` when it belongs to `namespace`, else None (registries are filtered with it)."""
+        owner, name = self.unscoped(scoped)
+        return name if owner == namespace else None
 
     # account-wide ----------------------------------------------------------------------------------------
     @property
