@@ -214,3 +214,53 @@ def test_cross_account_put_events_is_checked_per_entry(server: ServerThread, red
     owner.remove_permission(EventBusName="shared", StatementId="third")
     again = allowed.put_events(Entries=[{**entry, "EventBusName": shared}])
     assert again["Entries"][0]["ErrorCode"] == "AccessDeniedException"
+
+
+def test_connections_and_api_destinations_are_per_namespace(server: ServerThread, redis_url: str) -> None:
+    east = _client(server)
+    west = _client(server, "us-west-1")
+    other = _client(server, "us-east-1", OTHER)
+    auth = {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "secret"}}
+    connections = {}
+    for client, account, region in ((east, HOME, "us-east-1"), (west, HOME, "us-west-1"), (other, OTHER, "us-east-1")):
+        created = client.create_connection(Name="hooks", AuthorizationType="API_KEY", AuthParameters=auth)
+        assert created["ConnectionArn"].startswith(f"arn:aws:events:{region}:{account}:connection/hooks/")
+        connections[region, account] = created["ConnectionArn"]
+        destination = client.create_api_destination(
+            Name="hook",
+            ConnectionArn=created["ConnectionArn"],
+            InvocationEndpoint=f"https://example.com/{region}/{account}",
+            HttpMethod="POST",
+        )
+        assert destination["ApiDestinationArn"].startswith(f"arn:aws:events:{region}:{account}:api-destination/hook/")
+    for client, account, region in ((east, HOME, "us-east-1"), (west, HOME, "us-west-1"), (other, OTHER, "us-east-1")):
+        listed = client.list_connections()["Connections"]
+        assert [c["ConnectionArn"] for c in listed] == [connections[region, account]]
+        described = client.describe_api_destination(Name="hook")
+        assert described["InvocationEndpoint"] == f"https://example.com/{region}/{account}"
+        assert [d["Name"] for d in client.list_api_destinations()["ApiDestinations"]] == ["hook"]
+    # another namespace's connection is not the caller's
+    assert _error(
+        west.create_api_destination,
+        Name="foreign",
+        ConnectionArn=connections["us-east-1", HOME],
+        InvocationEndpoint="https://example.com/x",
+        HttpMethod="POST",
+    ) == ("ResourceNotFoundException", "Failed to describe the connection(s). Connection 'hooks' does not exist.")
+    west.delete_api_destination(Name="hook")
+    assert east.describe_api_destination(Name="hook")["Name"] == "hook"
+    client = sync_client(redis_url)
+    try:
+        assert {f.decode() for f in client.hkeys(KEYS.connections)} == {
+            "hooks",
+            f"{HOME}@us-west-1@hooks",
+            f"{OTHER}@us-east-1@hooks",
+        }
+        assert {f.decode() for f in client.hkeys(KEYS.connection_secrets)} == {
+            "hooks",
+            f"{HOME}@us-west-1@hooks",
+            f"{OTHER}@us-east-1@hooks",
+        }
+        assert {f.decode() for f in client.hkeys(KEYS.api_destinations)} == {"hook", f"{OTHER}@us-east-1@hook"}
+    finally:
+        client.close()
