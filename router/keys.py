@@ -17,6 +17,15 @@ buses, rules and targets. Every per-bus script stays single-slot, and 1,000 buse
 of that bus, and other packages (archives, schema discovery, schedules) build their per-bus keys as
 `f"{keys.bus_tag(bus)}:<what>"`, which puts them in the same slot as the bus's ingest stream and rules.
 
+**Namespaces (accounts and regions, router.namespace).** A resource of the events API is keyed by its *key-layout
+name*, `Keys.scoped(name, namespace)`: its bare name in the home namespace (the settings' account and region, so
+data written before namespaces existed stays valid and unchanged), `ACCOUNT@REGION@NAME` in any other (`@` is in no
+bus, rule, connection or API destination name). Everything below that says bus B, connection name or API destination
+D means that name: `sb:{b:N}:bus:111122223333@us-west-1@orders:rules`, with N computed from the whole key-layout
+name, so each bus keeps one hash tag and the layout stays cluster-ready. The registries (`sb:{meta}:buses`,
+connections, API destinations) hold every namespace's records, field = key-layout name; List operations and quotas
+take only the caller's namespace's fields. Workers read the registry, so they serve every namespace's buses alike.
+
 - `{prefix}:{meta}:...`: account-wide records: the bus registry and account-level counters.
 - `{prefix}:{b:N}:bus:NAME:...`: everything that belongs to one event bus NAME (in partition N): its rules, their
   targets, a change counter, the ingest log and its counters, its delivery job streams. Bus names match
@@ -26,11 +35,11 @@ of that bus, and other packages (archives, schema discovery, schedules) build th
 
 | key | type | what |
 |---|---|---|
-| `sb:{meta}:buses` | hash | bus name -> bus record (JSON, see below) |
+| `sb:{meta}:buses` | hash | bus key-layout name (`B`, or `ACCOUNT@REGION@B`) -> bus record (JSON, see below) |
 | `sb:{meta}:counters` | hash | account-wide metric counters (PutEvents*) |
-| `sb:{meta}:connections` | hash | name -> connection record without secrets (JSON, router.connections.store) |
-| `sb:{meta}:connection-secrets` | hash | connection name -> encrypted AuthParameters (router.connections.secrets) |
-| `sb:{meta}:api-destinations` | hash | API destination name -> API destination record (JSON) |
+| `sb:{meta}:connections` | hash | key-layout name -> connection record without secrets (JSON, router.connections) |
+| `sb:{meta}:connection-secrets` | hash | connection key-layout name -> encrypted AuthParameters (router.connections) |
+| `sb:{meta}:api-destinations` | hash | API destination key-layout name -> API destination record (JSON) |
 | `sb:{meta}:event-sources` | hash | `REGION/NAME` -> partner event source record (JSON, router.store.event_sources) |
 | `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config.applier) |
 | `sb:{meta}:functions` | hash | Lambda function name -> URL that function targets are POSTed to |

@@ -174,9 +174,10 @@ class ConnectionStore:
         quotas = settings.quotas  # the settings' quotas (AWS's 3,000 each by default); 0: no limit
         connections = dataclasses.replace(_CONNECTIONS, limit=quotas.connections)
         destinations = dataclasses.replace(_DESTINATIONS, limit=quotas.api_destinations)
-        where = {"keys": keys, "namespace": self.namespace}
-        self._connections = Records(redis, connections, keys.connections, keys.connection_secrets, **where)
-        self._destinations = Records(redis, destinations, keys.api_destinations, **where)
+        self._connections = Records(
+            redis, connections, keys.connections, keys.connection_secrets, keys=keys, namespace=self.namespace
+        )
+        self._destinations = Records(redis, destinations, keys.api_destinations, keys=keys, namespace=self.namespace)
 
     @property
     def _arn_prefix(self) -> str:
