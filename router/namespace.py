@@ -39,6 +39,7 @@ __all__ = [
     "enter",
     "entered",
     "leave",
+    "namespace_of_arn",
     "resolve",
     "resolve_scope",
     "valid_account",
@@ -90,6 +91,14 @@ def bus_arn_parts(arn: str) -> tuple[Namespace, str] | None:
     if found is None or not valid_region(found.group(1)) or not valid_account(found.group(2)):
         return None
     return Namespace(found.group(2), found.group(1)), found.group(3)
+
+
+def namespace_of_arn(arn: str) -> Namespace | None:
+    """The (account, region) an ARN names (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`); None when it names none."""
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and valid_region(parts[3]) and valid_account(parts[4]):
+        return Namespace(parts[4], parts[3])
+    return None
 
 
 def _from_credential(credential: str, default: Namespace) -> Namespace:

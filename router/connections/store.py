@@ -33,7 +33,7 @@ from router.connections.records import Kind, Records
 from router.connections.secrets import SecretBox, SecretsUnavailable
 from router.errors import ResourceNotFoundException, ValidationException
 from router.keys import Keys
-from router.namespace import Namespace, valid_account, valid_region
+from router.namespace import Namespace, namespace_of_arn
 from router.settings import Settings
 
 __all__ = ["CONNECTION_LIMIT", "DESTINATION_LIMIT", "ConnectionStore", "public_auth_parameters"]
@@ -196,10 +196,8 @@ class ConnectionStore:
     def for_arn(self, arn: str) -> ConnectionStore:
         """The store of the namespace a connection or API destination ARN names (the delivery engine's way in:
         it holds ARNs of every namespace); this store for an ARN it cannot read."""
-        parts = arn.split(":", 5)
-        if len(parts) == 6 and valid_region(parts[3]) and valid_account(parts[4]):
-            return self.within(Namespace(parts[4], parts[3]))
-        return self
+        found = namespace_of_arn(arn)
+        return self if found is None else self.within(found)
 
     def rate_name(self, destination: dict[str, Any]) -> str:
         """The name an API destination's rate limit is kept under: its key-layout name (router.keys)."""
