@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import Any
 
 import pytest
@@ -36,6 +37,14 @@ def _count(client: Any, name: str) -> int:
     return int(client.describe_archive(ArchiveName=name)["EventCount"])
 
 
+def _has_count(client: Any, count: int) -> bool:
+    return _count(client, "history") == count
+
+
+def _has_bodies(redis_url: str, queue: str, count: int) -> bool:
+    return len(queue_bodies(redis_url, queue)) == count
+
+
 def test_archives_and_replays_are_per_namespace(server: ServerThread, redis_url: str) -> None:
     clients = {where: _client(server, *where) for where in NAMESPACES}
     start = time.time() - 60
@@ -55,7 +64,7 @@ def test_archives_and_replays_are_per_namespace(server: ServerThread, redis_url:
         for _ in range(NAMESPACES.index((account, region)) + 1):  # 1, 2 and 3 events: each archive counts its own
             assert client.put_events(Entries=entries)["FailedEntryCount"] == 0
     for index, ((account, region), client) in enumerate(clients.items()):
-        eventually_sync(lambda c=client, n=index + 1: _count(c, "history") == n, what=f"{account} {region} archive")
+        eventually_sync(partial(_has_count, client, index + 1), what=f"{account} {region} archive")
         listed = client.list_archives()["Archives"]
         assert [(a["ArchiveName"], a["EventSourceArn"]) for a in listed] == [
             ("history", f"arn:aws:events:{region}:{account}:event-bus/shop")
@@ -76,7 +85,7 @@ def test_archives_and_replays_are_per_namespace(server: ServerThread, redis_url:
         assert done["EventSourceArn"] == f"arn:aws:events:{region}:{account}:archive/history"
         assert [r["ReplayName"] for r in client.list_replays()["Replays"]] == ["again"]
         queue = f"replayed-{label}"
-        eventually_sync(lambda q=queue, n=index + 1: len(queue_bodies(redis_url, q)) == n, what=f"{label} replayed")
+        eventually_sync(partial(_has_bodies, redis_url, queue, index + 1), what=f"{label} replayed")
         bodies = [json.loads(body) for body in queue_bodies(redis_url, queue)]
         assert {(b["detail"]["from"], b["replay-name"], b["account"], b["region"]) for b in bodies} == {
             (label, "again", account, region)

@@ -6,6 +6,7 @@ account's bus is reached only when its policy allows it. The region is the clien
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
@@ -134,7 +135,7 @@ def test_events_stay_in_their_namespace(server: ServerThread, redis_url: str) ->
         assert _put(client, "orders")["FailedEntryCount"] == 0
     for label, (_, account, region) in clients.items():
         queue = f"ns-{label}"
-        events = eventually_sync(lambda queue=queue: _queue_events(redis_url, queue), what=f"{label} event")  # type: ignore[misc]
+        events = eventually_sync(partial(_queue_events, redis_url, queue), what=f"{label} event")
         assert [(e["account"], e["region"]) for e in events] == [(account, region)]
 
 
