@@ -265,3 +265,22 @@ def test_connections_and_api_destinations_are_per_namespace(server: ServerThread
         assert {f.decode() for f in client.hkeys(KEYS.api_destinations)} == {"hook", f"{OTHER}@us-east-1@hook"}
     finally:
         client.close()
+
+
+def test_partner_events_reach_the_customer_account(server: ServerThread, redis_url: str) -> None:
+    partner = _client(server, "us-east-1", OTHER)
+    customer = _client(server)
+    customer_west = _client(server, "us-west-1")
+    source = "aws.partner/saas.example/acct/orders"
+    created = partner.create_partner_event_source(Name=source, Account=HOME)
+    assert created["EventSourceArn"] == f"arn:aws:events:us-east-1::event-source/{source}"
+    assert [s["Name"] for s in customer.list_event_sources()["EventSources"]] == [source]
+    assert customer_west.list_event_sources()["EventSources"] == []  # sources are per region
+    assert partner.list_event_sources()["EventSources"] == []  # the partner is not the customer
+    bus = customer.create_event_bus(Name=source, EventSourceName=source)
+    assert bus["EventBusArn"] == f"arn:aws:events:us-east-1:{HOME}:event-bus/{source}"
+    _route_to_queue(customer, source, "in", f"arn:aws:sqs:us-east-1:{HOME}:partner-in", {"source": [source]})
+    put = partner.put_partner_events(Entries=[{"Source": source, "DetailType": "Order Created", "Detail": "{}"}])
+    assert put["FailedEntryCount"] == 0
+    events = eventually_sync(lambda: _queue_events(redis_url, "partner-in"), what="the partner event")
+    assert [(e["id"], e["account"], e["source"]) for e in events] == [(put["Entries"][0]["EventId"], HOME, source)]
