@@ -17,6 +17,12 @@ answer the same. The dispatcher (router.protocol) enters the request's namespace
 handlers read it through `AppState.namespace` (and `state.region`, `state.account_id`), and background work (ingest,
 delivery, timers) never has one: it finds a resource's namespace from the resource's key-layout name
 (router.keys `Keys.scoped`/`Keys.unscoped`), so workers serve every namespace's buses with the same code.
+
+Acting in another namespace from code (global endpoints routing to another region's bus, tests): `stores(state, ns)`
+(router.store) gives the bus and rule stores of `ns`; `with entered(ns): ...` runs handlers as a caller of `ns`;
+`router.api.put_events.append_envelopes(state, ns, bus, items, results)` appends built envelopes to `ns`'s bus;
+`state.keys.scoped(name, ns)` is the bus's key-layout name every key of it is built from; `bus_arn_parts(arn)` reads
+a bus ARN of any namespace.
 """
 
 from __future__ import annotations
