@@ -196,6 +196,15 @@ def test_cross_account_put_events_is_checked_per_entry(server: ServerThread, red
     }
     assert "EventId" in result["Entries"][1]  # the caller's own default bus
 
+    # the home account's bus is another account's bus too: its policy decides
+    home_default = f"arn:aws:events:us-east-1:{HOME}:event-bus/default"
+    assert allowed.put_events(Entries=[{**entry, "EventBusName": home_default}])["Entries"] == [
+        {
+            "ErrorCode": "AccessDeniedException",
+            "ErrorMessage": f"User: arn:aws:iam::{THIRD}:root is not authorized to perform: events:PutEvents on "
+            f"resource: {home_default} because no resource-based policy allows the events:PutEvents action",
+        }
+    ]
     missing = allowed.put_events(
         Entries=[{**entry, "EventBusName": f"arn:aws:events:us-east-1:{OTHER}:event-bus/nope"}]
     )
