@@ -5,6 +5,7 @@ account's bus is reached only when its policy allows it. The region is the clien
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import partial
 from typing import Any
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from router.keys import Keys, bus_partition
 from tests.conftest import sync_client
-from tests.router.conftest import ServerThread, boto3_client
+from tests.router.conftest import ServerThread, boto3_client, make_settings
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -293,3 +294,25 @@ def test_partner_events_reach_the_customer_account(server: ServerThread, redis_u
     assert put["FailedEntryCount"] == 0
     events = eventually_sync(lambda: _queue_events(redis_url, "partner-in"), what="the partner event")
     assert [(e["id"], e["account"], e["source"]) for e in events] == [(put["Entries"][0]["EventId"], HOME, source)]
+
+
+def test_quotas_count_per_account_and_region(redis_url: str, tmp_path: Any) -> None:
+    from router.app import create_app
+    from router.quotas import LIMIT_EXCEEDED_MESSAGE, Quotas
+
+    limits = dataclasses.replace(Quotas(), event_buses=2, connections=1)
+    server = ServerThread(create_app(make_settings(redis_url, quotas=limits, data_dir=tmp_path), ingest=False))
+    server.start()
+    try:
+        auth = {"ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "v"}}
+        for region, account in (("us-east-1", None), ("us-west-1", None), ("us-east-1", OTHER)):
+            client = _client(server, region, account)
+            client.create_event_bus(Name="a")  # with the namespace's own default bus: 2
+            assert _error(client.create_event_bus, Name="b") == ("LimitExceededException", LIMIT_EXCEEDED_MESSAGE)
+            client.create_connection(Name="c", AuthorizationType="API_KEY", AuthParameters=auth)
+            assert _error(client.create_connection, Name="d", AuthorizationType="API_KEY", AuthParameters=auth) == (
+                "LimitExceededException",
+                LIMIT_EXCEEDED_MESSAGE,
+            )
+    finally:
+        server.stop()
