@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,3 +320,32 @@ def test_quotas_count_per_account_and_region(redis_url: str, tmp_path: Any) -> N
             )
     finally:
         server.stop()
+
+
+def test_the_aws_cli_works_in_the_region_and_account_it_is_given(server: ServerThread) -> None:
+    def aws(*args: str, region: str, key_id: str) -> Any:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "AWS_ACCESS_KEY_ID": key_id,
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+        command = [str(Path(sys.executable).parent / "aws"), "events", *args, "--region", region]
+        command += ["--endpoint-url", server.url, "--output", "json"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    west = aws("create-event-bus", "--name", "cli", region="eu-west-1", key_id=OTHER)
+    assert west["EventBusArn"] == f"arn:aws:events:eu-west-1:{OTHER}:event-bus/cli"
+    listed = aws("list-event-buses", region="eu-west-1", key_id=OTHER)["EventBuses"]
+    assert [b["Arn"] for b in listed] == [
+        f"arn:aws:events:eu-west-1:{OTHER}:event-bus/cli",
+        f"arn:aws:events:eu-west-1:{OTHER}:event-bus/default",
+    ]
+    home = aws("list-event-buses", region="us-east-1", key_id="testing")["EventBuses"]
+    assert [b["Arn"] for b in home] == [f"arn:aws:events:us-east-1:{HOME}:event-bus/default"]
