@@ -25,7 +25,6 @@ namespace's replays, builds every key from the record alone. The limit of 10 act
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from router.errors import (
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
 )
-from router.namespace import Namespace, namespace_of_arn
+from router.namespace import Namespace, namespace_of_arn, rebound
 from router.store.scripts import redis_errors, status
 
 __all__ = [
@@ -191,11 +190,7 @@ class ReplayStore:
 
     def within(self, namespace: Namespace) -> ReplayStore:
         """The same store for the replays of another namespace (sharing its scripts)."""
-        if namespace == self.namespace:
-            return self
-        other = copy.copy(self)
-        other.namespace = namespace
-        return other
+        return rebound(self, namespace)
 
     def _field(self, name: str) -> str:
         return self.keys.keys.scoped(name, self.namespace)

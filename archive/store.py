@@ -22,7 +22,6 @@ names), so records keep their format and the home namespace's keys their names.
 
 from __future__ import annotations
 
-import copy
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ from archive.target import KIND, target_name
 from router.arns import Arns
 from router.errors import InternalException, ResourceAlreadyExistsException, ResourceNotFoundException
 from router.extensions import internal_target_arn
-from router.namespace import Namespace, namespace_of_arn
+from router.namespace import Namespace, namespace_of_arn, rebound
 from router.state import AppState
 from router.store import RuleStore, stores
 from router.store.scripts import redis_errors, status
@@ -137,8 +136,8 @@ class ArchiveStore:
         """The same store for the archives of another namespace (sharing its scripts)."""
         if namespace == self.namespace:
             return self
-        other = copy.copy(self)
-        other.namespace, other.arns, other.rules = namespace, namespace.arns, self.rules.within(namespace)
+        other = rebound(self, namespace)
+        other.arns, other.rules = namespace.arns, self.rules.within(namespace)
         return other
 
     def for_arn(self, arn: str) -> ArchiveStore:

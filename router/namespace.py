@@ -28,11 +28,12 @@ a bus ARN of any namespace.
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 
 from router.arns import Arns
@@ -46,6 +47,7 @@ __all__ = [
     "entered",
     "leave",
     "namespace_of_arn",
+    "rebound",
     "resolve",
     "resolve_scope",
     "valid_account",
@@ -89,6 +91,23 @@ class Namespace:
 
 DEFAULT = Namespace("123456789012", "us-east-1")
 """The settings' defaults (router.settings `account_id`, `region`): the home namespace unless configured."""
+
+
+class _Bound(Protocol):
+    namespace: Namespace
+
+
+_B = TypeVar("_B", bound=_Bound)
+
+
+def rebound(store: _B, namespace: Namespace) -> _B:
+    """`store` itself when it is bound to `namespace`, else a shallow copy bound to it (the stores' `within`: one
+    instance per process shares its registered scripts, each request gets the copy of its namespace)."""
+    if store.namespace == namespace:
+        return store
+    other = copy.copy(store)
+    other.namespace = namespace
+    return other
 
 
 def bus_arn_parts(arn: str) -> tuple[Namespace, str] | None:

@@ -20,7 +20,6 @@ DEAUTHORIZING; the stored state is DEAUTHORIZED at once. DeleteConnection answer
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 import uuid
@@ -33,7 +32,7 @@ from router.connections.records import Kind, Records
 from router.connections.secrets import SecretBox, SecretsUnavailable
 from router.errors import ResourceNotFoundException, ValidationException
 from router.keys import Keys
-from router.namespace import Namespace, namespace_of_arn
+from router.namespace import Namespace, namespace_of_arn, rebound
 from router.settings import Settings
 
 __all__ = ["CONNECTION_LIMIT", "DESTINATION_LIMIT", "ConnectionStore", "public_auth_parameters"]
@@ -187,8 +186,7 @@ class ConnectionStore:
         """The same store for the connections and API destinations of another namespace."""
         if namespace == self.namespace:
             return self
-        other = copy.copy(self)
-        other.namespace = namespace
+        other = rebound(self, namespace)
         other._connections = self._connections.within(namespace)
         other._destinations = self._destinations.within(namespace)
         return other

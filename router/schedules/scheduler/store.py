@@ -17,14 +17,13 @@ is in their ARNs (`group_key`). The firing path holds key-layout names, which a 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from router.keys import Keys
-from router.namespace import Namespace, namespace_of_arn
+from router.namespace import Namespace, namespace_of_arn, rebound
 
 __all__ = ["DEFAULT_GROUP", "SchedulerStore", "group_key", "group_owner"]
 
@@ -64,11 +63,7 @@ class SchedulerStore:
 
     def within(self, namespace: Namespace) -> SchedulerStore:
         """The same store for the groups of another namespace (sharing its script)."""
-        if namespace == self.namespace:
-            return self
-        other = copy.copy(self)
-        other.namespace = namespace
-        return other
+        return rebound(self, namespace)
 
     def key(self, group: str) -> str:
         """The key-layout name of group `group` of this namespace (a key-layout name passes through unchanged)."""

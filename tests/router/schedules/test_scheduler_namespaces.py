@@ -5,20 +5,17 @@ carry the namespace."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from router.app import create_app
 from router.keys import Keys
-from router.settings import Settings
 from tests.conftest import sync_client
-from tests.router.conftest import ServerThread, boto3_client
+from tests.router.conftest import boto3_client
+from tests.router.schedules.test_scheduler_api import T0, World, ms, world  # noqa: F401 - the fixture, reused
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -27,25 +24,6 @@ KEYS = Keys()
 HOME = "123456789012"
 OTHER = "111122223333"
 NAMESPACES = ((HOME, "us-east-1"), (HOME, "us-west-1"), (OTHER, "us-east-1"))
-T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-@pytest.fixture
-def server(redis_url: str, tmp_path: Path) -> Iterator[ServerThread]:
-    client = sync_client(redis_url)
-    client.set(KEYS.test_clock, _ms(T0))
-    client.close()
-    settings = Settings(
-        redis_url=redis_url, data_dir=tmp_path, timer_clock="redis", timer_poll_interval_s=0.05, timer_lease_s=2.0
-    )
-    srv = ServerThread(create_app(settings))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def _queue(redis_url: str, name: str) -> list[dict[str, Any]]:
@@ -57,9 +35,8 @@ def _queue(redis_url: str, name: str) -> list[dict[str, Any]]:
     return [orjson.loads(fields[b"body"]) for _, fields in entries]
 
 
-def test_groups_and_schedules_are_per_namespace_and_fire_into_their_own_bus(
-    server: ServerThread, redis_url: str
-) -> None:
+def test_groups_and_schedules_are_per_namespace_and_fire_into_their_own_bus(world: World, redis_url: str) -> None:  # noqa: F811
+    server = world.server
     clients = {}
     for account, region in NAMESPACES:
         key_id = "testing" if account == HOME else account
@@ -95,7 +72,7 @@ def test_groups_and_schedules_are_per_namespace_and_fire_into_their_own_bus(
 
     client = sync_client(redis_url)
     try:
-        client.set(KEYS.test_clock, _ms(T0 + timedelta(minutes=1)))
+        client.set(KEYS.test_clock, ms(T0 + timedelta(minutes=1)))
         assert {f.decode() for f in client.hkeys(KEYS.schedule_groups)} == {
             "default",
             "ops",
