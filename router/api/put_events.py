@@ -20,6 +20,9 @@ as its stream), so an event is never appended to a bus that does not exist, and 
 The same script bounds the bus's ingest backlog (router.backlog): entries beyond it fail with the retryable
 `ThrottlingException` "Rate exceeded".
 
+With `EndpointId` (a global endpoint), a routing step before the append picks the region the entries go to, the
+primary's or, failed over, the secondary's, and replicates them to the other one (router.endpoint_routing).
+
 Loops through HTTP: a router's own deliveries carry `X-Switchboard-Hops: N` (router.delivery.http). A request with
 it has its entries appended with `hops` N+1, the field a bus target writes; one with N at the event-bus hop bound
 (router.delivery.bus_target's MAX_BUS_HOPS) is refused whole with `ValidationException`, so the delivering router's
@@ -61,6 +64,7 @@ _INTERNAL_FAILURE = {
     "ErrorCode": "InternalFailure",
     "ErrorMessage": "The event could not be stored. Retry the entry.",
 }
+INTERNAL_FAILURE = _INTERNAL_FAILURE
 
 _Item = tuple[int, str, bytes]
 """(position in the request, event id, envelope JSON)."""
@@ -105,17 +109,27 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     if size_bytes > state.settings.put_events_limit_bytes:
         raise ValidationException(SIZE_ERROR)
     hops = _incoming_hops()
+    route = region = None
+    if body.get("EndpointId") is not None:  # a global endpoint picks the region (router.endpoint_routing)
+        from router.endpoint_routing import endpoint_route
+
+        route = await endpoint_route(state, body["EndpointId"])
+        entries, region = route.entries(entries), route.region
 
     results: list[dict[str, Any]] = [_INTERNAL_FAILURE] * len(entries)
     if size_bytes > OFF_LOOP_BYTES:  # parsing and checking big Details takes long: not on the event loop
-        by_bus = await asyncio.to_thread(_envelopes, state, entries, results)
+        by_bus = await asyncio.to_thread(_envelopes, state, entries, results, region)
     else:
-        by_bus = _envelopes(state, entries, results)
+        by_bus = _envelopes(state, entries, results, region)
     entry_checks = state.extras.get("entry_checks")  # extensions' per-bus checks (router.extensions), if any
     if entry_checks is not None:
         by_bus = await _checked(state, entry_checks, entries, by_bus, results)
 
-    if len(by_bus) == 1:
+    if route is not None:
+        from router.endpoint_routing import append_routed
+
+        await append_routed(state, route, by_bus, results, hops)
+    elif len(by_bus) == 1:
         ((bus, items),) = by_bus.items()
         await _append(state, bus, items, results, hops)
     elif by_bus:
@@ -129,11 +143,14 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
     return {"FailedEntryCount": failed, "Entries": results}
 
 
-def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]]) -> dict[str, list[_Item]]:
-    """The entries' envelopes grouped by bus; an entry that fails gets its error in `results`."""
+def _envelopes(
+    state: AppState, entries: list[Any], results: list[dict[str, Any]], region: str | None = None
+) -> dict[str, list[_Item]]:
+    """The entries' envelopes grouped by bus (in `region`, the request's by default); an entry that fails gets its
+    error in `results`."""
     by_bus: dict[str, list[_Item]] = {}
     now_s = time.time()
-    account, region = state.account_id, state.region
+    account, region = state.account_id, region or state.region
     arns = Arns(region, account)
     now_text = format_time(None, now_s)
     event_ids = uuid4_strings(len(entries))  # one system call per request, 122 random bits per id as uuid4
@@ -228,5 +245,8 @@ async def _append(
     for position, (index, event_id, _) in enumerate(items):
         results[index] = {"EventId": event_id} if position < len(ids) else THROTTLED_ENTRY
 
+
+append_to_bus = _append
+"""The one-bus append, for the global endpoints' routing step (router.endpoint_routing)."""
 
 OPERATIONS: dict[str, Handler] = {"PutEvents": put_events}

@@ -1,0 +1,95 @@
+"""PutEvents through a global endpoint (`EndpointId`): pick the region, append there, replicate to the other one.
+
+The routing step runs before PutEvents' append. The endpoint decides the region and each entry still names its
+bus (`EventBusName`, `default` when omitted), as on AWS, where the buses of an endpoint have the same name in both
+regions: with the primary's health check healthy (or never set) the entries go to the bus of that name in the
+primary region, with it unhealthy to the secondary region's. An entry may name its bus by the ARN of either of the
+endpoint's regions; it means the bus of that name wherever the endpoint routes.
+
+Replication (`ReplicationConfig.State` ENABLED): AWS "sends all custom events to the event buses in the primary
+and secondary Regions", asynchronously, through managed rules, and processes the events meant for a failed primary
+once it is back. Here every router region is always up (the health check is only a declaration), so the copy is
+appended to the other region's bus of the same name in the same request, with the same envelope (event id
+included); an entry is answered as accepted only when both appends succeeded, else it carries the error of the
+one that failed (a retry can then put it twice in the bus that took it: with replication, AWS asks consumers to
+be idempotent too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from router.api.endpoints import ACTIVE, endpoint_buses
+from router.api.put_events import INTERNAL_FAILURE
+from router.endpoint_buses import BusRef, append
+from router.errors import InvalidStateException, ResourceNotFoundException
+from router.state import AppState
+from router.store.endpoints import HEALTHY, endpoint_store
+
+__all__ = ["Route", "append_routed", "endpoint_route"]
+
+_Item = tuple[int, str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one PutEvents request through an endpoint goes."""
+
+    endpoint: str
+    active: BusRef
+    """The region the entries go to (its bus name is the endpoint's; each entry names its own)."""
+    replica: BusRef | None
+    """The other region, when replication is ENABLED."""
+
+    @property
+    def region(self) -> str:
+        return self.active.region
+
+    def entries(self, entries: list[Any]) -> list[Any]:
+        """The entries with an `EventBusName` ARN of either of the endpoint's regions turned into the bus name."""
+        regions = {self.active.region} | ({self.replica.region} if self.replica else set())
+        prefixes = tuple(f"arn:{self.active.partition}:events:{r}:{self.active.account}:event-bus/" for r in regions)
+        kept: list[Any] = []
+        for entry in entries:
+            name = entry.get("EventBusName") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name.startswith(prefixes):
+                entry = {**entry, "EventBusName": name.rsplit("event-bus/", 1)[1]}
+            kept.append(entry)
+        return kept
+
+
+async def endpoint_route(state: AppState, endpoint_id: str) -> Route:
+    """The route of endpoint `endpoint_id` now (its record and health check read in one round trip)."""
+    found = await endpoint_store(state).route(endpoint_id)
+    if found is None:
+        raise ResourceNotFoundException(f"Endpoint {endpoint_id} does not exist.")
+    record, health = found
+    if record["State"] != ACTIVE:
+        raise InvalidStateException(
+            f"Endpoint {record['Name']} is in state {record['State']}; only an ACTIVE endpoint routes events."
+        )
+    primary, secondary = endpoint_buses(record)
+    active, other = (primary, secondary) if health == HEALTHY else (secondary, primary)
+    replicated = record["ReplicationConfig"]["State"] == "ENABLED"
+    return Route(record["Name"], active, other if replicated else None)
+
+
+async def append_routed(
+    state: AppState, route: Route, by_bus: dict[str, list[_Item]], results: list[dict[str, Any]], hops: int | None
+) -> None:
+    """Append each bus's envelopes in the route's region, then their copies in the replica's."""
+    for bus, items in by_bus.items():
+        await append(state, replace(route.active, name=bus), items, results, hops)
+        if route.replica is None:
+            continue
+        accepted = [item for item in items if "EventId" in results[item[0]]]
+        if not accepted:
+            continue
+        copies = list(results)
+        for index, _, _ in accepted:
+            copies[index] = INTERNAL_FAILURE  # what an append that raised leaves
+        await append(state, replace(route.replica, name=bus), accepted, copies, hops)
+        for index, _, _ in accepted:
+            if "EventId" not in copies[index]:
+                results[index] = copies[index]
