@@ -29,6 +29,7 @@ from router.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
+from router.namespace import Namespace
 from router.protocol import Handler, request_headers
 from router.quotas import limit_exceeded
 from router.state import AppState
@@ -147,7 +148,7 @@ async def create_endpoint(state: AppState, body: dict[str, Any]) -> dict[str, An
         "LastModifiedTime": now,
     }
     record = await _settled(state, record, CREATE_FAILED)
-    outcome = await endpoint_store(state).create(record, state.settings.quotas.endpoints)
+    outcome = await endpoint_store(state).create(state.namespace, record, state.settings.quotas.endpoints)
     if outcome == "EXISTS":
         raise ResourceAlreadyExistsException(f"Endpoint {name} already exists.")
     if outcome == "LIMIT":
@@ -158,23 +159,20 @@ async def create_endpoint(state: AppState, body: dict[str, Any]) -> dict[str, An
 
 
 async def describe_endpoint(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
-    record = await _existing(state, body["Name"], body.get("HomeRegion"))
+    record = await _existing(state, body)
     return _shown(state, record, _DESCRIBED)
 
 
 async def list_endpoints(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
     prefix = body.get("NamePrefix") or ""
-    home = body.get("HomeRegion")
-    records = [
-        r for r in await endpoint_store(state).all() if r["Name"].startswith(prefix) and home in (None, _home(r))
-    ]
+    records = [r for r in await endpoint_store(state).all(_namespace(state, body)) if r["Name"].startswith(prefix)]
     page, token = paginate(records, lambda record: str(record["Name"]), {**body, "Limit": body.get("MaxResults")})
     return with_token({"Endpoints": [_shown(state, r, _DESCRIBED) for r in page]}, token)
 
 
 async def update_endpoint(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
     name: str = body["Name"]
-    found = await endpoint_store(state).get(name)
+    found = await endpoint_store(state).get(state.namespace, name)
     if found is None:
         raise _not_found(name)
     current, raw = found
@@ -192,7 +190,7 @@ async def update_endpoint(state: AppState, body: dict[str, Any]) -> dict[str, An
 
 async def delete_endpoint(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
     name: str = body["Name"]
-    found = await endpoint_store(state).get(name)
+    found = await endpoint_store(state).get(state.namespace, name)
     if found is None:
         raise _not_found(name)
     await _replace(state, name, found[1], None)
@@ -201,7 +199,7 @@ async def delete_endpoint(state: AppState, body: dict[str, Any]) -> dict[str, An
 
 async def _replace(state: AppState, name: str, expected: bytes, record: dict[str, Any] | None) -> None:
     """Write (or, with None, delete) the endpoint if nothing changed it since it was read as `expected`."""
-    outcome = await endpoint_store(state).replace(name, expected, record)
+    outcome = await endpoint_store(state).replace(state.namespace, name, expected, record)
     if outcome == "NOTFOUND":
         raise _not_found(name)
     if outcome == "CHANGED":
@@ -210,16 +208,18 @@ async def _replace(state: AppState, name: str, expected: bytes, record: dict[str
         )
 
 
-async def _existing(state: AppState, name: str, home: str | None) -> dict[str, Any]:
-    found = await endpoint_store(state).get(name)
-    if found is None or home not in (None, _home(found[0])):
-        raise _not_found(name)
+async def _existing(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
+    found = await endpoint_store(state).get(_namespace(state, body), body["Name"])
+    if found is None:
+        raise _not_found(body["Name"])
     return found[0]
 
 
-def _home(record: dict[str, Any]) -> str:
-    """The endpoint's home (primary) region: the region of its ARN."""
-    return str(record["Arn"].split(":")[3])
+def _namespace(state: AppState, body: dict[str, Any]) -> Namespace:
+    """Where Describe/ListEndpoints look: the caller's account in `HomeRegion` (an endpoint's home region is the one
+    it was created in), or the caller's namespace."""
+    home = body.get("HomeRegion")
+    return Namespace(state.account_id, home) if home else state.namespace
 
 
 def _new_id() -> str:

@@ -74,10 +74,21 @@ return 'OK'
 """
 
 BUS_REGISTER = """
--- KEYS: bus registry ; ARGV: bus name, record, most buses allowed (0: no limit)
+-- KEYS: bus registry ; ARGV: bus key-layout name, record, most buses allowed in its namespace (0: no limit),
+--       what the namespace's fields start with ('' = the home namespace: the fields without '@')
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'EXISTS' end
 local limit = tonumber(ARGV[3])
-if limit > 0 and redis.call('HLEN', KEYS[1]) >= limit then return 'LIMIT' end
+if limit > 0 then
+  local prefix, count = ARGV[4] or '', 0
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if prefix == '' then
+      if not string.find(field, '@', 1, true) then count = count + 1 end
+    elseif string.sub(field, 1, #prefix) == prefix then
+      count = count + 1
+    end
+  end
+  if count >= limit then return 'LIMIT' end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 'OK'
 """

@@ -361,16 +361,17 @@ def _outcome(response: httpx.Response) -> str:
 
 async def test_the_store_reports_a_lost_check_and_set(redis_client: aioredis.Redis) -> None:
     from router.keys import Keys
+    from router.namespace import DEFAULT
 
     store = EndpointStore(redis_client, Keys())
     record = {"Name": "prod", "EndpointId": "abcde12345.veo", "HealthCheckId": "c"}
-    assert await store.create(record, 0) == "OK"
-    assert await store.create({**record, "Name": "again"}, 0) == "IDTAKEN"
-    found = await store.get("prod")
+    assert await store.create(DEFAULT, record, 0) == "OK"
+    assert await store.create(DEFAULT, {**record, "Name": "again"}, 0) == "IDTAKEN"
+    found = await store.get(DEFAULT, "prod")
     assert found is not None
-    assert await store.replace("prod", found[1], {**record, "Description": "new"}) == "OK"
-    assert await store.replace("prod", found[1], None) == "CHANGED"  # what it read is no longer there
-    assert await store.replace("nope", found[1], None) == "NOTFOUND"
+    assert await store.replace(DEFAULT, "prod", found[1], {**record, "Description": "new"}) == "OK"
+    assert await store.replace(DEFAULT, "prod", found[1], None) == "CHANGED"  # what it read is no longer there
+    assert await store.replace(DEFAULT, "nope", found[1], None) == "NOTFOUND"
     assert await store.route("abcde12345.veo") == ({**record, "Description": "new"}, "HEALTHY")
     await store.set_health("arn:aws:route53:::healthcheck/c", healthy=False)
     assert await store.route("abcde12345.veo") == ({**record, "Description": "new"}, "UNHEALTHY")
