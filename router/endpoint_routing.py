@@ -44,13 +44,17 @@ class Route:
     endpoint: str
     active: BusRef
     """The region the entries go to (its bus name is the endpoint's; each entry names its own)."""
-    replica: BusRef | None
-    """The other region, when replication is ENABLED."""
+    other: BusRef
+    """The endpoint's other region."""
+    replicated: bool
+    """Whether replication is ENABLED: each event is copied to `other`."""
 
     def entries(self, entries: list[Any]) -> list[Any]:
         """The entries with an `EventBusName` ARN of either of the endpoint's regions turned into the bus name."""
-        regions = {self.active.region} | ({self.replica.region} if self.replica else set())
-        prefixes = tuple(f"arn:{self.active.partition}:events:{r}:{self.active.account}:event-bus/" for r in regions)
+        prefixes = tuple(
+            f"arn:{self.active.partition}:events:{r}:{self.active.account}:event-bus/"
+            for r in (self.active.region, self.other.region)
+        )
         kept: list[Any] = []
         for entry in entries:
             name = entry.get("EventBusName") if isinstance(entry, dict) else None
@@ -72,8 +76,7 @@ async def endpoint_route(state: AppState, endpoint_id: str) -> Route:
         )
     primary, secondary = endpoint_buses(record)
     active, other = (primary, secondary) if health == HEALTHY else (secondary, primary)
-    replicated = record["ReplicationConfig"]["State"] == "ENABLED"
-    return Route(record["Name"], active, other if replicated else None)
+    return Route(record["Name"], active, other, record["ReplicationConfig"]["State"] == "ENABLED")
 
 
 async def put_through_endpoint(state: AppState, body: dict[str, Any], put: Put) -> Mapping[str, Any]:
@@ -87,16 +90,14 @@ async def put_through_endpoint(state: AppState, body: dict[str, Any], put: Put) 
         await _replicate(state, route, by_bus, results, hops)
 
     with entered(route.active.namespace):
-        return await put(state, body, replicate if route.replica is not None else None)
+        return await put(state, body, replicate if route.replicated else None)
 
 
 async def _replicate(
     state: AppState, route: Route, by_bus: dict[str, list[_Item]], results: list[dict[str, Any]], hops: int | None
 ) -> None:
     """Append the accepted items of each of the active namespace's buses to the replica's bus of the same name."""
-    active, replica = route.active, route.replica
-    if replica is None:
-        return
+    active, replica = route.active, route.other
     for bus, items in by_bus.items():
         owner, name = state.keys.unscoped(bus)
         accepted = [item for item in items if "EventId" in results[item[0]]]

@@ -41,8 +41,8 @@ take only the caller's namespace's fields. Workers read the registry, so they se
 | `sb:{meta}:connection-secrets` | hash | connection key-layout name -> encrypted AuthParameters (router.connections) |
 | `sb:{meta}:api-destinations` | hash | API destination key-layout name -> API destination record (JSON) |
 | `sb:{meta}:event-sources` | hash | `REGION/NAME` -> partner event source record (JSON, router.store.event_sources) |
-| `sb:{meta}:endpoints` | hash | global endpoint name -> endpoint record (JSON, router.store.endpoints) |
-| `sb:{meta}:endpoint-ids` | hash | endpoint id (`abcde.veo`) -> endpoint name, for PutEvents' `EndpointId` |
+| `sb:{meta}:endpoints` | hash | global endpoint key-layout name -> endpoint record (JSON, router.store.endpoints) |
+| `sb:{meta}:endpoint-ids` | hash | endpoint id (`abcde.veo`, unique across namespaces) -> its key-layout name |
 | `sb:{meta}:health-checks` | hash | Route 53 health-check id -> `HEALTHY` or `UNHEALTHY` (`switchboard health-check`) |
 | `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config.applier) |
 | `sb:{meta}:functions` | hash | Lambda function name -> URL that function targets are POSTed to |
