@@ -331,19 +331,23 @@ async def test_concurrent_changes_get_concurrent_modification(redis_url: str) ->
     """Changes that overlap (an update while another is under way) lose with AWS's error, never silently."""
     async with control_api(redis_url) as api:
         await api.ok("CreateEndpoint", endpoint())
-        answers = await asyncio.gather(
-            *(api.call("UpdateEndpoint", {"Name": "prod", "Description": f"d{n}"}) for n in range(8))
-        )
-        outcomes = sorted(_outcome(answer) for answer in answers)
-        assert outcomes[-1] == "OK"
-        lost = [outcome for outcome in outcomes if outcome != "OK"]
+        lost: list[str] = []
+        for _ in range(20):  # overlapping updates conflict (each reads, checks the buses, then writes); retried
+            answers = await asyncio.gather(  # a few times in case a loaded machine serialised one round
+                *(api.call("UpdateEndpoint", {"Name": "prod", "Description": f"d{n}"}) for n in range(8))
+            )
+            outcomes = [_outcome(answer) for answer in answers]
+            assert "OK" in outcomes  # one of them always wins
+            lost = [outcome for outcome in outcomes if outcome != "OK"]
+            if lost:
+                break
         assert lost
         assert set(lost) == {
             "ConcurrentModificationException: Endpoint prod is being changed by another request. Retry the request."
         }
-        winner = [n for n, answer in enumerate(answers) if answer.status_code == 200]
+        winners = {f"d{n}" for n, answer in enumerate(answers) if answer.status_code == 200}
         described = await api.ok("DescribeEndpoint", {"Name": "prod"})
-        assert described["Description"] in {f"d{n}" for n in winner}
+        assert described["Description"] in winners
         deleted = await asyncio.gather(
             api.call("DeleteEndpoint", {"Name": "prod"}),
             api.call("UpdateEndpoint", {"Name": "prod", "Description": "x"}),
