@@ -227,3 +227,22 @@ def test_end_to_end_the_cli_fails_over_and_back(server: ServerThread, redis_url:
         lambda: queue_details(redis_url, f"orders-{EAST}") == [{"n": 1}, {"n": 3}], what="back in us-east-1"
     )
     assert queue_details(redis_url, f"orders-{WEST}") == [{"n": 2}]  # the third went to us-east-1's queue first
+
+
+def test_an_updated_health_check_is_the_one_that_counts(control: ServerThread, redis_url: str) -> None:
+    east, _ = clients(control)
+    east.create_endpoint(**endpoint_body())
+    endpoint_id = east.describe_endpoint(Name="orders")["EndpointId"]
+    routing = endpoint_body()["RoutingConfig"]
+    routing["FailoverConfig"]["Primary"]["HealthCheck"] = "arn:aws:route53:::healthcheck/replacement"
+    east.update_endpoint(Name="orders", RoutingConfig=routing)
+    mark(redis_url, "UNHEALTHY")  # the old check: no longer the endpoint's
+    east.put_events(EndpointId=endpoint_id, Entries=[entry(1)])
+    assert [e["region"] for e in ingested(redis_url, EAST)] == [EAST]
+    client = sync_client(redis_url)
+    try:
+        client.hset(KEYS.health_checks, "replacement", "UNHEALTHY")
+    finally:
+        client.close()
+    east.put_events(EndpointId=endpoint_id, Entries=[entry(2)])
+    assert [e["region"] for e in ingested(redis_url, WEST)] == [WEST]
