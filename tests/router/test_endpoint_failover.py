@@ -246,3 +246,46 @@ def test_an_updated_health_check_is_the_one_that_counts(control: ServerThread, r
         client.close()
     east.put_events(EndpointId=endpoint_id, Entries=[entry(2)])
     assert [e["region"] for e in ingested(redis_url, WEST)] == [WEST]
+
+
+def test_the_aws_cli_creates_an_endpoint_and_puts_through_it(
+    control: ServerThread, redis_url: str, tmp_path: Any
+) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    clients(control)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": EAST,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+
+    def aws(*args: str) -> Any:
+        command = [str(Path(sys.executable).parent / "aws"), "events", *args, "--endpoint-url", control.url]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    body = endpoint_body()
+    created = aws(
+        "create-endpoint",
+        "--name",
+        "orders",
+        "--routing-config",
+        json.dumps(body["RoutingConfig"]),
+        "--replication-config",
+        json.dumps(body["ReplicationConfig"]),
+        "--event-buses",
+        json.dumps(body["EventBuses"]),
+    )
+    assert created["State"] == "CREATING"
+    endpoint_id = aws("describe-endpoint", "--name", "orders")["EndpointId"]
+    put = aws("put-events", "--endpoint-id", endpoint_id, "--entries", json.dumps([entry(1)]))
+    assert put["FailedEntryCount"] == 0
+    assert [e["id"] for e in ingested(redis_url, EAST)] == [put["Entries"][0]["EventId"]]
