@@ -9,7 +9,9 @@ pending, and once it has been pending for `claim_idle_s` any consumer of the gro
 `IDLE`, then `XCLAIM`) and handles it again: a consumer killed with kill -9 loses nothing. A message delivered more
 than `max_deliveries` times goes to `on_poison` and is acknowledged, so it cannot block its queue forever.
 
-A group that disappears (the queue was deleted or emptied with FLUSHALL) is created again.
+A group that disappears (the queue was deleted or emptied with FLUSHALL) is created again. Acknowledgements go out
+in batches, through a `sagas.batching.Coalescer` (shared with the runtime or the other consumers of the process when
+given), so they share round trips with everything else the process sends.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
+
+from sagas.batching import Coalescer
 
 __all__ = ["ConsumerOptions", "QueueConsumer", "QueueMessage", "consumer_name"]
 
@@ -81,8 +85,10 @@ class QueueConsumer:
         name: str | None = None,
         options: ConsumerOptions | None = None,
         on_poison: PoisonHandler | None = None,
+        batch: Coalescer | None = None,
     ) -> None:
         self.redis = redis
+        self.batch = batch or Coalescer(redis)
         self.stream = stream
         self.group = group
         self.name = name or consumer_name()
@@ -225,9 +231,8 @@ class QueueConsumer:
         ids, self._acks = self._acks, []
         if not ids:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.stream, self.group, *ids)
-            if self.options.delete_after_ack:
-                pipe.xdel(self.stream, *ids)
-            await pipe.execute()
+        commands: list[tuple[Any, ...]] = [("XACK", self.stream, self.group, *ids)]
+        if self.options.delete_after_ack:
+            commands.append(("XDEL", self.stream, *ids))
+        await self.batch.run(commands)
         self.handled += len(ids)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import time
@@ -38,6 +39,7 @@ from redis.exceptions import RedisError
 
 from router.keys import Keys
 from router.timers import Clock, Completion, DueTimer, SystemClock, Timers
+from sagas.batching import Coalescer
 from sagas.consumer import ConsumerOptions, QueueConsumer, QueueMessage
 from sagas.engine import ORPHAN, Input, decide
 from sagas.errors import SagaError
@@ -59,6 +61,7 @@ OUTBOX_TIMER = "~outbox"
 """The timer that retries an outbox whose dispatch failed (timer names starting with `~` are the runtime's)."""
 OUTBOX_RETRY_MS = 1_000
 REJECTED_MAXLEN = 10_000
+_DUE_TIMES_KEPT = 100_000
 _REJECTED_BODY_BYTES = 65_536
 
 
@@ -131,7 +134,8 @@ class SagaRuntime:
         self.clock = clock or SystemClock()
         self.options = options or RuntimeOptions()
         self.hooks = hooks or RuntimeHooks()
-        self.store = SagaStore(redis, self.keys, history_limit=self.options.history_limit)
+        self.batch = Coalescer(redis)
+        self.store = SagaStore(redis, self.keys, history_limit=self.options.history_limit, batch=self.batch)
         self.timers = Timers(redis, self.router_keys)
         self.dispatcher = OutboxDispatcher(
             redis,
@@ -149,12 +153,16 @@ class SagaRuntime:
                 self._message_handler(d),
                 options=self.options.consumer,
                 on_poison=self._poison_handler(d),
+                batch=self.batch,
             )
             for d in definitions
         ]
         self._locks = _Locks()
         self._timer_task: asyncio.Task[None] | None = None
         self._timer_wakeup = asyncio.Event()
+        self._due: list[int] = []
+        """Due times (epoch ms, a heap) of the timers this process scheduled and the timer loop has not passed."""
+        self._sleep_until_ms = 0
         self.outcomes: dict[str, int] = {}
         """Inputs handled by this process, by outcome (applied, ignored, stale, orphan, duplicate, ...)."""
 
@@ -302,19 +310,38 @@ class SagaRuntime:
         await self._process(definition, None, Input.from_timer(name, gen), key=key)
         return Completion()
 
+    def _note_due(self, due_ms: int) -> None:
+        """A timer this process scheduled: the timer loop wakes when it is due, not at its next poll."""
+        if len(self._due) < _DUE_TIMES_KEPT:
+            heapq.heappush(self._due, due_ms)
+        if due_ms < self._sleep_until_ms:
+            self._timer_wakeup.set()
+
     async def _timer_loop(self) -> None:
+        """Fire what is due, then sleep until the next timer this process scheduled is due, or for the poll
+        interval (timers that other processes scheduled, or that are due again after a lease), whichever is first."""
         while True:
             try:
                 await self.fire_due_timers()
+                now_ms = await self.clock.now_ms()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as err:
                 log.warning("saga timers: redis unavailable, retrying: %s", err)
+                now_ms = int(time.time() * 1000)
             except Exception:
                 log.exception("saga timers: unexpected error")
+                now_ms = int(time.time() * 1000)
             self._timer_wakeup.clear()
+            while self._due and self._due[0] <= now_ms:
+                heapq.heappop(self._due)
+            wait_s = self.options.timer_poll_interval_s
+            if self._due:
+                wait_s = min(wait_s, max(0.001, (self._due[0] - now_ms) / 1000))
+            self._sleep_until_ms = now_ms + int(wait_s * 1000)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wakeup.wait(), timeout=self.options.timer_poll_interval_s)
+                await asyncio.wait_for(self._timer_wakeup.wait(), timeout=wait_s)
+            self._sleep_until_ms = 0
 
     # the core -----------------------------------------------------------------------------------------------
     def _outcome(self, outcome: str) -> None:
@@ -349,8 +376,14 @@ class SagaRuntime:
                     return decision.outcome
                 result = await self.store.commit(decision, instance.version if instance is not None else 0)
                 if result == DUPLICATE:
-                    if instance is not None:
-                        await self._duplicate(definition, instance)
+                    # Another handling of this input committed first (a copy claimed from a slow consumer, a
+                    # client's retry of this commit) and may have died before dispatching: its messages are in the
+                    # outbox, and this handling may be the last one of the input, so it sends them. (Returning here
+                    # without that, when the input had started the instance, lost the instance's first messages.)
+                    committed = await self.store.get(saga, key)
+                    if committed is None:
+                        raise SagaError(f"saga {saga}/{key}: the input was committed, but the instance is not there")
+                    await self._duplicate(definition, committed)
                     return DUPLICATE_OUTCOME
                 if result == CONFLICT:
                     await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
@@ -374,14 +407,15 @@ class SagaRuntime:
         self, definition: Definition, instance: Instance, messages: Sequence[dict[str, Any]], now_ms: int
     ) -> None:
         try:
-            await self.dispatcher.dispatch(definition.name, instance.key, definition.shards, messages, now_ms=now_ms)
+            await self.dispatcher.dispatch(
+                definition.name, instance.key, definition.shards, messages, now_ms=now_ms, index=instance
+            )
         except Exception:
             await self._schedule_outbox_retry(definition, instance.key, now_ms)
             raise
-        soon = now_ms + int(self.options.timer_poll_interval_s * 1000)
-        if any(m["kind"] == "timer" and int(m["due_ms"]) <= soon for m in messages):
-            self.wake_timers()
-        await self.store.sync_index(instance, definition.shards)
+        for message in messages:
+            if message["kind"] == "timer":
+                self._note_due(int(message["due_ms"]))
 
     async def _schedule_outbox_retry(self, definition: Definition, key: str, now_ms: int) -> None:
         """An outbox whose dispatch failed is retried by a timer too, so it goes out even when its input is given
@@ -398,12 +432,13 @@ class SagaRuntime:
         now_ms = await self.clock.now_ms()
         async with self._locks.hold(f"{definition.name}|{key}"):
             try:
-                await self.dispatcher.dispatch(definition.name, key, definition.shards, pending, now_ms=now_ms)
+                await self.dispatcher.dispatch(
+                    definition.name, key, definition.shards, pending, now_ms=now_ms, index=instance
+                )
             except Exception as err:
                 log.warning("saga %s/%s: outbox still not dispatched (%s); retrying", definition.name, key, err)
                 delay = min(OUTBOX_RETRY_MS * 2 ** min(timer.attempt, 6), 300_000)
                 return Completion(reschedule=(now_ms + delay, timer.payload))
-            await self.store.sync_index(instance, definition.shards)
         return Completion()
 
     # reading ------------------------------------------------------------------------------------------------

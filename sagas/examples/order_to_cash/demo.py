@@ -97,7 +97,7 @@ class DemoOptions:
     timeout_s: float = 900.0
     timings: Timings = DEMO_TIMINGS
     consumer: ConsumerOptions = field(default_factory=lambda: ConsumerOptions(claim_idle_s=10.0))
-    timer_poll_interval_s: float = 0.05
+    timer_poll_interval_s: float = 0.5
     settle_s: float = 10.0
     """After the last outcome: how long the dispatches still under way may take before a saga counts as stuck."""
 
@@ -127,8 +127,9 @@ class Example:
         self.runtime = SagaRuntime(
             redis, [self.definition], self.publisher, prefix=prefix, options=runtime_options(options)
         )
-        self.services = Services(redis, self.publisher, prefix=prefix, options=options.consumer)
-        self.shop = Shop(redis, self.publisher, prefix=prefix, options=options.consumer)
+        batch = self.runtime.batch  # one process: its saga, services and shop share round trips to Redis
+        self.services = Services(redis, self.publisher, prefix=prefix, options=options.consumer, batch=batch)
+        self.shop = Shop(redis, self.publisher, prefix=prefix, options=options.consumer, batch=batch)
         self._run_saga = saga
         self._run_services = services
 
