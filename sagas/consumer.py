@@ -31,9 +31,18 @@ from redis.exceptions import RedisError, ResponseError
 
 from sagas.batching import Coalescer
 
-__all__ = ["ConsumerOptions", "QueueConsumer", "QueueMessage", "consumer_name"]
+__all__ = ["ConsumerOptions", "QueueConsumer", "QueueMessage", "consumer_name", "raise_if_cancelling"]
 
 log = logging.getLogger("switchboard.sagas.consumer")
+
+
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library turned into another error (redis-py can make a cancelled read a
+    connection error): a loop that retries on that error would otherwise run on after its task was stopped, and the
+    `stop()` awaiting it would wait forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def consumer_name() -> str:
@@ -142,12 +151,14 @@ class QueueConsumer:
             except asyncio.CancelledError:
                 raise
             except ResponseError as err:
+                raise_if_cancelling()
                 if "NOGROUP" in str(err):
                     await self.ensure_group()
                     continue
                 log.warning("queue %s: %s", self.stream, err)
                 await asyncio.sleep(self.options.error_backoff_s)
             except (RedisError, OSError) as err:
+                raise_if_cancelling()
                 log.warning("queue %s: redis unavailable, retrying: %s", self.stream, err)
                 await asyncio.sleep(self.options.error_backoff_s)
 
@@ -224,6 +235,7 @@ class QueueConsumer:
             try:
                 await self._flush_acks()
             except (RedisError, OSError) as err:  # the entries stay pending: handled again, found duplicate
+                raise_if_cancelling()
                 log.warning("queue %s: acknowledgement failed: %s", self.stream, err)
                 await asyncio.sleep(self.options.error_backoff_s)
 

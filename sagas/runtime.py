@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 from router.keys import Keys
 from router.timers import Clock, Completion, DueTimer, SystemClock, Timers
 from sagas.batching import Coalescer
-from sagas.consumer import ConsumerOptions, QueueConsumer, QueueMessage
+from sagas.consumer import ConsumerOptions, QueueConsumer, QueueMessage, raise_if_cancelling
 from sagas.engine import ORPHAN, Input, decide
 from sagas.errors import SagaError
 from sagas.instance import Instance
@@ -327,6 +327,7 @@ class SagaRuntime:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as err:
+                raise_if_cancelling()  # redis-py can turn a cancellation into a connection error
                 log.warning("saga timers: redis unavailable, retrying: %s", err)
                 now_ms = int(time.time() * 1000)
             except Exception:
@@ -339,8 +340,9 @@ class SagaRuntime:
             if self._due:
                 wait_s = min(wait_s, max(0.001, (self._due[0] - now_ms) / 1000))
             self._sleep_until_ms = now_ms + int(wait_s * 1000)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wakeup.wait(), timeout=wait_s)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can swallow a stop's cancel
+                async with asyncio.timeout(wait_s):
+                    await self._timer_wakeup.wait()
             self._sleep_until_ms = 0
 
     # the core -----------------------------------------------------------------------------------------------
