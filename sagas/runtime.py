@@ -160,9 +160,12 @@ class SagaRuntime:
         self._locks = _Locks()
         self._timer_task: asyncio.Task[None] | None = None
         self._timer_wakeup = asyncio.Event()
-        self._due: list[int] = []
-        """Due times (epoch ms, a heap) of the timers this process scheduled and the timer loop has not passed."""
+        self._due: list[tuple[int, str, str]] = []
+        """(due ms, owner, timer key) of the timers this process scheduled, a heap; entries of timers cancelled or
+        rescheduled since are dropped when they come up (`_due_at` no longer names them)."""
+        self._due_at: dict[tuple[str, str], int] = {}
         self._sleep_until_ms = 0
+        self._next_poll = 0.0
         self.outcomes: dict[str, int] = {}
         """Inputs handled by this process, by outcome (applied, ignored, stale, orphan, duplicate, ...)."""
 
@@ -263,12 +266,16 @@ class SagaRuntime:
 
     # timers -------------------------------------------------------------------------------------------------
     def wake_timers(self) -> None:
+        """Look for due timers on every shard now, not at the next poll."""
+        self._next_poll = 0.0
         self._timer_wakeup.set()
 
-    async def fire_due_timers(self) -> int:
-        """Claim and handle every due timer of this runtime's sagas once; returns how many completed."""
+    async def fire_due_timers(self, owners: Sequence[str] | None = None) -> int:
+        """Claim and handle every due timer of this runtime's sagas (or of `owners`) once; returns how many
+        completed."""
         now_ms = await self.clock.now_ms()
-        owners = [SagaKeys.timer_owner(d.name, n) for d in self.definitions.values() for n in range(d.shards)]
+        if owners is None:
+            owners = [SagaKeys.timer_owner(d.name, n) for d in self.definitions.values() for n in range(d.shards)]
         done = await asyncio.gather(*(self._fire_owner(owner, now_ms) for owner in owners))
         return sum(done)
 
@@ -310,19 +317,48 @@ class SagaRuntime:
         await self._process(definition, None, Input.from_timer(name, gen), key=key)
         return Completion()
 
-    def _note_due(self, due_ms: int) -> None:
-        """A timer this process scheduled: the timer loop wakes when it is due, not at its next poll."""
-        if len(self._due) < _DUE_TIMES_KEPT:
-            heapq.heappush(self._due, due_ms)
-        if due_ms < self._sleep_until_ms:
-            self._timer_wakeup.set()
+    def _note_timers(self, saga: str, instance_key: str, shards: int, messages: Sequence[dict[str, Any]]) -> None:
+        """Timers this process just scheduled or cancelled: the timer loop wakes when a live one is due (and claims
+        its shard only), not at its next poll; a cancelled one wakes nothing."""
+        for message in messages:
+            if message["kind"] not in ("timer", "cancel"):
+                continue
+            owner = SagaKeys.timer_owner(saga, shard_of(instance_key, shards))
+            name = (owner, timer_key(instance_key, message["name"]))
+            if message["kind"] == "cancel":
+                self._due_at.pop(name, None)
+                continue
+            due_ms = int(message["due_ms"])
+            if len(self._due_at) >= _DUE_TIMES_KEPT:
+                continue  # so many pending: the poll finds the rest
+            self._due_at[name] = due_ms
+            heapq.heappush(self._due, (due_ms, *name))
+            if due_ms < self._sleep_until_ms:
+                self._timer_wakeup.set()
+
+    def _due_owners(self, now_ms: int) -> set[str]:
+        """The shards with a timer this process scheduled that is due now (and still pending, as far as it knows)."""
+        owners: set[str] = set()
+        while self._due and self._due[0][0] <= now_ms:
+            due_ms, owner, key = heapq.heappop(self._due)
+            if self._due_at.get((owner, key)) == due_ms:
+                del self._due_at[(owner, key)]
+                owners.add(owner)
+        return owners
 
     async def _timer_loop(self) -> None:
-        """Fire what is due, then sleep until the next timer this process scheduled is due, or for the poll
-        interval (timers that other processes scheduled, or that are due again after a lease), whichever is first."""
+        """Every poll interval, claim what is due on every shard (timers other processes scheduled, or due again
+        after a lease); in between, wake when a timer this process scheduled is due and claim its shard."""
+        poll_s = self.options.timer_poll_interval_s
         while True:
             try:
-                await self.fire_due_timers()
+                now_ms = await self.clock.now_ms()
+                due = self._due_owners(now_ms)
+                if time.monotonic() >= self._next_poll:  # (wall time: a test's manual clock may stand still)
+                    self._next_poll = time.monotonic() + poll_s
+                    await self.fire_due_timers()
+                elif due:
+                    await self.fire_due_timers(sorted(due))
                 now_ms = await self.clock.now_ms()
             except asyncio.CancelledError:
                 raise
@@ -334,11 +370,11 @@ class SagaRuntime:
                 log.exception("saga timers: unexpected error")
                 now_ms = int(time.time() * 1000)
             self._timer_wakeup.clear()
-            while self._due and self._due[0] <= now_ms:
-                heapq.heappop(self._due)
-            wait_s = self.options.timer_poll_interval_s
+            wait_s = max(0.001, min(self._next_poll - time.monotonic(), poll_s))
+            while self._due and self._due_at.get((self._due[0][1], self._due[0][2])) != self._due[0][0]:
+                heapq.heappop(self._due)  # cancelled or rescheduled meanwhile
             if self._due:
-                wait_s = min(wait_s, max(0.001, (self._due[0] - now_ms) / 1000))
+                wait_s = min(wait_s, max(0.001, (self._due[0][0] - now_ms) / 1000))
             self._sleep_until_ms = now_ms + int(wait_s * 1000)
             with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can swallow a stop's cancel
                 async with asyncio.timeout(wait_s):
@@ -415,9 +451,7 @@ class SagaRuntime:
         except Exception:
             await self._schedule_outbox_retry(definition, instance.key, now_ms)
             raise
-        for message in messages:
-            if message["kind"] == "timer":
-                self._note_due(int(message["due_ms"]))
+        self._note_timers(definition.name, instance.key, definition.shards, messages)
 
     async def _schedule_outbox_retry(self, definition: Definition, key: str, now_ms: int) -> None:
         """An outbox whose dispatch failed is retried by a timer too, so it goes out even when its input is given
