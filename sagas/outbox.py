@@ -68,6 +68,8 @@ class OutboxDispatcher:
         self.timers = timers
         self.publisher = publisher
         self.dispatched = 0
+        self._registered: set[str] = set()
+        """Timer owners this dispatcher added to router.timers' owner registry."""
         """Messages this process dispatched (events, commands, timer changes)."""
 
     async def dispatch(
@@ -95,6 +97,7 @@ class OutboxDispatcher:
         commands = self._redis_commands(saga, instance_key, shards, messages)
         if commands:
             await self.store.batch.run(commands)
+            self._registered.update(c[2] for c in commands if isinstance(c, tuple) and c[0] == "SADD")
         done += [int(m["seq"]) for m in messages if m["kind"] != "event"]
         last: list[Command] = []
         if done:
@@ -127,8 +130,8 @@ class OutboxDispatcher:
                 last.pop(message["name"], None)
                 last[message["name"]] = message
         owner = SagaKeys.timer_owner(saga, shard_of(instance_key, shards))
-        if any(m["kind"] == "timer" for m in last.values()):
-            out.append(("SADD", self.router_keys.timer_owners, owner))
+        if owner not in self._registered and any(m["kind"] == "timer" for m in last.values()):
+            out.append(("SADD", self.router_keys.timer_owners, owner))  # once per owner and process: idempotent
         for name, message in last.items():
             key = timer_key(instance_key, name)
             if message["kind"] == "timer":
