@@ -51,7 +51,7 @@ from redis.asyncio.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 __all__ = [
     "AnyRedis",
@@ -219,7 +219,10 @@ async def run_script_many(
     for index, result in enumerate(results):
         if isinstance(result, NoScriptError):
             keys, args = calls[index]
-            results[index] = await script(keys=list(keys), args=list(args))
+            try:
+                results[index] = await script(keys=list(keys), args=list(args))
+            except ResponseError as err:  # its own error, in its place, as the pipeline's
+                results[index] = err
     return results
 
 
