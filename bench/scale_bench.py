@@ -102,6 +102,19 @@ class _Redis:
                 client.close()
         return total
 
+    def command_calls(self) -> dict[str, int]:
+        """Calls per command (`INFO commandstats`), summed over the nodes."""
+        calls: dict[str, int] = {}
+        for port in self.ports:
+            client = redis.Redis(port=port)
+            try:
+                for name, stats in client.info("commandstats").items():
+                    command = name.removeprefix("cmdstat_")
+                    calls[command] = calls.get(command, 0) + int(stats["calls"])
+            finally:
+                client.close()
+        return calls
+
     def stop(self) -> None:
         for proc in self.procs:
             proc.terminate()
@@ -188,7 +201,7 @@ def run(kind: str, workers: int, args: argparse.Namespace, exe: str = "", label:
         _call(url, "PutTargets", {"Rule": "fanout", "Targets": targets})
         time.sleep(1.0)  # every worker has its matcher and targets
         pids = _tree(server.pid)
-        router_before, redis_before = _cpu_s(pids), store.cpu_s()
+        router_before, redis_before, calls_before = _cpu_s(pids), store.cpu_s(), store.command_calls()
         spies = (
             [] if args.py_spy is None else _spy(pids if workers == 1 else pids[1:], args.seconds, args.py_spy, label)
         )
@@ -198,6 +211,10 @@ def run(kind: str, workers: int, args: argparse.Namespace, exe: str = "", label:
         accepted = int(load["accepted"])
         _wait(lambda: all(int(client.xlen(KEYS.queue(q))) >= accepted for q in queues), "fan-out", 600)
         router_cpu, redis_cpu = _cpu_s(pids) - router_before, store.cpu_s() - redis_before
+        calls = {name: n - calls_before.get(name, 0) for name, n in store.command_calls().items()}
+        if args.commands:
+            busiest = sorted(calls.items(), key=lambda item: -item[1])[:8]
+            print("  commands per 100 events: " + ", ".join(f"{n} {c * 100 / accepted:.1f}" for n, c in busiest))
         last_ms = 0
         for q in queues:
             newest: Any = client.xrevrange(KEYS.queue(q), count=1)
@@ -235,6 +252,7 @@ def main() -> None:
         metavar="NAME=PATH",
         help="another build's switchboard executable, interleaved with this one (repeatable)",
     )
+    parser.add_argument("--commands", action="store_true", help="print each run's Redis commands per 100 events")
     parser.add_argument("--py-spy", type=Path, default=None, help="record each router process with py-spy into DIR")
     args = parser.parse_args()
     kinds = ["single", "cluster"] if args.topology == "both" else [args.topology]
