@@ -159,8 +159,12 @@ async def _checked(
     kept: dict[str, list[_Item]] = {}
     for bus, items in by_bus.items():
         try:
+            bus_checks = await checks.checks(state, bus)
+            if not bus_checks:  # the bus validates nothing: no work per entry
+                kept[bus] = items
+                continue
             for item in items:
-                failure = await checks.check(state, bus, entries[item[0]])
+                failure = next(filter(None, (check(entries[item[0]]) for check in bus_checks)), None)
                 if failure is not None:
                     err = EntryError(*failure)
                     results[item[0]] = {"ErrorCode": err.code, "ErrorMessage": err.message}
