@@ -14,6 +14,11 @@ started. Reported per run:
 - fanned out events/s: accepted entries / (first send -> last queue append);
 - router CPU per event and Redis CPU per event, in microseconds: CPU seconds / accepted events. CPU time holds on a
   noisy machine where wall-clock rates do not.
+
+`--build NAME=PATH` (repeatable) names the `switchboard` executable of another checkout's venv: the runs then
+interleave the builds too (for each round, each topology, each process count: every build in turn), so a before/after
+comparison comes from one run on the same machine. `--processes 1,2` picks the process counts; `--py-spy DIR`
+records every router process of each run with py-spy (raw collapsed stacks, one file per process).
 """
 
 from __future__ import annotations
@@ -97,6 +102,19 @@ class _Redis:
                 client.close()
         return total
 
+    def command_calls(self) -> dict[str, int]:
+        """Calls per command (`INFO commandstats`), summed over the nodes."""
+        calls: dict[str, int] = {}
+        for port in self.ports:
+            client = redis.Redis(port=port)
+            try:
+                for name, stats in client.info("commandstats").items():
+                    command = name.removeprefix("cmdstat_")
+                    calls[command] = calls.get(command, 0) + int(stats["calls"])
+            finally:
+                client.close()
+        return calls
+
     def stop(self) -> None:
         for proc in self.procs:
             proc.terminate()
@@ -137,12 +155,41 @@ def _cpu_s(pids: list[int]) -> float:
     return total / TICKS
 
 
-def run(kind: str, workers: int, args: argparse.Namespace) -> dict[str, float]:
+def _spy(pids: list[int], seconds: float, out: Path, label: str) -> list[subprocess.Popen[bytes]]:
+    """py-spy recorders of the router processes that run Python (for --py-spy)."""
+    exe = str(Path(sys.executable).parent / "py-spy")
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(seconds)),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--rate",
+                "200",
+                "--output",
+                str(out / f"{label}-{pid}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]
+
+
+def run(kind: str, workers: int, args: argparse.Namespace, exe: str = "", label: str = "") -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix="scale-bench-"))
     store = _Redis(kind, workdir, args.fsync)
     port = _free_port()
     env = {**os.environ, "REDIS_URL": store.url}
-    command = [str(Path(sys.executable).parent / "switchboard"), "serve", "--port", str(port), "--log-level", "warning"]
+    exe = exe or str(Path(sys.executable).parent / "switchboard")
+    command = [exe, "serve", "--port", str(port), "--log-level", "warning"]
     server = subprocess.Popen([*command, "--workers", str(workers)], cwd=workdir, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     queues = [f"bench-{i}" for i in range(args.targets)]
@@ -154,11 +201,20 @@ def run(kind: str, workers: int, args: argparse.Namespace) -> dict[str, float]:
         _call(url, "PutTargets", {"Rule": "fanout", "Targets": targets})
         time.sleep(1.0)  # every worker has its matcher and targets
         pids = _tree(server.pid)
-        router_before, redis_before = _cpu_s(pids), store.cpu_s()
+        router_before, redis_before, calls_before = _cpu_s(pids), store.cpu_s(), store.command_calls()
+        spies = (
+            [] if args.py_spy is None else _spy(pids if workers == 1 else pids[1:], args.seconds, args.py_spy, label)
+        )
         load = _load_elsewhere(url, args.seconds, args.concurrency, None, "closed", client_kind="raw")
+        for spy in spies:
+            spy.wait(timeout=120)
         accepted = int(load["accepted"])
         _wait(lambda: all(int(client.xlen(KEYS.queue(q))) >= accepted for q in queues), "fan-out", 600)
         router_cpu, redis_cpu = _cpu_s(pids) - router_before, store.cpu_s() - redis_before
+        calls = {name: n - calls_before.get(name, 0) for name, n in store.command_calls().items()}
+        if args.commands:
+            busiest = sorted(calls.items(), key=lambda item: -item[1])[:8]
+            print("  commands per 100 events: " + ", ".join(f"{n} {c * 100 / accepted:.1f}" for n, c in busiest))
         last_ms = 0
         for q in queues:
             newest: Any = client.xrevrange(KEYS.queue(q), count=1)
@@ -188,35 +244,49 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=5, help="queue targets of the rule (1: CPU per event)")
     parser.add_argument("--topology", choices=("single", "cluster", "both"), default="both")
     parser.add_argument("--fsync", choices=("always", "everysec"), default="everysec")
+    parser.add_argument("--processes", default="1,2", help="router process counts to run, comma-separated")
+    parser.add_argument(
+        "--build",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another build's switchboard executable, interleaved with this one (repeatable)",
+    )
+    parser.add_argument("--commands", action="store_true", help="print each run's Redis commands per 100 events")
+    parser.add_argument("--py-spy", type=Path, default=None, help="record each router process with py-spy into DIR")
     args = parser.parse_args()
     kinds = ["single", "cluster"] if args.topology == "both" else [args.topology]
-    results: dict[tuple[str, int], list[dict[str, float]]] = {}
+    counts = [int(n) for n in args.processes.split(",")]
+    builds = [("this", "")] + [tuple(b.split("=", 1)) for b in args.build]
+    results: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     print(
         f"date {dt.date.today()}, {platform.node()}, nproc {os.cpu_count()}, Python {platform.python_version()}, "
         f"{args.targets} queue targets, 10 entries per call, {args.concurrency} calls in flight, {args.seconds:g} s, "
         f"appendfsync {args.fsync}"
     )
-    print("| run | Redis | processes | ingested events/s | fanned out events/s | router µs/event | Redis µs/event |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    head = "| build | Redis | processes | ingested events/s | fanned out events/s | router µs/event | Redis µs/event |"
+    print("| run " + head)
+    print("|---:|---|---|---:|---:|---:|---:|---:|")
     number = 0
     for _ in range(args.rounds):
         for kind in kinds:
-            for workers in (1, 2):
-                number += 1
-                result = run(kind, workers, args)
-                results.setdefault((kind, workers), []).append(result)
-                print(
-                    f"| {number} | {kind} | {workers} | {result['ingested_eps']:,.0f} | {result['fanout_eps']:,.0f} | "
-                    f"{result['router_us']:.1f} | {result['redis_us']:.1f} |",
-                    flush=True,
-                )
+            for workers in counts:
+                for name, exe in builds:
+                    number += 1
+                    result = run(kind, workers, args, exe, f"{number}-{name}-{kind}-{workers}")
+                    results.setdefault((name, kind, workers), []).append(result)
+                    print(
+                        f"| {number} | {name} | {kind} | {workers} | {result['ingested_eps']:,.0f} | "
+                        f"{result['fanout_eps']:,.0f} | {result['router_us']:.1f} | {result['redis_us']:.1f} |",
+                        flush=True,
+                    )
     print("\nMedians:")
-    print("| Redis | processes | ingested events/s | fanned out events/s | router µs/event | Redis µs/event |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for (kind, workers), runs in results.items():
-        med = {name: statistics.median(r[name] for r in runs) for name in runs[0]}
+    print(head)
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for (name, kind, workers), runs in results.items():
+        med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         print(
-            f"| {kind} | {workers} | {med['ingested_eps']:,.0f} | {med['fanout_eps']:,.0f} | "
+            f"| {name} | {kind} | {workers} | {med['ingested_eps']:,.0f} | {med['fanout_eps']:,.0f} | "
             f"{med['router_us']:.1f} | {med['redis_us']:.1f} |"
         )
 

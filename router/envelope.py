@@ -15,6 +15,7 @@ AWS's size rule (§7.1 of the API notes): per entry, `Time` counts 14 bytes if p
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -128,11 +129,25 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+_call_second: tuple[int, str] = (-1, "")
+"""The last call time formatted (its whole second, its text): requests of the same second share it. Replaced
+whole, never changed in place, so a worker thread building envelopes reads a consistent pair."""
+
+
+def _call_time(now_s: float) -> str:
+    global _call_second
+    second = math.floor(now_s)
+    cached = _call_second
+    if cached[0] != second:
+        cached = _call_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return cached[1]
+
+
 def format_time(value: int | float | str | None, now_s: float) -> str:
     """The envelope `time`: `Time` (epoch seconds or RFC 3339) or the call time, as `YYYY-MM-DDTHH:MM:SSZ` UTC."""
     if value is None:
-        moment = datetime.fromtimestamp(now_s, UTC)
-    elif isinstance(value, str):
+        return _call_time(now_s)
+    if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:

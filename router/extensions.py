@@ -37,8 +37,8 @@ declares:
   `EntryCheck` gets one entry (after the router's own checks) and returns None to accept it or
   `(ErrorCode, ErrorMessage)` to fail that entry alone.
   `EntryCheckCache` (in `state.extras["entry_checks"]`, only when some extension declares checks) asks the
-  factories at most once per bus per `ttl_s` and runs the bus's checks before the append; with no factory
-  installed PutEvents does no extra work at all.
+  factories at most once per bus per `ttl_s` (callers that find the bus's checks expired together share one
+  read) and runs the bus's checks before the append; with no factory installed PutEvents does no extra work at all.
 - `metrics`: `MetricsSource`s, each `(state) -> Metric families` (prometheus_client), awaited at every scrape of
   `/metrics` and rendered after the router's own (e.g. the sagas' counts per type and state, read from Redis). A
   source must keep its label sets bounded, like the router's (router.metrics).
@@ -51,6 +51,7 @@ An extension is a frozen value: loading one has no side effects beyond importing
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.metadata
 import logging
 import time
@@ -168,12 +169,23 @@ class EntryCheckCache:
         self.ttl_s = ttl_s
         self.clock = clock
         self._cache: dict[str, tuple[float, tuple[EntryCheck, ...]]] = {}
+        self._reading: dict[str, asyncio.Future[tuple[EntryCheck, ...]]] = {}
+        self.reads = 0
+        """Reads of a bus's checks made so far (for tests)."""
 
     async def checks(self, state: AppState, bus: str) -> tuple[EntryCheck, ...]:
         now = self.clock()
         hit = self._cache.get(bus)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
+        reading = self._reading.get(bus)
+        if reading is None:  # the first caller to find them expired reads them; the others wait for its answer
+            reading = self._reading[bus] = asyncio.ensure_future(self._read(state, bus, now))
+            reading.add_done_callback(lambda _: self._reading.pop(bus, None))
+        return await asyncio.shield(reading)  # a cancelled caller does not cancel the read the others wait on
+
+    async def _read(self, state: AppState, bus: str, now: float) -> tuple[EntryCheck, ...]:
+        self.reads += 1
         found = []
         try:
             for factory in self.factories:

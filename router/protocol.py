@@ -7,6 +7,11 @@ parses it: `{"__type": code, "message": text}` with 400 for client errors and 50
 answers with an explicit error, never a fake success. Each request runs in its (account, region) namespace, read
 from its SigV4 credential scope (router.namespace).
 
+`Dispatcher.asgi` is the service's ASGI app, written on raw ASGI messages (no starlette `Request` or `Response`
+object per request: PutEvents is the hot path). router.app also calls it directly for `POST /` with
+`X-Amz-Target: AWSEvents.PutEvents`, before starlette's middleware and routing, which answer every such request
+with this same app anyway (tests/router/test_put_events_fast_path.py compares the bytes of both paths).
+
 Faults are translated here, at one boundary: a Redis failure in any handler becomes the one error of its fault
 class (router.faults: "Storage is unavailable. Retry the request.", ...), logged as one line without a traceback,
 at most a few per second; a client that disconnects mid-body is `ClientDisconnected` (499, not logged).
@@ -22,8 +27,9 @@ from contextvars import ContextVar
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
 from router import namespace as namespaces
 from router.errors import (
@@ -115,32 +121,44 @@ class Dispatcher:
             self._namespaces_ready.clear()
         self._namespaces_ready.add(namespace)
 
-    async def handle(self, request: Request) -> Response:
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI app: one request in, one AWS JSON answer out, with `x-amzn-RequestId`."""
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         operation = "Unknown"
-        headers_token = _request_headers.set(request.headers)
-        namespace_token = namespaces.enter(namespaces.resolve_scope(request.scope, self.state.home))
+        headers = Headers(scope=scope)
+        headers_token = _request_headers.set(headers)
+        namespace_token = namespaces.enter(namespaces.resolve_scope(scope, self.state.home))
         try:
-            operation = _operation_name(request.headers.get("x-amz-target"))
-            raw = await _read_body(request, self.state.settings.max_request_body_bytes)
+            operation = _operation_name(headers.get("x-amz-target"))
+            raw = await _receive_body(headers, receive, self.state.settings.max_request_body_bytes)
             body = _parse_body(raw)
             result = await self.call(operation, body)
+            status = 200
             payload = b"" if operation in NO_OUTPUT_OPERATIONS else orjson.dumps(result)
-            response = Response(payload, 200, media_type=CONTENT_TYPE)
         except ServiceError as err:
-            response = error_response(err)
+            status, payload = err.status, _error_body(err)
         except Exception:  # the last line of defence: never a traceback on the wire
             log.exception("internal error in %s", operation)
-            response = error_response(InternalException("An internal error occurred."))
+            status, payload = 500, _error_body(InternalException("An internal error occurred."))
         finally:
             _request_headers.reset(headers_token)
             namespaces.leave(namespace_token)
-        response.headers["x-amzn-RequestId"] = request_id
+        # The head starlette's Response(payload, status, media_type=CONTENT_TYPE) sends, plus the request id.
+        response_headers = [
+            (b"content-length", str(len(payload)).encode()),
+            (_CONTENT_TYPE_HEADER, _CONTENT_TYPE_VALUE),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
         elapsed_s = time.perf_counter() - started
         for observer in self.observers:
-            observer(operation, response.status_code, elapsed_s)
-        return response
+            observer(operation, status, elapsed_s)
+
+
+_CONTENT_TYPE_HEADER = b"content-type"
+_CONTENT_TYPE_VALUE = CONTENT_TYPE.encode()
 
 
 class ClientDisconnected(ServiceError):
@@ -167,9 +185,8 @@ NO_OUTPUT_OPERATIONS = frozenset(
 """Operations whose model has no output shape: 200 with an empty body (Content-Type still sent)."""
 
 
-def error_response(err: ServiceError) -> Response:
-    body = orjson.dumps({"__type": err.code, "message": err.message})
-    return Response(body, err.status, media_type=CONTENT_TYPE)
+def _error_body(err: ServiceError) -> bytes:
+    return orjson.dumps({"__type": err.code, "message": err.message})
 
 
 def _operation_name(target: str | None) -> str:
@@ -179,20 +196,29 @@ def _operation_name(target: str | None) -> str:
 
 
 async def _read_body(request: Request, limit_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
+    """The body of a starlette request, at most `limit_bytes` (RequestEntityTooLargeException beyond; a client
+    that goes away mid-body is ClientDisconnected)."""
+    return await _receive_body(request.headers, request.receive, limit_bytes)
+
+
+async def _receive_body(headers: Headers, receive: Receive, limit_bytes: int) -> bytes:
+    """`_read_body` on raw ASGI messages (the same checks and errors, in the same order)."""
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
         raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit_bytes:
-                raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
-            chunks.append(chunk)
-    except ClientDisconnect as err:
-        raise ClientDisconnected("The client closed the connection before sending the whole body.") from err
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect (starlette's request.stream() raises ClientDisconnect)
+            raise ClientDisconnected("The client closed the connection before sending the whole body.")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit_bytes:
+            raise RequestEntityTooLargeException(f"Request body is larger than {limit_bytes} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)  # one chunk: that object itself
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:

@@ -27,6 +27,12 @@ cluster nodes alike) packs with `hiredis.pack_command`, once per command, with r
 - anything else (`bool`, `None`, other types), or a client configured with another encoding, goes to redis-py's own
   packer, so the error (`DataError`) and every other behaviour stay redis-py's.
 
+**Sends without a task.** redis-py's asyncio `send_packed_command` bounds each write by `socket_timeout` with
+`asyncio.wait_for`, which on Python 3.11 wraps the write in a new Task (created, scheduled, run a loop iteration
+later): about a tenth of the router's CPU per event in the scale bench's profile went to those tasks. The
+connections here write at once and bound only a drain that has to wait (the kernel's buffer full) with
+`asyncio.timeout`; the errors are redis-py's (`TimeoutError("Timeout writing to socket")`, `ConnectionError`).
+
 Everything else (connection handling, parsing replies with hiredis, pipelines, scripts, cluster routing) is
 redis-py's.
 """
@@ -51,7 +57,7 @@ from redis.asyncio.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 __all__ = [
     "AnyRedis",
@@ -120,6 +126,36 @@ class _HiredisPacking:
         for command in commands:
             pieces.extend(self.pack_command(*command))
         return [b"".join(pieces)]
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """redis-py's `send_packed_command`, writing in the caller's task (no `wait_for` task per write)."""
+        connection: Any = self
+        if not connection.is_connected:
+            await connection.connect_check_health(check_health=False)
+        if check_health:
+            await connection.check_health()
+        try:
+            if isinstance(command, str):
+                command = command.encode()
+            if isinstance(command, bytes):
+                command = [command]
+            writer = connection._writer
+            writer.writelines(command)
+            if connection.socket_timeout and writer.transport.get_write_buffer_size():  # drain may have to wait
+                async with asyncio.timeout(connection.socket_timeout):
+                    await writer.drain()
+            else:
+                await writer.drain()  # returns at once; raises the error of a lost connection
+        except TimeoutError:
+            await connection.disconnect(nowait=True)
+            raise redis.TimeoutError("Timeout writing to socket") from None
+        except OSError as e:
+            await connection.disconnect(nowait=True)
+            err_no, errmsg = ("UNKNOWN", e.args[0]) if len(e.args) == 1 else (e.args[0], e.args[1])
+            raise redis.ConnectionError(f"Error {err_no} while writing to socket. {errmsg}.") from e
+        except BaseException:  # as redis-py: a write cut short leaves the connection unusable
+            await connection.disconnect(nowait=True)
+            raise
 
 
 class HiredisConnection(_HiredisPacking, Connection):
@@ -219,7 +255,10 @@ async def run_script_many(
     for index, result in enumerate(results):
         if isinstance(result, NoScriptError):
             keys, args = calls[index]
-            results[index] = await script(keys=list(keys), args=list(args))
+            try:
+                results[index] = await script(keys=list(keys), args=list(args))
+            except ResponseError as err:  # its own error, in its place, as the pipeline's
+                results[index] = err
     return results
 
 

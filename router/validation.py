@@ -9,7 +9,11 @@ regular expression pattern: [\\.\\-_A-Za-z0-9]+`. Paths use lowerCamel member na
 sensitive members are never echoed. Unknown members are ignored, and a JSON `null` counts as absent, as on AWS.
 
 PutEvents runs through here on the hot path, so each operation's input shape is compiled once, on first use, into
-a tree of small closures; validating a request is then a walk over the body with no model look-ups.
+a tree of small closures; validating a request is then a walk over the body with no model look-ups. Each shape is
+compiled twice: the full check, which collects AWS's messages, and a *quick* predicate that only answers "this
+value passes" (no paths, no message lists, plain string members tested inline); a request runs the quick one first
+and the full one only when the quick one says no, which is exactly when the full one finds something
+(tests/router/test_validation_quick.py compares the two on thousands of generated requests).
 
 Two limits AWS documents but the model does not encode (at most 10 targets per PutTargets and 10 ids per
 RemoveTargets) are added as list-length constraints, so they read like every other constraint violation.
@@ -55,21 +59,32 @@ _ENUM_ORDER: dict[str, tuple[str, ...]] = {
 _CASE_INSENSITIVE_ENUMS = frozenset({"ConnectionOAuthHttpMethod"})
 """Enums AWS accepts in any letter case: an OAuth connection with `"HttpMethod": "put"` is created."""
 
-_compiled: dict[str, _Check] = {}
+_Quick = Callable[[Any], bool]
+"""True exactly when the full check of the same shape would pass the value (no violation, no wrong type)."""
+
+_compiled: dict[str, tuple[_Quick, _Check]] = {}
 
 
 def validate_input(operation: str, body: dict[str, Any]) -> None:
     """Validate a request body against `operation`'s input shape, or raise the error AWS would."""
-    check = _compiled.get(operation)
-    if check is None:
-        check = _compiled[operation] = _compile_operation(operation)
-    _run(check, body)
+    compiled = _compiled.get(operation)
+    if compiled is None:
+        compiled = _compiled[operation] = _compile_operation(operation)
+    quick, check = compiled
+    if not quick(body):
+        _run(check, body)
 
 
 def validator_for(shape: StructureShape) -> Callable[[dict[str, Any]], None]:
     """A validator for any service's input shape (e.g. EventBridge Scheduler's), with the same texts."""
     check = _compile_structure(shape, {})
-    return lambda body: _run(check, body)
+    quick = _quick_structure(shape, {})
+
+    def validate(body: dict[str, Any]) -> None:
+        if not quick(body):
+            _run(check, body)
+
+    return validate
 
 
 def _run(check: _Check, body: dict[str, Any]) -> None:
@@ -84,12 +99,16 @@ def _run(check: _Check, body: dict[str, Any]) -> None:
 # -- compilation ----------------------------------------------------------------------------------------------
 
 
-def _compile_operation(operation: str) -> _Check:
+def _compile_operation(operation: str) -> tuple[_Quick, _Check]:
     shape = events_model().operation_model(operation).input_shape
     if shape is None:
-        return _accept_object
+        return _accept_anything, _accept_object
     overlays = {member: limit for (op, member), limit in _DOCUMENTED_LIMITS.items() if op == operation}
-    return _compile_structure(shape, overlays)
+    return _quick_structure(shape, overlays), _compile_structure(shape, overlays)
+
+
+def _accept_anything(value: Any) -> bool:
+    return True
 
 
 def _accept_object(value: Any, path: _Path, errors: list[str]) -> None:
@@ -301,6 +320,93 @@ def _compile_pattern(text: str) -> re.Pattern[str]:
     except re.error:
         translated = text.replace(r"\p{L}", r"\w").replace(r"\p{N}", r"\w").replace(r"\p{Z}", r"\s")
         return re.compile(translated, re.DOTALL)
+
+
+# -- quick predicates: the same acceptance as the checks above, without building any message ----------------
+
+
+def _quick(shape: Shape, extra: dict[str, int] | None = None) -> _Quick | None:
+    """The predicate of `shape`; None for a string without constraints (its members test `type(v) is str`
+    inline). Exact types: JSON gives no subclasses, and a subclass only costs the full check."""
+    kind = shape.type_name
+    if isinstance(shape, StructureShape):
+        return _quick_structure(shape, {})
+    if isinstance(shape, ListShape):
+        return _quick_list(shape, extra or {})
+    if isinstance(shape, MapShape):
+        return _quick_map(shape)
+    if kind == "string":
+        meta = shape.metadata
+        if not any(name in meta for name in ("pattern", "min", "max", "enum")) and shape.name not in _ENUM_ORDER:
+            return None
+        string_rules = _scalar_rules(shape)
+        return lambda v: type(v) is str and not string_rules(v)
+    if kind in ("integer", "long"):
+        number_rules = _scalar_rules(shape)
+        return lambda v: type(v) is int and not number_rules(v)
+    if kind == "boolean":
+        return lambda v: type(v) is bool
+    if kind in ("timestamp", "float", "double"):
+        return lambda v: type(v) is int or type(v) is float
+    if kind == "blob":
+        return lambda v: type(v) is str
+    raise RuntimeError(f"unsupported shape type {kind} ({shape.name})")  # pragma: no cover - model has none
+
+
+def _plain_string(v: Any) -> bool:
+    return type(v) is str
+
+
+def _quick_structure(shape: StructureShape, overlays: dict[str, dict[str, int]]) -> _Quick:
+    required = frozenset(shape.required_members)
+    members = [(name, name in required, _quick(member, overlays.get(name))) for name, member in shape.members.items()]
+
+    def quick(value: Any) -> bool:
+        if type(value) is not dict:
+            return False
+        for name, is_required, member_quick in members:
+            item = value.get(name)
+            if item is None:
+                if is_required:
+                    return False
+            elif member_quick is None:
+                if type(item) is not str:
+                    return False
+            elif not member_quick(item):
+                return False
+        return True
+
+    return quick
+
+
+def _quick_list(shape: ListShape, extra: dict[str, int]) -> _Quick:
+    low = shape.metadata.get("min")
+    highs = [limit for limit in (shape.metadata.get("max"), extra.get("max")) if limit is not None]
+    high = min(highs) if highs else None
+    item_quick = _quick(shape.member) or _plain_string
+
+    def quick(value: Any) -> bool:
+        if type(value) is not list:
+            return False
+        size = len(value)
+        if (high is not None and size > high) or (low is not None and size < low):
+            return False
+        return all(item is not None and item_quick(item) for item in value)
+
+    return quick
+
+
+def _quick_map(shape: MapShape) -> _Quick:
+    high = shape.metadata.get("max")
+    key_rules = _scalar_rules(shape.key)
+    value_quick = _quick(shape.value) or _plain_string
+
+    def quick(value: Any) -> bool:
+        if type(value) is not dict or (high is not None and len(value) > high):
+            return False
+        return all(not key_rules(key) and item is not None and value_quick(item) for key, item in value.items())
+
+    return quick
 
 
 # -- messages -------------------------------------------------------------------------------------------------

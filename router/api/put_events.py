@@ -2,9 +2,10 @@
 
 An entry is a success only once its envelope is in the bus's ingest stream (`XADD` acknowledged by Redis); matching
 and delivery happen later, in the ingest worker (`router.ingest`), so a slow rule set or target never slows
-PutEvents down. The entries of one request are grouped per bus and each bus's group is appended in one pipelined
-round trip (one Lua script: one Redis Cluster slot per bus, all of the bus's entries or none); the buses of a request
-are appended concurrently. If Redis cannot be reached, the affected entries fail with `InternalFailure` (retryable).
+PutEvents down. The entries of one request are grouped per bus and each bus's group is appended in one Lua script
+call (one Redis Cluster slot per bus, all of the bus's entries or none); the buses of a request are appended
+concurrently, and the calls of concurrent requests share one pipelined round trip (router.coalesce). If Redis
+cannot be reached, the affected entries fail with `InternalFailure` (retryable).
 
 Whole-request failures (AWS): not 1-10 entries, and a total size over `settings.put_events_limit_bytes` by AWS's
 formula -> `ValidationException`; a member of the wrong JSON type -> `SerializationException`. Per-entry failures:
@@ -42,6 +43,7 @@ from typing import Any
 
 from router.arns import Arns
 from router.backlog import APPEND_SCRIPT, THROTTLED_ENTRY, append_args, append_keys
+from router.coalesce import ScriptBatcher
 from router.delivery.bus_target import MAX_BUS_HOPS
 from router.delivery.http import HOPS_HEADER
 from router.envelope import (
@@ -191,8 +193,12 @@ async def _checked(
     kept: dict[str, list[_Item]] = {}
     for bus, items in by_bus.items():
         try:
+            bus_checks = await checks.checks(state, bus)
+            if not bus_checks:  # the bus validates nothing: no work per entry
+                kept[bus] = items
+                continue
             for item in items:
-                failure = await checks.check(state, bus, entries[item[0]])
+                failure = next(filter(None, (check(entries[item[0]]) for check in bus_checks)), None)
                 if failure is not None:
                     err = EntryError(*failure)
                     results[item[0]] = {"ErrorCode": err.code, "ErrorMessage": err.message}
@@ -272,13 +278,13 @@ async def _append(
 
     Entries of a request that carried a hop count are appended with `hops` one more, as a bus target appends them;
     all others without the field."""
-    script = state.extras.get(_SCRIPT_KEY)
-    if script is None:
-        script = state.extras[_SCRIPT_KEY] = state.redis.register_script(APPEND_SCRIPT)
+    appends: ScriptBatcher | None = state.extras.get(_SCRIPT_KEY)
+    if appends is None:  # the calls of concurrent requests share round trips (router.coalesce)
+        appends = state.extras[_SCRIPT_KEY] = ScriptBatcher(state.redis, state.redis.register_script(APPEND_SCRIPT))
     next_hops = None if hops is None else hops + 1
     args = append_args(state.settings.ingest_backlog_limit_events, [(envelope, next_hops) for _, _, envelope in items])
     try:
-        ids = await script(keys=append_keys(state.keys, bus), args=args)
+        ids = await appends.run(append_keys(state.keys, bus), args)
     except Exception:  # connection lost or Redis refused: none of these can be called accepted
         log.exception("appending %d events to bus %s failed", len(items), bus)
         return  # results stay InternalFailure (retryable)

@@ -167,3 +167,33 @@ async def test_entry_checks_that_cannot_be_read_fail_the_entries_retryably_and_a
     down[0] = False
     assert await cache.check(state, "b", {}) is None
     assert asked[0] == 2
+
+
+async def test_callers_that_find_a_bus_checks_expired_together_share_one_read() -> None:
+    """32 PutEvents requests in flight when a bus's checks expire: one read of the checks, not 32; a caller that
+    is cancelled while it waits does not cancel the read the others wait on."""
+    import asyncio
+
+    from router.extensions import EntryCheck, EntryCheckCache
+
+    release = asyncio.Event()
+    asked = [0]
+
+    async def factory(state: AppState, bus: str) -> EntryCheck | None:
+        asked[0] += 1
+        await release.wait()
+        return None
+
+    cache = EntryCheckCache([factory], ttl_s=1.0, clock=lambda: 0.0)
+    state: Any = None
+    waiters = [asyncio.create_task(cache.checks(state, "b")) for _ in range(32)]
+    await asyncio.sleep(0)
+    waiters[0].cancel()
+    release.set()
+    outcomes = await asyncio.gather(*waiters, return_exceptions=True)
+    assert isinstance(outcomes[0], asyncio.CancelledError)
+    assert outcomes[1:] == [()] * 31
+    assert asked[0] == 1
+    assert cache.reads == 1
+    assert await cache.checks(state, "b") == ()  # cached now
+    assert asked[0] == 1

@@ -216,3 +216,61 @@ def test_the_cluster_flag_in_the_url_is_taken_out_and_wins() -> None:
     assert split_cluster_flag("redis://h:1/0?cluster=no") == ("redis://h:1/0", False)
     assert split_cluster_flag("redis://h:1/0") == ("redis://h:1/0", None)
     assert is_cluster("redis://127.0.0.1:1/0?cluster=no") is False  # no server is asked
+
+
+@pytest.mark.integration
+async def test_commands_are_written_without_a_task_per_write(redis_url: str) -> None:
+    """redis-py's own send wraps each write in `asyncio.wait_for`, a new Task on Python 3.11; ours writes in the
+    caller's task (the loop's task factory sees no write task for 50 commands and a 10-command pipeline; redis-py
+    itself starts other tasks, e.g. to release a pool's connection)."""
+    found = connect(redis_url, socket_timeout=5)
+    created: list[Any] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+
+    def counting(loop: Any, coro: Any, **kwargs: Any) -> Any:
+        if "_send_packed_command" in getattr(coro, "__qualname__", ""):
+            created.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    try:
+        await found.set("{w}:warm", 0)  # connections opened (and, on a cluster, the slots read) before counting
+        loop.set_task_factory(counting)
+        for n in range(50):
+            await found.set("{w}:k", n)
+        async with found.pipeline(transaction=False) as pipe:
+            for _ in range(10):
+                pipe.incr("{w}:n")
+            assert (await pipe.execute())[-1] == 10
+        assert created == []
+        assert await found.get("{w}:k") == b"49"
+    finally:
+        loop.set_task_factory(previous)
+        await found.aclose()
+
+
+@pytest.mark.integration
+async def test_a_write_redis_does_not_take_times_out_as_in_redis_py(tmp_path: Any) -> None:
+    """A Redis that stops reading (SIGSTOP) while a command larger than the socket buffers is written: the write's
+    drain waits, and fails after `socket_timeout` with redis-py's TimeoutError; the connection is dropped."""
+    import signal
+
+    import redis.exceptions
+
+    from tests.conftest import RedisServer
+
+    data = tmp_path / "redis"
+    data.mkdir()
+    server = RedisServer(data)
+    found = connect(server.url, cluster=False, socket_timeout=1)
+    try:
+        await found.ping()
+        server.proc.send_signal(signal.SIGSTOP)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(redis.exceptions.TimeoutError, match="Timeout"):
+            await found.set("big", b"x" * 64_000_000)
+        assert asyncio.get_running_loop().time() - started < 30
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+        await found.aclose()
+        server.stop()
