@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -45,7 +45,10 @@ MATCHING_STATES = frozenset({"ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_
 SWAP_WAIT_S = 0.05
 """How long `MatcherCache.get` waits for a compile it started before answering with the previous version."""
 HEAP_GROWTH = 2.0
-"""How much the frozen heap may grow before `HeapPolicy` collects it in full once (see there)."""
+"""How much the frozen heap may grow (with no more rules) before `HeapPolicy` collects it in full once."""
+FULL_COLLECTIONS_HELD = 1 << 30
+"""The collector's third threshold while a build runs: automatic full collections never come (`HeapPolicy`)."""
+_T = TypeVar("_T")
 
 
 class Matcher(Protocol):
@@ -254,6 +257,8 @@ class MatcherCache:
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self._rules_since = redis.register_script(RULES_SINCE)
+        self._rule_count = 0
+        """Rules compiled in `_compiled` over all buses (for `HeapPolicy`)."""
 
     async def get(self, bus: str) -> CompiledBus:
         """The bus's matcher, at most `refresh_interval_s` behind Redis (plus the time a change takes to compile)."""
@@ -289,23 +294,25 @@ class MatcherCache:
         since = builder.version if builder.compiled is not None else -1
         version, count, everything, records = await self._read_since(bus, since)
         compiled: CompiledBus | None = None
+        building = HEAP.building
         if not everything:
             compiled = await loop.run_in_executor(
-                self._compile_thread(), builder.apply_changes, version, records, count
+                self._compile_thread(), building, builder.apply_changes, version, records, count
             )
         if compiled is None:
             if not everything:  # out of step with the change feed: read the whole hash
                 log.info("bus %s: the rules hash does not match its change feed; reading it whole", bus)
                 version, count, everything, records = await self._read_since(bus, -1)
             whole = {name: raw for name, raw in records.items() if raw is not None}
-            compiled = await loop.run_in_executor(self._compile_thread(), builder.apply, version, whole)
+            compiled = await loop.run_in_executor(self._compile_thread(), building, builder.apply, version, whole)
         if self._builders.get(bus) is not builder:  # forgotten meanwhile
             return compiled
         current = self._compiled.get(bus)
         if current is None or compiled.version >= current.version:
             self._compiled[bus] = compiled
             if compiled is not current:
-                HEAP.settle()
+                self._rule_count += len(compiled.rule_names) - (len(current.rule_names) if current else 0)
+                HEAP.settle(self._rule_count)
         self._checked_at[bus] = time.monotonic()
         log.debug(
             "bus %s: %d rules at version %d, compiled in %.1f ms",
@@ -334,7 +341,9 @@ class MatcherCache:
             return self._executor
 
     def forget(self, bus: str) -> None:
-        self._compiled.pop(bus, None)
+        forgotten = self._compiled.pop(bus, None)
+        if forgotten is not None:
+            self._rule_count -= len(forgotten.rule_names)
         self._checked_at.pop(bus, None)
         self._builders.pop(bus, None)
         self._reloads.pop(bus, None)
@@ -354,24 +363,33 @@ class HeapPolicy:
     at 10,000 compiled rules that is ~300,000 objects and 150-250 ms, and the allocation of rule changes triggers
     one every few seconds, so the event loop stalled for that long (issue 7, item 4). Compiled state is acyclic
     (`patterns.machine`: a replaced snapshot, its indexes and its generated code are freed by reference counting),
-    so it needs no cyclic collection at all. `settle`, called after each compiled swap, collects the young
-    generations (a cost bounded by the collector's thresholds, whatever the heap) and then freezes everything
-    (`gc.freeze`): from then on collections traverse only newer objects, and a replaced snapshot is still freed,
-    by reference counting.
+    so it needs no cyclic collection at all. Three steps keep it out of the collector's way:
+
+    - `building` wraps every build on the compile thread: while one runs, automatic full collections wait (the
+      young generations are still collected), so a big build never has the collector traverse its half-built
+      state again and again (the first build of a bus of 10,000 rules triggered several, up to ~450 ms each);
+    - `settle`, after each compiled swap, collects the young generations (a cost bounded by the collector's
+      thresholds, whatever the heap) and freezes everything (`gc.freeze`): from then on collections traverse only
+      newer objects, and a replaced snapshot is still freed, by reference counting;
+    - `started`, once before a process serves, collects its start-up heap in full and freezes it.
 
     Freezing also takes in whatever else is alive at that moment (requests in flight). Should such an object later
     become cyclic garbage it would stay, so the frozen heap is watched: when it has grown to `growth` times its
-    size after the last full collection, it is unfrozen and collected in full once (one pause as long as before,
-    and only after the heap doubled: never while a bus's rule count holds steady).
+    size after the last full collection while the number of compiled rules did not grow (growth that more rules
+    explain raises the mark instead), it is unfrozen and collected in full once: one pause as long as before the
+    policy, after the heap doubled with garbage, never from rule changes alone.
     """
 
     def __init__(self, growth: float = HEAP_GROWTH) -> None:
         self.growth = growth
         self.baseline = 0
-        """Frozen objects right after the last full collection (0: none yet)."""
+        """Frozen objects after the last full collection, or after the compiled rules last grew (0: none yet)."""
+        self.rules = 0
+        """Compiled rules at `baseline`."""
         self.full_collections = 0
-        self.settles = 0
         self._lock = threading.Lock()
+        self._builds = 0
+        self._threshold: tuple[int, int, int] | None = None
 
     def started(self) -> None:
         """The process's start-up is over (before it serves): collect its heap in full once and freeze it."""
@@ -380,24 +398,40 @@ class HeapPolicy:
             gc.freeze()
             self.baseline = gc.get_freeze_count()
 
-    def settle(self) -> None:
-        """After a compiled swap: collect the young generations, freeze, and collect in full if the frozen heap
-        grew past `growth` times its size after the last full collection."""
+    def building(self, build: Callable[..., _T], *args: Any) -> _T:
+        """`build(*args)` with automatic full collections held back meanwhile (nested and concurrent calls too)."""
         with self._lock:
-            self.settles += 1
+            if self._builds == 0:
+                self._threshold = gc.get_threshold()
+                gc.set_threshold(self._threshold[0], self._threshold[1], FULL_COLLECTIONS_HELD)
+            self._builds += 1
+        try:
+            return build(*args)
+        finally:
+            with self._lock:
+                self._builds -= 1
+                if self._builds == 0 and self._threshold is not None:
+                    gc.set_threshold(*self._threshold)
+                    self._threshold = None
+
+    def settle(self, rules: int) -> None:
+        """After a compiled swap (`rules`: how many rules the process has compiled now): collect the young
+        generations, freeze, and collect in full if the frozen heap outgrew its mark (see the class)."""
+        with self._lock:
             gc.collect(1)  # the young generations only: bounded by the thresholds, not by the heap
             gc.freeze()
             frozen = gc.get_freeze_count()
-            if self.baseline and frozen <= self.growth * self.baseline:
+            if not self.baseline or rules > self.rules:
+                self.baseline, self.rules = max(self.baseline, frozen), max(self.rules, rules)
                 return
-            if self.baseline:
-                gc.unfreeze()
-                gc.collect()
-                gc.freeze()
-                self.full_collections += 1
-                frozen = gc.get_freeze_count()
-            self.baseline = frozen
-            log.debug("heap settled: %d objects frozen (full collections: %d)", frozen, self.full_collections)
+            if frozen <= self.growth * self.baseline:
+                return
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            self.full_collections += 1
+            self.baseline, self.rules = gc.get_freeze_count(), rules
+            log.info("heap: frozen objects outgrew their mark; collected in full (%d frozen now)", self.baseline)
 
 
 HEAP = HeapPolicy()

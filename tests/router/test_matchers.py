@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 import patterns
 from patterns.parser import MAX_STATES_PER_RULE
 from router.keys import Keys
-from router.matchers import HeapPolicy, MatcherCache, _Builder, compile_rules
+from router.matchers import FULL_COLLECTIONS_HELD, HeapPolicy, MatcherCache, _Builder, compile_rules
 from router.store.rules import RedisRuleStore
 from router.store.scripts import RULE_CHANGES_SLACK
 from tests.router.test_loop_lag import LOOP_CPU_BOUND_S, LoopProbe
@@ -300,25 +300,45 @@ class _Cycle:
 
 def test_frozen_cyclic_garbage_is_collected_once_the_frozen_heap_has_grown() -> None:
     """`HeapPolicy` freezes whatever is alive at a swap; an object that later becomes cyclic garbage is out of the
-    collector's reach until the frozen heap has grown `growth` times, and then it is collected (one full pass)."""
+    collector's reach until the frozen heap has grown `growth` times with no more rules compiled, and then it is
+    collected (one full pass). Growth that more rules explain only raises the mark."""
     policy = HeapPolicy(growth=1.02)
     try:
-        policy.settle()
+        policy.settle(rules=10)
         cycle = _Cycle()
         cycle.me = cycle
         ref = weakref.ref(cycle)
-        policy.settle()  # frozen while alive
+        policy.settle(rules=10)  # frozen while alive
         del cycle
-        policy.settle()  # no growth: still there
+        more = [[i] for i in range(policy.baseline // 40 + 1)]  # tracked lists: the heap grows past 1.02x ...
+        policy.settle(rules=20)  # ... with more rules: the mark rises, nothing is collected
         assert ref() is not None
         assert policy.full_collections == 0
-        grown = [[i] for i in range(policy.baseline // 40 + 1)]  # tracked lists: the heap grows past 1.02x
-        policy.settle()
+        assert policy.baseline >= len(more)
+        grown = [[i] for i in range(policy.baseline // 40 + 1)]  # and again, with the same rules
+        policy.settle(rules=20)
         assert ref() is None
         assert policy.full_collections == 1
-        assert policy.baseline >= len(grown)
+        assert policy.baseline >= len(grown) + len(more)
     finally:
         gc.unfreeze()
+
+
+def test_a_build_holds_back_automatic_full_collections_and_only_them() -> None:
+    policy = HeapPolicy()
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+
+    def build(depth: int) -> int:
+        seen.append(gc.get_threshold())
+        return policy.building(build, depth - 1) if depth else 7
+
+    assert policy.building(build, 2) == 7
+    assert seen == [(before[0], before[1], FULL_COLLECTIONS_HELD)] * 3
+    assert gc.get_threshold() == before
+    with pytest.raises(ZeroDivisionError):
+        policy.building(lambda: 1 // 0)
+    assert gc.get_threshold() == before
 
 
 @pytest.mark.integration
