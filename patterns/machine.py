@@ -35,7 +35,7 @@ from typing import Any, Final
 
 import orjson
 
-from patterns._arrays import flatten_arrays, walk, walk_aliased
+from patterns._arrays import flatten_arrays, flatten_single, walk, walk_aliased, walk_single
 from patterns._fieldindex import FieldIndex, Hit, Matcher
 from patterns._specialise import Fast, generate
 from patterns.errors import InvalidEvent
@@ -548,6 +548,9 @@ def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) 
         hits: list[Hit[_Node]] = []
         _walk_simple(snapshot.root, simple, hits)
         return snapshot.memo.answer(hits)
+    single = flatten_single(event, snapshot.tree, raw)
+    if single is not None:
+        return walk_single(snapshot.root, single)
     flat = flatten_arrays(event, snapshot.tree, raw)
     if flat.aliased:
         return sorted(walk_aliased(snapshot.root, flat))
