@@ -50,6 +50,7 @@ take only the caller's namespace's fields. Workers read the registry, so they se
 | `sb:{b:N}:bus:B:rules` | hash | rule name -> rule record (JSON, see below) |
 | `sb:{b:N}:bus:B:targets:R` | hash | target id -> target record (JSON, the model's Target shape) for rule R |
 | `sb:{b:N}:bus:B:version` | string (int) | incremented in the same transaction as every rule or target change |
+| `sb:{b:N}:bus:B:rule-changes` | sorted set | rule name -> version of its last change (`""`: floor; router.matchers) |
 | `sb:{b:N}:bus:B:ingest` | stream | accepted events: `event` = the envelope JSON, `hops` = bus targets passed |
 | `sb:{b:N}:bus:B:ingest-parked` | stream | events the ingest worker could not route, to re-drive (router.ingest) |
 | `sb:{b:N}:bus:B:counters` | hash | per-bus and per-rule metric counters (`Invocations:R`, ...) |
@@ -256,6 +257,9 @@ class Keys:
 
     def version(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:version"
+
+    def rule_changes(self, bus: str) -> str:
+        return f"{self.bus_tag(bus)}:rule-changes"
 
     def ingest(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:ingest"

@@ -35,6 +35,7 @@ from starlette.applications import Starlette
 from router.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from router.faults import QuietFaults
 from router.front_door import Limits, protocol_class
+from router.matchers import HEAP
 from router.settings import Settings, redact_url
 from router.startup import LISTEN_BACKLOG, ExitCode, StartupError, bind_socket, check_redis, connection_budget
 
@@ -161,6 +162,7 @@ async def _lifespan_then_serve(app: Starlette, server: _Server, sock: socket.soc
                 loop.remove_signal_handler(signum)
                 signal.signal(signum, _ignore_signal)
             starting = False
+            HEAP.started()  # the settled start-up heap out of the collector's reach (router.matchers.HeapPolicy)
             await server.serve(sockets=[sock])
     except asyncio.CancelledError:
         if not starting:
