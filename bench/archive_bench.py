@@ -3,24 +3,28 @@ and Redis bytes per archived event. One run, one machine, everything on loopback
 
 Setup: a throwaway redis-server (no persistence: this measures the archive, not fsync) and router processes started
 from this tree (`create_app` under uvicorn). Events are ~1 KB envelopes (an order-like Detail of ~900 bytes with varied
-values, so compression is not flattered).
+values, so compression is not flattered; the senders cycle through 640 different Details).
 
 1. **Ingest with the archive off vs on.** A router (ingest and delivery workers) with a bus of 100 rules (10 match
    every event, as bench/ingest_bench.py). A separate process sends `--ingest-events` events with PutEvents (10 per
    request, `--concurrency` in flight); the time runs until the ingest worker has routed the last one (its group
    has nothing pending or unread). On bus `off` (no archive) and bus `on` (an archive of every event), alternating,
-   `--rounds` times. Reported: medians of routed events/s and of the router process's CPU time per event (user +
-   system, from /proc), and the archive's cost in each (CPU per event is the steadier on a shared machine).
+   `--rounds` times (the order swapped every round). Reported: medians of routed events/s and of the router
+   process's CPU time per event (user + system, from /proc), the median of the rounds' on/off CPU ratios, and the
+   router's plus redis-server's CPU per event (the archive's writes run in Redis), and the archive's cost in each
+   (CPU per event is the steadier on a shared machine).
 2. **Fill.** The `on` archive is topped up to `--events` (1,000,000) with the import path (`archive.store
    .add_events`, as `switchboard archive import`; same member format as archiving on ingest). Reported: Redis bytes
    per archived event (`MEMORY USAGE` of the archive's keys, all samples) against the mean envelope size.
 3. **Replay.** A second router process, without ingest workers (so the measurement is the runner's own), replays
    the whole archive into a new bus with 100 rules. Backpressure is raised above the archive size for this run (the
    destination's events are not routed meanwhile; by default a replay waits while 100,000 wait). Reported: appended
-   events/s (StartReplay to COMPLETED) and the replaying process's RSS, sampled every 0.2 s (start, max, growth).
+   events/s (StartReplay to COMPLETED), the replaying process's CPU per event, and its RSS, sampled every 0.2 s
+   (start, max, growth).
 
     .venv/bin/python -m bench.archive_bench                # the issue's sizes
     .venv/bin/python -m bench.archive_bench --events 200000 --ingest-events 50000
+    .venv/bin/python -m bench.archive_bench --events 200000 --skip-ingest --page-events 2000   # replay only
 """
 
 from __future__ import annotations
@@ -56,12 +60,14 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 
 _ROUTER = textwrap.dedent(
     """
-    import sys, uvicorn
+    import dataclasses, sys, uvicorn
     from archive import ArchiveOptions, extension
     from router.app import create_app
     from router.settings import Settings
-    url, port, ingest, backlog = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+    url, port, ingest, backlog, page = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4]), sys.argv[5]
     options = ArchiveOptions(replay_poll_interval_s=0.1, replay_backlog_limit_events=backlog)
+    if page:
+        options = dataclasses.replace(options, replay_page_events=int(page))
     app = create_app(Settings(redis_url=url), ingest=ingest, extensions=[extension(options)])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
     """
@@ -84,10 +90,10 @@ def _call(url: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _router(redis_url: str, *, ingest: bool, backlog: int) -> tuple[subprocess.Popen[bytes], str]:
+def _router(redis_url: str, *, ingest: bool, backlog: int, page: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-c", _ROUTER, redis_url, str(port), "1" if ingest else "0", str(backlog)]
+    args = [sys.executable, "-c", _ROUTER, redis_url, str(port), "1" if ingest else "0", str(backlog), str(page or "")]
     proc = subprocess.Popen(args, env=env)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
@@ -130,14 +136,25 @@ def _detail(seed: int) -> dict[str, Any]:
     }
 
 
-def _body(bus: str) -> bytes:
-    detail = orjson.dumps(_detail(1)).decode()
-    entry = {"Source": "bench.archive", "DetailType": "OrderPlaced", "Detail": detail, "EventBusName": bus}
-    return orjson.dumps({"Entries": [entry] * 10})
+BODIES = 64
+"""Distinct PutEvents bodies a sender cycles through (10 entries each, every Detail different)."""
+
+
+def _body(bus: str, n: int) -> bytes:
+    entries = [
+        {
+            "Source": "bench.archive",
+            "DetailType": "OrderPlaced",
+            "Detail": orjson.dumps(_detail(n * 10 + i)).decode(),
+            "EventBusName": bus,
+        }
+        for i in range(10)
+    ]
+    return orjson.dumps({"Entries": entries})
 
 
 async def _send(url: str, bus: str, events: int, concurrency: int) -> float:
-    body = _body(bus)
+    bodies = [_body(bus, n) for n in range(BODIES)]
     headers = {**HEADERS, "X-Amz-Target": "AWSEvents.PutEvents"}
     sent = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -147,6 +164,7 @@ async def _send(url: str, bus: str, events: int, concurrency: int) -> float:
         async def worker() -> None:
             nonlocal sent
             while sent < events:
+                body = bodies[(sent // 10) % BODIES]
                 sent += 10
                 response = await client.post(url, content=body, headers=headers)
                 if orjson.loads(response.content).get("FailedEntryCount"):
@@ -184,14 +202,19 @@ def _cpu_s(pid: int) -> float:
 
 
 def _ingest_rate(
-    url: str, client: redis.Redis, bus: str, events: int, concurrency: int, *, pid: int
-) -> tuple[float, float]:
-    """(routed events/s, router CPU µs per event) for `events` events PutEvents'd into `bus`."""
-    start, cpu = time.perf_counter(), _cpu_s(pid)
+    url: str, client: redis.Redis, bus: str, events: int, concurrency: int, *, pid: int, redis_pid: int
+) -> tuple[float, float, float]:
+    """(routed events/s, router CPU µs per event, redis-server CPU µs per event) for `events` events PutEvents'd
+    into `bus`."""
+    start, cpu, redis_cpu = time.perf_counter(), _cpu_s(pid), _cpu_s(redis_pid)
     _send_elsewhere(url, bus, events, concurrency)
     while not _routed(client, bus):
         time.sleep(0.01)
-    return events / (time.perf_counter() - start), (_cpu_s(pid) - cpu) / events * 1e6
+    return (
+        events / (time.perf_counter() - start),
+        (_cpu_s(pid) - cpu) / events * 1e6,
+        (_cpu_s(redis_pid) - redis_cpu) / events * 1e6,
+    )
 
 
 def _fill(client: redis.Redis, record: dict[str, Any], upto: int) -> None:
@@ -226,12 +249,40 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+def _ingest_phase(url: str, client: redis.Redis, args: argparse.Namespace, pids: dict[str, int]) -> None:
+    """Ingest into bus `off` (no archive) and bus `on` (archived), alternating; prints the medians."""
+    _ingest_rate(url, client, "off", 2000, args.concurrency, **pids)  # warm up both paths
+    _ingest_rate(url, client, "on", 2000, args.concurrency, **pids)
+    runs: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
+    for n in range(args.rounds):  # alternate (and swap the order every round): drifting load hits both alike
+        for bus in ("off", "on") if n % 2 == 0 else ("on", "off"):
+            runs[bus].append(_ingest_rate(url, client, bus, args.ingest_events, args.concurrency, **pids))
+    off, on = (statistics.median(r[0] for r in runs[b]) for b in ("off", "on"))
+    off_cpu, on_cpu = (statistics.median(r[1] for r in runs[b]) for b in ("off", "on"))
+    off_all, on_all = (statistics.median(r[1] + r[2] for r in runs[b]) for b in ("off", "on"))
+    paired = statistics.median(b[1] / a[1] - 1 for a, b in zip(runs["off"], runs["on"], strict=True))
+    archived = _call(url, "DescribeArchive", {"ArchiveName": "bench"})
+    print(
+        f"ingest ({args.rounds} alternating rounds of {args.ingest_events:,} events, medians): archive off "
+        f"{off:,.0f} events/s, {off_cpu:,.0f} µs router CPU per event; on {on:,.0f} events/s, {on_cpu:,.0f} µs; "
+        f"cost {1 - on / off:.1%} in throughput, {on_cpu / off_cpu - 1:.1%} in router CPU per event "
+        f"(median of the rounds' on/off ratios {paired:.1%}); router + redis-server CPU per event "
+        f"{off_all:,.0f} -> {on_all:,.0f} µs ({on_all / off_all - 1:.1%})"
+    )
+    for bus in ("off", "on"):
+        shown = ", ".join(f"{r:,.0f}/s {c:,.0f}+{rc:,.0f} µs" for r, c, rc in runs[bus])
+        print(f"  {bus} rounds (events/s, router+redis CPU per event): {shown}")
+    print(f"  archived on ingest: {archived['EventCount']:,} events ({archived['SizeBytes']:,} bytes)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="archive size for the memory and replay runs")
     parser.add_argument("--ingest-events", type=int, default=100_000, help="events per ingest run (off, on)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="alternating off/on ingest rounds (medians reported)")
+    parser.add_argument("--page-events", type=int, default=0, help="replay page size (default: ArchiveOptions')")
+    parser.add_argument("--skip-ingest", action="store_true", help="only the fill and the replay")
     args = parser.parse_args()
     exe = shutil.which("redis-server")
     if exe is None:
@@ -258,22 +309,9 @@ def main() -> None:
             _add_rules(url, bus)
         bus_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/on"
         _call(url, "CreateArchive", {"ArchiveName": "bench", "EventSourceArn": bus_arn})
-        _ingest_rate(url, client, "off", 2000, args.concurrency, pid=router.pid)  # warm up both paths
-        _ingest_rate(url, client, "on", 2000, args.concurrency, pid=router.pid)
-        runs: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
-        for _ in range(args.rounds):  # alternate, so drifting machine load hits both alike
-            for bus in ("off", "on"):
-                runs[bus].append(_ingest_rate(url, client, bus, args.ingest_events, args.concurrency, pid=router.pid))
-        off, on = (statistics.median(r for r, _ in runs[b]) for b in ("off", "on"))
-        off_cpu, on_cpu = (statistics.median(c for _, c in runs[b]) for b in ("off", "on"))
-        archived = _call(url, "DescribeArchive", {"ArchiveName": "bench"})
-        print(
-            f"ingest ({args.rounds} alternating rounds of {args.ingest_events:,} events, medians): archive off "
-            f"{off:,.0f} events/s, {off_cpu:,.0f} µs router CPU per event; on {on:,.0f} events/s, {on_cpu:,.0f} µs; "
-            f"cost {1 - on / off:.1%} in throughput, {on_cpu / off_cpu - 1:.1%} in CPU per event"
-        )
-        print(f"  each round: off {[f'{r:,.0f}' for r, _ in runs['off']]}, on {[f'{r:,.0f}' for r, _ in runs['on']]}")
-        print(f"  archived on ingest: {archived['EventCount']:,} events ({archived['SizeBytes']:,} bytes)")
+        pids = {"pid": router.pid, "redis_pid": redis_proc.pid}
+        if not args.skip_ingest:
+            _ingest_phase(url, client, args, pids)
         router.terminate()
         router.wait(timeout=30)
         procs.remove(router)
@@ -293,11 +331,11 @@ def main() -> None:
             f"{(int(client.info('memory')['used_memory']) - used_before) / 1e6:,.0f} MB during the fill"
         )
 
-        replayer, url = _router(redis_url, ingest=False, backlog=args.events * 2)
+        replayer, url = _router(redis_url, ingest=False, backlog=args.events * 2, page=args.page_events)
         procs.append(replayer)
         _add_rules(url, "dest")
         rss: list[int] = [_rss_kb(replayer.pid)]
-        start = time.perf_counter()
+        start, replay_cpu = time.perf_counter(), _cpu_s(replayer.pid)
         _call(url, "StartReplay", {
             "ReplayName": "bench", "EventSourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:archive/bench",
             "EventStartTime": 0, "EventEndTime": time.time() + 3600,
@@ -309,9 +347,12 @@ def main() -> None:
             if state in ("COMPLETED", "FAILED", "CANCELLED"):
                 break
             time.sleep(0.2)
-        seconds = time.perf_counter() - start
+        seconds, replay_cpu = time.perf_counter() - start, _cpu_s(replayer.pid) - replay_cpu
         appended = int(client.xlen(Keys().ingest("dest")))
-        print(f"replay: {state}, {appended:,} events appended in {seconds:.1f} s = {appended / seconds:,.0f} events/s")
+        print(
+            f"replay: {state}, {appended:,} events appended in {seconds:.1f} s = {appended / seconds:,.0f} events/s "
+            f"(replaying process CPU {replay_cpu / max(appended, 1) * 1e6:,.1f} µs per event)"
+        )
         print(
             f"  replaying process RSS: start {rss[0] / 1024:,.0f} MB, max {max(rss) / 1024:,.0f} MB, growth "
             f"{(max(rss) - rss[0]) / 1024:,.0f} MB ({len(rss)} samples)"
