@@ -40,9 +40,7 @@ def server(redis_url: str) -> Iterator[ServerThread]:
     srv.stop()
 
 
-def test_a_replay_of_many_pages_appends_each_event_once_in_event_time_order(
-    events_client: Any, redis_url: str
-) -> None:
+def test_a_replay_of_many_pages_appends_each_event_once_in_event_time_order(events_client: Any, redis_url: str) -> None:
     client = events_client
     client.create_event_bus(Name="orders")
     client.create_archive(ArchiveName="history", EventSourceArn=bus_arn("orders"))
