@@ -30,7 +30,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import orjson
@@ -139,7 +139,8 @@ class ReplayRunner:
         if archive is None:
             await self._end(record, "FAILED", f"Archive {record['ArchiveName']} does not exist.", ACTIVE_STATES)
             return
-        events_key = archive_store(self.state).events_key(archive)
+        store = archive_store(self.state)
+        events_key = store.events_key(archive)
         start_ms, end_ms = int(record["WindowStartMs"]), int(record["WindowEndMs"])
         checkpoint = state.checkpoint
         high = codec.time_max(end_ms)
@@ -155,7 +156,8 @@ class ReplayRunner:
             members: Any = await self.state.redis.zrange(
                 events_key, low, high, bylex=True, offset=0, num=self.page_events
             )
-            return [(codec.key_of(member), _decoded(member)) for member in members]
+            dictionaries = await store.dictionaries(archive, members)
+            return [(codec.key_of(member), _decoded(member, dictionaries)) for member in members]
 
         page = await read(checkpoint)
         while not self.stopping:
@@ -236,9 +238,11 @@ class ReplayRunner:
         return current.state in ("STARTING", "RUNNING")
 
 
-def _decoded(member: bytes) -> codec.Decoded | None:
+def _decoded(member: bytes, dictionaries: Mapping[int, codec.Dictionary]) -> codec.Decoded | None:
+    """The member's event; None (skipped, with a warning) for bytes that are not a member. A member whose dictionary
+    is missing raises codec.MissingDictionary: the replay stops and resumes later, it never skips the event."""
     try:
-        return codec.decode(member)
+        return codec.decode(member, dictionaries)
     except ValueError as err:
         log.warning("archive member skipped by a replay: %s", err)
         return None

@@ -3,7 +3,8 @@
 An archive is the managed rule `Events-Archive-<name>` on its bus with one target whose ARN is
 `router.extensions.internal_target_arn("archive", "<name>/<generation>", ...)`. For each event the rule matches,
 the delivery sink calls `archive_target`, which returns two commands on keys of the bus's own slot: `ZADD` of the
-event's member (`archive.codec`: event time, ingest id, size, compressed envelope) to the archive's sorted set, and
+event's member (`archive.codec`: event time, ingest id, size, envelope compressed with the archive's current
+dictionary when this process has one, `archive.dictionaries`) to the archive's sorted set, and
 `HINCRBY` of its size into the archive's stats. The ingest worker's settle script applies them only if it still owns
 the entry, in the same script that acknowledges it: so each accepted event is archived exactly once, and
 EventCount (the set's cardinality) and SizeBytes never drift from what is stored.
@@ -17,6 +18,7 @@ import logging
 from collections.abc import Sequence
 
 from archive import codec
+from archive.dictionaries import DICTIONARIES
 from archive.keys import ArchiveKeys
 from router.extensions import InternalDelivery
 from router.keys import Keys
@@ -50,7 +52,7 @@ def archive_target(delivery: InternalDelivery) -> Sequence[tuple[str | bytes | i
     time_ms = codec.event_time_ms(event)
     if time_ms is None:
         time_ms = ingest_ms  # an entry without a readable time (written by hand): archived at its arrival time
-    member = codec.encode(event, time_ms, ingest_ms, ingest_seq)
+    member = codec.encode(event, time_ms, ingest_ms, ingest_seq, DICTIONARIES.current.get(events_key))
     return (("ZADD", events_key, 0, member), ("HINCRBY", stats_key, "bytes", len(event)))
 
 

@@ -52,7 +52,9 @@ def archived(redis_url: str, archive: str) -> list[codec.Decoded]:
     raw: Any = client.hget(keys.archives, archive)
     record = json.loads(raw)
     members: Any = client.zrange(keys.events(record["EventBusName"], archive, record["Generation"]), 0, -1)
-    return [codec.decode(member) for member in members]
+    found: Any = client.hgetall(keys.dicts(record["EventBusName"], archive, record["Generation"]))
+    dictionaries = {int(i): codec.Dictionary(int(i), data) for i, data in found.items()}
+    return [codec.decode(member, dictionaries) for member in members]
 
 
 def put(client: Any, bus: str, details: list[dict[str, Any]], **entry: Any) -> list[str]:
