@@ -91,13 +91,17 @@ def test_imported_events_get_a_stable_hash_as_their_sequence() -> None:
     assert codec.import_seq(b'{"a":1}') == codec.import_seq(b'{"a":1}') != codec.import_seq(b'{"a":2}')
 
 
+def _trained(size: int, samples: list[bytes]) -> bytes:
+    return zstandard.train_dictionary(size, list[bytes | bytearray | memoryview](samples)).as_bytes()
+
+
 def test_a_dictionary_member_round_trips_and_is_smaller_than_a_plain_one() -> None:
     rng = random.Random(3)
     samples = [
         _envelope(f"2024-05-06T07:08:{n % 60:02d}Z", {"order": rng.getrandbits(64), "sku": f"SKU-{n}", "qty": n % 9})
         for n in range(200)
     ]
-    dictionary = codec.Dictionary(7, zstandard.train_dictionary(4096, samples).as_bytes())
+    dictionary = codec.Dictionary(7, _trained(4096, samples))
     event = samples[-1]
     member = codec.encode(event, 5000, 1, 2, dictionary)
     assert member[codec.HEAD_BYTES - 1] == codec.CODEC_ZSTD_DICT
@@ -117,7 +121,7 @@ def test_a_dictionary_member_round_trips_and_is_smaller_than_a_plain_one() -> No
 
 def test_a_corrupt_dictionary_member_is_a_value_error() -> None:
     samples = [_envelope(None, {"n": n, "text": "abc" * (n % 7)}) for n in range(100)]
-    dictionary = codec.Dictionary(1, zstandard.train_dictionary(2048, samples).as_bytes())
+    dictionary = codec.Dictionary(1, _trained(2048, samples))
     member = codec.encode(samples[0], 0, 0, 0, dictionary)
     with pytest.raises(ValueError, match="not an archive member"):
         codec.decode(member[: codec.HEAD_BYTES + 6], {1: dictionary})

@@ -6,12 +6,8 @@ archive deletes its dictionaries."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +18,12 @@ from archive.keys import ArchiveKeys
 from router.app import create_app
 from router.keys import Keys
 from tests.archive.conftest import (
-    ACCOUNT,
-    REGION,
     archived,
     bus_arn,
+    cli,
     put,
-    queue_arn,
     queue_bodies,
+    replay_history_into_fresh,
     sync_client,
     wait_replay,
 )
@@ -69,21 +64,6 @@ def _put_minutes(client: Any, start: int, count: int) -> None:
         put(client, "orders", [detail], Time=BASE + 60 * detail["minute"])
 
 
-def _cli(redis_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    env["REDIS_URL"] = redis_url
-    return subprocess.run(
-        [sys.executable, "-m", "router.cli", *args],
-        check=False,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_later_events_use_the_trained_dictionary_and_read_back_exactly(events_client: Any, redis_url: str) -> None:
     client = events_client
     client.create_event_bus(Name="orders")
@@ -117,30 +97,21 @@ def test_later_events_use_the_trained_dictionary_and_read_back_exactly(events_cl
     described = client.describe_archive(ArchiveName="history")
     assert described["SizeBytes"] == sum(len(e) for e in events)  # what the envelopes weigh, not what Redis spends
 
-    exported = _cli(redis_url, "archive", "export", "history")
+    exported = cli(redis_url, "archive", "export", "history")
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.encode().splitlines() == events  # byte for byte, both codecs
     client.create_event_bus(Name="elsewhere")
     client.create_archive(ArchiveName="moved", EventSourceArn=bus_arn("elsewhere"))
     moved = json.loads(sync.hget(keys.archives, "moved"))
     moved_storage = ("elsewhere", "moved", moved["Generation"])
-    imported = _cli(redis_url, "archive", "import", "moved", "-", stdin=exported.stdout)
+    imported = cli(redis_url, "archive", "import", "moved", "-", stdin=exported.stdout)
     assert "imported 60 new events" in imported.stderr, imported.stderr  # no dictionary yet: plain zstd
     eventually_sync(lambda: sync.hlen(keys.dicts(*moved_storage)) == 1, what="moved's dictionary")
-    again = _cli(redis_url, "archive", "import", "moved", "-", stdin=exported.stdout)
+    again = cli(redis_url, "archive", "import", "moved", "-", stdin=exported.stdout)
     assert "imported 0 new events" in again.stderr, again.stderr  # stored once, though now compressed otherwise
     assert [e.event for e in archived(redis_url, "moved")] == events
 
-    client.create_event_bus(Name="fresh")
-    client.put_rule(Name="all", EventBusName="fresh", EventPattern='{"source":["shop"]}')
-    client.put_targets(Rule="all", EventBusName="fresh", Targets=[{"Id": "q", "Arn": queue_arn("replayed")}])
-    client.start_replay(
-        ReplayName="both",
-        EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:archive/history",
-        EventStartTime=BASE,
-        EventEndTime=BASE + 3600,
-        Destination={"Arn": bus_arn("fresh")},
-    )
+    replay_history_into_fresh(client, "both", BASE, BASE + 3600)
     wait_replay(client, "both")
     eventually_sync(lambda: len(queue_bodies(redis_url, "replayed")) == 2 * FIRST, what="the replayed events")
     assert queue_bodies(redis_url, "replayed") == [e[:-1] + b',"replay-name":"both"}' for e in events]

@@ -17,7 +17,7 @@ from archive.replays import ReplayStore
 from router.app import create_app
 from router.keys import INGEST_GROUP
 from router.state import AppState
-from tests.archive.conftest import ACCOUNT, REGION, bus_arn, put, queue_arn, queue_bodies, sync_client, wait_replay
+from tests.archive.conftest import bus_arn, put, queue_bodies, replay_history_into_fresh, sync_client, wait_replay
 from tests.router.conftest import ServerThread, make_settings
 from tests.waiting import eventually_sync
 
@@ -50,17 +50,7 @@ def test_a_replay_of_many_pages_appends_each_event_once_in_event_time_order(even
     eventually_sync(
         lambda: client.describe_archive(ArchiveName="history")["EventCount"] == EVENTS, what="the archived events"
     )
-    client.create_event_bus(Name="fresh")
-    client.put_rule(Name="all", EventBusName="fresh", EventPattern='{"source":["shop"]}')
-    client.put_targets(Rule="all", EventBusName="fresh", Targets=[{"Id": "q", "Arn": queue_arn("replayed")}])
-
-    client.start_replay(
-        ReplayName="paged",
-        EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:archive/history",
-        EventStartTime=BASE,
-        EventEndTime=BASE + 60 * EVENTS,
-        Destination={"Arn": bus_arn("fresh")},
-    )
+    replay_history_into_fresh(client, "paged", BASE, BASE + 60 * EVENTS)
     done = wait_replay(client, "paged")
     eventually_sync(lambda: len(queue_bodies(redis_url, "replayed")) >= EVENTS, what="every replayed event")
     bodies = [json.loads(body) for body in queue_bodies(redis_url, "replayed")]
