@@ -65,9 +65,13 @@ _ROUTER = textwrap.dedent(
     from router.app import create_app
     from router.settings import Settings
     url, port, ingest, backlog, page = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4]), sys.argv[5]
-    options = ArchiveOptions(replay_poll_interval_s=0.1, replay_backlog_limit_events=backlog)
+    options = ArchiveOptions(
+        replay_poll_interval_s=0.1, replay_backlog_limit_events=backlog, maintenance_interval_s=1.0
+    )
     if page:
         options = dataclasses.replace(options, replay_page_events=int(page))
+    if sys.argv[6] == "1":
+        options = dataclasses.replace(options, dictionary_min_events=0)
     app = create_app(Settings(redis_url=url), ingest=ingest, extensions=[extension(options)])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
     """
@@ -90,10 +94,13 @@ def _call(url: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _router(redis_url: str, *, ingest: bool, backlog: int, page: int = 0) -> tuple[subprocess.Popen[bytes], str]:
+def _router(
+    redis_url: str, *, ingest: bool, backlog: int, page: int = 0, no_dictionary: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-c", _ROUTER, redis_url, str(port), "1" if ingest else "0", str(backlog), str(page or "")]
+    args.append("1" if no_dictionary else "0")
     proc = subprocess.Popen(args, env=env)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
@@ -217,17 +224,56 @@ def _ingest_rate(
     )
 
 
-def _fill(client: redis.Redis, record: dict[str, Any], upto: int) -> None:
+def _dictionary(client: redis.Redis, dicts_key: str) -> codec.Dictionary | None:
+    """The archive's newest compression dictionary (archive.dictionaries), None before one is trained."""
+    found: Any = client.hgetall(dicts_key)
+    if not found:
+        return None
+    newest = max(int(i) for i in found)
+    return codec.Dictionary(newest, found[str(newest).encode()])
+
+
+def _train(redis_url: str, events_key: str, dicts_key: str) -> None:
+    """Train the archive's dictionary as a router's maintenance round would (a --skip-ingest run has no router
+    that archived events first)."""
+    from archive.background import ArchiveOptions
+    from archive.dictionaries import Dictionaries
+    from router.redis_client import client as async_client
+
+    async def train() -> None:
+        redis_client = async_client(redis_url)
+        options = ArchiveOptions()
+        await Dictionaries().maintain(
+            redis_client,
+            events_key,
+            dicts_key,
+            min_events=options.dictionary_min_events,
+            samples=options.dictionary_samples,
+            dictionary_bytes=options.dictionary_bytes,
+        )
+        await redis_client.aclose()
+
+    asyncio.run(train())
+
+
+def _fill(client: redis.Redis, redis_url: str, record: dict[str, Any], upto: int, *, dictionaries: bool) -> None:
+    """Top the archive up to `upto` events the way `switchboard archive import` does: with the archive's dictionary
+    (trained first, if the archive has none yet, once 1,000 events are in)."""
     keys = ArchiveKeys(Keys())
     events_key = keys.events(record["EventBusName"], record["ArchiveName"], record["Generation"])
     stats_key = keys.stats(record["EventBusName"], record["ArchiveName"], record["Generation"])
+    dicts_key = keys.dicts(record["EventBusName"], record["ArchiveName"], record["Generation"])
     have = int(client.zcard(events_key))
     base_s = time.time() - 3600
     n = have
+    dictionary = _dictionary(client, dicts_key)
     while n < upto:
+        if dictionary is None and dictionaries and n >= 1000:
+            _train(redis_url, events_key, dicts_key)
+            dictionary = _dictionary(client, dicts_key)
         members: dict[bytes, int] = {}
         size = 0
-        for i in range(n, min(n + 5000, upto)):
+        for i in range(n, min(n + (5000 if n >= 1000 else 1000 - n), upto)):
             head = {
                 "version": "0", "id": f"00000000-0000-4000-8000-{i:012d}", "detail-type": "OrderPlaced",
                 "source": "bench.archive", "account": ACCOUNT,
@@ -235,7 +281,8 @@ def _fill(client: redis.Redis, record: dict[str, Any], upto: int) -> None:
                 "region": REGION, "resources": [],
             }  # fmt: skip
             event = orjson.dumps(head)[:-1] + b',"detail":' + orjson.dumps(_detail(i)) + b"}"
-            members[codec.encode(event, codec.event_time_ms(event) or 0, 0, codec.import_seq(event))] = 0
+            time_ms = codec.event_time_ms(event) or 0
+            members[codec.encode(event, time_ms, 0, codec.import_seq(event), dictionary)] = 0
             size += len(event)
         client.zadd(events_key, members)
         client.hincrby(stats_key, "bytes", size)
@@ -253,6 +300,12 @@ def _ingest_phase(url: str, client: redis.Redis, args: argparse.Namespace, pids:
     """Ingest into bus `off` (no archive) and bus `on` (archived), alternating; prints the medians."""
     _ingest_rate(url, client, "off", 2000, args.concurrency, **pids)  # warm up both paths
     _ingest_rate(url, client, "on", 2000, args.concurrency, **pids)
+    if not args.no_dictionary:  # measure the steady state: the archive's dictionary trained and in use
+        record = orjson.loads(client.hget(ArchiveKeys(Keys()).archives, "bench") or b"{}")
+        dicts_key = ArchiveKeys(Keys()).dicts("on", "bench", record["Generation"])
+        while not client.exists(dicts_key):
+            time.sleep(0.2)
+        time.sleep(1.5)
     runs: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
     for n in range(args.rounds):  # alternate (and swap the order every round): drifting load hits both alike
         for bus in ("off", "on") if n % 2 == 0 else ("on", "off"):
@@ -283,6 +336,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating off/on ingest rounds (medians reported)")
     parser.add_argument("--page-events", type=int, default=0, help="replay page size (default: ArchiveOptions')")
     parser.add_argument("--skip-ingest", action="store_true", help="only the fill and the replay")
+    parser.add_argument("--no-dictionary", action="store_true", help="archives without compression dictionaries")
     args = parser.parse_args()
     exe = shutil.which("redis-server")
     if exe is None:
@@ -303,7 +357,7 @@ def main() -> None:
                 break
             except redis.ConnectionError:
                 time.sleep(0.05)
-        router, url = _router(redis_url, ingest=True, backlog=100_000)
+        router, url = _router(redis_url, ingest=True, backlog=100_000, no_dictionary=args.no_dictionary)
         procs.append(router)
         for bus in ("off", "on"):
             _add_rules(url, bus)
@@ -318,20 +372,28 @@ def main() -> None:
 
         record = orjson.loads(client.hget(ArchiveKeys(Keys()).archives, "bench") or b"{}")
         used_before = int(client.info("memory")["used_memory"])
-        _fill(client, record, args.events)
+        _fill(client, redis_url, record, args.events, dictionaries=not args.no_dictionary)
         archived_keys = ArchiveKeys(Keys())
         events_key = archived_keys.events("on", "bench", record["Generation"])
         stats_key = archived_keys.stats("on", "bench", record["Generation"])
-        memory = int(client.memory_usage(events_key, samples=0) or 0) + int(client.memory_usage(stats_key) or 0)
+        dicts_key = archived_keys.dicts("on", "bench", record["Generation"])
+        memory = sum(int(client.memory_usage(key, samples=0) or 0) for key in (events_key, stats_key, dicts_key))
+        by_codec: dict[int, int] = {}
+        sampled: Any = client.zrandmember(events_key, 2000) or []
+        for member in sampled:
+            by_codec[member[codec.HEAD_BYTES - 1]] = by_codec.get(member[codec.HEAD_BYTES - 1], 0) + 1
         count = int(client.zcard(events_key))
         envelope = int(client.hget(stats_key, "bytes") or 0) / count
         print(
             f"archive: {count:,} events, mean envelope {envelope:,.0f} bytes; Redis {memory / count:,.0f} bytes per "
             f"event ({memory / count / envelope:.2f}x the envelope); used_memory grew "
-            f"{(int(client.info('memory')['used_memory']) - used_before) / 1e6:,.0f} MB during the fill"
+            f"{(int(client.info('memory')['used_memory']) - used_before) / 1e6:,.0f} MB during the fill; codecs of "
+            f"2,000 random members: {dict(sorted(by_codec.items()))} (0 raw, 1 zstd, 2 zstd with the dictionary)"
         )
 
-        replayer, url = _router(redis_url, ingest=False, backlog=args.events * 2, page=args.page_events)
+        replayer, url = _router(
+            redis_url, ingest=False, backlog=args.events * 2, page=args.page_events, no_dictionary=args.no_dictionary
+        )
         procs.append(replayer)
         _add_rules(url, "dest")
         rss: list[int] = [_rss_kb(replayer.pid)]
