@@ -162,7 +162,12 @@ class ReplayRunner:
         page = await read(checkpoint)
         while not self.stopping:
             if not page:
-                await self._end(record, "COMPLETED", "", ("STARTING", "RUNNING"))
+                current = await store.get(record["ArchiveName"])
+                if current is None or current.get("Generation") != archive.get("Generation"):
+                    reason = f"Archive {record['ArchiveName']} does not exist."  # deleted mid-replay
+                    await self._end(record, "FAILED", reason, ACTIVE_STATES)
+                else:
+                    await self._end(record, "COMPLETED", "", ("STARTING", "RUNNING"))
                 return
             if speed:  # the page is in event-time order: what is due is a prefix
                 cut = next(
@@ -172,6 +177,7 @@ class ReplayRunner:
                 if cut == 0:
                     if not await self._sleep_until(record, page, anchor_ms, start_ms, speed):
                         return
+                    page = await read(checkpoint)  # read again: events archived meanwhile may come first
                     continue
                 page = page[:cut]
             events = [with_replay_name(event.event, name, rename) for _, event in page if event is not None]
