@@ -143,8 +143,9 @@ async def _archive_export(state: AppState, args: argparse.Namespace) -> int:
     exported = 0
     while True:
         members = await store.read(record, low, high, _EXPORT_PAGE)
+        dictionaries = await store.dictionaries(record, members)
         for member in members:
-            out.write(codec.decode(member).event + b"\n")
+            out.write(codec.decode(member, dictionaries).event + b"\n")
         exported += len(members)
         if len(members) < _EXPORT_PAGE:
             break
@@ -162,6 +163,7 @@ async def _archive_import(state: AppState, args: argparse.Namespace) -> int:
     problems: list[str] = []
     members: list[bytes] = []
     sizes: list[int] = []
+    dictionary = await store.newest_dictionary(record)
     try:
         for number, line in enumerate(source, start=1):
             event = line.rstrip(b"\r\n")
@@ -174,7 +176,7 @@ async def _archive_import(state: AppState, args: argparse.Namespace) -> int:
                 continue
             time_ms = codec.event_time_ms(event)
             assert time_ms is not None
-            members.append(codec.encode(event, time_ms, 0, codec.import_seq(event)))
+            members.append(codec.encode(event, time_ms, 0, codec.import_seq(event), dictionary))
             sizes.append(len(event))
             if len(members) >= _IMPORT_BATCH:
                 added += await store.add_events(record, members, sizes)
