@@ -41,7 +41,7 @@ from archive.runner import window_ms
 from archive.store import archive_store
 from router import redis_client
 from router.arns import Arns
-from router.embedded_redis import running_url
+from router.embedded_redis import router_redis_url
 from router.errors import ServiceError
 from router.extensions import CliCommand
 from router.keys import Keys
@@ -72,21 +72,9 @@ def parse_time(text: str) -> float:
     return ms / 1000
 
 
-def _url(settings: Settings) -> str:
-    if settings.redis_url is not None:
-        return settings.redis_url
-    found = running_url(settings.data_dir / "redis")
-    if found is None:
-        raise StartupError(
-            ExitCode.REDIS,
-            ["no Redis: set REDIS_URL to the router's Redis, or run this where `switchboard serve` runs its own"],
-        )
-    return found
-
-
 def _run(work: Callable[[AppState, argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    url = _url(settings)
+    url = router_redis_url(settings)
 
     async def main() -> int:
         client = redis_client.connect(url, socket_connect_timeout=3)

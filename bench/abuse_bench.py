@@ -48,6 +48,7 @@ import orjson
 
 import patterns
 from bench._http import RawHttp
+from bench._procs import free_port, serve, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADERS = {"Content-Type": "application/x-amz-json-1.1"}
@@ -292,7 +293,7 @@ def _leak_check(pid: int, path: Path) -> tuple[int, int] | None:
 
 
 def rules(seconds: float, events_rps: float, rules_per_s: float) -> list[str]:
-    from tests.conftest import RedisServer, free_port
+    from tests.conftest import RedisServer
 
     costs = _compile_costs()
     workdir = Path(tempfile.mkdtemp(prefix="abuse-bench-"))
@@ -307,16 +308,10 @@ def rules(seconds: float, events_rps: float, rules_per_s: float) -> list[str]:
         "PYTHONPATH": os.pathsep.join(p for p in (probe, os.environ.get("PYTHONPATH")) if p),
         "SWITCHBOARD_BENCH_GC_LOG": str(gc_log),
     }
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "switchboard"), "serve", "--port", str(port), "--log-level", "warning"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = serve(port, workdir, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server, timeout_s=60)
         loaded = asyncio.run(_load_rules(url))
         print(f"10,000 rules loaded in {loaded['seconds']:.1f} s", flush=True)
         context = multiprocessing.get_context("spawn")
@@ -326,7 +321,7 @@ def rules(seconds: float, events_rps: float, rules_per_s: float) -> list[str]:
             changing = _phase(pool, server.pid, (url, seconds, events_rps, rules_per_s))
         leak = _leak_check(server.pid, gc_log)
     finally:
-        _stop(server)
+        stop(server)
         redis_server.stop()
     fulls = _gc_log(gc_log)[0]
     rows = [
@@ -357,29 +352,6 @@ def rules(seconds: float, events_rps: float, rules_per_s: float) -> list[str]:
     for row in rows:
         print(row, flush=True)
     return rows
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            httpx.post(url, content=b"{}", headers={**HEADERS, "X-Amz-Target": "AWSEvents.ListEventBuses"}, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{proc.args!r} did not start")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --- buses ---------------------------------------------------------------------------------------------------------
@@ -425,8 +397,8 @@ async def _buses(redis_url: str, data_dir: Path, receiver_url: str) -> dict[str,
 
 
 def buses() -> list[str]:
-    from tests.conftest import RedisServer, free_port
-    from tests.router._counting_receiver import wait_ready
+    from tests.conftest import RedisServer
+    from tests.router._counting_receiver import wait_ready as wait_receiver
 
     workdir = Path(tempfile.mkdtemp(prefix="abuse-bench-buses-"))
     redis_server = RedisServer(workdir)
@@ -434,7 +406,7 @@ def buses() -> list[str]:
     receiver_url = f"http://127.0.0.1:{port}"
     receiver = subprocess.Popen([sys.executable, "-m", "tests.router._counting_receiver", str(port)], cwd=ROOT)
     try:
-        wait_ready(receiver_url)
+        wait_receiver(receiver_url)
         result = asyncio.run(_buses(redis_server.url, workdir, receiver_url))
     finally:
         receiver.terminate()

@@ -133,6 +133,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Self
 
 from router.namespace import DEFAULT, Namespace, bus_arn_parts, valid_account, valid_region
 
@@ -418,3 +419,21 @@ class Keys:
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""
         return f"{self.prefix}:\\{{b:{bus_partition(bus)}\\}}:bus:{bus}:*"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpace:
+    """The base of another package's key builder (sagas.keys, schemas.keys): its keys sit beside the router's under
+    the same prefix, and each is built by `tagged`, so every key names its hash slot the same way. The package's
+    own layout (which tags, which keys, the table documenting them) stays in its keys module."""
+
+    prefix: str = "sb"
+
+    @classmethod
+    def of(cls, keys: Keys) -> Self:
+        """The builder bound to the router's prefix."""
+        return cls(keys.prefix)
+
+    def tagged(self, tag: str, *parts: str) -> str:
+        """`PREFIX:{TAG}` followed by `:PART` for each part: a key in `tag`'s hash slot (`tag` has no `{` or `}`)."""
+        return ":".join((f"{self.prefix}:{{{tag}}}", *parts))
