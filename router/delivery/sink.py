@@ -143,7 +143,7 @@ class DeliverySink(CountingSink):
         arns: Arns,
         *,
         clock: Callable[[], float] = time.time,
-        observe_start: Callable[[str, str, float], None] | None = None,
+        observe_start: Callable[[str, str, float, int], None] | None = None,
         inline: bool = True,
         backlog_limit: int = 0,
         internal: Mapping[str, InternalTarget] | None = None,
@@ -331,6 +331,9 @@ class DeliverySink(CountingSink):
                 log.warning("bus %s: inline deliveries failed, staging them as jobs: %s", bus, err)
                 results = [err] * len(calls)
         observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
+        started: dict[tuple[str, int], int] = {}
+        """(rule, ingest ms) -> deliveries made: a request's events share their ingest ms, and each rule's targets
+        their start, so the histogram's series is looked up once per group, not once per delivery."""
         for delivered, result in zip(calls, results, strict=True):
             failed = isinstance(result, BaseException) or result is None or result == []  # [] : throttled
             if isinstance(result, NoScriptError):
@@ -340,8 +343,11 @@ class DeliverySink(CountingSink):
                     effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
                 else:
                     effects.counters.extend(item.target.counters)
-                    if observe is not None:
-                        observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
+                    group = (item.rule, item.ingest_ms)
+                    started[group] = started.get(group, 0) + 1
+        if observe is not None:
+            for (rule, ingest_ms), count in started.items():
+                observe(bus, rule, max(now_ms - ingest_ms, 0) / 1000, count)
         for effects in batch:
             effects.pending.clear()
 
