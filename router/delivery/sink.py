@@ -133,6 +133,8 @@ class _Inline:
     event: bytes
     ingest_ms: int
     hops: int
+    effects: Effects
+    """The effects of the event it delivers (its counters or fallback job go there)."""
 
 
 class DeliverySink(CountingSink):
@@ -262,6 +264,7 @@ class DeliverySink(CountingSink):
             return
         envelope_id: str | None = None
         ingest_ms = event_id.split(b"-", 1)[0]
+        ingest_ms_int: int | None = None
         for rule in rules:
             for target in cached.rules.get(rule, ()):
                 if envelope_id is None:
@@ -273,7 +276,9 @@ class DeliverySink(CountingSink):
                     continue
                 did = delivery_id(envelope_id, rule, target.target_id)
                 if target.inline_key is not None:
-                    effects.pending.append(_Inline(rule, target, did, event, int(ingest_ms), effects.hops))
+                    if ingest_ms_int is None:
+                        ingest_ms_int = int(ingest_ms)
+                    effects.pending.append(_Inline(rule, target, did, event, ingest_ms_int, effects.hops, effects))
                 else:
                     effects.commands.append(_job(target, did, event, rule, ingest_ms=ingest_ms, hops=effects.hops))
 
@@ -282,32 +287,34 @@ class DeliverySink(CountingSink):
 
         A queue's messages of the batch go in one `EVAL` of `_QUEUE_APPEND` (one command and one reply per queue and
         MessageGroupId instead of one `XADD` each); a bus target's append is one script call per delivery."""
-        work = [(effects, item) for effects in batch for item in effects.pending]
+        work: list[_Inline] = [item for effects in batch for item in effects.pending]
         if not work:
             return
         now_ms = int(self.clock() * 1000)
         sent_ms = str(int(time.time() * 1000))
-        calls: list[list[tuple[Effects, _Inline]]] = []
+        calls: list[list[_Inline]] = []
         """What each pipelined command delivers, in pipeline order: one item per bus-target call first, then a
         queue's items per queue call."""
-        queue_calls: dict[tuple[str, str], tuple[list[tuple[Effects, _Inline]], list[Any]]] = {}
-        payloads = await self._payloads(bus, [item for _, item in work], now_ms)
+        queue_calls: dict[tuple[str, str], tuple[list[_Inline], list[Any]]] = {}
+        payloads = await self._payloads(bus, work, now_ms)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for (effects, item), payload in zip(work, payloads, strict=True):
+            for item, payload in zip(work, payloads, strict=True):
                 target = item.target
                 if payload is None:
-                    effects.commands.append(_fallback(item))
+                    item.effects.commands.append(_fallback(item))
                     continue
                 if target.target_bus is not None:  # an event bus
                     bus_keys = append_keys(self.keys, target.target_bus)
                     bus_args = append_args(self.backlog_limit, [(item.event, item.hops + 1)])
                     pipe.execute_command("EVALSHA", await self._append_script(), len(bus_keys), *bus_keys, *bus_args)
-                    calls.append([(effects, item)])
+                    calls.append([item])
                     continue
-                queued = queue_calls.get(target.queue_call)
+                queue_call = target.queue_call
+                assert queue_call is not None  # an inline target that is not a bus is a queue
+                queued = queue_calls.get(queue_call)
                 if queued is None:
-                    queued = queue_calls[target.queue_call] = ([], [])
-                queued[0].append((effects, item))
+                    queued = queue_calls[queue_call] = ([], [])
+                queued[0].append(item)
                 queued[1].append(item.delivery_id)
                 queued[1].append(payload)
             if queue_calls:
@@ -322,7 +329,7 @@ class DeliverySink(CountingSink):
                 # (its last) is not a delivery's
                 names: dict[str, float] = {}
                 for items, _ in queue_calls.values():
-                    names[items[0][1].target.queue or ""] = 0
+                    names[items[0].target.queue or ""] = 0
                 pipe.zadd(self.keys.queues, names, nx=True)
             results: list[Any]
             try:
@@ -338,11 +345,13 @@ class DeliverySink(CountingSink):
             failed = isinstance(result, BaseException) or result is None or result == []  # [] : throttled
             if isinstance(result, NoScriptError):
                 self._append_sha = None  # a node lost its scripts (restart, failover): load it again next time
-            for effects, item in delivered:
+            for item in delivered:
                 if failed:
-                    effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
+                    item.effects.commands.append(
+                        _fallback(item)
+                    )  # the job path retries it, or reports it (NO_RESOURCE)
                 else:
-                    effects.counters.extend(item.target.counters)
+                    item.effects.counters.extend(item.target.counters)
                     group = (item.rule, item.ingest_ms)
                     started[group] = started.get(group, 0) + 1
         if observe is not None:
