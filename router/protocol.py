@@ -4,7 +4,8 @@ This module knows nothing about buses or rules. It reads a bounded body, parses 
 operation, validates the input against the service model, calls the handler and writes the answer the way botocore
 parses it: `{"__type": code, "message": text}` with 400 for client errors and 500 for `InternalException`, and an
 `x-amzn-RequestId` header on every response. An operation the model defines but nobody registered a handler for
-answers with an explicit error, never a fake success.
+answers with an explicit error, never a fake success. Each request runs in its (account, region) namespace, read
+from its SigV4 credential scope (router.namespace).
 
 `Dispatcher.asgi` is the service's ASGI app, written on raw ASGI messages (no starlette `Request` or `Response`
 object per request: PutEvents is the hot path). router.app also calls it directly for `POST /` with
@@ -30,6 +31,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from router import namespace as namespaces
 from router.errors import (
     InternalException,
     NotSupportedException,
@@ -79,6 +81,10 @@ class Dispatcher:
         self.model_operations = model_operations
         self.validator = validator
         self.observers: list[Observer] = []
+        self.namespace_hooks: list[Callable[[AppState], Awaitable[None]]] = []
+        """Run (idempotently) before the first operation this process handles in a namespace other than the home
+        one (router.api's `on_namespace` hooks: its `default` bus, which every account and region has)."""
+        self._namespaces_ready: set[namespaces.Namespace] = set()
 
     async def call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         """Run one operation in process, exactly as the wire would (validation included)."""
@@ -90,6 +96,8 @@ class Dispatcher:
         if self.validator is not None:
             self.validator(operation, body)
         try:
+            if self.namespace_hooks:
+                await self._namespace_ready()
             result = await handler(self.state, body)
         except STORAGE_ERRORS as err:  # the one boundary for storage faults: the same error for every operation
             if fault_class(err) is None:
@@ -103,6 +111,16 @@ class Dispatcher:
             raise
         return dict(result) if result is not None else {}
 
+    async def _namespace_ready(self) -> None:
+        namespace = self.state.namespace
+        if namespace == self.state.home or namespace in self._namespaces_ready:
+            return
+        for hook in self.namespace_hooks:
+            await hook(self.state)
+        if len(self._namespaces_ready) >= 10_000:  # bounded: the hooks are idempotent, running them again is cheap
+            self._namespaces_ready.clear()
+        self._namespaces_ready.add(namespace)
+
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI app: one request in, one AWS JSON answer out, with `x-amzn-RequestId`."""
         request_id = str(uuid.uuid4())
@@ -110,6 +128,7 @@ class Dispatcher:
         operation = "Unknown"
         headers = Headers(scope=scope)
         headers_token = _request_headers.set(headers)
+        namespace_token = namespaces.enter(namespaces.resolve_scope(scope, self.state.home))
         try:
             operation = _operation_name(headers.get("x-amz-target"))
             raw = await _receive_body(headers, receive, self.state.settings.max_request_body_bytes)
@@ -124,6 +143,7 @@ class Dispatcher:
             status, payload = 500, _error_body(InternalException("An internal error occurred."))
         finally:
             _request_headers.reset(headers_token)
+            namespaces.leave(namespace_token)
         # The head starlette's Response(payload, status, media_type=CONTENT_TYPE) sends, plus the request id.
         response_headers = [
             (b"content-length", str(len(payload)).encode()),
