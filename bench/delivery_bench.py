@@ -91,6 +91,7 @@ async def _load(
     url: str, seconds: float, concurrency: int, rate_eps: float | None, tag: str, *, client_kind: str
 ) -> dict[str, float]:
     accepted = errors = 0
+    cpu_start = time.process_time()
     start = time.perf_counter()
     stop_at = start + seconds
     client: RawHttp | _Httpx = RawHttp(url, HEADERS) if client_kind == "raw" else _Httpx(url, concurrency)
@@ -133,6 +134,7 @@ async def _load(
         "errors": errors,
         "start_ms": time.time() * 1000 - (time.perf_counter() - start) * 1000,
         "seconds": time.perf_counter() - start,
+        "cpu_s": time.process_time() - cpu_start,  # the load generator's own CPU
     }
 
 

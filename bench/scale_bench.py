@@ -12,7 +12,7 @@ started. Reported per run:
 
 - ingested events/s: accepted entries / load seconds;
 - fanned out events/s: accepted entries / (first send -> last queue append);
-- router CPU per event and Redis CPU per event, in microseconds: CPU seconds / accepted events. CPU time holds on a
+- router, Redis and load-generator CPU per event, in microseconds: CPU seconds / accepted events. CPU time holds on a
   noisy machine where wall-clock rates do not.
 
 `--build NAME=PATH` (repeatable) names the `switchboard` executable of another checkout's venv: the runs then
@@ -233,6 +233,7 @@ def run(kind: str, workers: int, args: argparse.Namespace, exe: str = "", label:
         "fanout_eps": accepted / fanout_s,
         "router_us": router_cpu / accepted * 1e6,
         "redis_us": redis_cpu / accepted * 1e6,
+        "load_us": load["cpu_s"] / accepted * 1e6,
     }
 
 
@@ -265,8 +266,8 @@ def main() -> None:
         f"appendfsync {args.fsync}"
     )
     head = "| build | Redis | processes | ingested events/s | fanned out events/s | router µs/event | Redis µs/event |"
-    print("| run " + head)
-    print("|---:|---|---|---:|---:|---:|---:|---:|")
+    print("| run " + head + " load µs/event |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
     number = 0
     for _ in range(args.rounds):
         for kind in kinds:
@@ -277,7 +278,8 @@ def main() -> None:
                     results.setdefault((name, kind, workers), []).append(result)
                     print(
                         f"| {number} | {name} | {kind} | {workers} | {result['ingested_eps']:,.0f} | "
-                        f"{result['fanout_eps']:,.0f} | {result['router_us']:.1f} | {result['redis_us']:.1f} |",
+                        f"{result['fanout_eps']:,.0f} | {result['router_us']:.1f} | {result['redis_us']:.1f} | "
+                        f"{result['load_us']:.1f} |",
                         flush=True,
                     )
     print("\nMedians:")

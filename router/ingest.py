@@ -129,8 +129,10 @@ class CountingSink:
     """Counts MatchedEvents per bus and TriggeredRules per rule; the delivery stage will extend this."""
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
-        effects.counters.append(FIELD_MATCHED)
-        effects.counters.extend(rule_triggered_field(rule) for rule in rules)
+        counters = effects.counters
+        counters.append(FIELD_MATCHED)
+        for rule in rules:
+            counters.append(rule_triggered_field(rule))
 
 
 # KEYS: stream, counters, then every key a staged command writes.

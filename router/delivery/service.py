@@ -65,9 +65,12 @@ class Delivery:
         if metrics is not None and histogram is not None:
             metrics.track_rule_series(histogram)  # a deleted rule's series are dropped at scrape (router.metrics)
 
-        def observe(bus: str, rule: str, seconds: float) -> None:
+        def observe(bus: str, rule: str, seconds: float, count: int = 1) -> None:
+            """`count` deliveries of `rule` on `bus` started `seconds` after their events were ingested."""
             if histogram is not None:
-                histogram.labels(bus, rule).observe(seconds)  # not cached: a dropped series must be made anew
+                series = histogram.labels(bus, rule)  # not cached across calls: a dropped series must be made anew
+                for _ in range(count):
+                    series.observe(seconds)
 
         self.sink = DeliverySink(
             redis,

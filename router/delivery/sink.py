@@ -133,6 +133,8 @@ class _Inline:
     event: bytes
     ingest_ms: int
     hops: int
+    effects: Effects
+    """The effects of the event it delivers (its counters or fallback job go there)."""
 
 
 class DeliverySink(CountingSink):
@@ -143,7 +145,7 @@ class DeliverySink(CountingSink):
         arns: Arns,
         *,
         clock: Callable[[], float] = time.time,
-        observe_start: Callable[[str, str, float], None] | None = None,
+        observe_start: Callable[[str, str, float, int], None] | None = None,
         inline: bool = True,
         backlog_limit: int = 0,
         internal: Mapping[str, InternalTarget] | None = None,
@@ -261,6 +263,7 @@ class DeliverySink(CountingSink):
             return
         envelope_id: str | None = None
         ingest_ms = event_id.split(b"-", 1)[0]
+        ingest_ms_int: int | None = None
         for rule in rules:
             for target in cached.rules.get(rule, ()):
                 if target.internal is not None:  # needs no delivery id
@@ -272,7 +275,9 @@ class DeliverySink(CountingSink):
                     envelope_id = event_id_of(event)
                 did = delivery_id(envelope_id, rule, target.target_id)
                 if target.inline_key is not None:
-                    effects.pending.append(_Inline(rule, target, did, event, int(ingest_ms), effects.hops))
+                    if ingest_ms_int is None:
+                        ingest_ms_int = int(ingest_ms)
+                    effects.pending.append(_Inline(rule, target, did, event, ingest_ms_int, effects.hops, effects))
                 else:
                     effects.commands.append(_job(target, did, event, rule, ingest_ms=ingest_ms, hops=effects.hops))
 
@@ -281,32 +286,34 @@ class DeliverySink(CountingSink):
 
         A queue's messages of the batch go in one `EVAL` of `_QUEUE_APPEND` (one command and one reply per queue and
         MessageGroupId instead of one `XADD` each); a bus target's append is one script call per delivery."""
-        work = [(effects, item) for effects in batch for item in effects.pending]
+        work: list[_Inline] = [item for effects in batch for item in effects.pending]
         if not work:
             return
         now_ms = int(self.clock() * 1000)
         sent_ms = str(int(time.time() * 1000))
-        calls: list[list[tuple[Effects, _Inline]]] = []
+        calls: list[list[_Inline]] = []
         """What each pipelined command delivers, in pipeline order: one item per bus-target call first, then a
         queue's items per queue call."""
-        queue_calls: dict[tuple[str, str], tuple[list[tuple[Effects, _Inline]], list[Any]]] = {}
-        payloads = await self._payloads(bus, [item for _, item in work], now_ms)
+        queue_calls: dict[tuple[str, str], tuple[list[_Inline], list[Any]]] = {}
+        payloads = await self._payloads(bus, work, now_ms)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for (effects, item), payload in zip(work, payloads, strict=True):
+            for item, payload in zip(work, payloads, strict=True):
                 target = item.target
                 if payload is None:
-                    effects.commands.append(_fallback(item))
+                    item.effects.commands.append(_fallback(item))
                     continue
                 if target.target_bus is not None:  # an event bus
                     bus_keys = append_keys(self.keys, target.target_bus)
                     bus_args = append_args(self.backlog_limit, [(item.event, item.hops + 1)])
                     pipe.execute_command("EVALSHA", await self._append_script(), len(bus_keys), *bus_keys, *bus_args)
-                    calls.append([(effects, item)])
+                    calls.append([item])
                     continue
-                queued = queue_calls.get(target.queue_call)
+                queue_call = target.queue_call
+                assert queue_call is not None  # an inline target that is not a bus is a queue
+                queued = queue_calls.get(queue_call)
                 if queued is None:
-                    queued = queue_calls[target.queue_call] = ([], [])
-                queued[0].append((effects, item))
+                    queued = queue_calls[queue_call] = ([], [])
+                queued[0].append(item)
                 queued[1].append(item.delivery_id)
                 queued[1].append(payload)
             if queue_calls:
@@ -321,7 +328,7 @@ class DeliverySink(CountingSink):
                 # (its last) is not a delivery's
                 names: dict[str, float] = {}
                 for items, _ in queue_calls.values():
-                    names[items[0][1].target.queue or ""] = 0
+                    names[items[0].target.queue or ""] = 0
                 pipe.zadd(self.keys.queues, names, nx=True)
             results: list[Any]
             try:
@@ -330,17 +337,25 @@ class DeliverySink(CountingSink):
                 log.warning("bus %s: inline deliveries failed, staging them as jobs: %s", bus, err)
                 results = [err] * len(calls)
         observe = self.observe_start  # observed once per delivery: a fallback job's lane observes its own start
+        started: dict[tuple[str, int], int] = {}
+        """(rule, ingest ms) -> deliveries made: a request's events share their ingest ms, and each rule's targets
+        their start, so the histogram's series is looked up once per group, not once per delivery."""
         for delivered, result in zip(calls, results, strict=True):
             failed = isinstance(result, BaseException) or result is None or result == []  # [] : throttled
             if isinstance(result, NoScriptError):
                 self._append_sha = None  # a node lost its scripts (restart, failover): load it again next time
-            for effects, item in delivered:
+            for item in delivered:
                 if failed:
-                    effects.commands.append(_fallback(item))  # the job path retries it, or reports it (NO_RESOURCE)
+                    item.effects.commands.append(
+                        _fallback(item)
+                    )  # the job path retries it, or reports it (NO_RESOURCE)
                 else:
-                    effects.counters.extend(item.target.counters)
-                    if observe is not None:
-                        observe(bus, item.rule, max(now_ms - item.ingest_ms, 0) / 1000)
+                    item.effects.counters.extend(item.target.counters)
+                    group = (item.rule, item.ingest_ms)
+                    started[group] = started.get(group, 0) + 1
+        if observe is not None:
+            for (rule, ingest_ms), count in started.items():
+                observe(bus, rule, max(now_ms - ingest_ms, 0) / 1000, count)
         for effects in batch:
             effects.pending.clear()
 
