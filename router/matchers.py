@@ -368,7 +368,8 @@ class HeapPolicy:
 
     - `building` wraps every build on the compile thread: while one runs, automatic full collections wait (the
       young generations are still collected), so a big build never has the collector traverse its half-built
-      state again and again (the first build of a bus of 10,000 rules triggered several, up to ~450 ms each);
+      state again and again (the first build of a bus of 10,000 rules triggered several, up to ~450 ms each),
+      and what it built is frozen before they may come again;
     - `settle`, after each compiled swap, collects the young generations (a cost bounded by the collector's
       thresholds, whatever the heap) and freezes everything (`gc.freeze`): from then on collections traverse only
       newer objects, and a replaced snapshot is still freed, by reference counting;
@@ -414,6 +415,10 @@ class HeapPolicy:
             with self._lock:
                 self._builds -= 1
                 if self._builds == 0 and self._threshold is not None:
+                    # Frozen before full collections may come again: else the first one, before the swap's
+                    # `settle` runs, would traverse everything the build made.
+                    gc.collect(1)
+                    gc.freeze()
                     gc.set_threshold(*self._threshold)
                     self._threshold = None
 

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from router.app import create_app
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
-from router.matchers import MatcherCache
+from router.matchers import HEAP, MatcherCache
 from router.settings import Settings
 from tests.router.conftest import Api
 from tests.router.wrapped_machine import WrappedMachine
@@ -57,10 +57,10 @@ class LoopProbe:
     async def __aenter__(self) -> LoopProbe:
         # The test process's heap (every module, fixture and object of the session so far) is far bigger than a
         # router's; a full collection of it on the loop thread takes ~0.3 s. `switchboard serve` freezes its start-up
-        # heap out of the collector (router/serve.py); the probe does the same, so what it measures is the router's
-        # work on this event, including collections of what that work allocates.
-        gc.collect()
-        gc.freeze()
+        # heap out of the collector (router/serve.py: `HEAP.started()`, which also sets the mark the heap policy
+        # measures growth from); the probe does the same, so what it measures is the router's work on this event,
+        # including collections of what that work allocates.
+        HEAP.started()
         self._task = asyncio.create_task(self._run())
         await asyncio.sleep(0.03)
         return self
