@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests import awscli
@@ -33,8 +34,10 @@ def ok(server: ServerThread, *args: str) -> Any:
 def test_put_rule_targets_and_list_rules(server: ServerThread) -> None:
     created = ok(server, "put-rule", "--name", "orders", "--event-pattern", PATTERN, "--state", "DISABLED")
     assert created == {"RuleArn": f"{ARN}:rule/orders"}
-    for i in range(4):
-        ok(server, "put-rule", "--name", f"more-{i}", "--event-pattern", PATTERN)
+    for i in range(4):  # more rules to page through, put over HTTP: a CLI process costs seconds, and one PutRule
+        body = {"Name": f"more-{i}", "EventPattern": PATTERN}  # through the CLI is covered above
+        headers = {"X-Amz-Target": "AWSEvents.PutRule", "Content-Type": "application/x-amz-json-1.1"}
+        assert httpx.post(server.url, json=body, headers=headers, timeout=30).status_code == 200
     ok(server, "put-targets", "--rule", "orders", "--targets", "Id=q,Arn=arn:aws:sqs:us-east-1:123456789012:q")
     # --page-size makes the CLI walk several pages; it must stop at the last one
     listed = ok(server, "list-rules", "--page-size", "2")

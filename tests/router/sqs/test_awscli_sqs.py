@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests import awscli
@@ -19,6 +20,12 @@ def aws(server: ServerThread, tmp_path: Path, service: str, *args: str) -> subpr
     return awscli.aws(server.url, service, *args)
 
 
+def _events(server: ServerThread, operation: str, body: dict[str, Any]) -> None:
+    headers = {"X-Amz-Target": f"AWSEvents.{operation}", "Content-Type": "application/x-amz-json-1.1"}
+    response = httpx.post(server.url, json=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> Any:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout) if result.stdout.strip() else {}
@@ -27,8 +34,9 @@ def ok(result: subprocess.CompletedProcess[str]) -> Any:
 def test_aws_sqs_receive_message_reads_a_delivered_event(server: ServerThread, tmp_path: Path) -> None:
     url = ok(aws(server, tmp_path, "sqs", "create-queue", "--queue-name", "orders"))["QueueUrl"]
     arn = "arn:aws:sqs:us-east-1:123456789012:orders"
-    ok(aws(server, tmp_path, "events", "put-rule", "--name", "orders", "--event-pattern", '{"source": ["cli"]}'))
-    ok(aws(server, tmp_path, "events", "put-targets", "--rule", "orders", "--targets", f"Id=q,Arn={arn}"))
+    # the rule and its target over HTTP (the CLI's put-rule and put-targets: tests/router/test_awscli_rules.py)
+    _events(server, "PutRule", {"Name": "orders", "EventPattern": '{"source": ["cli"]}'})
+    _events(server, "PutTargets", {"Rule": "orders", "Targets": [{"Id": "q", "Arn": arn}]})
     entries = json.dumps([{"Source": "cli", "DetailType": "t", "Detail": '{"n": 7}'}])
     event_id = ok(aws(server, tmp_path, "events", "put-events", "--entries", entries))["Entries"][0]["EventId"]
     received = ok(
