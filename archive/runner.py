@@ -118,29 +118,29 @@ class ReplayRunner:
         except Exception as err:  # the lease lapses and a process (maybe this one) resumes at the checkpoint
             log.warning("replay %s: %s: %s (it resumes once its lease lapses)", record["ReplayName"], type(err), err)
         finally:
-            self.running.pop(record["ReplayName"], None)
+            self.running.pop(self.store.key_of(record), None)
 
     async def _end(self, record: Record, state: str, reason: str, only_from: tuple[str, ...]) -> None:
         outcome = await self.store.finish(record, self.me, state, reason, only_from)
         if outcome == "CANCELLING":
             outcome = await self.store.finish(record, self.me, "CANCELLED", "", ("CANCELLING",))
         if outcome == "OK" or outcome in FINAL_STATES:
-            await self.store.retire(record["ReplayName"])
+            await self.store.retire(self.store.key_of(record))
 
     async def _drive(self, record: Record, state: ReplayState) -> None:
-        name = record["ReplayName"]
+        name = self.store.key_of(record)  # its key-layout name (router.namespace)
         if state.state in FINAL_STATES:
             await self.store.retire(name)
             return
         if state.state == "CANCELLING":
             await self._end(record, "CANCELLED", "", ("CANCELLING",))
             return
-        archive = await archive_store(self.state).get(record["ArchiveName"])
+        archives = archive_store(self.state).for_arn(str(record["EventSourceArn"]))  # the replay's namespace
+        archive = await archives.get(record["ArchiveName"])
         if archive is None:
             await self._end(record, "FAILED", f"Archive {record['ArchiveName']} does not exist.", ACTIVE_STATES)
             return
-        store = archive_store(self.state)
-        events_key = store.events_key(archive)
+        events_key = archives.events_key(archive)
         start_ms, end_ms = int(record["WindowStartMs"]), int(record["WindowEndMs"])
         checkpoint = state.checkpoint
         high = codec.time_max(end_ms)
@@ -148,7 +148,7 @@ class ReplayRunner:
         anchor_ms = time.time() * 1000
         if speed and state.last_ms is not None:
             anchor_ms -= (state.last_ms - start_ms) / speed
-        rename = replay_name_suffix(name)
+        rename = replay_name_suffix(record["ReplayName"])
         last_ms = state.last_ms or 0
 
         async def read(after: bytes) -> _Page:
@@ -156,13 +156,13 @@ class ReplayRunner:
             members: Any = await self.state.redis.zrange(
                 events_key, low, high, bylex=True, offset=0, num=self.page_events
             )
-            dictionaries = await store.dictionaries(archive, members)
+            dictionaries = await archives.dictionaries(archive, members)
             return [(codec.key_of(member), _decoded(member, dictionaries)) for member in members]
 
         page = await read(checkpoint)
         while not self.stopping:
             if not page:
-                current = await store.get(record["ArchiveName"])
+                current = await archives.get(record["ArchiveName"])
                 if current is None or current.get("Generation") != archive.get("Generation"):
                     reason = f"Archive {record['ArchiveName']} does not exist."  # deleted mid-replay
                     await self._end(record, "FAILED", reason, ACTIVE_STATES)
@@ -180,7 +180,9 @@ class ReplayRunner:
                     page = await read(checkpoint)  # read again: events archived meanwhile may come first
                     continue
                 page = page[:cut]
-            events = [with_replay_name(event.event, name, rename) for _, event in page if event is not None]
+            events = [
+                with_replay_name(event.event, record["ReplayName"], rename) for _, event in page if event is not None
+            ]
             last_key = page[-1][0]
             last_ms = next((event.time_ms for _, event in reversed(page) if event is not None), last_ms)
             append = self._append(record, checkpoint, last_key, last_ms, events)
@@ -192,7 +194,7 @@ class ReplayRunner:
                 if outcome == "CANCELLING":
                     await self._end(record, "CANCELLED", "", ("CANCELLING",))
                 elif outcome == "NOBUS":
-                    reason = f"Event bus {record['DestinationBus']} does not exist."
+                    reason = f"Event bus {self.state.keys.unscoped(record['DestinationBus'])[1]} does not exist."
                     await self._end(record, "FAILED", reason, ("STARTING", "RUNNING"))
                 elif outcome == "ENDED":
                     await self.store.retire(name)
