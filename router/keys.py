@@ -41,6 +41,9 @@ take only the caller's namespace's fields. Workers read the registry, so they se
 | `sb:{meta}:connection-secrets` | hash | connection key-layout name -> encrypted AuthParameters (router.connections) |
 | `sb:{meta}:api-destinations` | hash | API destination key-layout name -> API destination record (JSON) |
 | `sb:{meta}:event-sources` | hash | `REGION/NAME` -> partner event source record (JSON, router.store.event_sources) |
+| `sb:{meta}:endpoints` | hash | global endpoint key-layout name -> endpoint record (JSON, router.store.endpoints) |
+| `sb:{meta}:endpoint-ids` | hash | endpoint id (`abcde.veo`, unique across namespaces) -> its key-layout name |
+| `sb:{meta}:health-checks` | hash | Route 53 health-check id -> `HEALTHY` or `UNHEALTHY` (`switchboard health-check`) |
 | `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config.applier) |
 | `sb:{meta}:functions` | hash | Lambda function name -> URL that function targets are POSTed to |
 | `sb:{b:N}:bus:B:exists` | string | `1` while bus B exists: rule and target writes check it in the same script |
@@ -213,6 +216,20 @@ class Keys:
     def event_sources(self) -> str:
         """Partner event sources of every region and account (router.store.event_sources): field `REGION/NAME`."""
         return f"{self.prefix}:{{meta}}:event-sources"
+
+    @property
+    def endpoints(self) -> str:
+        """Global endpoints (router.store.endpoints): name -> record; one slot with their ids and health checks."""
+        return f"{self.prefix}:{{meta}}:endpoints"
+
+    @property
+    def endpoint_ids(self) -> str:
+        return f"{self.prefix}:{{meta}}:endpoint-ids"
+
+    @property
+    def health_checks(self) -> str:
+        """Route 53 health checks' status as set with `switchboard health-check` (absent: healthy)."""
+        return f"{self.prefix}:{{meta}}:health-checks"
 
     @property
     def config_owned(self) -> str:

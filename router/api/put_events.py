@@ -23,6 +23,9 @@ as its stream), so an event is never appended to a bus that does not exist, and 
 The same script bounds the bus's ingest backlog (router.backlog): entries beyond it fail with the retryable
 `ThrottlingException` "Rate exceeded".
 
+With `EndpointId` (a global endpoint), the request is put in the region the endpoint routes to, the primary's or,
+failed over, the secondary's, and replicated to the other one (router.endpoint_routing).
+
 Loops through HTTP: a router's own deliveries carry `X-Switchboard-Hops: N` (router.delivery.http). A request with
 it has its entries appended with `hops` N+1, the field a bus target writes; one with N at the event-bus hop bound
 (router.delivery.bus_target's MAX_BUS_HOPS) is refused whole with `ValidationException`, so the delivering router's
@@ -34,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from router.arns import Arns
@@ -68,9 +71,13 @@ _INTERNAL_FAILURE = {
     "ErrorCode": "InternalFailure",
     "ErrorMessage": "The event could not be stored. Retry the entry.",
 }
+INTERNAL_FAILURE = _INTERNAL_FAILURE
 
 _Item = tuple[int, str, bytes]
 """(position in the request, event id, envelope JSON)."""
+
+Replicate = Callable[[dict[str, list[_Item]], list[dict[str, Any]], int | None], Awaitable[None]]
+"""A global endpoint's replication step: the appended items by bus, their results and the hop count in."""
 
 
 def _count_error(entries: object) -> ValidationException | None:
@@ -108,6 +115,14 @@ def _bus_id(keys: Keys, namespace: Namespace, arns: Arns, value: str | None) -> 
 
 
 async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
+    if body.get("EndpointId") is not None:  # a global endpoint picks the region (router.endpoint_routing)
+        from router.endpoint_routing import put_through_endpoint
+
+        return await put_through_endpoint(state, body, _put_events)
+    return await _put_events(state, body)
+
+
+async def _put_events(state: AppState, body: dict[str, Any], replicate: Replicate | None = None) -> Mapping[str, Any]:
     entries = body.get("Entries")
     count_error = _count_error(entries)
     if count_error is not None:
@@ -136,6 +151,8 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
         await _append(state, bus, items, results, hops)
     elif by_bus:
         await asyncio.gather(*(_append(state, bus, items, results, hops) for bus, items in by_bus.items()))
+    if replicate is not None:
+        await replicate(by_bus, results, hops)
 
     failed = sum(1 for r in results if "ErrorCode" in r)
     metrics: Metrics | None = state.extras.get("metrics")
@@ -274,5 +291,8 @@ async def _append(
     for position, (index, event_id, _) in enumerate(items):
         results[index] = {"EventId": event_id} if position < len(ids) else THROTTLED_ENTRY
 
+
+append_to_bus = _append
+"""The one-bus append (a key-layout bus name), for the global endpoints' replication (router.endpoint_routing)."""
 
 OPERATIONS: dict[str, Handler] = {"PutEvents": put_events}
