@@ -160,8 +160,12 @@ async def delete_archive(state: AppState, body: dict[str, Any]) -> None:
     store = archive_store(state)
     record = await store.require(name)
     await store.delete_managed_rule(record)
-    await store.delete_storage(record)
+    # the tombstone first (a crash from here on leaves storage that the sweep deletes), then the record, then the
+    # storage: a replay that finds the archive's storage empty also finds its record gone, and ends FAILED, not
+    # COMPLETED (archive.runner)
+    await store.leave_tombstone(record)
     await store.update(name, lambda _current: None)
+    await store.delete_storage(record)
 
 
 OPERATIONS: dict[str, Handler] = {

@@ -84,7 +84,7 @@ class Background:
         if trimmed:
             log.info("archives: %d expired events removed", trimmed)
         await store.sweep_tombstones()
-        for record in await store.all():
+        for record in await store.every():
             trained = await DICTIONARIES.maintain(
                 self.state.redis,
                 store.events_key(record),

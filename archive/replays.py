@@ -15,15 +15,13 @@ A replay is two things:
 the lease, that the replay is still running and that the checkpoint is the one the page was read after, then appends
 the page's events to the destination's ingest stream and moves the checkpoint to the page's last event. So a page is
 appended entirely or not at all, and never twice: a process killed mid-replay leaves the checkpoint at its last whole
-page, and the process that takes the lease over resumes exactly there.
+page, and the process that takes the lease over resumes exactly there. The same script applies the backpressure
+(FULL while the destination's ingest backlog is over the runner's limit), so a page costs one round trip.
 
 Replays belong to an (account, region) namespace (router.namespace): a `ReplayStore` is bound to one (`within`), the
 registry field and the active set's member are the replay's key-layout name (router.keys `Keys.scoped`, `key_of`),
 and the record's `DestinationBus` is the destination bus's key-layout name, so the runner, which serves every
 namespace's replays, builds every key from the record alone. The limit of 10 active replays counts every namespace's.
-
-The page's append script also applies the backpressure (FULL while the destination's ingest backlog is over the
-runner's limit), so a page costs one round trip.
 """
 
 from __future__ import annotations

@@ -140,8 +140,7 @@ class ReplayRunner:
         if archive is None:
             await self._end(record, "FAILED", f"Archive {record['ArchiveName']} does not exist.", ACTIVE_STATES)
             return
-        store = archives
-        events_key = store.events_key(archive)
+        events_key = archives.events_key(archive)
         start_ms, end_ms = int(record["WindowStartMs"]), int(record["WindowEndMs"])
         checkpoint = state.checkpoint
         high = codec.time_max(end_ms)
@@ -157,13 +156,13 @@ class ReplayRunner:
             members: Any = await self.state.redis.zrange(
                 events_key, low, high, bylex=True, offset=0, num=self.page_events
             )
-            dictionaries = await store.dictionaries(archive, members)
+            dictionaries = await archives.dictionaries(archive, members)
             return [(codec.key_of(member), _decoded(member, dictionaries)) for member in members]
 
         page = await read(checkpoint)
         while not self.stopping:
             if not page:
-                current = await store.get(record["ArchiveName"])
+                current = await archives.get(record["ArchiveName"])
                 if current is None or current.get("Generation") != archive.get("Generation"):
                     reason = f"Archive {record['ArchiveName']} does not exist."  # deleted mid-replay
                     await self._end(record, "FAILED", reason, ACTIVE_STATES)
@@ -181,8 +180,9 @@ class ReplayRunner:
                     page = await read(checkpoint)  # read again: events archived meanwhile may come first
                     continue
                 page = page[:cut]
-            replay = record["ReplayName"]
-            events = [with_replay_name(event.event, replay, rename) for _, event in page if event is not None]
+            events = [
+                with_replay_name(event.event, record["ReplayName"], rename) for _, event in page if event is not None
+            ]
             last_key = page[-1][0]
             last_ms = next((event.time_ms for _, event in reversed(page) if event is not None), last_ms)
             append = self._append(record, checkpoint, last_key, last_ms, events)

@@ -1,6 +1,6 @@
 """`ArchiveStore`: archive records, their managed rules, their storage and its numbers (layout in `archive.keys`).
 
-An archive is three things, written in this order and removed in the reverse one:
+An archive is three things, written in this order (and removed as `archive.api.delete_archive` says):
 
 1. its record in `sb:{archives}:archives` (HSETNX decides "already exists"; changes are check-and-set scripts);
 2. its managed rule `Events-Archive-<name>` on its bus (`ManagedBy` set, so users cannot change it: router.api
@@ -293,7 +293,7 @@ class ArchiveStore:
         return self.keys.stats(self.bus_key(record), record["ArchiveName"], record["Generation"])
 
     def dicts_key(self, record: Record) -> str:
-        return self.keys.dicts(record["EventBusName"], record["ArchiveName"], record["Generation"])
+        return self.keys.dicts(self.bus_key(record), record["ArchiveName"], record["Generation"])
 
     async def dictionaries(self, record: Record, members: Sequence[bytes]) -> Mapping[int, codec.Dictionary]:
         """The dictionaries `members` of this archive need (`codec.decode(member, found)`)."""
@@ -315,11 +315,16 @@ class ArchiveStore:
                 found = await pipe.execute() if records else []
         return [ArchiveStats(int(found[i]), int(found[i + 1] or 0)) for i in range(0, len(found), 2)]
 
-    async def delete_storage(self, record: Record) -> None:
-        """Drop the archive's events now, and leave a tombstone so the sweep drops any straggler later."""
+    async def leave_tombstone(self, record: Record) -> None:
+        """Mark the archive's storage for the sweep (`sweep_tombstones`), which deletes it again after the grace."""
         member = f"{self.bus_key(record)}/{record['ArchiveName']}/{record['Generation']}"
         with redis_errors("DeleteArchive"):
             await self.redis.hset(self.keys.tombstones, member, int(time.time() * 1000))
+
+    async def delete_storage(self, record: Record) -> None:
+        """Drop the archive's events now, and leave a tombstone so the sweep drops any straggler later."""
+        await self.leave_tombstone(record)
+        with redis_errors("DeleteArchive"):
             await self.redis.unlink(self.events_key(record), self.stats_key(record), self.dicts_key(record))
         DICTIONARIES.forget(self.events_key(record))
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import platform
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +295,27 @@ def _fill(client: redis.Redis, redis_url: str, record: dict[str, Any], upto: int
         n += len(members)
 
 
+@contextlib.contextmanager
+def redis_server(prefix: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A throwaway redis-server without persistence (its process and URL), stopped and removed at the end; exits
+    when none is installed."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        sys.exit("redis-server is not installed")
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield proc, f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -342,16 +365,11 @@ def main() -> None:
     parser.add_argument("--skip-ingest", action="store_true", help="only the fill and the replay")
     parser.add_argument("--no-dictionary", action="store_true", help="archives without compression dictionaries")
     args = parser.parse_args()
-    exe = shutil.which("redis-server")
-    if exe is None:
-        sys.exit("redis-server is not installed")
-    data = Path(tempfile.mkdtemp(prefix="archive-bench-"))
-    port = _free_port()
-    redis_proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data)],
-        stdout=subprocess.DEVNULL,
-    )
-    redis_url = f"redis://127.0.0.1:{port}/0"
+    with redis_server("archive-bench-") as (redis_proc, redis_url):
+        _run(args, redis_proc, redis_url)
+
+
+def _run(args: argparse.Namespace, redis_proc: subprocess.Popen[bytes], redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -431,9 +449,6 @@ def main() -> None:
         for proc in procs:
             proc.kill()
         client.close()
-        redis_proc.terminate()
-        redis_proc.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Replays that cannot finish end FAILED with a StateReason (the archive or the destination bus deleted mid-replay),
-a paced replay reads its waiting page again (an event archived after its checkpoint is not skipped), and
-ListReplays filters and pages. boto3 against a real uvicorn and a real Redis (single and cluster)."""
+a paced replay reads its waiting page again (an event archived after its checkpoint is not skipped), ListReplays
+filters and pages, and an archive whose managed rule cannot be written is CREATE_FAILED. boto3 against a real
+uvicorn and a real Redis (single and cluster)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 
 import pytest
 
+from archive.api import create_archive
 from archive.replay_api import start_replay
+from router.errors import InternalException
+from router.keys import Keys
 from router.state import AppState
-from tests.archive.conftest import ACCOUNT, REGION, bus_arn, put, queue_arn, queue_bodies, wait_replay
+from tests.archive.conftest import ACCOUNT, REGION, bus_arn, put, queue_arn, queue_bodies, sync_client, wait_replay
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -101,3 +105,20 @@ async def test_a_paced_replay_picks_up_an_event_archived_after_its_checkpoint(
     assert [json.loads(b)["detail"]["minute"] for b in queue_bodies(redis_url, "late")] == [0, 1]
     client.cancel_replay(ReplayName="paced")
     wait_replay(client, "paced", "CANCELLED")
+
+
+async def test_an_archive_whose_rule_cannot_be_written_is_create_failed(
+    events_client: Any, app_state: AppState, redis_url: str
+) -> None:
+    client = events_client
+    client.create_event_bus(Name="orders")
+    sync_client(redis_url).set(Keys().targets("orders", "Events-Archive-broken"), "not a hash")  # WRONGTYPE
+    with pytest.raises(InternalException):  # the handler itself: an SDK would retry, and meet the archive
+        await create_archive(app_state, {"ArchiveName": "broken", "EventSourceArn": bus_arn("orders")})
+    described = client.describe_archive(ArchiveName="broken")
+    assert described["State"] == "CREATE_FAILED"
+    assert described["StateReason"] == "The archive's rule could not be created: An internal error occurred."
+    client.delete_archive(ArchiveName="broken")  # a failed archive can be deleted, and its name used again
+    sync_client(redis_url).delete(Keys().targets("orders", "Events-Archive-broken"))
+    client.create_archive(ArchiveName="broken", EventSourceArn=bus_arn("orders"))
+    assert client.describe_archive(ArchiveName="broken")["State"] == "ENABLED"
