@@ -1,7 +1,8 @@
 """`switchboard demo order-to-cash --orders N --seed S [--faults RATE]`: the whole example, end to end, and its checks.
 
 The demo starts (or uses) Redis, runs the router as a child process (`switchboard serve --config` with the example's
-rules, `config/order-to-cash.yaml`), runs the saga, the four services and the shop in this process, submits N orders
+rules, `config/order-to-cash.yaml`), the four services as another child process (the example's worker without the
+saga, as services run beside a saga in production), and the saga and the shop in this process; submits N orders
 (at most `--in-flight` unfinished at a time), waits for every order's outcome, and prints one JSON object:
 
     {"orders": N, "seed": S, "faults": RATE, "final_states": {"COMPLETED": ..., ...},
