@@ -7,6 +7,8 @@ example's rules): the saga runtime, the four services and the shop share this pr
 message between them travels through the router (PutEvents -> rules -> queue targets), about ten events per order.
 The shop keeps N orders unfinished at a time (`in_flight`) and submits the next as each ends; no faults are
 injected (every order completes), and the demo's checks are asserted (a fast run that breaks them is no result).
+The services run in this process too (unlike the demo's default, which gives them a child process of their own), so
+the round trips counted are the saga's, the services' and the shop's; `--services-process` runs them apart.
 
 Reported per N: sagas completed per second (orders / the time from the first submission to the last outcome), the
 p50 and p99 of OrderSubmitted (the shop's PutEvents) -> OrderCompleted (the outcome read from its queue), the CPU
@@ -87,8 +89,10 @@ def _server(url: str) -> tuple[int, int]:
     return commands, reads
 
 
-def one(orders: int, in_flight: int, seed: int) -> dict[str, Any]:
-    options = dataclasses.replace(DemoOptions(), orders=orders, seed=seed, faults=0.0, in_flight=in_flight)
+def one(orders: int, in_flight: int, seed: int, *, services_process: bool = False) -> dict[str, Any]:
+    options = dataclasses.replace(
+        DemoOptions(), orders=orders, seed=seed, faults=0.0, in_flight=in_flight, services_process=services_process
+    )
     with tempfile.TemporaryDirectory(prefix="sagas-bench-") as tmp:
         embedded = EmbeddedRedis(Path(tmp), appendfsync="everysec")
         url = embedded.start()
@@ -121,6 +125,11 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--services-process",
+        action="store_true",
+        help="run the services in a child process, as the demo does (their round trips are then not counted)",
+    )
     args = parser.parse_args()
     print(
         f"sagas bench: {args.orders} orders per run, {args.rounds} round(s); {platform.machine()}, "
@@ -132,7 +141,10 @@ def main() -> None:
         f"{'RTs/order':>10} {'PutEvents/order':>16} {'Redis cmds/order':>17} {'Redis reads/order':>18}"
     )
     for in_flight in args.in_flight:
-        runs = [one(args.orders, in_flight, args.seed + r) for r in range(args.rounds)]
+        runs = [
+            one(args.orders, in_flight, args.seed + r, services_process=args.services_process)
+            for r in range(args.rounds)
+        ]
 
         def median(key: str, runs: list[dict[str, Any]] = runs) -> float:
             return float(statistics.median(r[key] for r in runs))

@@ -17,13 +17,16 @@ from tests.sagas.test_order_to_cash import ALL_TRUE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+TIMEOUT_S = 1500
+"""The demo's own deadline; pytest-timeout's 600 s is too close to a run on a loaded machine (403-502 s seen)."""
+
 ORDERS = 10_000
 
 
+@pytest.mark.timeout(TIMEOUT_S + 60)
 def test_ten_thousand_orders_with_ten_percent_faults_hold_every_check(redis_url: str) -> None:
-    done = switchboard(
-        redis_url, "demo", "order-to-cash", "--orders", str(ORDERS), "--seed", "14", "--faults", "0.1", timeout=1500
-    )
+    args = ["demo", "order-to-cash", "--orders", str(ORDERS), "--seed", "14", "--faults", "0.1"]
+    done = switchboard(redis_url, *args, timeout=TIMEOUT_S)
     assert done.returncode == 0, (done.stdout[-4000:], done.stderr[-4000:])
     summary = json.loads(done.stdout)
     assert summary["checks"] == ALL_TRUE

@@ -79,7 +79,7 @@ async def _worker(args: argparse.Namespace) -> None:
         options=options,
         hooks=RuntimeHooks(after_commit=after_commit if args.crash_after_commits else None),
     )
-    services = Services(redis, publisher, prefix=args.prefix, options=consumer)
+    services = Services(redis, publisher, prefix=args.prefix, options=consumer, batch=runtime.batch)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,7 +1,8 @@
 """`switchboard demo order-to-cash --orders N --seed S [--faults RATE]`: the whole example, end to end, and its checks.
 
 The demo starts (or uses) Redis, runs the router as a child process (`switchboard serve --config` with the example's
-rules, `config/order-to-cash.yaml`), runs the saga, the four services and the shop in this process, submits N orders
+rules, `config/order-to-cash.yaml`), the four services as another child process (the example's worker without the
+saga, as services run beside a saga in production), and the saga and the shop in this process; submits N orders
 (at most `--in-flight` unfinished at a time), waits for every order's outcome, and prints one JSON object:
 
     {"orders": N, "seed": S, "faults": RATE, "final_states": {"COMPLETED": ..., ...},
@@ -100,6 +101,9 @@ class DemoOptions:
     timer_poll_interval_s: float = 0.5
     settle_s: float = 10.0
     """After the last outcome: how long the dispatches still under way may take before a saga counts as stuck."""
+    services_process: bool = True
+    """Run the four services in a child process of their own (`python -m sagas.examples.order_to_cash worker
+    --no-saga`), beside the saga's process as services run in production; False runs them in this process."""
 
 
 def runtime_options(options: DemoOptions) -> RuntimeOptions:
@@ -385,9 +389,48 @@ async def _redis(url: str) -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
+@contextlib.contextmanager
+def services_process(
+    redis_url: str, endpoint: str, data_dir: Path, *, prefix: str, claim_idle_s: float
+) -> Iterator[None]:
+    """The example's services in a child process (the example's worker without the saga) until the block ends."""
+    log_path = data_dir / "services.log"
+    command = [sys.executable, "-m", "sagas.examples.order_to_cash", "worker", "--no-saga"]
+    command += [
+        "--redis-url",
+        redis_url,
+        "--endpoint",
+        endpoint,
+        "--prefix",
+        prefix,
+        "--claim-idle-s",
+        str(claim_idle_s),
+    ]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while b"ready" not in log_path.read_bytes():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the services did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.05)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 async def _run(redis_url: str, endpoint: str, prefix: str, options: DemoOptions) -> dict[str, Any]:
     orders = plan(options.orders, options.seed, options.faults, approval_threshold=options.timings.approval_threshold)
-    async with _redis(redis_url) as redis, Example(redis, endpoint, prefix=prefix, options=options) as example:
+    here = not options.services_process
+    async with (
+        _redis(redis_url) as redis,
+        Example(redis, endpoint, prefix=prefix, options=options, services=here) as example,
+    ):
         summary = await example.run(orders)
     return {"seed": options.seed, "faults": options.faults, **summary}
 
@@ -403,7 +446,13 @@ def run_demo(options: DemoOptions, redis_url: str | None, *, prefix: str = "sb")
             if redis_url is None:
                 embedded = EmbeddedRedis(data_dir / "redis", appendfsync="everysec")
                 redis_url = embedded.start()
-            with router_process(redis_url, data_dir, prefix=prefix) as endpoint:
+            with contextlib.ExitStack() as running:
+                endpoint = running.enter_context(router_process(redis_url, data_dir, prefix=prefix))
+                if options.services_process:
+                    claim_idle_s = options.consumer.claim_idle_s
+                    running.enter_context(
+                        services_process(redis_url, endpoint, data_dir, prefix=prefix, claim_idle_s=claim_idle_s)
+                    )
                 return asyncio.run(_run(redis_url, endpoint, prefix, options))
         finally:
             if embedded is not None:
