@@ -84,7 +84,7 @@ names), so the delivery workers serve it with the same code as a bus's.
 
 | key | type | what |
 |---|---|---|
-| `sb:{meta}:schedule-groups` | hash | group name -> group record (JSON: `Name`, `Arn`, `State`, dates, `Tags`) |
+| `sb:{meta}:schedule-groups` | hash | group key-layout name -> group record (JSON: `Name`, `Arn`, `State`, dates) |
 | `sb:{schedule-group:G}:schedules` | hash | schedule name -> schedule record (JSON, the CreateSchedule members) |
 | `sb:{meta}:delivery-owners` | set | delivery owners that are not buses (`~scheduler~G`), served like buses |
 | `sb:{b:N}:bus:~scheduler~G:invocations:ID` | string | set (NX, 2 days) with a tick's job: a re-fired tick adds none |

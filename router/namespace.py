@@ -17,16 +17,23 @@ answer the same. The dispatcher (router.protocol) enters the request's namespace
 handlers read it through `AppState.namespace` (and `state.region`, `state.account_id`), and background work (ingest,
 delivery, timers) never has one: it finds a resource's namespace from the resource's key-layout name
 (router.keys `Keys.scoped`/`Keys.unscoped`), so workers serve every namespace's buses with the same code.
+
+Acting in another namespace from code (global endpoints routing to another region's bus, tests): `stores(state, ns)`
+(router.store) gives the bus and rule stores of `ns`; `with entered(ns): ...` runs handlers as a caller of `ns`;
+`router.api.put_events.append_envelopes(state, ns, bus, items, results)` appends built envelopes to `ns`'s bus;
+`state.keys.scoped(name, ns)` is the bus's key-layout name every key of it is built from; `bus_arn_parts(arn)` reads
+a bus ARN of any namespace.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 
 from router.arns import Arns
@@ -39,6 +46,8 @@ __all__ = [
     "enter",
     "entered",
     "leave",
+    "namespace_of_arn",
+    "rebound",
     "resolve",
     "resolve_scope",
     "valid_account",
@@ -84,12 +93,37 @@ DEFAULT = Namespace("123456789012", "us-east-1")
 """The settings' defaults (router.settings `account_id`, `region`): the home namespace unless configured."""
 
 
+class _Bound(Protocol):
+    namespace: Namespace
+
+
+_B = TypeVar("_B", bound=_Bound)
+
+
+def rebound(store: _B, namespace: Namespace) -> _B:
+    """`store` itself when it is bound to `namespace`, else a shallow copy bound to it (the stores' `within`: one
+    instance per process shares its registered scripts, each request gets the copy of its namespace)."""
+    if store.namespace == namespace:
+        return store
+    other = copy.copy(store)
+    other.namespace = namespace
+    return other
+
+
 def bus_arn_parts(arn: str) -> tuple[Namespace, str] | None:
     """(namespace, bus name) of an event bus ARN of any account and region; None for anything else."""
     found = _BUS_ARN.fullmatch(arn)
     if found is None or not valid_region(found.group(1)) or not valid_account(found.group(2)):
         return None
     return Namespace(found.group(2), found.group(1)), found.group(3)
+
+
+def namespace_of_arn(arn: str) -> Namespace | None:
+    """The (account, region) an ARN names (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`); None when it names none."""
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and valid_region(parts[3]) and valid_account(parts[4]):
+        return Namespace(parts[4], parts[3])
+    return None
 
 
 def _from_credential(credential: str, default: Namespace) -> Namespace:

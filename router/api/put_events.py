@@ -140,7 +140,7 @@ async def _put_events(state: AppState, body: dict[str, Any], replicate: Replicat
         by_bus = await asyncio.to_thread(_envelopes, state, entries, results)
     else:
         by_bus = _envelopes(state, entries, results)
-    if any("@" in bus for bus in by_bus):  # another namespace's bus (router.keys): its policy decides
+    if state.namespace != state.home or any("@" in bus for bus in by_bus):  # maybe another namespace's bus
         by_bus = await _authorized(state, by_bus, results)
     entry_checks = state.extras.get("entry_checks")  # extensions' per-bus checks (router.extensions), if any
     if entry_checks is not None:
@@ -237,7 +237,13 @@ async def _authorized(
             kept[bus] = items
             continue
         buses, _ = stores(state, owner)
-        record = await buses.get(name)
+        try:
+            record = await buses.get(name)
+        except ServiceError as err:  # the policy could not be read: these entries stay InternalFailure (retryable)
+            if fault_in_chain(err) is None:
+                raise
+            log_fault(log, f"PutEvents policy of bus {name}", err)
+            continue
         if record is None:
             failure = {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
         elif allows(record.get("Policy"), caller.account_id, PUT_EVENTS_ACTION, str(record["Arn"])):

@@ -21,7 +21,6 @@ hash field is its key-layout name (router.keys `Keys.scoped`: the bare name in t
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +31,9 @@ from redis.exceptions import WatchError
 
 from router.errors import ResourceAlreadyExistsException, ResourceNotFoundException
 from router.keys import Keys
-from router.namespace import Namespace
+from router.namespace import Namespace, rebound
 from router.quotas import limit_exceeded
+from router.store.scripts import NAMESPACE_COUNT
 
 __all__ = ["Change", "Kind", "Records"]
 
@@ -42,24 +42,17 @@ Change = Callable[[dict[str, Any], bytes | None], tuple[dict[str, Any], str | No
 
 # KEYS[1] records hash, KEYS[2] secrets hash (or the records hash again); ARGV field, record, secret, limit, what
 # the namespace's fields start with ('' = the home namespace: the fields without '@')
-_CREATE = """
+_CREATE = (
+    NAMESPACE_COUNT
+    + """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local limit = tonumber(ARGV[4])
-if limit > 0 then
-  local prefix, count = ARGV[5], 0
-  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if prefix == '' then
-      if not string.find(field, '@', 1, true) then count = count + 1 end
-    elseif string.sub(field, 1, #prefix) == prefix then
-      count = count + 1
-    end
-  end
-  if count >= limit then return -1 end
-end
+if limit > 0 and namespace_count(KEYS[1], ARGV[5]) >= limit then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
 return 1
 """
+)
 # KEYS[1] records hash, KEYS[2] secrets hash (or the records hash again); ARGV name -> the deleted record, or false
 _DELETE = """
 local record = redis.call('HGET', KEYS[1], ARGV[1])
@@ -102,11 +95,7 @@ class Records:
 
     def within(self, namespace: Namespace) -> Records:
         """The same records of another namespace."""
-        if namespace == self.namespace:
-            return self
-        other = copy.copy(self)
-        other.namespace = namespace
-        return other
+        return rebound(self, namespace)
 
     def field(self, name: str) -> str:
         """The hash field (key-layout name, router.keys `Keys.scoped`) of record `name` of this namespace."""

@@ -20,7 +20,6 @@ DEAUTHORIZING; the stored state is DEAUTHORIZED at once. DeleteConnection answer
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 import uuid
@@ -33,7 +32,7 @@ from router.connections.records import Kind, Records
 from router.connections.secrets import SecretBox, SecretsUnavailable
 from router.errors import ResourceNotFoundException, ValidationException
 from router.keys import Keys
-from router.namespace import Namespace, valid_account, valid_region
+from router.namespace import Namespace, namespace_of_arn, rebound
 from router.settings import Settings
 
 __all__ = ["CONNECTION_LIMIT", "DESTINATION_LIMIT", "ConnectionStore", "public_auth_parameters"]
@@ -187,8 +186,7 @@ class ConnectionStore:
         """The same store for the connections and API destinations of another namespace."""
         if namespace == self.namespace:
             return self
-        other = copy.copy(self)
-        other.namespace = namespace
+        other = rebound(self, namespace)
         other._connections = self._connections.within(namespace)
         other._destinations = self._destinations.within(namespace)
         return other
@@ -196,10 +194,8 @@ class ConnectionStore:
     def for_arn(self, arn: str) -> ConnectionStore:
         """The store of the namespace a connection or API destination ARN names (the delivery engine's way in:
         it holds ARNs of every namespace); this store for an ARN it cannot read."""
-        parts = arn.split(":", 5)
-        if len(parts) == 6 and valid_region(parts[3]) and valid_account(parts[4]):
-            return self.within(Namespace(parts[4], parts[3]))
-        return self
+        found = namespace_of_arn(arn)
+        return self if found is None else self.within(found)
 
     def rate_name(self, destination: dict[str, Any]) -> str:
         """The name an API destination's rate limit is kept under: its key-layout name (router.keys)."""

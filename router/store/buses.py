@@ -12,7 +12,6 @@ write can never land on a bus that is being deleted (see `router.keys`).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ import redis.asyncio as aioredis
 
 from router.errors import InternalException, ValidationException
 from router.keys import Keys
-from router.namespace import Namespace
+from router.namespace import Namespace, rebound
 from router.quotas import limit_exceeded
 from router.store.protocol import Record
 from router.store.scripts import BUS_CAS, BUS_REGISTER, CAS_ATTEMPTS, DELETE_BUS_MARKER, redis_errors, status
@@ -41,11 +40,7 @@ class RedisBusStore:
 
     def within(self, namespace: Namespace) -> RedisBusStore:
         """The same store for the buses of `namespace` (sharing its scripts)."""
-        if namespace == self.namespace:
-            return self
-        other = copy.copy(self)
-        other.namespace = namespace
-        return other
+        return rebound(self, namespace)
 
     def bus_id(self, name: str) -> str:
         """The key-layout name of bus `name` of the store's namespace (router.keys `Keys.scoped`)."""

@@ -11,7 +11,6 @@ key-layout name (router.keys `Keys.scoped`).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +23,7 @@ from router.errors import (
     ValidationException,
 )
 from router.keys import Keys
-from router.namespace import Namespace
+from router.namespace import Namespace, rebound
 from router.quotas import limit_exceeded
 from router.store.protocol import Record, RuleMutation
 from router.store.scripts import CAS_ATTEMPTS, PUT_TARGETS, REMOVE_TARGETS, RULE_CAS, redis_errors, status
@@ -54,11 +53,7 @@ class RedisRuleStore:
 
     def within(self, namespace: Namespace) -> RedisRuleStore:
         """The same store for the buses of `namespace` (sharing its scripts)."""
-        if namespace == self.namespace:
-            return self
-        other = copy.copy(self)
-        other.namespace = namespace
-        return other
+        return rebound(self, namespace)
 
     def bus_id(self, bus: str) -> str:
         """The key-layout name of bus `bus` of the store's namespace (router.keys `Keys.scoped`)."""

@@ -5,7 +5,13 @@ account's bus is reached only when its policy allows it. The region is the clien
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from router.keys import Keys, bus_partition
 from tests.conftest import sync_client
-from tests.router.conftest import ServerThread, boto3_client
+from tests.router.conftest import ServerThread, boto3_client, make_settings
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -134,7 +140,7 @@ def test_events_stay_in_their_namespace(server: ServerThread, redis_url: str) ->
         assert _put(client, "orders")["FailedEntryCount"] == 0
     for label, (_, account, region) in clients.items():
         queue = f"ns-{label}"
-        events = eventually_sync(lambda queue=queue: _queue_events(redis_url, queue), what=f"{label} event")  # type: ignore[misc]
+        events = eventually_sync(partial(_queue_events, redis_url, queue), what=f"{label} event")
         assert [(e["account"], e["region"]) for e in events] == [(account, region)]
 
 
@@ -195,6 +201,15 @@ def test_cross_account_put_events_is_checked_per_entry(server: ServerThread, red
     }
     assert "EventId" in result["Entries"][1]  # the caller's own default bus
 
+    # the home account's bus is another account's bus too: its policy decides
+    home_default = f"arn:aws:events:us-east-1:{HOME}:event-bus/default"
+    assert allowed.put_events(Entries=[{**entry, "EventBusName": home_default}])["Entries"] == [
+        {
+            "ErrorCode": "AccessDeniedException",
+            "ErrorMessage": f"User: arn:aws:iam::{THIRD}:root is not authorized to perform: events:PutEvents on "
+            f"resource: {home_default} because no resource-based policy allows the events:PutEvents action",
+        }
+    ]
     missing = allowed.put_events(
         Entries=[{**entry, "EventBusName": f"arn:aws:events:us-east-1:{OTHER}:event-bus/nope"}]
     )
@@ -264,3 +279,73 @@ def test_connections_and_api_destinations_are_per_namespace(server: ServerThread
         assert {f.decode() for f in client.hkeys(KEYS.api_destinations)} == {"hook", f"{OTHER}@us-east-1@hook"}
     finally:
         client.close()
+
+
+def test_partner_events_reach_the_customer_account(server: ServerThread, redis_url: str) -> None:
+    partner = _client(server, "us-east-1", OTHER)
+    customer = _client(server)
+    customer_west = _client(server, "us-west-1")
+    source = "aws.partner/saas.example/acct/orders"
+    created = partner.create_partner_event_source(Name=source, Account=HOME)
+    assert created["EventSourceArn"] == f"arn:aws:events:us-east-1::event-source/{source}"
+    assert [s["Name"] for s in customer.list_event_sources()["EventSources"]] == [source]
+    assert customer_west.list_event_sources()["EventSources"] == []  # sources are per region
+    assert partner.list_event_sources()["EventSources"] == []  # the partner is not the customer
+    bus = customer.create_event_bus(Name=source, EventSourceName=source)
+    assert bus["EventBusArn"] == f"arn:aws:events:us-east-1:{HOME}:event-bus/{source}"
+    _route_to_queue(customer, source, "in", f"arn:aws:sqs:us-east-1:{HOME}:partner-in", {"source": [source]})
+    put = partner.put_partner_events(Entries=[{"Source": source, "DetailType": "Order Created", "Detail": "{}"}])
+    assert put["FailedEntryCount"] == 0
+    events = eventually_sync(lambda: _queue_events(redis_url, "partner-in"), what="the partner event")
+    assert [(e["id"], e["account"], e["source"]) for e in events] == [(put["Entries"][0]["EventId"], HOME, source)]
+
+
+def test_quotas_count_per_account_and_region(redis_url: str, tmp_path: Any) -> None:
+    from router.app import create_app
+    from router.quotas import LIMIT_EXCEEDED_MESSAGE, Quotas
+
+    limits = dataclasses.replace(Quotas(), event_buses=2, connections=1)
+    server = ServerThread(create_app(make_settings(redis_url, quotas=limits, data_dir=tmp_path), ingest=False))
+    server.start()
+    try:
+        auth = {"ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "v"}}
+        for region, account in (("us-east-1", None), ("us-west-1", None), ("us-east-1", OTHER)):
+            client = _client(server, region, account)
+            client.create_event_bus(Name="a")  # with the namespace's own default bus: 2
+            assert _error(client.create_event_bus, Name="b") == ("LimitExceededException", LIMIT_EXCEEDED_MESSAGE)
+            client.create_connection(Name="c", AuthorizationType="API_KEY", AuthParameters=auth)
+            assert _error(client.create_connection, Name="d", AuthorizationType="API_KEY", AuthParameters=auth) == (
+                "LimitExceededException",
+                LIMIT_EXCEEDED_MESSAGE,
+            )
+    finally:
+        server.stop()
+
+
+def test_the_aws_cli_works_in_the_region_and_account_it_is_given(server: ServerThread) -> None:
+    def aws(*args: str, region: str, key_id: str) -> Any:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "AWS_ACCESS_KEY_ID": key_id,
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+        command = [str(Path(sys.executable).parent / "aws"), "events", *args, "--region", region]
+        command += ["--endpoint-url", server.url, "--output", "json"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    west = aws("create-event-bus", "--name", "cli", region="eu-west-1", key_id=OTHER)
+    assert west["EventBusArn"] == f"arn:aws:events:eu-west-1:{OTHER}:event-bus/cli"
+    listed = aws("list-event-buses", region="eu-west-1", key_id=OTHER)["EventBuses"]
+    assert [b["Arn"] for b in listed] == [
+        f"arn:aws:events:eu-west-1:{OTHER}:event-bus/cli",
+        f"arn:aws:events:eu-west-1:{OTHER}:event-bus/default",
+    ]
+    home = aws("list-event-buses", region="us-east-1", key_id="testing")["EventBuses"]
+    assert [b["Arn"] for b in home] == [f"arn:aws:events:us-east-1:{HOME}:event-bus/default"]
