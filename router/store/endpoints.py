@@ -27,33 +27,26 @@ import redis.asyncio as aioredis
 from router.keys import Keys
 from router.namespace import Namespace
 from router.state import AppState
-from router.store.scripts import redis_errors, status
+from router.store.scripts import NAMESPACE_COUNT, redis_errors, status
 
 __all__ = ["HEALTHY", "UNHEALTHY", "EndpointStore", "endpoint_store", "health_check_id"]
 
 HEALTHY = "HEALTHY"
 UNHEALTHY = "UNHEALTHY"
 
-_CREATE = """
+_CREATE = (
+    NAMESPACE_COUNT
+    + """
 -- KEYS: endpoints, endpoint ids ; ARGV: key-layout name, record, id, most endpoints in the namespace (0: no limit),
---       what the namespace's fields start with ('' = the home namespace: the fields without '@')
+--       what the namespace's fields start with ('' = the home namespace)
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'EXISTS' end
 local limit = tonumber(ARGV[4])
-if limit > 0 then
-  local prefix, count = ARGV[5], 0
-  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if prefix == '' then
-      if not string.find(field, '@', 1, true) then count = count + 1 end
-    elseif string.sub(field, 1, #prefix) == prefix then
-      count = count + 1
-    end
-  end
-  if count >= limit then return 'LIMIT' end
-end
+if limit > 0 and namespace_count(KEYS[1], ARGV[5]) >= limit then return 'LIMIT' end
 if redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[1]) == 0 then return 'IDTAKEN' end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 'OK'
 """
+)
 
 _REPLACE = """
 -- KEYS: endpoints, endpoint ids ; ARGV: key-layout name, expected record, new record ('' = delete), the record's id
