@@ -297,15 +297,19 @@ def test_with_workers_each_process_holds_at_most_its_cap_and_keeps_its_redis(
                 readable, _, _ = select.select(flood, [], [], 0.1)
                 return readable if len(readable) >= len(flood) - held_at_most else None
 
-            refused = eventually_sync(answered, what="the connections beyond the caps answered")
-            assert all(answer(sock).startswith(b"HTTP/1.1 503 Service Unavailable\r\n") for sock in refused)
+            eventually_sync(answered, what="the connections beyond the caps answered")
             for pid in workers:  # the client sockets a worker holds are bounded by its cap
                 assert open_descriptors(pid) <= baseline[pid] + CAP, pid
             assert server.put_events(client, [ENTRY] * 10)["FailedEntryCount"] == 0  # its Redis is not starved
+            # Each flood connection is refused, or held and closed at the header deadline. The kernel may spread them
+            # unevenly over the two workers, so refusals can still be arriving when enough of them have: classify
+            # every connection by its whole answer rather than by what was readable at one moment.
             started = time.monotonic()
-            held = [sock for sock in flood if sock not in refused]
-            assert [answer(sock) for sock in held] == [b""] * len(held)  # closed at the header deadline
+            answers = [answer(sock) for sock in flood]
             assert time.monotonic() - started < 10
+            refusals = [reply for reply in answers if reply]
+            assert all(reply.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") for reply in refusals)
+            assert len(answers) - len(refusals) <= held_at_most
             for sock in flood:
                 sock.close()
         for _ in range(4):  # new connections reach both workers again
