@@ -48,11 +48,12 @@ _EXTRAS_KEY = "replay_store"
 
 
 def replay_store(state: AppState) -> ReplayStore:
+    """The process's replay store of the request's namespace (router.namespace)."""
     found = state.extras.get(_EXTRAS_KEY)
     if found is None:
-        found = state.extras[_EXTRAS_KEY] = ReplayStore(state.redis, ArchiveKeys(state.keys))
+        found = state.extras[_EXTRAS_KEY] = ReplayStore(state.redis, ArchiveKeys(state.keys), state.home)
     store: ReplayStore = found
-    return store
+    return store.within(state.namespace)
 
 
 def _shown(record: dict[str, Any], state: ReplayState) -> dict[str, Any]:
@@ -108,7 +109,7 @@ async def start_replay(state: AppState, body: dict[str, Any], *, speed: float | 
         "EventSourceArn": archive["ArchiveArn"],
         "ArchiveName": archive["ArchiveName"],
         "Destination": {key: destination[key] for key in ("Arn", "FilterArns") if destination.get(key)},
-        "DestinationBus": bus,
+        "DestinationBus": state.keys.scoped(bus, state.namespace),  # its key-layout name (router.keys)
         "EventStartTime": start_s,
         "EventEndTime": end_s,
         "WindowStartMs": start_ms,

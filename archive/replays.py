@@ -16,6 +16,11 @@ the lease, that the replay is still running and that the checkpoint is the one t
 the page's events to the destination's ingest stream and moves the checkpoint to the page's last event. So a page is
 appended entirely or not at all, and never twice: a process killed mid-replay leaves the checkpoint at its last whole
 page, and the process that takes the lease over resumes exactly there.
+
+Replays belong to an (account, region) namespace (router.namespace): a `ReplayStore` is bound to one (`within`), the
+registry field and the active set's member are the replay's key-layout name (router.keys `Keys.scoped`, `key_of`),
+and the record's `DestinationBus` is the destination bus's key-layout name, so the runner, which serves every
+namespace's replays, builds every key from the record alone. The limit of 10 active replays counts every namespace's.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from router.errors import (
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
 )
+from router.namespace import Namespace, namespace_of_arn, rebound
 from router.store.scripts import redis_errors, status
 
 __all__ = [
@@ -171,9 +177,10 @@ def _text(value: Any) -> str:
 
 
 class ReplayStore:
-    def __init__(self, redis: aioredis.Redis, keys: ArchiveKeys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: ArchiveKeys, namespace: Namespace | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.namespace = namespace or keys.keys.home
         self._start = redis.register_script(_START)
         self._append = redis.register_script(_APPEND)
         self._claim = redis.register_script(_CLAIM)
@@ -181,15 +188,24 @@ class ReplayStore:
         self._cancel = redis.register_script(_CANCEL)
         self._renew = redis.register_script(_RENEW)
 
+    def within(self, namespace: Namespace) -> ReplayStore:
+        """The same store for the replays of another namespace (sharing its scripts)."""
+        return rebound(self, namespace)
+
+    def _field(self, name: str) -> str:
+        return self.keys.keys.scoped(name, self.namespace)
+
+    def key_of(self, record: Record) -> str:
+        """The replay's key-layout name (its field and active-set member), from the namespace its ARN names."""
+        namespace = namespace_of_arn(str(record.get("ReplayArn") or "")) or self.namespace
+        return self.keys.keys.scoped(record["ReplayName"], namespace)
+
     # records --------------------------------------------------------------------------------------------------
     async def create(self, record: Record) -> None:
         name = record["ReplayName"]
+        args: list[Any] = [self._field(name), orjson.dumps(record), ACTIVE_LIMIT]
         with redis_errors("StartReplay"):
-            outcome = status(
-                await self._start(
-                    keys=[self.keys.replays, self.keys.active_replays], args=[name, orjson.dumps(record), ACTIVE_LIMIT]
-                )
-            )
+            outcome = status(await self._start(keys=[self.keys.replays, self.keys.active_replays], args=args))
         if outcome == "EXISTS":
             raise ResourceAlreadyExistsException(f"Replay {name} already exists.")
         if outcome == "LIMIT":
@@ -197,7 +213,7 @@ class ReplayStore:
 
     async def get(self, name: str) -> Record | None:
         with redis_errors("read replay"):
-            raw = await self.redis.hget(self.keys.replays, name)
+            raw = await self.redis.hget(self.keys.replays, self._field(name))
         return _load(raw) if raw is not None else None
 
     async def require(self, name: str) -> Record:
@@ -209,15 +225,17 @@ class ReplayStore:
     async def all(self) -> list[Record]:
         with redis_errors("list replays"):
             raw = await self.redis.hgetall(self.keys.replays)
-        return [_load(value) for _, value in sorted(raw.items())]
+        mine = [(n, v) for f, v in raw.items() if (n := self.keys.keys.in_namespace(_text(f), self.namespace))]
+        return [_load(value) for _, value in sorted(mine)]
 
     async def active(self) -> list[str]:
+        """The key-layout names of every namespace's active replays (the runner gets their records with `get`)."""
         with redis_errors("list active replays"):
             names = await self.redis.smembers(self.keys.active_replays)
         return sorted(_text(name) for name in names)
 
     async def retire(self, name: str) -> None:
-        """Drop an ended replay from the active set."""
+        """Drop an ended replay (by key-layout name, `key_of`) from the active set."""
         with redis_errors("end replay"):
             await self.redis.srem(self.keys.active_replays, name)
 

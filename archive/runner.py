@@ -101,28 +101,29 @@ class ReplayRunner:
         except Exception as err:  # the lease lapses and a process (maybe this one) resumes at the checkpoint
             log.warning("replay %s: %s: %s (it resumes once its lease lapses)", record["ReplayName"], type(err), err)
         finally:
-            self.running.pop(record["ReplayName"], None)
+            self.running.pop(self.store.key_of(record), None)
 
     async def _end(self, record: Record, state: str, reason: str, only_from: tuple[str, ...]) -> None:
         outcome = await self.store.finish(record, self.me, state, reason, only_from)
         if outcome == "CANCELLING":
             outcome = await self.store.finish(record, self.me, "CANCELLED", "", ("CANCELLING",))
         if outcome == "OK" or outcome in FINAL_STATES:
-            await self.store.retire(record["ReplayName"])
+            await self.store.retire(self.store.key_of(record))
 
     async def _drive(self, record: Record, state: ReplayState) -> None:
-        name = record["ReplayName"]
+        name = self.store.key_of(record)  # its key-layout name (router.namespace)
         if state.state in FINAL_STATES:
             await self.store.retire(name)
             return
         if state.state == "CANCELLING":
             await self._end(record, "CANCELLED", "", ("CANCELLING",))
             return
-        archive = await archive_store(self.state).get(record["ArchiveName"])
+        archives = archive_store(self.state).for_arn(str(record["EventSourceArn"]))  # the replay's namespace
+        archive = await archives.get(record["ArchiveName"])
         if archive is None:
             await self._end(record, "FAILED", f"Archive {record['ArchiveName']} does not exist.", ACTIVE_STATES)
             return
-        events_key = archive_store(self.state).events_key(archive)
+        events_key = archives.events_key(archive)
         start_ms, end_ms = int(record["WindowStartMs"]), int(record["WindowEndMs"])
         checkpoint = state.checkpoint
         low = codec.after_key(checkpoint) if checkpoint else codec.time_min(start_ms)
@@ -151,7 +152,7 @@ class ReplayRunner:
                         return
                     continue
                 page = page[:cut]
-            events = [with_replay_name(event.event, name) for _, event in page if event is not None]
+            events = [with_replay_name(event.event, record["ReplayName"]) for _, event in page if event is not None]
             last_key = page[-1][0]
             last_ms = next((event.time_ms for _, event in reversed(page) if event is not None), state.last_ms or 0)
             appended = await self.store.append(
@@ -170,7 +171,7 @@ class ReplayRunner:
             if appended.outcome == "CANCELLING":
                 await self._end(record, "CANCELLED", "", ("CANCELLING",))
             elif appended.outcome == "NOBUS":
-                reason = f"Event bus {record['DestinationBus']} does not exist."
+                reason = f"Event bus {self.state.keys.unscoped(record['DestinationBus'])[1]} does not exist."
                 await self._end(record, "FAILED", reason, ("STARTING", "RUNNING"))
             elif appended.outcome == "ENDED":
                 await self.store.retire(name)

@@ -13,6 +13,11 @@ EventCount is the storage set's cardinality and SizeBytes the `bytes` field besi
 scripts as the events (the ingest settle script, the retention trim, an import), so they are exact at every
 moment. Deleting storage uses UNLINK (Redis frees a big set in the background) and leaves a tombstone, swept again
 by `sweep_tombstones` once any batch staged before the managed rule went has committed.
+
+Archives belong to an (account, region) namespace (router.namespace): an `ArchiveStore` is bound to one (`within`,
+`for_arn`), its registry field is the archive's key-layout name (router.keys `Keys.scoped`), and an archive's storage
+is keyed by its bus's key-layout name, found from the record (`EventBusName` in the namespace its `ArchiveArn`
+names), so records keep their format and the home namespace's keys their names.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from archive.target import KIND, target_name
 from router.arns import Arns
 from router.errors import InternalException, ResourceAlreadyExistsException, ResourceNotFoundException
 from router.extensions import internal_target_arn
+from router.namespace import Namespace, namespace_of_arn, rebound
 from router.state import AppState
 from router.store import RuleStore, stores
 from router.store.scripts import redis_errors, status
@@ -120,9 +126,32 @@ class ArchiveStore:
         self.keys = keys
         self.rules = rules
         self.arns = arns
+        self.namespace = Namespace(arns.account_id, arns.region)
         self._cas = redis.register_script(_CAS)
         self._trim = redis.register_script(_TRIM)
         self._import = redis.register_script(_IMPORT)
+
+    # namespaces -----------------------------------------------------------------------------------------------
+    def within(self, namespace: Namespace) -> ArchiveStore:
+        """The same store for the archives of another namespace (sharing its scripts)."""
+        if namespace == self.namespace:
+            return self
+        other = rebound(self, namespace)
+        other.arns, other.rules = namespace.arns, self.rules.within(namespace)
+        return other
+
+    def for_arn(self, arn: str) -> ArchiveStore:
+        """The store of the namespace an ARN (an archive's, a replay's) names; this one for an ARN without one."""
+        found = namespace_of_arn(arn)
+        return self if found is None else self.within(found)
+
+    def _field(self, name: str) -> str:
+        return self.keys.keys.scoped(name, self.namespace)
+
+    def bus_key(self, record: Record) -> str:
+        """The key-layout name of the archive's bus (router.keys): its storage keys are built from it."""
+        namespace = namespace_of_arn(str(record.get("ArchiveArn") or "")) or self.namespace
+        return self.keys.keys.scoped(record["EventBusName"], namespace)
 
     # records --------------------------------------------------------------------------------------------------
     def new_record(self, name: str, bus: str, body: dict[str, Any]) -> Record:
@@ -144,13 +173,15 @@ class ArchiveStore:
     async def create(self, record: Record) -> None:
         """Store a new record; ResourceAlreadyExistsException if the name is taken."""
         with redis_errors("CreateArchive"):
-            created = await self.redis.hsetnx(self.keys.archives, record["ArchiveName"], orjson.dumps(record))
+            created = await self.redis.hsetnx(
+                self.keys.archives, self._field(record["ArchiveName"]), orjson.dumps(record)
+            )
         if not created:
             raise ResourceAlreadyExistsException(f"Archive {record['ArchiveName']} already exists.")
 
     async def get(self, name: str) -> Record | None:
         with redis_errors("read archive"):
-            raw = await self.redis.hget(self.keys.archives, name)
+            raw = await self.redis.hget(self.keys.archives, self._field(name))
         return _load(raw) if raw is not None else None
 
     async def require(self, name: str) -> Record:
@@ -160,21 +191,35 @@ class ArchiveStore:
         return record
 
     async def all(self) -> list[Record]:
-        """Every archive, sorted by name."""
+        """Every archive of the store's namespace, sorted by name."""
+        with redis_errors("list archives"):
+            raw = await self.redis.hgetall(self.keys.archives)
+        mine = []
+        for field, value in raw.items():
+            name = self.keys.keys.in_namespace(
+                field.decode() if isinstance(field, bytes) else str(field), self.namespace
+            )
+            if name is not None:
+                mine.append((name, value))
+        return [_load(value) for _, value in sorted(mine)]
+
+    async def every(self) -> list[Record]:
+        """Every archive of every namespace (the background retention)."""
         with redis_errors("list archives"):
             raw = await self.redis.hgetall(self.keys.archives)
         return [_load(value) for _, value in sorted(raw.items())]
 
     async def update(self, name: str, mutate: Callable[[Record], Record | None]) -> Record | None:
         """Replace the record with `mutate(current)` (None deletes it) atomically; ResourceNotFoundException."""
+        field = self._field(name)
         for _ in range(_CAS_ATTEMPTS):
             with redis_errors("update archive"):
-                raw = await self.redis.hget(self.keys.archives, name)
+                raw = await self.redis.hget(self.keys.archives, field)
                 if raw is None:
                     raise ResourceNotFoundException(f"Archive {name} does not exist.")
                 new = mutate(_load(raw))
                 encoded = orjson.dumps(new) if new is not None else b""
-                outcome = status(await self._cas(keys=[self.keys.archives], args=[name, raw, encoded]))
+                outcome = status(await self._cas(keys=[self.keys.archives], args=[field, raw, encoded]))
             if outcome == "OK":
                 return new
             if outcome == "MISSING":
@@ -229,16 +274,16 @@ class ArchiveStore:
         with redis_errors("read archive rules"):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for record in records:
-                    pipe.hexists(self.keys.keys.rules(record["EventBusName"]), managed_rule_name(record["ArchiveName"]))
+                    pipe.hexists(self.keys.keys.rules(self.bus_key(record)), managed_rule_name(record["ArchiveName"]))
                 found = await pipe.execute() if records else []
         return [bool(value) for value in found]
 
     # storage --------------------------------------------------------------------------------------------------
     def events_key(self, record: Record) -> str:
-        return self.keys.events(record["EventBusName"], record["ArchiveName"], record["Generation"])
+        return self.keys.events(self.bus_key(record), record["ArchiveName"], record["Generation"])
 
     def stats_key(self, record: Record) -> str:
-        return self.keys.stats(record["EventBusName"], record["ArchiveName"], record["Generation"])
+        return self.keys.stats(self.bus_key(record), record["ArchiveName"], record["Generation"])
 
     async def stats(self, records: Sequence[Record]) -> list[ArchiveStats]:
         """EventCount and SizeBytes of each archive (one pipelined round trip)."""
@@ -252,7 +297,7 @@ class ArchiveStore:
 
     async def delete_storage(self, record: Record) -> None:
         """Drop the archive's events now, and leave a tombstone so the sweep drops any straggler later."""
-        member = f"{record['EventBusName']}/{record['ArchiveName']}/{record['Generation']}"
+        member = f"{self.bus_key(record)}/{record['ArchiveName']}/{record['Generation']}"
         with redis_errors("DeleteArchive"):
             await self.redis.hset(self.keys.tombstones, member, int(time.time() * 1000))
             await self.redis.unlink(self.events_key(record), self.stats_key(record))
@@ -274,7 +319,7 @@ class ArchiveStore:
         """Apply every archive's RetentionDays (0 keeps events forever); how many events were removed."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         removed = 0
-        for record in await self.all():
+        for record in await self.every():
             days = int(record.get("RetentionDays") or 0)
             if days > 0:
                 removed += await self.trim(record, now_ms - days * 86_400_000)
@@ -309,7 +354,7 @@ class ArchiveStore:
             text = member.decode() if isinstance(member, bytes) else str(member)
             if now_ms - int(deleted_ms) < TOMBSTONE_GRACE_MS:
                 continue
-            bus, archive, generation = text.split("/")
+            bus, archive, generation = text.rsplit("/", 2)  # a partner bus's name has '/' in it
             await self.redis.unlink(
                 self.keys.events(bus, archive, generation), self.keys.stats(bus, archive, generation)
             )
@@ -327,11 +372,12 @@ _EXTRAS_KEY = "archive_store"
 
 
 def archive_store(state: AppState) -> ArchiveStore:
-    """The process's archive store (made on first use, kept in `state.extras`)."""
+    """The process's archive store of the request's namespace (router.namespace; made on first use, kept in
+    `state.extras`)."""
     found = state.extras.get(_EXTRAS_KEY)
     if found is None:
-        _, rules = stores(state)
-        found = ArchiveStore(state.redis, ArchiveKeys(state.keys), rules, Arns(state.region, state.account_id))
+        _, rules = stores(state, state.home)
+        found = ArchiveStore(state.redis, ArchiveKeys(state.keys), rules, state.home.arns)
         state.extras[_EXTRAS_KEY] = found
     store: ArchiveStore = found
-    return store
+    return store.within(state.namespace)

@@ -83,6 +83,7 @@ def create_app(
     if entry_checks:
         state.extras["entry_checks"] = EntryCheckCache(entry_checks)
     dispatcher = Dispatcher(state, merge_operations(api.discover(), loaded), operation_names(), _validator())
+    dispatcher.namespace_hooks = api.discover_namespace_hooks()
     metrics = Metrics()
     state.extras["metrics"] = metrics
     dispatcher.observers.append(metrics.observe_request)

@@ -1,6 +1,7 @@
 """The `switchboard` command: `serve` runs the router, `config validate DIR` checks config files, `queue read NAME`
 and `queue tail NAME` print a queue target's messages, `ingest parked BUS` and `ingest redrive BUS` show and re-drive
-the events the router parked (router.ingest_cli). Installed extensions add their own subcommands through
+the events the router parked (router.ingest_cli), `health-check ID healthy|unhealthy` fails global endpoints over
+(router.health_cli). Installed extensions add their own subcommands through
 `router.extensions.Extension.cli` (e.g. `switchboard archive ...` and `switchboard replay ...` from `archive/`).
 
 `switchboard serve [--host H] [--port N] [--config DIR] [--fsync always|everysec]` uses the Redis at `REDIS_URL`,
@@ -68,7 +69,7 @@ def _extension_commands() -> dict[str, CliCommand]:
     return merge_cli(BUILTIN_COMMANDS, installed())
 
 
-BUILTIN_COMMANDS = ("serve", "config", "queue", "ingest")
+BUILTIN_COMMANDS = ("serve", "config", "queue", "ingest", "health-check")
 
 
 def _parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
@@ -145,9 +146,10 @@ def _parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
     tail.add_argument("name", metavar="NAME", help="the queue: the last part of its arn:aws:sqs:REGION:ACCOUNT:NAME")
     tail.add_argument("--from-start", action="store_true", help="first print the messages already there")
 
-    from router import ingest_cli
+    from router import health_cli, ingest_cli
 
     ingest_cli.add_commands(commands, common)
+    health_cli.add_commands(commands, common)
     for command in extra:
         command.add(commands, common)
     return parser
@@ -194,6 +196,10 @@ def _run(args: argparse.Namespace, extra: dict[str, CliCommand]) -> int:
         from router import ingest_cli
 
         return ingest_cli.run(args)
+    if args.command == "health-check":
+        from router import health_cli
+
+        return health_cli.run(args)
     from router.config import validate_command
 
     return validate_command(args.dir)

@@ -32,8 +32,10 @@ declares:
   subparsers object and adds its parser (with its own sub-subcommands), `run` gets the parsed arguments and
   returns the exit code. `router.cli` adds every installed extension's commands and runs the one named.
 - `entry_checks`: per-bus checks of PutEvents entries (beyond AWS, e.g. schema validation). Each is an
-  `EntryCheckFactory`: `(state, bus) -> EntryCheck | None`, where the `EntryCheck` gets one entry (after the
-  router's own checks) and returns None to accept it or `(ErrorCode, ErrorMessage)` to fail that entry alone.
+  `EntryCheckFactory`: `(state, bus) -> EntryCheck | None` (`bus` is the bus's key-layout name, router.keys
+  `Keys.scoped`, since it may be another namespace's: `state.keys.unscoped(bus)` gives its namespace), where the
+  `EntryCheck` gets one entry (after the router's own checks) and returns None to accept it or
+  `(ErrorCode, ErrorMessage)` to fail that entry alone.
   `EntryCheckCache` (in `state.extras["entry_checks"]`, only when some extension declares checks) asks the
   factories at most once per bus per `ttl_s` and runs the bus's checks before the append; with no factory
   installed PutEvents does no extra work at all.

@@ -17,6 +17,15 @@ buses, rules and targets. Every per-bus script stays single-slot, and 1,000 buse
 of that bus, and other packages (archives, schema discovery, schedules) build their per-bus keys as
 `f"{keys.bus_tag(bus)}:<what>"`, which puts them in the same slot as the bus's ingest stream and rules.
 
+**Namespaces (accounts and regions, router.namespace).** A resource of the events API is keyed by its *key-layout
+name*, `Keys.scoped(name, namespace)`: its bare name in the home namespace (the settings' account and region, so
+data written before namespaces existed stays valid and unchanged), `ACCOUNT@REGION@NAME` in any other (`@` is in no
+bus, rule, connection or API destination name). Everything below that says bus B, connection name or API destination
+D means that name: `sb:{b:N}:bus:111122223333@us-west-1@orders:rules`, with N computed from the whole key-layout
+name, so each bus keeps one hash tag and the layout stays cluster-ready. The registries (`sb:{meta}:buses`,
+connections, API destinations) hold every namespace's records, field = key-layout name; List operations and quotas
+take only the caller's namespace's fields. Workers read the registry, so they serve every namespace's buses alike.
+
 - `{prefix}:{meta}:...`: account-wide records: the bus registry and account-level counters.
 - `{prefix}:{b:N}:bus:NAME:...`: everything that belongs to one event bus NAME (in partition N): its rules, their
   targets, a change counter, the ingest log and its counters, its delivery job streams. Bus names match
@@ -26,12 +35,15 @@ of that bus, and other packages (archives, schema discovery, schedules) build th
 
 | key | type | what |
 |---|---|---|
-| `sb:{meta}:buses` | hash | bus name -> bus record (JSON, see below) |
+| `sb:{meta}:buses` | hash | bus key-layout name (`B`, or `ACCOUNT@REGION@B`) -> bus record (JSON, see below) |
 | `sb:{meta}:counters` | hash | account-wide metric counters (PutEvents*) |
-| `sb:{meta}:connections` | hash | name -> connection record without secrets (JSON, router.connections.store) |
-| `sb:{meta}:connection-secrets` | hash | connection name -> encrypted AuthParameters (router.connections.secrets) |
-| `sb:{meta}:api-destinations` | hash | API destination name -> API destination record (JSON) |
+| `sb:{meta}:connections` | hash | key-layout name -> connection record without secrets (JSON, router.connections) |
+| `sb:{meta}:connection-secrets` | hash | connection key-layout name -> encrypted AuthParameters (router.connections) |
+| `sb:{meta}:api-destinations` | hash | API destination key-layout name -> API destination record (JSON) |
 | `sb:{meta}:event-sources` | hash | `REGION/NAME` -> partner event source record (JSON, router.store.event_sources) |
+| `sb:{meta}:endpoints` | hash | global endpoint key-layout name -> endpoint record (JSON, router.store.endpoints) |
+| `sb:{meta}:endpoint-ids` | hash | endpoint id (`abcde.veo`, unique across namespaces) -> its key-layout name |
+| `sb:{meta}:health-checks` | hash | Route 53 health-check id -> `HEALTHY` or `UNHEALTHY` (`switchboard health-check`) |
 | `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config.applier) |
 | `sb:{meta}:functions` | hash | Lambda function name -> URL that function targets are POSTed to |
 | `sb:{b:N}:bus:B:exists` | string | `1` while bus B exists: rule and target writes check it in the same script |
@@ -72,7 +84,7 @@ names), so the delivery workers serve it with the same code as a bus's.
 
 | key | type | what |
 |---|---|---|
-| `sb:{meta}:schedule-groups` | hash | group name -> group record (JSON: `Name`, `Arn`, `State`, dates, `Tags`) |
+| `sb:{meta}:schedule-groups` | hash | group key-layout name -> group record (JSON: `Name`, `Arn`, `State`, dates) |
 | `sb:{schedule-group:G}:schedules` | hash | schedule name -> schedule record (JSON, the CreateSchedule members) |
 | `sb:{meta}:delivery-owners` | set | delivery owners that are not buses (`~scheduler~G`), served like buses |
 | `sb:{b:N}:bus:~scheduler~G:invocations:ID` | string | set (NX, 2 days) with a tick's job: a re-fired tick adds none |
@@ -122,6 +134,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Self
 
+from router.namespace import DEFAULT, Namespace, bus_arn_parts, valid_account, valid_region
+
 INGEST_GROUP = "router"
 """Consumer group through which router processes share a bus's ingest log."""
 
@@ -139,9 +153,44 @@ def bus_partition(bus: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Key builder bound to a prefix (default `sb`; tests and side-by-side deployments can pick another)."""
+    """Key builder bound to a prefix (default `sb`; tests and side-by-side deployments can pick another) and to the
+    home namespace (the settings' account and region), whose resources keep their bare names."""
 
     prefix: str = "sb"
+    home: Namespace = DEFAULT
+
+    # namespaces: the key-layout name of a namespaced resource -----------------------------------------------
+    def scoped(self, name: str, namespace: Namespace | None = None) -> str:
+        """The key-layout name of resource `name` of `namespace`: `name` itself in the home namespace (or when
+        None), else `ACCOUNT@REGION@name`. Every key of a bus, and every registry field, is built from it."""
+        if namespace is None or namespace == self.home:
+            return name
+        return f"{namespace.account_id}@{namespace.region}@{name}"
+
+    def unscoped(self, scoped: str) -> tuple[Namespace, str]:
+        """(namespace, name) of a key-layout name made by `scoped` (a bare name is the home namespace's)."""
+        account, sep, rest = scoped.partition("@")
+        if not sep:
+            return self.home, scoped
+        region, sep, name = rest.partition("@")
+        if not sep or not valid_account(account) or not valid_region(region):
+            return self.home, scoped
+        return Namespace(account, region), name
+
+    def bus_of_arn(self, arn: str) -> str | None:
+        """The key-layout name of the bus an event bus ARN of any account and region names (None: no bus ARN)."""
+        parts = bus_arn_parts(arn)
+        return None if parts is None else self.scoped(parts[1], parts[0])
+
+    def rule_arn(self, bus: str, rule: str) -> str:
+        """The ARN of rule `rule` of the bus whose key-layout name is `bus` (in the bus's namespace)."""
+        namespace, name = self.unscoped(bus)
+        return namespace.arns.rule(name, rule)
+
+    def in_namespace(self, scoped: str, namespace: Namespace) -> str | None:
+        """The name of `scoped` when it belongs to `namespace`, else None (registries are filtered with it)."""
+        owner, name = self.unscoped(scoped)
+        return name if owner == namespace else None
 
     # account-wide ----------------------------------------------------------------------------------------
     @property
@@ -168,6 +217,20 @@ class Keys:
     def event_sources(self) -> str:
         """Partner event sources of every region and account (router.store.event_sources): field `REGION/NAME`."""
         return f"{self.prefix}:{{meta}}:event-sources"
+
+    @property
+    def endpoints(self) -> str:
+        """Global endpoints (router.store.endpoints): name -> record; one slot with their ids and health checks."""
+        return f"{self.prefix}:{{meta}}:endpoints"
+
+    @property
+    def endpoint_ids(self) -> str:
+        return f"{self.prefix}:{{meta}}:endpoint-ids"
+
+    @property
+    def health_checks(self) -> str:
+        """Route 53 health checks' status as set with `switchboard health-check` (absent: healthy)."""
+        return f"{self.prefix}:{{meta}}:health-checks"
 
     @property
     def config_owned(self) -> str:

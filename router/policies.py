@@ -8,7 +8,11 @@ from `Action`, `Principal`, `StatementId` and `Condition`, as AWS writes it:
      "Action": "events:PutEvents", "Resource": BUS_ARN,
      "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-..."}}}
 
-or replaces the whole document with its `Policy`. `allows(policy, account, action, resource)` answers whether the
+or replaces the whole document with its `Policy`. Enforcement: PutEvents to another account's bus
+(router.api.put_events, per entry) and a rule's target on another account's bus (PutTargets refuses it,
+router.api.targets; the delivery re-checks, router.delivery.bus_target) need the destination bus's policy to allow
+the source account `events:PutEvents`, else AWS's `AccessDeniedException` with IAM's text (`access_denied_message`).
+`allows(policy, account, action, resource)` answers whether the
 policy lets `account` do `action` on `resource`, the way IAM evaluates a resource policy: a matching Deny wins, else
 a matching Allow grants, else nothing does. A statement matches when its Principal names the account (`*`, the
 account id, or its `arn:aws:iam::ACCOUNT:...` ARNs), its Action and Resource match (IAM wildcards `*` and `?`,
@@ -24,14 +28,36 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["VERSION", "allows", "permission_statement", "principal_arn"]
+__all__ = [
+    "PUT_EVENTS_ACTION",
+    "VERSION",
+    "access_denied_entry",
+    "access_denied_message",
+    "allows",
+    "permission_statement",
+    "principal_arn",
+]
 
 VERSION = "2012-10-17"
+PUT_EVENTS_ACTION = "events:PutEvents"
 _ACCOUNT_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):.+")
 
 
 def principal_arn(account: str) -> str:
     return f"arn:aws:iam::{account}:root"
+
+
+def access_denied_message(account: str, resource: str, action: str = PUT_EVENTS_ACTION) -> str:
+    """IAM's refusal text when no resource-based policy grants `account` the action (AWS's wording)."""
+    return (
+        f"User: {principal_arn(account)} is not authorized to perform: {action} on resource: {resource} "
+        f"because no resource-based policy allows the {action} action"
+    )
+
+
+def access_denied_entry(account: str, resource: str) -> dict[str, str]:
+    """A PutEvents result entry refused by the destination bus's policy (AWS answers it per entry)."""
+    return {"ErrorCode": "AccessDeniedException", "ErrorMessage": access_denied_message(account, resource)}
 
 
 def permission_statement(

@@ -4,7 +4,8 @@ This module knows nothing about buses or rules. It reads a bounded body, parses 
 operation, validates the input against the service model, calls the handler and writes the answer the way botocore
 parses it: `{"__type": code, "message": text}` with 400 for client errors and 500 for `InternalException`, and an
 `x-amzn-RequestId` header on every response. An operation the model defines but nobody registered a handler for
-answers with an explicit error, never a fake success.
+answers with an explicit error, never a fake success. Each request runs in its (account, region) namespace, read
+from its SigV4 credential scope (router.namespace).
 
 Faults are translated here, at one boundary: a Redis failure in any handler becomes the one error of its fault
 class (router.faults: "Storage is unavailable. Retry the request.", ...), logged as one line without a traceback,
@@ -24,6 +25,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from router import namespace as namespaces
 from router.errors import (
     InternalException,
     NotSupportedException,
@@ -73,6 +75,10 @@ class Dispatcher:
         self.model_operations = model_operations
         self.validator = validator
         self.observers: list[Observer] = []
+        self.namespace_hooks: list[Callable[[AppState], Awaitable[None]]] = []
+        """Run (idempotently) before the first operation this process handles in a namespace other than the home
+        one (router.api's `on_namespace` hooks: its `default` bus, which every account and region has)."""
+        self._namespaces_ready: set[namespaces.Namespace] = set()
 
     async def call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         """Run one operation in process, exactly as the wire would (validation included)."""
@@ -84,6 +90,8 @@ class Dispatcher:
         if self.validator is not None:
             self.validator(operation, body)
         try:
+            if self.namespace_hooks:
+                await self._namespace_ready()
             result = await handler(self.state, body)
         except STORAGE_ERRORS as err:  # the one boundary for storage faults: the same error for every operation
             if fault_class(err) is None:
@@ -97,11 +105,22 @@ class Dispatcher:
             raise
         return dict(result) if result is not None else {}
 
+    async def _namespace_ready(self) -> None:
+        namespace = self.state.namespace
+        if namespace == self.state.home or namespace in self._namespaces_ready:
+            return
+        for hook in self.namespace_hooks:
+            await hook(self.state)
+        if len(self._namespaces_ready) >= 10_000:  # bounded: the hooks are idempotent, running them again is cheap
+            self._namespaces_ready.clear()
+        self._namespaces_ready.add(namespace)
+
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         operation = "Unknown"
         headers_token = _request_headers.set(request.headers)
+        namespace_token = namespaces.enter(namespaces.resolve_scope(request.scope, self.state.home))
         try:
             operation = _operation_name(request.headers.get("x-amz-target"))
             raw = await _read_body(request, self.state.settings.max_request_body_bytes)
@@ -116,6 +135,7 @@ class Dispatcher:
             response = error_response(InternalException("An internal error occurred."))
         finally:
             _request_headers.reset(headers_token)
+            namespaces.leave(namespace_token)
         response.headers["x-amzn-RequestId"] = request_id
         elapsed_s = time.perf_counter() - started
         for observer in self.observers:

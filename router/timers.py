@@ -229,11 +229,24 @@ class Timers:
     async def schedule(self, owner: str, key: str, due_ms: int, payload: bytes = b"") -> None:
         """Create or replace the timer (a claim in flight is voided). Registers the owner first (idempotent)."""
         await self.redis.sadd(self.keys.timer_owners, owner)
-        await self._schedule(keys=self._keys(owner), args=[key, int(due_ms), payload])
+        script, keys, args = self.schedule_script(owner, key, due_ms, payload)
+        await script(keys=keys, args=args)
 
     async def cancel(self, owner: str, key: str) -> bool:
         """Remove the timer (a claim in flight is voided); False if there was none."""
-        return bool(await self._cancel(keys=self._keys(owner), args=[key]))
+        script, keys, args = self.cancel_script(owner, key)
+        return bool(await script(keys=keys, args=args))
+
+    def schedule_script(
+        self, owner: str, key: str, due_ms: int, payload: bytes = b""
+    ) -> tuple[Any, list[str], list[Any]]:
+        """The script, keys and arguments `schedule` runs (after `SADD timer_owners owner`), for a caller that
+        pipelines timer changes with its other commands (sagas.outbox)."""
+        return self._schedule, self._keys(owner), [key, int(due_ms), payload]
+
+    def cancel_script(self, owner: str, key: str) -> tuple[Any, list[str], list[Any]]:
+        """The script, keys and arguments `cancel` runs (see `schedule_script`)."""
+        return self._cancel, self._keys(owner), [key]
 
     async def get(self, owner: str, key: str) -> tuple[int, bytes] | None:
         """(due ms, payload) of a pending timer (for a claimed one: its lease end), or None."""

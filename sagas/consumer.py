@@ -9,7 +9,9 @@ pending, and once it has been pending for `claim_idle_s` any consumer of the gro
 `IDLE`, then `XCLAIM`) and handles it again: a consumer killed with kill -9 loses nothing. A message delivered more
 than `max_deliveries` times goes to `on_poison` and is acknowledged, so it cannot block its queue forever.
 
-A group that disappears (the queue was deleted or emptied with FLUSHALL) is created again.
+A group that disappears (the queue was deleted or emptied with FLUSHALL) is created again. Acknowledgements go out
+in batches, through a `sagas.batching.Coalescer` (shared with the runtime or the other consumers of the process when
+given), so they share round trips with everything else the process sends.
 """
 
 from __future__ import annotations
@@ -27,9 +29,20 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-__all__ = ["ConsumerOptions", "QueueConsumer", "QueueMessage", "consumer_name"]
+from sagas.batching import Coalescer
+
+__all__ = ["ConsumerOptions", "QueueConsumer", "QueueMessage", "consumer_name", "raise_if_cancelling"]
 
 log = logging.getLogger("switchboard.sagas.consumer")
+
+
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library turned into another error (redis-py can make a cancelled read a
+    connection error): a loop that retries on that error would otherwise run on after its task was stopped, and the
+    `stop()` awaiting it would wait forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def consumer_name() -> str:
@@ -81,8 +94,10 @@ class QueueConsumer:
         name: str | None = None,
         options: ConsumerOptions | None = None,
         on_poison: PoisonHandler | None = None,
+        batch: Coalescer | None = None,
     ) -> None:
         self.redis = redis
+        self.batch = batch or Coalescer(redis)
         self.stream = stream
         self.group = group
         self.name = name or consumer_name()
@@ -136,12 +151,14 @@ class QueueConsumer:
             except asyncio.CancelledError:
                 raise
             except ResponseError as err:
+                raise_if_cancelling()
                 if "NOGROUP" in str(err):
                     await self.ensure_group()
                     continue
                 log.warning("queue %s: %s", self.stream, err)
                 await asyncio.sleep(self.options.error_backoff_s)
             except (RedisError, OSError) as err:
+                raise_if_cancelling()
                 log.warning("queue %s: redis unavailable, retrying: %s", self.stream, err)
                 await asyncio.sleep(self.options.error_backoff_s)
 
@@ -218,6 +235,7 @@ class QueueConsumer:
             try:
                 await self._flush_acks()
             except (RedisError, OSError) as err:  # the entries stay pending: handled again, found duplicate
+                raise_if_cancelling()
                 log.warning("queue %s: acknowledgement failed: %s", self.stream, err)
                 await asyncio.sleep(self.options.error_backoff_s)
 
@@ -225,9 +243,8 @@ class QueueConsumer:
         ids, self._acks = self._acks, []
         if not ids:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.stream, self.group, *ids)
-            if self.options.delete_after_ack:
-                pipe.xdel(self.stream, *ids)
-            await pipe.execute()
+        commands: list[tuple[Any, ...]] = [("XACK", self.stream, self.group, *ids)]
+        if self.options.delete_after_ack:
+            commands.append(("XDEL", self.stream, *ids))
+        await self.batch.run(commands)
         self.handled += len(ids)

@@ -12,7 +12,6 @@ that kept failing, waiting for an operator) are not final; `COMPLETED`, `COMPENS
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,4 +140,5 @@ class Instance:
         return cls.from_doc(orjson.loads(raw))
 
     def copy(self) -> Instance:
-        return Instance.from_doc(copy.deepcopy(self.to_doc()))
+        """A deep copy (through JSON, which the document is: several times cheaper than copy.deepcopy)."""
+        return Instance.loads(self.dumps())

@@ -12,8 +12,13 @@ produced them, each kind in one batch, and removed from the outbox once out:
 - `timer` / `cancel`: `router.timers` under the owner `sagas:TYPE:SHARD`, timer key `INSTANCE|NAME`, payload the
   generation (`{"gen": N}`): a firing whose generation the instance no longer holds is stale (sagas.engine).
 
-A transient failure raises `DispatchError` with the rest still in the outbox; the caller leaves its input
-unacknowledged, so the dispatch is tried again.
+Three round trips at most, each shared with other instances' dispatches (sagas.batching): PutEvents for the events,
+one for the commands and timer changes, and, only once those are out, one that removes the messages from the outbox
+together with the instance's index write (sagas.store). Of several changes of one timer in one outbox only the last
+is applied (it is the one that counts), so timer changes need no order among themselves.
+
+A transient failure raises `DispatchError` (or the Redis error) with the rest still in the outbox; the caller
+leaves its input unacknowledged, so the dispatch is tried again.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from router.delivery.queues import message_fields
 from router.json_text import dumps
 from router.keys import Keys
 from router.timers import Timers
+from sagas.batching import Command, ScriptCall
 from sagas.context import SagaMessage
+from sagas.instance import Instance
 from sagas.keys import SagaKeys, shard_of
 from sagas.publish import EventEntry, Publisher
 from sagas.store import SagaStore
@@ -61,18 +68,24 @@ class OutboxDispatcher:
         self.timers = timers
         self.publisher = publisher
         self.dispatched = 0
+        self._registered: set[str] = set()
+        """Timer owners this dispatcher added to router.timers' owner registry."""
         """Messages this process dispatched (events, commands, timer changes)."""
 
     async def dispatch(
-        self, saga: str, instance_key: str, shards: int, messages: Sequence[SagaMessage], *, now_ms: int
+        self,
+        saga: str,
+        instance_key: str,
+        shards: int,
+        messages: Sequence[SagaMessage],
+        *,
+        now_ms: int,
+        index: Instance | None = None,
     ) -> None:
-        if not messages:
-            return
-        owner = SagaKeys.timer_owner(saga, shard_of(instance_key, shards))
-        events = [m for m in messages if m["kind"] == "event"]
-        commands = [m for m in messages if m["kind"] == "command"]
-        timer_changes = [m for m in messages if m["kind"] in ("timer", "cancel")]
+        """Send `messages`, then remove them from the outbox and, with `index`, write the instance's index entry
+        (the removal and the index write share the last round trip; both only once the messages are out)."""
         done: list[int] = []
+        events = [m for m in messages if m["kind"] == "event"]
         if events:
             results = await self.publisher.publish(
                 [EventEntry(m["bus"], m["source"], m["detail_type"], m["detail"]) for m in events]
@@ -81,25 +94,52 @@ class OutboxDispatcher:
                 if problem is not None:
                     await self._undeliverable(saga, instance_key, shards, message, problem=problem, now_ms=now_ms)
                 done.append(int(message["seq"]))
+        commands = self._redis_commands(saga, instance_key, shards, messages)
         if commands:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for message in commands:
-                    body = dumps(message["body"])
-                    fields: Any = message_fields(message["id"], body)
-                    pipe.xadd(self.router_keys.queue(message["queue"]), fields)
-                pipe.zadd(self.router_keys.queues, dict.fromkeys({m["queue"] for m in commands}, 0), nx=True)
-                await pipe.execute()
-            done += [int(m["seq"]) for m in commands]
-        for message in timer_changes:  # in order: a cancel and a new schedule of one name must not swap
-            key = timer_key(instance_key, message["name"])
+            await self.store.batch.run(commands)
+            self._registered.update(c[2] for c in commands if isinstance(c, tuple) and c[0] == "SADD")
+        done += [int(m["seq"]) for m in messages if m["kind"] != "event"]
+        last: list[Command] = []
+        if done:
+            last.append(self.store.remove_outbox_command(saga, instance_key, done))
+        if index is not None:
+            last.append(self.store.index_call(index, shards))
+        if last:
+            await self.store.batch.run(last)
+        self.dispatched += len(done)
+
+    def _redis_commands(
+        self, saga: str, instance_key: str, shards: int, messages: Sequence[SagaMessage]
+    ) -> list[Command]:
+        """Commands onto their queues, then the timer changes: one round trip for all of them."""
+        out: list[Command] = []
+        queues: dict[str, None] = {}
+        for message in messages:
+            if message["kind"] == "command":
+                fields: dict[str, Any] = message_fields(message["id"], dumps(message["body"]))
+                stream = self.router_keys.queue(message["queue"])
+                out.append(("XADD", stream, "*", *(x for pair in fields.items() for x in pair)))
+                queues[message["queue"]] = None
+        if queues:
+            out.append(("ZADD", self.router_keys.queues, "NX", *(x for q in queues for x in (0, q))))
+        # Of several changes of one timer only the last counts (a schedule replaces, a cancel removes, either voids
+        # a claim), so each timer gets one script call and their order does not matter.
+        last: dict[str, SagaMessage] = {}
+        for message in messages:
+            if message["kind"] in ("timer", "cancel"):
+                last.pop(message["name"], None)
+                last[message["name"]] = message
+        owner = SagaKeys.timer_owner(saga, shard_of(instance_key, shards))
+        if owner not in self._registered and any(m["kind"] == "timer" for m in last.values()):
+            out.append(("SADD", self.router_keys.timer_owners, owner))  # once per owner and process: idempotent
+        for name, message in last.items():
+            key = timer_key(instance_key, name)
             if message["kind"] == "timer":
                 payload = orjson.dumps({"gen": int(message["gen"])})
-                await self.timers.schedule(owner, key, int(message["due_ms"]), payload)
+                out.append(ScriptCall(*self.timers.schedule_script(owner, key, int(message["due_ms"]), payload)))
             else:
-                await self.timers.cancel(owner, key)
-            done.append(int(message["seq"]))
-        await self.store.remove_outbox(saga, instance_key, done)
-        self.dispatched += len(done)
+                out.append(ScriptCall(*self.timers.cancel_script(owner, key)))
+        return out
 
     async def _undeliverable(
         self, saga: str, instance_key: str, shards: int, message: SagaMessage, *, problem: str, now_ms: int

@@ -1,8 +1,12 @@
 """Publishing onto the bus through PutEvents, the way any client does (AWS JSON 1.1 over HTTP to the router).
 
-`PutEventsPublisher` batches: entries handed to `publish` by concurrent dispatches within `linger_s` of each other
-go out together, up to PutEvents' 10 entries per request, so a process dispatching many instances' outboxes makes
-few requests. Each caller gets its own entries' results:
+`PutEventsPublisher` batches without waiting: entries handed to `publish` are queued, and at most
+`max_requests` PutEvents requests are in flight at once, each taking up to PutEvents' 10 entries (and under its size
+limit) from the queue. An idle publisher sends what one turn of the event loop queued at once (no linger, so a
+lone dispatch pays no latency); a busy one lets the queue fill while its requests are out, so under load requests
+carry 10 entries each instead of one (the order-to-cash demo made 9.5 requests per order with a 2 ms linger, and
+the requests, in this process and in the router, were the larger part of its CPU: BENCHMARKS.md). Each caller gets
+its own entries' results:
 
 - an entry the router accepted: None;
 - an entry refused for what it is (`MalformedDetail`, `InvalidArgument`, a bus that does not exist, ...): the
@@ -16,7 +20,7 @@ Details are encoded with `router.json_text.dumps` (any depth, as the router itse
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,7 +84,7 @@ class PutEventsPublisher:
         endpoint_url: str,
         *,
         client: httpx.AsyncClient | None = None,
-        linger_s: float = 0.002,
+        max_requests: int = 4,
         timeout_s: float = 10.0,
         attempts: int = 4,
         backoff_s: float = 0.1,
@@ -92,11 +96,11 @@ class PutEventsPublisher:
         self._client = client or httpx.AsyncClient(
             timeout=timeout_s, limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=32)
         )
-        self.linger_s = linger_s
+        self.max_requests = max(1, max_requests)
         self.attempts = attempts
         self.backoff_s = backoff_s
-        self._queue: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._pump_scheduled = False
         self._sending: set[asyncio.Task[None]] = set()
         self.requests = 0
         """PutEvents requests made (for tests and benchmarks)."""
@@ -109,29 +113,35 @@ class PutEventsPublisher:
             size = len(member["Detail"]) + len(member["DetailType"]) + len(member["Source"]) + 64
             pending.append(_Pending(member, size, loop.create_future()))
         self._queue.extend(pending)
-        if len(self._queue) >= MAX_ENTRIES:
-            self._drain()
-        elif self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._linger())
+        if not self._pump_scheduled:  # after this turn of the loop: what the other tasks queue meanwhile joins
+            self._pump_scheduled = True
+            loop.call_soon(self._pump)
         return list(await asyncio.gather(*(p.future for p in pending)))
 
-    async def _linger(self) -> None:
-        await asyncio.sleep(self.linger_s)
-        self._drain()
-
-    def _drain(self) -> None:
-        while self._queue:
+    def _pump(self) -> None:
+        """Start requests while fewer than `max_requests` are in flight, each with up to 10 queued entries."""
+        self._pump_scheduled = False
+        while self._queue and len(self._sending) < self.max_requests:
             batch: list[_Pending] = []
             size = 0
             while self._queue and len(batch) < MAX_ENTRIES:
                 nxt = self._queue[0]
+                if nxt.future.done():  # its caller was cancelled: nobody waits for it (its outbox keeps it)
+                    self._queue.popleft()
+                    continue
                 if batch and size + nxt.size > _MAX_REQUEST_BYTES:
                     break
-                batch.append(self._queue.pop(0))
+                batch.append(self._queue.popleft())
                 size += nxt.size
+            if not batch:
+                return
             task = asyncio.create_task(self._send(batch))
             self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self._pump()
 
     async def _send(self, batch: list[_Pending]) -> None:
         remaining = batch
@@ -186,13 +196,11 @@ class PutEventsPublisher:
         return retry + missing, why or "the answer had fewer entries than the request"
 
     async def aclose(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-        self._drain()
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+        """Send what is queued (every caller gets its answer), then close the client."""
+        while self._queue or self._sending:
+            self._pump()
+            if self._sending:
+                await asyncio.gather(*list(self._sending), return_exceptions=True)
         if self._own_client:
             await self._client.aclose()
 

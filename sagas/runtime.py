@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import time
@@ -38,7 +39,8 @@ from redis.exceptions import RedisError
 
 from router.keys import Keys
 from router.timers import Clock, Completion, DueTimer, SystemClock, Timers
-from sagas.consumer import ConsumerOptions, QueueConsumer, QueueMessage
+from sagas.batching import Coalescer
+from sagas.consumer import ConsumerOptions, QueueConsumer, QueueMessage, raise_if_cancelling
 from sagas.engine import ORPHAN, Input, decide
 from sagas.errors import SagaError
 from sagas.instance import Instance
@@ -59,6 +61,7 @@ OUTBOX_TIMER = "~outbox"
 """The timer that retries an outbox whose dispatch failed (timer names starting with `~` are the runtime's)."""
 OUTBOX_RETRY_MS = 1_000
 REJECTED_MAXLEN = 10_000
+_DUE_TIMES_KEPT = 100_000
 _REJECTED_BODY_BYTES = 65_536
 
 
@@ -131,7 +134,8 @@ class SagaRuntime:
         self.clock = clock or SystemClock()
         self.options = options or RuntimeOptions()
         self.hooks = hooks or RuntimeHooks()
-        self.store = SagaStore(redis, self.keys, history_limit=self.options.history_limit)
+        self.batch = Coalescer(redis)
+        self.store = SagaStore(redis, self.keys, history_limit=self.options.history_limit, batch=self.batch)
         self.timers = Timers(redis, self.router_keys)
         self.dispatcher = OutboxDispatcher(
             redis,
@@ -149,12 +153,19 @@ class SagaRuntime:
                 self._message_handler(d),
                 options=self.options.consumer,
                 on_poison=self._poison_handler(d),
+                batch=self.batch,
             )
             for d in definitions
         ]
         self._locks = _Locks()
         self._timer_task: asyncio.Task[None] | None = None
         self._timer_wakeup = asyncio.Event()
+        self._due: list[tuple[int, str, str]] = []
+        """(due ms, owner, timer key) of the timers this process scheduled, a heap; entries of timers cancelled or
+        rescheduled since are dropped when they come up (`_due_at` no longer names them)."""
+        self._due_at: dict[tuple[str, str], int] = {}
+        self._sleep_until_ms = 0
+        self._next_poll = 0.0
         self.outcomes: dict[str, int] = {}
         """Inputs handled by this process, by outcome (applied, ignored, stale, orphan, duplicate, ...)."""
 
@@ -255,12 +266,16 @@ class SagaRuntime:
 
     # timers -------------------------------------------------------------------------------------------------
     def wake_timers(self) -> None:
+        """Look for due timers on every shard now, not at the next poll."""
+        self._next_poll = 0.0
         self._timer_wakeup.set()
 
-    async def fire_due_timers(self) -> int:
-        """Claim and handle every due timer of this runtime's sagas once; returns how many completed."""
+    async def fire_due_timers(self, owners: Sequence[str] | None = None) -> int:
+        """Claim and handle every due timer of this runtime's sagas (or of `owners`) once; returns how many
+        completed."""
         now_ms = await self.clock.now_ms()
-        owners = [SagaKeys.timer_owner(d.name, n) for d in self.definitions.values() for n in range(d.shards)]
+        if owners is None:
+            owners = [SagaKeys.timer_owner(d.name, n) for d in self.definitions.values() for n in range(d.shards)]
         done = await asyncio.gather(*(self._fire_owner(owner, now_ms) for owner in owners))
         return sum(done)
 
@@ -302,19 +317,69 @@ class SagaRuntime:
         await self._process(definition, None, Input.from_timer(name, gen), key=key)
         return Completion()
 
+    def _note_timers(self, saga: str, instance_key: str, shards: int, messages: Sequence[dict[str, Any]]) -> None:
+        """Timers this process just scheduled or cancelled: the timer loop wakes when a live one is due (and claims
+        its shard only), not at its next poll; a cancelled one wakes nothing."""
+        for message in messages:
+            if message["kind"] not in ("timer", "cancel"):
+                continue
+            owner = SagaKeys.timer_owner(saga, shard_of(instance_key, shards))
+            name = (owner, timer_key(instance_key, message["name"]))
+            if message["kind"] == "cancel":
+                self._due_at.pop(name, None)
+                continue
+            due_ms = int(message["due_ms"])
+            if len(self._due_at) >= _DUE_TIMES_KEPT:
+                continue  # so many pending: the poll finds the rest
+            self._due_at[name] = due_ms
+            heapq.heappush(self._due, (due_ms, *name))
+            if due_ms < self._sleep_until_ms:
+                self._timer_wakeup.set()
+
+    def _due_owners(self, now_ms: int) -> set[str]:
+        """The shards with a timer this process scheduled that is due now (and still pending, as far as it knows)."""
+        owners: set[str] = set()
+        while self._due and self._due[0][0] <= now_ms:
+            due_ms, owner, key = heapq.heappop(self._due)
+            if self._due_at.get((owner, key)) == due_ms:
+                del self._due_at[(owner, key)]
+                owners.add(owner)
+        return owners
+
     async def _timer_loop(self) -> None:
+        """Every poll interval, claim what is due on every shard (timers other processes scheduled, or due again
+        after a lease); in between, wake when a timer this process scheduled is due and claim its shard."""
+        poll_s = self.options.timer_poll_interval_s
         while True:
             try:
-                await self.fire_due_timers()
+                now_ms = await self.clock.now_ms()
+                due = self._due_owners(now_ms)
+                if time.monotonic() >= self._next_poll:  # (wall time: a test's manual clock may stand still)
+                    self._next_poll = time.monotonic() + poll_s
+                    await self.fire_due_timers()
+                elif due:
+                    await self.fire_due_timers(sorted(due))
+                now_ms = await self.clock.now_ms()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as err:
+                raise_if_cancelling()  # redis-py can turn a cancellation into a connection error
                 log.warning("saga timers: redis unavailable, retrying: %s", err)
+                now_ms = int(time.time() * 1000)
             except Exception:
                 log.exception("saga timers: unexpected error")
+                now_ms = int(time.time() * 1000)
             self._timer_wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wakeup.wait(), timeout=self.options.timer_poll_interval_s)
+            wait_s = max(0.001, min(self._next_poll - time.monotonic(), poll_s))
+            while self._due and self._due_at.get((self._due[0][1], self._due[0][2])) != self._due[0][0]:
+                heapq.heappop(self._due)  # cancelled or rescheduled meanwhile
+            if self._due:
+                wait_s = min(wait_s, max(0.001, (self._due[0][0] - now_ms) / 1000))
+            self._sleep_until_ms = now_ms + int(wait_s * 1000)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can swallow a stop's cancel
+                async with asyncio.timeout(wait_s):
+                    await self._timer_wakeup.wait()
+            self._sleep_until_ms = 0
 
     # the core -----------------------------------------------------------------------------------------------
     def _outcome(self, outcome: str) -> None:
@@ -349,8 +414,14 @@ class SagaRuntime:
                     return decision.outcome
                 result = await self.store.commit(decision, instance.version if instance is not None else 0)
                 if result == DUPLICATE:
-                    if instance is not None:
-                        await self._duplicate(definition, instance)
+                    # Another handling of this input committed first (a copy claimed from a slow consumer, a
+                    # client's retry of this commit) and may have died before dispatching: its messages are in the
+                    # outbox, and this handling may be the last one of the input, so it sends them. (Returning here
+                    # without that, when the input had started the instance, lost the instance's first messages.)
+                    committed = await self.store.get(saga, key)
+                    if committed is None:
+                        raise SagaError(f"saga {saga}/{key}: the input was committed, but the instance is not there")
+                    await self._duplicate(definition, committed)
                     return DUPLICATE_OUTCOME
                 if result == CONFLICT:
                     await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
@@ -374,14 +445,13 @@ class SagaRuntime:
         self, definition: Definition, instance: Instance, messages: Sequence[dict[str, Any]], now_ms: int
     ) -> None:
         try:
-            await self.dispatcher.dispatch(definition.name, instance.key, definition.shards, messages, now_ms=now_ms)
+            await self.dispatcher.dispatch(
+                definition.name, instance.key, definition.shards, messages, now_ms=now_ms, index=instance
+            )
         except Exception:
             await self._schedule_outbox_retry(definition, instance.key, now_ms)
             raise
-        soon = now_ms + int(self.options.timer_poll_interval_s * 1000)
-        if any(m["kind"] == "timer" and int(m["due_ms"]) <= soon for m in messages):
-            self.wake_timers()
-        await self.store.sync_index(instance, definition.shards)
+        self._note_timers(definition.name, instance.key, definition.shards, messages)
 
     async def _schedule_outbox_retry(self, definition: Definition, key: str, now_ms: int) -> None:
         """An outbox whose dispatch failed is retried by a timer too, so it goes out even when its input is given
@@ -398,12 +468,13 @@ class SagaRuntime:
         now_ms = await self.clock.now_ms()
         async with self._locks.hold(f"{definition.name}|{key}"):
             try:
-                await self.dispatcher.dispatch(definition.name, key, definition.shards, pending, now_ms=now_ms)
+                await self.dispatcher.dispatch(
+                    definition.name, key, definition.shards, pending, now_ms=now_ms, index=instance
+                )
             except Exception as err:
                 log.warning("saga %s/%s: outbox still not dispatched (%s); retrying", definition.name, key, err)
                 delay = min(OUTBOX_RETRY_MS * 2 ** min(timer.attempt, 6), 300_000)
                 return Completion(reschedule=(now_ms + delay, timer.payload))
-            await self.store.sync_index(instance, definition.shards)
         return Completion()
 
     # reading ------------------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ dispatched then. Dispatch is at least once: receivers drop duplicates by the mes
 
 **The index** (`{sagas:T:N}` keys) is written after the commit with the instance's version, and an older version
 never overwrites a newer one, so the write is idempotent and may be repeated after a crash.
+
+The hot path's commands (load, commit, outbox removal with the index write) go through a `sagas.batching.Coalescer`,
+so concurrent inputs of many instances share round trips; each call is still its own script or command.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from sagas.batching import Coalescer, ScriptCall
 from sagas.context import SagaMessage
 from sagas.engine import Decision
 from sagas.instance import FINAL_STATUSES, Instance
@@ -117,21 +121,23 @@ class IndexEntry:
 
 
 class SagaStore:
-    def __init__(self, redis: aioredis.Redis, keys: SagaKeys, *, history_limit: int = 500) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: SagaKeys, *, history_limit: int = 500, batch: Coalescer | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.history_limit = history_limit
+        self.batch = batch or Coalescer(redis)
         self._commit = redis.register_script(_COMMIT)
         self._index = redis.register_script(_INDEX)
 
     # one instance -------------------------------------------------------------------------------------------
     async def load(self, saga: str, key: str, ids: Sequence[str] = ()) -> tuple[Instance | None, bool]:
         """The instance (None if there is none) and whether any of `ids` was seen already (one round trip)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self.keys.state(saga, key), "doc")
-            if ids:
-                pipe.hmget(self.keys.seen(saga, key), list(ids))
-            results = await pipe.execute()
+        commands: list[tuple[Any, ...]] = [("HGET", self.keys.state(saga, key), "doc")]
+        if ids:
+            commands.append(("HMGET", self.keys.seen(saga, key), *ids))
+        results = await self.batch.run(commands)
         instance = Instance.loads(results[0]) if results[0] is not None else None
         seen = bool(ids) and any(v is not None for v in results[1])
         return instance, seen
@@ -162,17 +168,17 @@ class SagaStore:
         for message in decision.messages:
             args += [message["seq"], orjson.dumps(message)]
         keys = self.keys.instance_keys(instance.saga, instance.key)
-        return int(await self._commit(keys=keys, args=args))
+        (result,) = await self.batch.run([ScriptCall(self._commit, keys, args)])
+        return int(result)
 
     async def outbox(self, saga: str, key: str) -> list[SagaMessage]:
         """Committed messages not dispatched yet, in the order they were produced."""
-        raw = await self.redis.hgetall(self.keys.outbox(saga, key))
+        (raw,) = await self.batch.run([("HGETALL", self.keys.outbox(saga, key))])
         messages = [orjson.loads(v) for v in raw.values()]
         return sorted(messages, key=lambda m: int(m["seq"]))
 
-    async def remove_outbox(self, saga: str, key: str, seqs: Sequence[int]) -> None:
-        if seqs:
-            await self.redis.hdel(self.keys.outbox(saga, key), *[str(s) for s in seqs])
+    def remove_outbox_command(self, saga: str, key: str, seqs: Sequence[int]) -> tuple[Any, ...]:
+        return ("HDEL", self.keys.outbox(saga, key), *[str(s) for s in seqs])
 
     async def history(self, saga: str, key: str) -> list[dict[str, Any]]:
         return [orjson.loads(e) for e in await self.redis.lrange(self.keys.history(saga, key), 0, -1)]
@@ -183,6 +189,11 @@ class SagaStore:
 
     # the index ----------------------------------------------------------------------------------------------
     async def sync_index(self, instance: Instance, shards: int) -> bool:
+        (written,) = await self.batch.run([self.index_call(instance, shards)])
+        return bool(written)
+
+    def index_call(self, instance: Instance, shards: int) -> ScriptCall:
+        """The index write for the instance's current version (idempotent), to pipeline with other commands."""
         shard = shard_of(instance.key, shards)
         entry = {
             "id": instance.id,
@@ -198,10 +209,10 @@ class SagaStore:
             self.keys.counters(instance.saga, shard),
         ]
         args: list[Any] = [instance.key, instance.version, instance.status, instance.state, orjson.dumps(entry)]
-        return bool(await self._index(keys=keys, args=args))
+        return ScriptCall(self._index, keys, args)
 
     async def count(self, saga: str, shard: int, counter: str, amount: int = 1) -> None:
-        await self.redis.hincrby(self.keys.counters(saga, shard), counter, amount)
+        await self.batch.run([("HINCRBY", self.keys.counters(saga, shard), counter, amount)])
 
     async def counts(self, saga: str, shards: int) -> dict[tuple[str, str], int]:
         """(status, state) -> instances, over every shard of the saga type."""

@@ -61,9 +61,11 @@ def _path(error: Any) -> str:
 
 
 async def bus_check(state: AppState, bus: str) -> EntryCheck | None:
-    """The `router.extensions` entry check of `bus`, or None when it does not validate."""
-    buses, _ = stores(state)
-    record = await buses.get(bus)
+    """The `router.extensions` entry check of `bus` (its key-layout name, router.keys `Keys.scoped`: the bus of
+    any namespace), or None when it does not validate."""
+    namespace, name = state.keys.unscoped(bus)
+    buses, _ = stores(state, namespace)
+    record = await buses.get(name)
     tags = {tag["Key"]: tag["Value"] for tag in (record or {}).get("Tags") or []}
     target = tags.get(SCHEMA_TAG)
     if not target:

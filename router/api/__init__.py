@@ -14,7 +14,7 @@ from types import ModuleType
 from router.protocol import Handler
 from router.state import AppState
 
-__all__ = ["Hook", "discover", "discover_hooks"]
+__all__ = ["Hook", "discover", "discover_hooks", "discover_namespace_hooks"]
 
 Hook = Callable[[AppState], Awaitable[None]]
 """A start-up or shut-down hook: modules here may define `async def on_startup(state)` / `on_shutdown(state)`."""
@@ -31,6 +31,12 @@ def discover_hooks() -> tuple[list[Hook], list[Hook]]:
     startup = [m.on_startup for m in modules if hasattr(m, "on_startup")]
     shutdown = [m.on_shutdown for m in modules if hasattr(m, "on_shutdown")]
     return startup, shutdown
+
+
+def discover_namespace_hooks() -> list[Hook]:
+    """The `on_namespace` hooks of every handler module: run before a process's first operation in a namespace
+    other than the home one (router.protocol `Dispatcher.namespace_hooks`), with that namespace entered."""
+    return [m.on_namespace for m in _modules() if hasattr(m, "on_namespace")]
 
 
 def discover() -> dict[str, Handler]:

@@ -1,6 +1,7 @@
 """Event bus operations: CreateEventBus, DescribeEventBus, ListEventBuses, UpdateEventBus, DeleteEventBus.
 
-The `default` bus always exists: a start-up hook creates it idempotently, and it cannot be deleted. Deleting a
+The `default` bus always exists: a start-up hook creates it idempotently (in the home namespace; in any other
+namespace on a process's first request there, router.namespace), and it cannot be deleted. Deleting a
 bus follows AWS: it fails while the bus still has rules ("EventBus can't be deleted since it has rules."), and
 deleting a bus that does not exist succeeds. A partner bus (`EventSourceName`, router.api.partner_sources) needs a
 partner event source of the caller's account, and its name: creating it makes the source ACTIVE, deleting it turns
@@ -71,6 +72,11 @@ def _check_dead_letter_config(config: dict[str, Any]) -> None:
 async def on_startup(state: AppState) -> None:
     buses, _ = stores(state)
     await buses.ensure(bus_record(state, DEFAULT_BUS, {}))
+
+
+async def on_namespace(state: AppState) -> None:
+    """Every account and region has its `default` bus: made on a process's first request in a namespace."""
+    await on_startup(state)
 
 
 async def create_event_bus(state: AppState, body: dict[str, Any]) -> dict[str, Any]:

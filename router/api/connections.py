@@ -53,13 +53,14 @@ _CHANGE = (*_CREATE, "LastAuthorizedTime")
 
 
 def store(state: AppState) -> ConnectionStore:
-    """The process's connection store (created on first use, so in-process callers need no start-up hook)."""
+    """The process's connection store of the request's namespace (router.namespace; created on first use, so
+    in-process callers need no start-up hook)."""
     found = state.extras.get(STORE)
     if found is None:
         box = SecretBox.from_settings(state.settings)
-        found = state.extras[STORE] = ConnectionStore(state.redis, state.keys, state.settings, box)
+        found = state.extras[STORE] = ConnectionStore(state.redis, state.keys, state.settings, box, state.home)
     assert isinstance(found, ConnectionStore)
-    return found
+    return found.within(state.namespace)
 
 
 async def create_connection(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:

@@ -29,6 +29,7 @@ from router.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
+from router.namespace import Namespace
 from router.protocol import Handler
 from router.state import AppState
 from router.store.event_sources import (
@@ -213,7 +214,7 @@ async def put_partner_events(state: AppState, body: dict[str, Any]) -> Mapping[s
             continue
         by_target.setdefault((record["Account"], record["Name"]), []).append((index, event_id, envelope))
     for (account, bus), items in by_target.items():
-        await append_envelopes(state, account, bus, items, results)
+        await append_envelopes(state, Namespace(account, state.region), bus, items, results)
     failed = sum(1 for result in results if "ErrorCode" in result)
     return {"FailedEntryCount": failed, "Entries": results}
 

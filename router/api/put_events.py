@@ -13,12 +13,18 @@ formula -> `ValidationException`; a member of the wrong JSON type -> `Serializat
 (router.extensions, e.g. schema validation: `InvalidArgument` naming the failing JSON path), and, a Switchboard
 choice where AWS's behaviour is unsettled, `ResourceNotFoundException` "Event bus NAME does not exist." for an
 unknown bus.
+Entries go to the caller's (account, region) namespace (router.namespace); an `EventBusName` ARN of another
+account's bus in the caller's region puts to that bus when its resource policy allows the caller's account
+(router.policies), else the entry fails with AWS's `AccessDeniedException`.
 A request of more than `router.ingest.OFF_LOOP_BYTES` builds its envelopes (parsing and checking each Detail) in a
 worker thread, so a 1 MiB request never holds the event loop.
 Bus existence is checked in the same Lua script that appends, against the bus's `exists` marker (same hash slot
 as its stream), so an event is never appended to a bus that does not exist, and a new bus accepts events at once.
 The same script bounds the bus's ingest backlog (router.backlog): entries beyond it fail with the retryable
 `ThrottlingException` "Rate exceeded".
+
+With `EndpointId` (a global endpoint), the request is put in the region the endpoint routes to, the primary's or,
+failed over, the secondary's, and replicated to the other one (router.endpoint_routing).
 
 Loops through HTTP: a router's own deliveries carry `X-Switchboard-Hops: N` (router.delivery.http). A request with
 it has its entries appended with `hops` N+1, the field a bus target writes; one with N at the event-bus hop bound
@@ -31,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from router.arns import Arns
@@ -49,9 +55,13 @@ from router.envelope import (
 from router.errors import SerializationException, ServiceError, ValidationException
 from router.faults import fault_in_chain, log_fault
 from router.ingest import OFF_LOOP_BYTES
+from router.keys import Keys
 from router.metrics import Metrics
+from router.namespace import Namespace, bus_arn_parts
+from router.policies import PUT_EVENTS_ACTION, access_denied_entry, allows
 from router.protocol import Handler, request_headers
 from router.state import AppState
+from router.store import stores
 
 MAX_ENTRIES = 10
 log = logging.getLogger("switchboard.put_events")
@@ -61,9 +71,13 @@ _INTERNAL_FAILURE = {
     "ErrorCode": "InternalFailure",
     "ErrorMessage": "The event could not be stored. Retry the entry.",
 }
+INTERNAL_FAILURE = _INTERNAL_FAILURE
 
 _Item = tuple[int, str, bytes]
 """(position in the request, event id, envelope JSON)."""
+
+Replicate = Callable[[dict[str, list[_Item]], list[dict[str, Any]], int | None], Awaitable[None]]
+"""A global endpoint's replication step: the appended items by bus, their results and the hop count in."""
 
 
 def _count_error(entries: object) -> ValidationException | None:
@@ -86,14 +100,29 @@ def _count_error(entries: object) -> ValidationException | None:
     return None
 
 
-def _bus_name(arns: Arns, value: str | None) -> str:
+def _bus_id(keys: Keys, namespace: Namespace, arns: Arns, value: str | None) -> str:
+    """The key-layout name of the bus an entry's EventBusName names (router.namespace): a name or a bus ARN of the
+    caller's namespace, or the ARN of another account's bus in the caller's region (checked against that bus's
+    policy by `_authorized`); another region's bus is not reachable by PutEvents (ResourceNotFoundException)."""
+    if value and value.startswith("arn:"):
+        parts = bus_arn_parts(value)
+        if parts is not None and parts[0].region == namespace.region:
+            return keys.scoped(parts[1], parts[0])
     try:
-        return arns.bus_name(value)
-    except ServiceError as err:  # an ARN of another account or region
+        return keys.scoped(arns.bus_name(value), namespace)
+    except ServiceError as err:  # an ARN of another region, or no bus ARN
         raise EntryError(err.code, err.message) from err
 
 
 async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
+    if body.get("EndpointId") is not None:  # a global endpoint picks the region (router.endpoint_routing)
+        from router.endpoint_routing import put_through_endpoint
+
+        return await put_through_endpoint(state, body, _put_events)
+    return await _put_events(state, body)
+
+
+async def _put_events(state: AppState, body: dict[str, Any], replicate: Replicate | None = None) -> Mapping[str, Any]:
     entries = body.get("Entries")
     count_error = _count_error(entries)
     if count_error is not None:
@@ -111,6 +140,8 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
         by_bus = await asyncio.to_thread(_envelopes, state, entries, results)
     else:
         by_bus = _envelopes(state, entries, results)
+    if state.namespace != state.home or any("@" in bus for bus in by_bus):  # maybe another namespace's bus
+        by_bus = await _authorized(state, by_bus, results)
     entry_checks = state.extras.get("entry_checks")  # extensions' per-bus checks (router.extensions), if any
     if entry_checks is not None:
         by_bus = await _checked(state, entry_checks, entries, by_bus, results)
@@ -120,6 +151,8 @@ async def put_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]
         await _append(state, bus, items, results, hops)
     elif by_bus:
         await asyncio.gather(*(_append(state, bus, items, results, hops) for bus, items in by_bus.items()))
+    if replicate is not None:
+        await replicate(by_bus, results, hops)
 
     failed = sum(1 for r in results if "ErrorCode" in r)
     metrics: Metrics | None = state.extras.get("metrics")
@@ -133,13 +166,14 @@ def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]
     """The entries' envelopes grouped by bus; an entry that fails gets its error in `results`."""
     by_bus: dict[str, list[_Item]] = {}
     now_s = time.time()
-    account, region = state.account_id, state.region
-    arns = Arns(region, account)
+    namespace, keys = state.namespace, state.keys
+    account, region = namespace.account_id, namespace.region
+    arns = namespace.arns
     now_text = format_time(None, now_s)
     event_ids = uuid4_strings(len(entries))  # one system call per request, 122 random bits per id as uuid4
     for index, entry in enumerate(entries):
         try:
-            bus = _bus_name(arns, entry.get("EventBusName"))
+            bus = _bus_id(keys, namespace, arns, entry.get("EventBusName"))
             event_id, envelope = build_envelope(
                 entry, account=account, region=region, now_s=now_s, event_id=event_ids[index], now_text=now_text
             )
@@ -189,17 +223,45 @@ def _incoming_hops() -> int | None:
     return hops
 
 
-async def append_envelopes(
-    state: AppState, account: str, bus: str, items: list[_Item], results: list[dict[str, Any]]
-) -> None:
-    """Append built envelopes to bus `bus` of `account` in this region, filling in their results as PutEvents does
-    (PutPartnerEvents appends to a customer's partner bus through here)."""
-    if account != state.account_id:
-        failure = {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {bus} does not exist."}
+async def _authorized(
+    state: AppState, by_bus: dict[str, list[_Item]], results: list[dict[str, Any]]
+) -> dict[str, list[_Item]]:
+    """The items whose bus the caller may put events to: its own namespace's, or another account's whose resource
+    policy (router.policies) allows the caller's account `events:PutEvents` on it. Other entries fail as AWS's do:
+    `AccessDeniedException` (the bus exists and its policy does not allow it) or `ResourceNotFoundException`."""
+    caller = state.namespace
+    kept: dict[str, list[_Item]] = {}
+    for bus, items in by_bus.items():
+        owner, name = state.keys.unscoped(bus)
+        if owner == caller:
+            kept[bus] = items
+            continue
+        buses, _ = stores(state, owner)
+        try:
+            record = await buses.get(name)
+        except ServiceError as err:  # the policy could not be read: these entries stay InternalFailure (retryable)
+            if fault_in_chain(err) is None:
+                raise
+            log_fault(log, f"PutEvents policy of bus {name}", err)
+            continue
+        if record is None:
+            failure = {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
+        elif allows(record.get("Policy"), caller.account_id, PUT_EVENTS_ACTION, str(record["Arn"])):
+            kept[bus] = items
+            continue
+        else:
+            failure = access_denied_entry(caller.account_id, str(record["Arn"]))
         for index, _, _ in items:
             results[index] = failure
-        return
-    await _append(state, bus, items, results)
+    return kept
+
+
+async def append_envelopes(
+    state: AppState, namespace: Namespace, bus: str, items: list[_Item], results: list[dict[str, Any]]
+) -> None:
+    """Append built envelopes to bus `bus` of `namespace`, filling in their results as PutEvents does (no policy
+    check: PutPartnerEvents appends to a customer's partner bus through here, global endpoints to a region's bus)."""
+    await _append(state, state.keys.scoped(bus, namespace), items, results)
 
 
 async def _append(
@@ -221,12 +283,16 @@ async def _append(
         log.exception("appending %d events to bus %s failed", len(items), bus)
         return  # results stay InternalFailure (retryable)
     if ids is None:
-        failure = {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {bus} does not exist."}
+        name = state.keys.unscoped(bus)[1]
+        failure = {"ErrorCode": "ResourceNotFoundException", "ErrorMessage": f"Event bus {name} does not exist."}
         for index, _, _ in items:
             results[index] = failure
         return
     for position, (index, event_id, _) in enumerate(items):
         results[index] = {"EventId": event_id} if position < len(ids) else THROTTLED_ENTRY
 
+
+append_to_bus = _append
+"""The one-bus append (a key-layout bus name), for the global endpoints' replication (router.endpoint_routing)."""
 
 OPERATIONS: dict[str, Handler] = {"PutEvents": put_events}

@@ -9,7 +9,7 @@ script so the ingest worker reloads the bus.
 A ScheduleExpression is checked the way AWS does (default bus only; `rate(...)` and `cron(...)` validated exactly
 by router.schedules.expressions), with or without an EventPattern (a rule with both fires on both). After every
 PutRule and DeleteRule the rule's timer is brought in line (router.schedules.scheduled_rules), which makes each tick
-append a scheduled event for the rule's targets.
+append a scheduled event for the rule's targets. Rules live on a bus of the request's namespace (router.namespace).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ async def put_rule(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
         }
 
     stored = await rules.update(bus, name, replace)
-    await rule_changed(state, bus, name, stored)
+    await rule_changed(state, rules.bus_id(bus), name, stored)
     return {"RuleArn": arn}
 
 
@@ -147,7 +147,7 @@ async def delete_rule(state: AppState, body: dict[str, Any]) -> None:
     # A managed rule deleted with Force takes its targets with it; any other rule must have none left.
     managed = bool(current.get("ManagedBy"))
     await rules.update(bus, name, lambda _current: None, keep_targets=not managed)
-    await rule_changed(state, bus, name, None)
+    await rule_changed(state, rules.bus_id(bus), name, None)
 
 
 async def list_rule_names_by_target(state: AppState, body: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,11 @@ targets in one script, so a call that would give the rule a sixth target fails w
 stores nothing. A target whose Id the rule already has is replaced in place; when one request repeats an Id, the
 last entry wins. Because of this atomicity the response's `FailedEntries` is always empty on success.
 
+A target may be an event bus of any account and region (router.namespace): the event goes into that namespace's bus.
+Another account's bus must allow the caller's account `events:PutEvents` in its resource policy (router.policies),
+else PutTargets fails with AccessDeniedException and stores nothing; a bus of the same account in another region
+needs no policy (AWS authorizes that with the account's own IAM, which Switchboard does not have).
+
 RemoveTargets drops the listed Ids (Ids the rule does not have are ignored, as on AWS), needs `Force` on a
 managed rule, and reports no per-target failures either.
 """
@@ -18,9 +23,12 @@ from typing import Any
 
 from router.api._control import check_not_managed, existing_bus, paginate, rule_not_found, with_token
 from router.delivery.functions import missing_function
-from router.errors import ValidationException
+from router.errors import AccessDeniedException, ValidationException
+from router.namespace import bus_arn_parts
+from router.policies import PUT_EVENTS_ACTION, access_denied_message, allows
 from router.protocol import Handler
 from router.state import AppState
+from router.store import stores
 from router.transform import validate_target_input
 
 _ARN = re.compile(r"arn:[^:]+:[^:]*:[^:]*:[^:]*:.+")
@@ -59,8 +67,24 @@ async def put_targets(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
     if current is None:
         raise rule_not_found(rule, bus)
     check_not_managed(current)
+    for target in targets:
+        await _check_cross_account(state, str(target["Arn"]))
     await rules.put_targets(bus, rule, targets)
     return {"FailedEntryCount": 0, "FailedEntries": []}
+
+
+async def _check_cross_account(state: AppState, arn: str) -> None:
+    """A target on another account's event bus needs that bus's resource policy to allow the caller's account
+    `events:PutEvents` (router.policies), as AWS checks at PutTargets: AccessDeniedException otherwise (also when
+    that bus does not exist, since the caller cannot see another account's buses)."""
+    parts = bus_arn_parts(arn)
+    if parts is None or parts[0].account_id == state.account_id:
+        return
+    destination, name = parts
+    buses, _ = stores(state, destination)
+    record = await buses.get(name)
+    if record is None or not allows(record.get("Policy"), state.account_id, PUT_EVENTS_ACTION, str(record["Arn"])):
+        raise AccessDeniedException(access_denied_message(state.account_id, arn))
 
 
 async def remove_targets(state: AppState, body: dict[str, Any]) -> dict[str, Any]:

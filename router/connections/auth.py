@@ -86,9 +86,10 @@ class ConnectionAuth:
 
     async def authorize(self, connection_arn: str) -> Authorization:
         """The credentials for a call through `connection_arn` (ResourceNotFound if the connection is gone)."""
-        record = await self.store.connection_by_arn(connection_arn)
+        store = self.store.for_arn(connection_arn)  # the connection's own namespace (router.namespace)
+        record = await store.connection_by_arn(connection_arn)
         try:
-            secrets = await self.store.connection_secrets(record["Name"])
+            secrets = await store.connection_secrets(record["Name"])
         except SecretsUnavailable as err:
             raise ConnectionUnauthorized(f"Connection {record['Name']}: {err}") from err
         if secrets is None:
@@ -125,11 +126,11 @@ class ConnectionAuth:
             try:
                 token = await self._fetch(secrets["OAuthParameters"])
             except ConnectionUnauthorized as err:
-                await self.store.set_connection_state(record["Name"], "DEAUTHORIZED", str(err))
+                await self.store.for_arn(arn).set_connection_state(record["Name"], "DEAUTHORIZED", str(err))
                 raise
             self._tokens[arn] = token
             if record["ConnectionState"] != "AUTHORIZED":
-                await self.store.set_connection_state(record["Name"], "AUTHORIZED")
+                await self.store.for_arn(arn).set_connection_state(record["Name"], "AUTHORIZED")
             return token.header
 
     async def _fetch(self, oauth: dict[str, Any]) -> _Token:

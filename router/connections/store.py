@@ -1,6 +1,7 @@
 """Connections and API destinations in Redis: records, encrypted credentials, ARNs and states.
 
-Both are account-wide, so they live in the `{meta}` slot (see router.keys): one hash of public connection records,
+Both belong to an account and region (router.namespace: a `ConnectionStore` is bound to one, `within` and `for_arn`
+give another's) and live in the `{meta}` slot (see router.keys): one hash of public connection records,
 one hash of encrypted credentials, one hash of API destination records. Describe and List read only the public
 hash, so no code path that answers them can reach a secret: the public record keeps Username, ApiKeyName, the OAuth
 ClientID and the non-secret HTTP parameters (`IsValueSecret: true` values are dropped), and the full
@@ -31,6 +32,7 @@ from router.connections.records import Kind, Records
 from router.connections.secrets import SecretBox, SecretsUnavailable
 from router.errors import ResourceNotFoundException, ValidationException
 from router.keys import Keys
+from router.namespace import Namespace, namespace_of_arn, rebound
 from router.settings import Settings
 
 __all__ = ["CONNECTION_LIMIT", "DESTINATION_LIMIT", "ConnectionStore", "public_auth_parameters"]
@@ -160,17 +162,44 @@ _DESTINATION_MEMBERS = (
 class ConnectionStore:
     """All reads and writes of connections and API destinations. Handlers and the delivery engine share it."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, box: SecretBox) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, settings: Settings, box: SecretBox, namespace: Namespace | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.settings = settings
         self.box = box
-        self._arn_prefix = f"arn:aws:events:{settings.region}:{settings.account_id}:"
+        self.namespace = namespace or Namespace(settings.account_id, settings.region)
         quotas = settings.quotas  # the settings' quotas (AWS's 3,000 each by default); 0: no limit
         connections = dataclasses.replace(_CONNECTIONS, limit=quotas.connections)
         destinations = dataclasses.replace(_DESTINATIONS, limit=quotas.api_destinations)
-        self._connections = Records(redis, connections, keys.connections, keys.connection_secrets)
-        self._destinations = Records(redis, destinations, keys.api_destinations)
+        self._connections = Records(
+            redis, connections, keys.connections, keys.connection_secrets, keys=keys, namespace=self.namespace
+        )
+        self._destinations = Records(redis, destinations, keys.api_destinations, keys=keys, namespace=self.namespace)
+
+    @property
+    def _arn_prefix(self) -> str:
+        return f"arn:aws:events:{self.namespace.region}:{self.namespace.account_id}:"
+
+    def within(self, namespace: Namespace) -> ConnectionStore:
+        """The same store for the connections and API destinations of another namespace."""
+        if namespace == self.namespace:
+            return self
+        other = rebound(self, namespace)
+        other._connections = self._connections.within(namespace)
+        other._destinations = self._destinations.within(namespace)
+        return other
+
+    def for_arn(self, arn: str) -> ConnectionStore:
+        """The store of the namespace a connection or API destination ARN names (the delivery engine's way in:
+        it holds ARNs of every namespace); this store for an ARN it cannot read."""
+        found = namespace_of_arn(arn)
+        return self if found is None else self.within(found)
+
+    def rate_name(self, destination: dict[str, Any]) -> str:
+        """The name an API destination's rate limit is kept under: its key-layout name (router.keys)."""
+        return self._destinations.field(str(destination["Name"]))
 
     # --- connections ---------------------------------------------------------------------------------
 
@@ -291,7 +320,7 @@ class ConnectionStore:
 
     def _secret_arn(self, name: str) -> str:
         suffix = uuid.uuid4().hex[:6]
-        region, account = self.settings.region, self.settings.account_id
+        region, account = self.namespace.region, self.namespace.account_id
         return f"arn:aws:secretsmanager:{region}:{account}:secret:events!connection/{name}/{uuid.uuid4()}-{suffix}"
 
     # --- API destinations ----------------------------------------------------------------------------

@@ -80,8 +80,11 @@ class ApiDestinationTransport:
 
     async def _deliver_one(self, job: Job) -> Failure | None:
         try:
-            destination = await self.store.destination_by_arn(str(job.target["Arn"]))
-            await self.limiter.acquire(destination["Name"], int(destination.get("InvocationRateLimitPerSecond") or 300))
+            store = self.store.for_arn(str(job.target["Arn"]))  # the destination's own namespace (router.namespace)
+            destination = await store.destination_by_arn(str(job.target["Arn"]))
+            await self.limiter.acquire(
+                store.rate_name(destination), int(destination.get("InvocationRateLimitPerSecond") or 300)
+            )
             connection_arn = destination["ConnectionArn"]
             sent = await self._call(job, destination, await self.auth.authorize(connection_arn))
             if sent.status in (401, 407) and await self._is_oauth(connection_arn):
@@ -94,7 +97,7 @@ class ApiDestinationTransport:
         return sent.failure
 
     async def _is_oauth(self, connection_arn: str) -> bool:
-        record = await self.store.connection_by_arn(connection_arn)
+        record = await self.store.for_arn(connection_arn).connection_by_arn(connection_arn)
         return bool(record.get("AuthorizationType") == "OAUTH_CLIENT_CREDENTIALS")
 
     async def _call(self, job: Job, destination: Mapping[str, Any], auth: Authorization) -> Sent:

@@ -9,7 +9,8 @@ carries `hops`, the number of bus targets the event has passed through.
 Loops are bounded: a rule on bus A targeting bus B, and one on B targeting A, would otherwise route one event
 forever. An event that has already passed through `MAX_BUS_HOPS` (5) bus targets is not delivered again: the
 delivery fails with LOOP_DETECTED (not retried; to the DLQ when one is set). So one PutEvents entry reaches at most
-six buses along any path. A bus of another account or region is not held here: NO_RESOURCE.
+six buses along any path. A bus of another account or region is that namespace's bus (router.namespace): the event
+goes there, as on AWS; PutTargets checked the other account's bus policy when the target was made.
 """
 
 from __future__ import annotations
@@ -46,15 +47,15 @@ class BusTransport:
         by_bus: dict[str, list[int]] = {}
         for index, job in enumerate(jobs):
             arn = str(job.target["Arn"])
-            ref = self.arns.resource(arn)
-            if ref is None or ref.rule is not None:
+            bus = self.keys.bus_of_arn(arn)  # any account's and region's bus (router.namespace)
+            if bus is None:
                 results[index] = Failure("NO_RESOURCE", f"Event bus {arn} does not exist in this router.", False)
             elif job.hops >= MAX_BUS_HOPS:
                 results[index] = Failure(
                     "LOOP_DETECTED", f"The event already passed through {job.hops} event bus targets.", False
                 )
             else:
-                by_bus.setdefault(ref.bus, []).append(index)
+                by_bus.setdefault(bus, []).append(index)
         for bus, indexes in by_bus.items():
             args = append_args(self.backlog_limit, [(jobs[index].event, jobs[index].hops + 1) for index in indexes])
             try:
@@ -65,8 +66,9 @@ class BusTransport:
                     results[index] = failure
                 continue
             if ids is None:
+                name = self.keys.unscoped(bus)[1]
                 for index in indexes:
-                    results[index] = Failure("NO_RESOURCE", f"Event bus {bus} does not exist.", False)
+                    results[index] = Failure("NO_RESOURCE", f"Event bus {name} does not exist.", False)
                 continue
             throttled = Failure("THROTTLING", f"Event bus {bus} is over its ingest backlog limit: Rate exceeded", True)
             for position, index in enumerate(indexes):

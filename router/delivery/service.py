@@ -92,7 +92,7 @@ class Delivery:
             group=DELIVERY_GROUP,
             counters_key=keys.bus_counters,
             retries_key=keys.delivery_retries,
-            rule_arn=arns.rule,
+            rule_arn=keys.rule_arn,
             clock=clock,
             backoff=backoff or Backoff(),
             batch_size=batch_size,

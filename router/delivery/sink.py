@@ -232,10 +232,9 @@ class DeliverySink(CountingSink):
                 group = (target.get("SqsParameters") or {}).get("MessageGroupId")
                 group_id = str(group) if group else None
         elif service == "bus":
-            ref = self.arns.resource(arn)
-            if ref is not None and ref.rule is None:
-                inline_key, exists_key = self.keys.ingest(ref.bus), self.keys.bus_exists(ref.bus)
-                target_bus = ref.bus
+            target_bus = self.keys.bus_of_arn(arn)  # any account's and region's bus (router.namespace)
+            if target_bus is not None:
+                inline_key, exists_key = self.keys.ingest(target_bus), self.keys.bus_exists(target_bus)
         counters = tuple(f"{name}:{rule}" for name in _SUCCESS_COUNTERS)
         shaped = shapes_input(target)
         queue_call = (inline_key, group_id or "") if inline_key is not None and exists_key is None else None
@@ -370,7 +369,7 @@ class DeliverySink(CountingSink):
         if not target.shaped:
             return item.event
         try:
-            return shape_input(target.target, item.event, self.arns.rule(bus, item.rule), item.rule, item.ingest_ms)
+            return shape_input(target.target, item.event, self.keys.rule_arn(bus, item.rule), item.rule, item.ingest_ms)
         except Exception:  # INPUT_ERROR, reported (and sent to the DLQ) by the job path
             return None
 

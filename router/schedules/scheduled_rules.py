@@ -1,7 +1,8 @@
 """Scheduled rules that fire: each tick of a rule's ScheduleExpression appends AWS's scheduled-event envelope to the
 bus's ingest stream, so it is matched, delivered, retried and dead-lettered like any event.
 
-Each rule with a ScheduleExpression has one durable timer (router.timers) of owner `bus:B`, key = the rule name,
+Each rule with a ScheduleExpression has one durable timer (router.timers) of owner `bus:B` (B the bus's key-layout
+name, router.keys `Keys.scoped`, so each namespace's `default` bus has its own), key = the rule name,
 payload `{"expr": ..., "anchor_ms": ...}`. The owner's hash tag is the bus's, so firing is one script in the bus's
 slot: the timer's completion checks that the rule record is still the one the handler read (guard), appends the
 envelope to `sb:{b:N}:bus:B:ingest` with the field `rule` = the rule's name, and schedules the next tick. Exactly one
@@ -135,7 +136,6 @@ def scheduled_event(arns: Arns, bus: str, name: str, tick_ms: int) -> bytes:
 def install(state: AppState) -> None:
     """Register the scheduled-rule timer handler with the process's timer runner."""
     runner = state.extras["timer_runner"]
-    arns = Arns(state.settings.region, state.settings.account_id)
     keys = state.keys
 
     async def fire(timer: DueTimer) -> Completion | None:
@@ -173,7 +173,8 @@ def install(state: AppState) -> None:
         )
         commands: list[tuple[object, ...]] = []
         if record.get("State", "ENABLED") in MATCHING_STATES:
-            event = scheduled_event(arns, bus, timer.key, timer.due_ms)
+            namespace, bus_name = keys.unscoped(bus)  # the bus's own account and region (router.namespace)
+            event = scheduled_event(namespace.arns, bus_name, timer.key, timer.due_ms)
             commands.append(("XADD", keys.ingest(bus), "*", "event", event, "rule", timer.key))
         reschedule = None if next_due is None else (next_due, timer.payload)
         return Completion(commands, reschedule=reschedule, guard=(rules_key, timer.key, raw))

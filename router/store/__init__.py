@@ -4,11 +4,12 @@ The API handlers (`router.api.buses`, `rules`, `targets`, `tags`) talk to a `Bus
 to Redis directly, so the storage boundary is two narrow interfaces. The Redis implementations keep the layout
 documented in `router.keys` (the ingest worker reads the same rule records), make every change one atomic,
 single-slot step (Lua scripts or a check-and-set script) and translate Redis failures into `InternalException`.
-`stores(state)` hands out the process's instances.
+`stores(state)` hands out the process's instances, bound to the request's (account, region) namespace.
 """
 
 from __future__ import annotations
 
+from router.namespace import Namespace
 from router.state import AppState
 from router.store.buses import RedisBusStore
 from router.store.protocol import BusStore, RuleStore
@@ -19,8 +20,9 @@ __all__ = ["TARGETS_PER_RULE", "BusStore", "RedisBusStore", "RedisRuleStore", "R
 _EXTRAS_KEY = "control_plane_stores"
 
 
-def stores(state: AppState) -> tuple[BusStore, RuleStore]:
-    """The process's bus and rule stores (created on first use and kept in `state.extras`)."""
+def stores(state: AppState, namespace: Namespace | None = None) -> tuple[BusStore, RuleStore]:
+    """The process's bus and rule stores of `namespace` (default: the request's, `state.namespace`), created on
+    first use and kept in `state.extras`."""
     pair = state.extras.get(_EXTRAS_KEY)
     if pair is None:
         quotas = state.settings.quotas
@@ -31,6 +33,7 @@ def stores(state: AppState) -> tuple[BusStore, RuleStore]:
             ),
         )
         state.extras[_EXTRAS_KEY] = pair
-    buses: BusStore = pair[0]
-    rules: RuleStore = pair[1]
+    where = namespace or state.namespace
+    buses: BusStore = pair[0].within(where)
+    rules: RuleStore = pair[1].within(where)
     return buses, rules

@@ -12,12 +12,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from router.namespace import Namespace
+
 Record = dict[str, Any]
 RuleMutation = Callable[[Record | None], Record | None]
 """Gets the current rule record (None if absent) and returns the new one (None deletes it)."""
 
 
 class BusStore(Protocol):
+    namespace: Namespace
+    """The (account, region) whose buses the store holds (router.namespace)."""
+
+    def within(self, namespace: Namespace) -> BusStore:
+        """The same store for the buses of another namespace."""
+
+    def bus_id(self, name: str) -> str:
+        """The key-layout name of bus `name` (router.keys `Keys.scoped`): what every key of the bus is built from."""
+
     async def ensure(self, record: Record) -> None:
         """Create the bus if it does not exist yet (idempotent; used for `default`)."""
 
@@ -37,6 +48,14 @@ class BusStore(Protocol):
 
 
 class RuleStore(Protocol):
+    namespace: Namespace
+
+    def within(self, namespace: Namespace) -> RuleStore:
+        """The same store for the buses of another namespace."""
+
+    def bus_id(self, bus: str) -> str:
+        """The key-layout name of bus `bus` of the store's namespace."""
+
     async def get(self, bus: str, name: str) -> Record | None: ...
 
     async def all(self, bus: str) -> list[Record]:

@@ -73,14 +73,35 @@ if redis.call('DEL', KEYS[1]) == 1 then redis.call('INCR', KEYS[3]) end
 return 'OK'
 """
 
-BUS_REGISTER = """
--- KEYS: bus registry ; ARGV: bus name, record, most buses allowed (0: no limit)
+NAMESPACE_COUNT = """
+-- How many fields of registry hash `key` belong to one namespace: the fields starting with `prefix` (its
+-- `ACCOUNT@REGION@`), or for the home namespace (prefix '') the bare names, the fields without '@' (router.keys).
+local function namespace_count(key, prefix)
+  local count = 0
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if prefix == '' then
+      if not string.find(field, '@', 1, true) then count = count + 1 end
+    elseif string.sub(field, 1, #prefix) == prefix then
+      count = count + 1
+    end
+  end
+  return count
+end
+"""
+"""A Lua function the registries' create scripts start with: their quotas count per account and region."""
+
+BUS_REGISTER = (
+    NAMESPACE_COUNT
+    + """
+-- KEYS: bus registry ; ARGV: bus key-layout name, record, most buses allowed in its namespace (0: no limit),
+--       what the namespace's fields start with ('' = the home namespace)
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'EXISTS' end
 local limit = tonumber(ARGV[3])
-if limit > 0 and redis.call('HLEN', KEYS[1]) >= limit then return 'LIMIT' end
+if limit > 0 and namespace_count(KEYS[1], ARGV[4] or '') >= limit then return 'LIMIT' end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 'OK'
 """
+)
 
 BUS_CAS = """
 -- KEYS: bus registry ; ARGV: bus name, expected record, new record

@@ -132,9 +132,19 @@ def test_validation_errors_reach_boto3(events_client: Any) -> None:
     assert error["Message"].startswith("1 validation error detected: Value 'xxxx")
 
 
-def test_unsupported_operation_is_an_explicit_error(events_client: Any) -> None:
-    with pytest.raises(ClientError) as unsupported:
-        events_client.list_endpoints()
+def test_unsupported_operation_is_an_explicit_error(redis_url: str) -> None:
+    """Every operation of the model is served (tests/router/test_all_operations.py); one whose handler is not
+    installed (here the archive extension's, with no extensions) answers an explicit error, never a fake success."""
+    from router.app import create_app
+    from tests.router.conftest import boto3_client, make_settings
+
+    srv = ServerThread(create_app(make_settings(redis_url), ingest=False, extensions=[]))
+    srv.start()
+    try:
+        with pytest.raises(ClientError) as unsupported:
+            boto3_client(srv.url).describe_archive(ArchiveName="history")
+    finally:
+        srv.stop()
     error = unsupported.value.response["Error"]
     assert error["Code"] == "UnsupportedOperationException"
-    assert error["Message"] == "Operation ListEndpoints is not supported by Switchboard."
+    assert error["Message"] == "Operation DescribeArchive is not supported by Switchboard."

@@ -124,8 +124,9 @@ def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 
 def test_every_argument_of_every_command_has_help_and_the_program_is_switchboard() -> None:
     parsers = _parsers(_parser())
-    # switchboard, serve, config, config validate, queue, queue read, queue tail, ingest, ingest parked, ingest redrive
-    assert len(parsers) == 10
+    # switchboard, serve, config, config validate, queue, queue read, queue tail, ingest, ingest parked, ingest redrive,
+    # health-check
+    assert len(parsers) == 11
     for parser in parsers:
         assert parser.prog.split()[0] == "switchboard", parser.prog
         for action in parser._actions:

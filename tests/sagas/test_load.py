@@ -1,9 +1,9 @@
 """The load test of issue 14: `switchboard demo order-to-cash` with 10,000 orders and 10% injected faults (every
 fault kind of shop.FAULTS), run as a user runs it, holds every check.
 
-It takes minutes on the shared 2-core machine (about 7 at a load average of 8: BENCHMARKS.md), so it is marked
-`slow` and runs on the single redis-server only, to keep `make test` within its budget; it is still part of `make
-test`. The cluster runs the same demo in tests/sagas/test_demo_command.py and the replay test."""
+Like every feature's tests it runs on the single redis-server and on the 3-master cluster (tests/conftest.py). Each
+run takes minutes on the shared 2-core machine (BENCHMARKS.md has the times), so it is marked `slow`; it is still
+part of `make test`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ORDERS = 10_000
 
 
-@pytest.mark.parametrize("redis_kind", ["single"], indirect=True)
 def test_ten_thousand_orders_with_ten_percent_faults_hold_every_check(redis_url: str) -> None:
     done = switchboard(
         redis_url, "demo", "order-to-cash", "--orders", str(ORDERS), "--seed", "14", "--faults", "0.1", timeout=1500

@@ -7,13 +7,18 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import orjson
 import pytest
 
+from router.keys import Keys
 from sagas import CANCELLED, COMPENSATED, COMPLETED
-from sagas.examples.order_to_cash.demo import Example
+from sagas.examples.order_to_cash.definition import QUEUE, order_to_cash
+from sagas.examples.order_to_cash.demo import Example, check
+from sagas.examples.order_to_cash.services import Services
 from sagas.examples.order_to_cash.shop import FAULTS, Order, plan
 from sagas.keys import SagaKeys, instance_key
 from sagas.store import SagaStore
+from tests.sagas._support import RecordingPublisher, event
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +127,22 @@ async def test_every_scenario_mixed(example: Example) -> None:
     assert {o.fault for o in orders} >= set(FAULTS) | {""}
     summary = await run(example, orders)
     assert sum(summary["final_states"].values()) == 300
+
+
+async def test_the_checks_say_where_an_order_without_an_instance_went(saga_redis: Any) -> None:
+    """An order whose OrderSubmitted never became an instance is reported with what Redis still knows of it: the
+    saga's rejection (and its reason), or its message still in the saga's queue, or neither (never delivered)."""
+    rejected, queued, nowhere = plan(3, seed=5, faults=0.0)
+    definition = order_to_cash()
+    body = [orjson.dumps(event("OrderSubmitted", f"e-{o.id}", **o.detail)) for o in (rejected, queued)]
+    await saga_redis.xadd(SagaKeys().rejected(definition.name), {"reason": "no correlation key", "body": body[0]})
+    await saga_redis.xadd(Keys().queue(QUEUE), {"delivery_id": "d-1", "body": body[1]})
+    summary = await check(
+        saga_redis, "sb", definition, [rejected, queued, nowhere], Services(saga_redis, RecordingPublisher())
+    )
+    assert summary["final_states"] == {"MISSING": 3}
+    assert summary["missing"] == [
+        {"order": rejected.id, "rejected": "no correlation key", "in_saga_queue": False},
+        {"order": queued.id, "rejected": None, "in_saga_queue": True},
+        {"order": nowhere.id, "rejected": None, "in_saga_queue": False},
+    ]

@@ -234,9 +234,14 @@ async def test_a_message_that_keeps_failing_is_rejected_and_its_outbox_still_goe
     assert await r.xlen(Keys().queue("counter-saga")) == 0
     assert [m["detail_type"] for m in await rt.pending_outbox("counter", "p-1") if m["kind"] == "event"] == ["Done"]
     publisher.fail_transient = 0  # PutEvents works again: the outbox's own retry timer sends what was committed
-    async with rt:
+    async with rt:  # (stopping the runtime mid-dispatch would leave the rest to the next retry: wait for all of it)
         await eventually(lambda: publisher.types() == ["Done"], what="the outbox retry")
-    assert await rt.pending_outbox("counter", "p-1") == []
+
+        async def outbox_empty() -> bool:
+            return await rt.pending_outbox("counter", "p-1") == []
+
+        await eventually(outbox_empty, what="the outbox to be empty")
+    assert publisher.types() == ["Done"]
 
 
 async def test_a_control_message_on_the_queue_reaches_the_instance(r: Any) -> None:
@@ -263,3 +268,48 @@ async def test_a_control_message_on_the_queue_reaches_the_instance(r: Any) -> No
 
 async def _xlen_is(r: Any, key: str, length: int) -> bool:
     return int(await r.xlen(key)) == length
+
+
+async def test_a_copy_that_loses_its_commit_to_a_process_that_then_dies_still_sends_the_outbox(redis_url: str) -> None:
+    """Two copies of one start event (a message claimed from a slow consumer, or a client's retry of the commit):
+    process A commits first and dies before dispatching; process B, which loaded before A's commit, finds its own
+    commit refused as a duplicate. B is then the only one left to send what A committed (the instance's timeout
+    here; an order's ChargePayment in the demo), so it must, or the order never moves."""
+    clients = [connect(redis_url) for _ in range(2)]
+
+    class Crash(Exception):
+        pass
+
+    committed = asyncio.Event()
+
+    async def die_after_commit(definition: object, instance: Instance) -> None:
+        committed.set()
+        raise Crash
+
+    a = SagaRuntime(
+        clients[0], [counter_machine()], RecordingPublisher(), options=FAST, hooks=RuntimeHooks(die_after_commit)
+    )
+    b = SagaRuntime(clients[1], [counter_machine()], RecordingPublisher(), options=FAST)
+    load = b.store.load
+
+    async def load_then_wait_for_a(*args: Any, **kwargs: Any) -> Any:
+        found = await load(*args, **kwargs)
+        await committed.wait()
+        return found
+
+    b.store.load = load_then_wait_for_a  # type: ignore[method-assign]
+    start = event("Start", "e1", id="c-7")
+    try:
+        racing = asyncio.create_task(b.deliver("counter", start, delivery_id="d-1"))
+        await asyncio.sleep(0)
+        with pytest.raises(Crash):
+            await a.deliver("counter", start, delivery_id="d-1")
+        assert await racing == "duplicate"
+        assert await b.pending_outbox("counter", "c-7") == []
+        owner = SagaKeys.timer_owner("counter", shard_of("c-7", 8))
+        assert await clients[1].zrange(Keys().timers(owner), 0, -1) == [b"c-7|timeout"]
+        entries = await b.store.entries("counter", 8)
+        assert [(e.id, e.state, e.version) for e in entries] == [("c-7", "open", 1)]
+    finally:
+        for client in clients:
+            await client.aclose()

@@ -40,7 +40,7 @@ from router.delivery.transports import service_of
 from router.keys import Keys
 from router.schedules.cron import Cron, wall_clock_instant
 from router.schedules.expressions import At, Rate, ScheduleExpression, parse_scheduler_expression
-from router.schedules.scheduler.store import SchedulerStore, group_owner
+from router.schedules.scheduler.store import SchedulerStore, group_key, group_owner
 from router.state import AppState
 from router.timers import Completion, DueTimer, TimerRunner, Timers
 
@@ -124,7 +124,7 @@ async def schedule_timer(
     """(Re)set the schedule's timer after a create or update; returns the first tick (None: nothing to fire)."""
     timers: Timers = state.extras["timers"]
     runner: TimerRunner = state.extras["timer_runner"]
-    owner = group_owner(record["GroupName"])
+    owner = group_owner(group_key(state.keys, record["GroupName"], record["Arn"]))  # its namespace's group
     tick = first_tick(record, now_ms) if record.get("State", "ENABLED") == "ENABLED" else None
     if tick is None:
         await timers.cancel(owner, record["Name"])
@@ -180,7 +180,6 @@ def install(state: AppState, store: SchedulerStore, clock_ms: Callable[[], int] 
     runner: TimerRunner = state.extras["timer_runner"]
     keys: Keys = state.keys
     append = state.redis.register_script(_APPEND_ONCE)
-    settings = state.settings
     wall_ms = clock_ms or (lambda: int(time.time() * 1000))
 
     async def fire(timer: DueTimer) -> Completion | None:
@@ -209,7 +208,8 @@ def install(state: AppState, store: SchedulerStore, clock_ms: Callable[[], int] 
         invocation = invocation_id(record["Arn"], tick, record["LastModificationDate"])
         owner = delivery_owner(group)
         stream = keys.deliveries(owner, timer.key, TARGET_ID)
-        event = payload_of(record, invocation, tick, settings.account_id, settings.region)
+        namespace = keys.unscoped(group)[0]  # the group's account and region (router.namespace)
+        event = payload_of(record, invocation, tick, namespace.account_id, namespace.region)
         fields: list[Any] = [
             "id", f"{invocation}:{timer.key}:{TARGET_ID}",
             "event", event,
@@ -237,7 +237,7 @@ async def reconcile(state: AppState, store: SchedulerStore, groups: list[str] | 
     """Give every ENABLED schedule that should fire but has no timer one (a crash between the two writes)."""
     timers: Timers = state.extras["timers"]
     if groups is None:
-        groups = [str(group["Name"]) for group in await store.groups()]
+        groups = await store.group_keys()  # every namespace's (key-layout names)
     created = 0
     for group in groups:
         for record in await store.schedules(group):

@@ -51,11 +51,12 @@ _GROUP_FIELDS = ("Arn", "Name", "State", "CreationDate", "LastModificationDate")
 
 
 def store_of(state: AppState) -> SchedulerStore:
+    """The process's store of the request's namespace (router.namespace)."""
     found = state.extras.get(STORE)
     if found is None:
-        found = state.extras[STORE] = SchedulerStore(state.redis, state.keys)
+        found = state.extras[STORE] = SchedulerStore(state.redis, state.keys, state.home)
     assert isinstance(found, SchedulerStore)
-    return found
+    return found.within(state.namespace)
 
 
 def _arn_prefix(state: AppState) -> str:
@@ -175,7 +176,7 @@ async def create_schedule(state: AppState, params: dict[str, Any]) -> dict[str, 
     record = _checked(state, params, now_ms, None)
     if not await store_of(state).create_schedule(group, record):
         raise ConflictException(f"Schedule {params['Name']} already exists.")
-    await state.redis.sadd(state.keys.delivery_owners, delivery_owner(group))
+    await state.redis.sadd(state.keys.delivery_owners, delivery_owner(store_of(state).key(group)))
     await schedule_timer(state, record, now_ms)
     return {"ScheduleArn": record["Arn"]}
 
@@ -209,7 +210,7 @@ async def delete_schedule(state: AppState, params: dict[str, Any]) -> dict[str, 
     if not await store_of(state).delete_schedule(group, params["Name"]):
         raise ResourceNotFoundException(f"Schedule {params['Name']} does not exist.")
     timers: Timers = state.extras["timers"]
-    await timers.cancel(group_owner(group), params["Name"])
+    await timers.cancel(group_owner(store_of(state).key(group)), params["Name"])
     return {}
 
 
@@ -293,7 +294,7 @@ async def delete_schedule_group(state: AppState, params: dict[str, Any]) -> dict
     await _existing_group(state, name)
     timers: Timers = state.extras["timers"]
     await store_of(state).delete_group(name)
-    await timers.forget_owner(group_owner(name))
+    await timers.forget_owner(group_owner(store_of(state).key(name)))
     return {}
 
 

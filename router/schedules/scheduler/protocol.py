@@ -5,7 +5,8 @@ it (URI label, query string, JSON body), query integers parsed and `TagKeys` rep
 checked against the input shape by router.validation (AWS's "N validation errors detected: ..." text). The
 handler's dict becomes the JSON body (timestamps as epoch seconds, which botocore reads). Errors carry the
 `x-amzn-errortype` header and `{"Message": ...}` with the model's status (400, 404, 409, ...); anything unexpected is
-logged and answered as InternalServerException, never a traceback.
+logged and answered as InternalServerException, never a traceback. Each request runs in the (account, region)
+namespace its SigV4 credential scope names (router.namespace), as the events API's do.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from router import namespace as namespaces
 from router.errors import ServiceError
 from router.faults import STORAGE_ERRORS, fault_answer, log_fault
 from router.protocol import read_body
@@ -119,7 +121,8 @@ class SchedulerApp:
             params = _assemble(route.model, labels, request.scope.get("query_string", b"").decode("latin-1"), body)
             route.validate(params)
             handler = self.handlers[operation]
-            result = await handler(state, params)
+            with namespaces.entered(namespaces.resolve_scope(request.scope, state.home)):  # its account and region
+                result = await handler(state, params)
             response = Response(orjson.dumps(dict(result or {})), 200, media_type="application/json")
         except ServiceError as err:
             if err.status >= 500:  # a store's storage fault (router.faults): Scheduler's own 500, same message

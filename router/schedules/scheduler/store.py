@@ -8,6 +8,11 @@
 
 Writes that depend on the current record are single scripts (create only if absent, replace only if present), so
 concurrent callers never resurrect a deleted schedule or overwrite a new one.
+
+Groups belong to an (account, region) namespace (router.namespace): a store is bound to one (`within`), and G above
+is the group's key-layout name (router.keys `Keys.scoped`: the bare name in the home namespace,
+`ACCOUNT@REGION@G` in any other), also in its timer owner and delivery owner. Records keep bare names; the namespace
+is in their ARNs (`group_key`). The firing path holds key-layout names, which a store passes through unchanged.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from router.keys import Keys
+from router.namespace import Namespace, namespace_of_arn, rebound
 
-__all__ = ["DEFAULT_GROUP", "SchedulerStore", "group_owner"]
+__all__ = ["DEFAULT_GROUP", "SchedulerStore", "group_key", "group_owner"]
 
 DEFAULT_GROUP = "default"
 
@@ -38,43 +44,64 @@ def group_owner(group: str) -> str:
     return f"schedule-group:{group}"
 
 
+def group_key(keys: Keys, group: str, arn: str) -> str:
+    """The key-layout name of group `group` of the namespace its (schedule's or group's) ARN `arn` names."""
+    return keys.scoped(group, namespace_of_arn(arn))
+
+
 def _load(raw: Any) -> Record:
     record: Record = orjson.loads(raw)
     return record
 
 
 class SchedulerStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, namespace: Namespace | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.namespace = namespace or keys.home
         self._replace = redis.register_script(_REPLACE)
+
+    def within(self, namespace: Namespace) -> SchedulerStore:
+        """The same store for the groups of another namespace (sharing its script)."""
+        return rebound(self, namespace)
+
+    def key(self, group: str) -> str:
+        """The key-layout name of group `group` of this namespace (a key-layout name passes through unchanged)."""
+        return self.keys.scoped(group, self.namespace)
 
     # groups -------------------------------------------------------------------------------------------------
     async def create_group(self, record: Record) -> bool:
-        return bool(await self.redis.hsetnx(self.keys.schedule_groups, record["Name"], orjson.dumps(record)))
+        return bool(await self.redis.hsetnx(self.keys.schedule_groups, self.key(record["Name"]), orjson.dumps(record)))
 
     async def get_group(self, name: str) -> Record | None:
-        raw = await self.redis.hget(self.keys.schedule_groups, name)
+        raw = await self.redis.hget(self.keys.schedule_groups, self.key(name))
         return _load(raw) if raw is not None else None
 
     async def groups(self) -> list[Record]:
+        """The groups of this namespace, by name."""
         raw = await self.redis.hgetall(self.keys.schedule_groups)
-        return sorted((_load(value) for value in raw.values()), key=lambda record: str(record["Name"]))
+        mine = [v for f, v in raw.items() if self.keys.in_namespace(_text(f), self.namespace) is not None]
+        return sorted((_load(value) for value in mine), key=lambda record: str(record["Name"]))
+
+    async def group_keys(self) -> list[str]:
+        """The key-layout names of every namespace's groups (the firing path's reconciliation)."""
+        return sorted(_text(field) for field in await self.redis.hkeys(self.keys.schedule_groups))
 
     async def replace_group(self, record: Record) -> bool:
-        args = [record["Name"], orjson.dumps(record)]
+        args: list[Any] = [self.key(record["Name"]), orjson.dumps(record)]
         return bool(await self._replace(keys=[self.keys.schedule_groups], args=args))
 
     async def delete_group(self, name: str) -> None:
-        await self.redis.delete(self.keys.schedules(name))
-        await self.redis.hdel(self.keys.schedule_groups, name)
+        await self.redis.delete(self.keys.schedules(self.key(name)))
+        await self.redis.hdel(self.keys.schedule_groups, self.key(name))
 
     # schedules ----------------------------------------------------------------------------------------------
     async def create_schedule(self, group: str, record: Record) -> bool:
-        return bool(await self.redis.hsetnx(self.keys.schedules(group), record["Name"], orjson.dumps(record)))
+        key = self.keys.schedules(self.key(group))
+        return bool(await self.redis.hsetnx(key, record["Name"], orjson.dumps(record)))
 
     async def get_schedule_raw(self, group: str, name: str) -> bytes | None:
-        raw = await self.redis.hget(self.keys.schedules(group), name)
+        raw = await self.redis.hget(self.keys.schedules(self.key(group)), name)
         return raw if raw is None or isinstance(raw, bytes) else str(raw).encode()
 
     async def get_schedule(self, group: str, name: str) -> Record | None:
@@ -82,12 +109,16 @@ class SchedulerStore:
         return _load(raw) if raw is not None else None
 
     async def schedules(self, group: str) -> list[Record]:
-        raw = await self.redis.hgetall(self.keys.schedules(group))
+        raw = await self.redis.hgetall(self.keys.schedules(self.key(group)))
         return sorted((_load(value) for value in raw.values()), key=lambda record: str(record["Name"]))
 
     async def replace_schedule(self, group: str, record: Record) -> bool:
         args = [record["Name"], orjson.dumps(record)]
-        return bool(await self._replace(keys=[self.keys.schedules(group)], args=args))
+        return bool(await self._replace(keys=[self.keys.schedules(self.key(group))], args=args))
 
     async def delete_schedule(self, group: str, name: str) -> bool:
-        return bool(await self.redis.hdel(self.keys.schedules(group), name))
+        return bool(await self.redis.hdel(self.keys.schedules(self.key(group)), name))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

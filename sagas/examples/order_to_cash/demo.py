@@ -97,7 +97,7 @@ class DemoOptions:
     timeout_s: float = 900.0
     timings: Timings = DEMO_TIMINGS
     consumer: ConsumerOptions = field(default_factory=lambda: ConsumerOptions(claim_idle_s=10.0))
-    timer_poll_interval_s: float = 0.05
+    timer_poll_interval_s: float = 0.5
     settle_s: float = 10.0
     """After the last outcome: how long the dispatches still under way may take before a saga counts as stuck."""
 
@@ -127,8 +127,9 @@ class Example:
         self.runtime = SagaRuntime(
             redis, [self.definition], self.publisher, prefix=prefix, options=runtime_options(options)
         )
-        self.services = Services(redis, self.publisher, prefix=prefix, options=options.consumer)
-        self.shop = Shop(redis, self.publisher, prefix=prefix, options=options.consumer)
+        batch = self.runtime.batch  # one process: its saga, services and shop share round trips to Redis
+        self.services = Services(redis, self.publisher, prefix=prefix, options=options.consumer, batch=batch)
+        self.shop = Shop(redis, self.publisher, prefix=prefix, options=options.consumer, batch=batch)
         self._run_saga = saga
         self._run_services = services
 
@@ -252,6 +253,7 @@ async def check(
         for o in orders
         if ended[o.id] != o.expected
     ]
+    missing = [o.id for o in orders if instances[o.id] is None]
     faults: dict[str, int] = {}
     for order in orders:
         faults[order.fault or "none"] = faults.get(order.fault or "none", 0) + 1
@@ -264,7 +266,30 @@ async def check(
         "ledgers": {**asdict(ledgers), "completed_value": completed_value},
         "pending": {"outbox_messages": outboxes, "timers": timers, "queues_drained": drained},
         "unexpected": unexpected[:20],
+        "missing": await _missing(redis, prefix, definition, missing[:20]) if missing else [],
     }
+
+
+async def _missing(
+    redis: aioredis.Redis, prefix: str, definition: Definition, order_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Where an order without a saga instance went: was its OrderSubmitted rejected by the saga (and why), is it
+    still in the saga's queue (unread or pending), or is it nowhere (never delivered to the saga)."""
+    wanted = {order_id.encode(): order_id for order_id in order_ids}
+    found: dict[str, dict[str, Any]] = {o: {"order": o, "rejected": None, "in_saga_queue": False} for o in order_ids}
+
+    def orders_in(body: bytes) -> list[str]:
+        return [order_id for raw, order_id in wanted.items() if b'"' + raw + b'"' in body]
+
+    rejected: Any = await redis.xrange(SagaKeys(prefix).rejected(definition.name))
+    for _, fields in rejected:
+        for order_id in orders_in(fields.get(b"body", b"")):
+            found[order_id]["rejected"] = fields.get(b"reason", b"").decode(errors="replace")
+    queued: Any = await redis.xrange(Keys(prefix).queue(definition.queue))
+    for _, fields in queued:
+        for order_id in orders_in(fields.get(b"body", b"")):
+            found[order_id]["in_saga_queue"] = True
+    return list(found.values())
 
 
 async def settled_check(

@@ -44,6 +44,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from router.keys import Keys
+from sagas.batching import Coalescer, ScriptCall
 from sagas.consumer import ConsumerOptions, QueueConsumer, QueueMessage
 from sagas.publish import EventEntry, Publisher
 
@@ -166,8 +167,11 @@ class Services:
         bus: str = "orders",
         options: ConsumerOptions | None = None,
         only: Sequence[str] | None = None,
+        batch: Coalescer | None = None,
     ) -> None:
         self.redis = redis
+        self.batch = batch or Coalescer(redis)
+        """The ledger scripts and the acknowledgements share round trips (sagas.batching)."""
         self.publisher = publisher
         self.prefix = prefix
         self.bus = bus
@@ -188,6 +192,7 @@ class Services:
                 f"o2c-{name}",
                 self._consumer(name, handlers[name]),
                 options=options,
+                batch=self.batch,
             )
             for name, queue in SERVICE_QUEUES.items()
             if only is None or name in only
@@ -233,10 +238,8 @@ class Services:
             "inventory": ("reserved", "reservations"),
             "shipping": ("shipped", "shipments"),
         }[service]
-        answer = await self._act(
-            keys=[k["act"], k["ledger"], k["per_order"]],
-            args=[key, order if service == "payment" else "", amount, 1 if refused else 0, result, *fields],
-        )
+        args = [key, order if service == "payment" else "", amount, 1 if refused else 0, result, *fields]
+        (answer,) = await self.batch.run([ScriptCall(self._act, [k["act"], k["ledger"], k["per_order"]], args)])
         return answer.decode() if isinstance(answer, bytes) else str(answer)
 
     async def _undo_effect(self, service: str, original: str, key: str, amount: int) -> None:
@@ -246,7 +249,8 @@ class Services:
             "inventory": ("released", "releases"),
             "shipping": ("cancelled", "cancellations"),
         }[service]
-        await self._undo(keys=[k["act"], k["undo"], k["ledger"]], args=[original, key, amount, *fields])
+        undo = ScriptCall(self._undo, [k["act"], k["undo"], k["ledger"]], [original, key, amount, *fields])
+        await self.batch.run([undo])
 
     # the services -------------------------------------------------------------------------------------------
     async def _payment(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -20,6 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from router.keys import Keys
+from sagas.batching import Coalescer
 from sagas.consumer import ConsumerOptions, QueueConsumer, QueueMessage
 from sagas.instance import CANCELLED, COMPENSATED, COMPLETED
 from sagas.publish import EventEntry, Publisher
@@ -115,6 +116,7 @@ class Shop:
         prefix: str = "sb",
         bus: str = "orders",
         options: ConsumerOptions | None = None,
+        batch: Coalescer | None = None,
     ) -> None:
         self.publisher = publisher
         self.bus = bus
@@ -125,7 +127,7 @@ class Shop:
         self._open: set[str] = set()
         self._changed = asyncio.Event()
         self.consumer = QueueConsumer(
-            redis, Keys(prefix).queue(OUTCOMES_QUEUE), "o2c-shop", self._on_outcome, options=options
+            redis, Keys(prefix).queue(OUTCOMES_QUEUE), "o2c-shop", self._on_outcome, options=options, batch=batch
         )
 
     async def start(self) -> None:

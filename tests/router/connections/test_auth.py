@@ -36,6 +36,9 @@ class _Store:
     def __init__(self) -> None:
         self.states: list[str] = []
 
+    def for_arn(self, arn: str) -> _Store:
+        return self  # one namespace
+
     async def connection_by_arn(self, arn: str) -> dict[str, Any]:
         return {"Name": "oauth", "ConnectionArn": arn, "AuthorizationType": "OAUTH_CLIENT_CREDENTIALS",
                 "ConnectionState": "AUTHORIZED"}  # fmt: skip

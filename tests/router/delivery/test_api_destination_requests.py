@@ -23,6 +23,12 @@ class _Stubs:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
 
+    def for_arn(self, arn: str) -> _Stubs:
+        return self  # one namespace
+
+    def rate_name(self, destination: dict[str, Any]) -> str:
+        return str(destination["Name"])
+
     async def destination_by_arn(self, arn: str) -> dict[str, Any]:
         return {"Name": "d", "InvocationEndpoint": self.endpoint, "HttpMethod": "POST", "ConnectionArn": "conn"}
 

@@ -1,0 +1,121 @@
+"""Archives and replays per (account, region) namespace (router.namespace), with real boto3 clients against a real
+uvicorn and real Redis (single and cluster): the same archive and replay names in two regions and two accounts are
+separate, each archives its own bus's events, a replay in another namespace replays that namespace's archive into
+that namespace's bus, and the keys left behind carry the namespace."""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+from typing import Any
+
+import pytest
+
+from router.keys import Keys
+from tests.archive.conftest import queue_bodies, sync_client, wait_replay
+from tests.router.conftest import ServerThread, boto3_client
+from tests.waiting import eventually_sync
+
+pytestmark = pytest.mark.integration
+
+HOME = "123456789012"
+OTHER = "111122223333"
+KEYS = Keys()
+NAMESPACES = ((HOME, "us-east-1"), (HOME, "us-west-1"), (OTHER, "us-east-1"))
+
+
+def _client(server: ServerThread, account: str, region: str) -> Any:
+    return boto3_client(server.url, region=region, access_key="testing" if account == HOME else account)
+
+
+def _label(account: str, region: str) -> str:
+    return f"{account}-{region}"
+
+
+def _count(client: Any, name: str) -> int:
+    return int(client.describe_archive(ArchiveName=name)["EventCount"])
+
+
+def _has_count(client: Any, count: int) -> bool:
+    return _count(client, "history") == count
+
+
+def _has_bodies(redis_url: str, queue: str, count: int) -> bool:
+    return len(queue_bodies(redis_url, queue)) == count
+
+
+def test_archives_and_replays_are_per_namespace(server: ServerThread, redis_url: str) -> None:
+    clients = {where: _client(server, *where) for where in NAMESPACES}
+    start = time.time() - 60
+    for (account, region), client in clients.items():
+        label = _label(account, region)
+        client.create_event_bus(Name="shop")
+        bus_arn = f"arn:aws:events:{region}:{account}:event-bus/shop"
+        created = client.create_archive(ArchiveName="history", EventSourceArn=bus_arn)
+        assert created["ArchiveArn"] == f"arn:aws:events:{region}:{account}:archive/history"
+        client.put_rule(Name="replayed", EventBusName="shop", EventPattern='{"replay-name": [{"exists": true}]}')
+        client.put_targets(
+            Rule="replayed",
+            EventBusName="shop",
+            Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:{region}:{account}:replayed-{label}"}],
+        )
+        entries = [{"Source": "app", "DetailType": "t", "Detail": json.dumps({"from": label}), "EventBusName": "shop"}]
+        for _ in range(NAMESPACES.index((account, region)) + 1):  # 1, 2 and 3 events: each archive counts its own
+            assert client.put_events(Entries=entries)["FailedEntryCount"] == 0
+    for index, ((account, region), client) in enumerate(clients.items()):
+        eventually_sync(partial(_has_count, client, index + 1), what=f"{account} {region} archive")
+        listed = client.list_archives()["Archives"]
+        assert [(a["ArchiveName"], a["EventSourceArn"]) for a in listed] == [
+            ("history", f"arn:aws:events:{region}:{account}:event-bus/shop")
+        ]
+
+    for (account, region), client in clients.items():
+        started = client.start_replay(
+            ReplayName="again",
+            EventSourceArn=f"arn:aws:events:{region}:{account}:archive/history",
+            EventStartTime=start,
+            EventEndTime=time.time() + 60,
+            Destination={"Arn": f"arn:aws:events:{region}:{account}:event-bus/shop"},
+        )
+        assert started["ReplayArn"] == f"arn:aws:events:{region}:{account}:replay/again"
+    for index, ((account, region), client) in enumerate(clients.items()):
+        label = _label(account, region)
+        done = wait_replay(client, "again")
+        assert done["EventSourceArn"] == f"arn:aws:events:{region}:{account}:archive/history"
+        assert [r["ReplayName"] for r in client.list_replays()["Replays"]] == ["again"]
+        queue = f"replayed-{label}"
+        eventually_sync(partial(_has_bodies, redis_url, queue, index + 1), what=f"{label} replayed")
+        bodies = [json.loads(body) for body in queue_bodies(redis_url, queue)]
+        assert {(b["detail"]["from"], b["replay-name"], b["account"], b["region"]) for b in bodies} == {
+            (label, "again", account, region)
+        }
+
+    # the keys left behind: the home namespace's bare names, the others' ACCOUNT@REGION@NAME
+    client = sync_client(redis_url)
+    try:
+        assert {f.decode() for f in client.hkeys(f"{KEYS.prefix}:{{archives}}:archives")} == {
+            "history",
+            f"{HOME}@us-west-1@history",
+            f"{OTHER}@us-east-1@history",
+        }
+        assert {f.decode() for f in client.hkeys(f"{KEYS.prefix}:{{archives}}:replays")} == {
+            "again",
+            f"{HOME}@us-west-1@again",
+            f"{OTHER}@us-east-1@again",
+        }
+        west = KEYS.bus_tag(f"{HOME}@us-west-1@shop")
+        assert client.exists(f"{west}:replay:again") == 1
+        assert client.hexists(KEYS.rules(f"{HOME}@us-west-1@shop"), "Events-Archive-history")
+        other = json.loads(client.hget(f"{KEYS.prefix}:{{archives}}:archives", f"{OTHER}@us-east-1@history"))
+        assert other["EventBusName"] == "shop"  # records keep their format: the namespace is in their ARNs
+        storage = f"{KEYS.bus_tag(f'{OTHER}@us-east-1@shop')}:archive:history:{other['Generation']}"
+        assert client.zcard(f"{storage}:events") == 3
+    finally:
+        client.close()
+
+    # deleting one namespace's archive leaves the others'
+    clients[HOME, "us-west-1"].delete_archive(ArchiveName="history")
+    assert clients[HOME, "us-west-1"].list_archives()["Archives"] == []
+    assert _count(clients[HOME, "us-east-1"], "history") == 1
+    assert _count(clients[OTHER, "us-east-1"], "history") == 3

@@ -1,0 +1,105 @@
+"""router.namespace: a request's (account, region) from its SigV4 credential scope, and the key-layout names."""
+
+from __future__ import annotations
+
+import pytest
+
+from router import namespace
+from router.keys import Keys, bus_partition
+from router.namespace import DEFAULT, Namespace, bus_arn_parts, resolve, resolve_scope
+from router.settings import Settings
+
+HOME = Namespace("123456789012", "us-east-1")
+
+
+def _authorization(credential: str) -> dict[str, str]:
+    return {"authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host;x-amz-date, Signature=abc"}
+
+
+def test_the_default_is_the_settings_default() -> None:
+    assert Namespace(Settings().account_id, Settings().region) == DEFAULT
+
+
+def test_region_from_the_credential_scope_account_from_a_12_digit_key_id() -> None:
+    found = resolve(_authorization("111122223333/20261202/us-west-1/events/aws4_request"), "", HOME)
+    assert found == Namespace("111122223333", "us-west-1")
+
+
+def test_a_key_id_that_is_not_12_digits_keeps_the_settings_account() -> None:
+    for key_id in ("testing", "AKIAIOSFODNN7EXAMPLE", "11112222333", "1111222233334"):
+        found = resolve(_authorization(f"{key_id}/20261202/eu-west-1/events/aws4_request"), "", HOME)
+        assert found == Namespace("123456789012", "eu-west-1"), key_id
+
+
+def test_no_or_an_unreadable_scope_falls_back_to_the_settings() -> None:
+    assert resolve({}, "", HOME) is HOME
+    assert resolve({"authorization": "Bearer x"}, "", HOME) is HOME
+    assert resolve(_authorization("testing/20261202/us-east-1/events/aws4_request"), "", HOME) is HOME
+    # a region that is no region name (it would end up in key names) is not taken
+    assert resolve(_authorization("111122223333/20261202/not:a{region}/events/aws4_request"), "", HOME) == Namespace(
+        "111122223333", "us-east-1"
+    )
+    assert resolve(_authorization("111122223333"), "", HOME) == Namespace("111122223333", "us-east-1")
+
+
+def test_presigned_query_credential() -> None:
+    query = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=444455556666%2F20261202%2Fap-south-1%2Fevents%2Faws4_request"
+    )
+    assert resolve({}, query, HOME) == Namespace("444455556666", "ap-south-1")
+
+
+def test_asgi_scope() -> None:
+    header = _authorization("111122223333/20261202/us-west-2/events/aws4_request")["authorization"]
+    scope = {"type": "http", "headers": [(b"Authorization", header.encode())], "query_string": b""}
+    assert resolve_scope(scope, HOME) == Namespace("111122223333", "us-west-2")
+    assert resolve_scope({"type": "http", "headers": [], "query_string": b""}, HOME) is HOME
+
+
+def test_entered_is_the_current_namespace_inside_only() -> None:
+    other = Namespace("111122223333", "us-west-1")
+    assert namespace.current() is None
+    with namespace.entered(other):
+        assert namespace.current() == other
+    assert namespace.current() is None
+
+
+def test_bus_arn_parts() -> None:
+    assert bus_arn_parts("arn:aws:events:us-west-1:111122223333:event-bus/orders") == (
+        Namespace("111122223333", "us-west-1"),
+        "orders",
+    )
+    assert bus_arn_parts("arn:aws:events:us-west-1:111122223333:event-bus/aws.partner/x.com/1") == (
+        Namespace("111122223333", "us-west-1"),
+        "aws.partner/x.com/1",
+    )
+    assert bus_arn_parts("arn:aws:events:us-west-1:111122223333:rule/orders") is None
+    assert bus_arn_parts("arn:aws:events:us-west-1:1111:event-bus/orders") is None
+    assert bus_arn_parts("orders") is None
+
+
+def test_home_names_stay_bare_others_are_qualified() -> None:
+    keys = Keys(home=HOME)
+    other = Namespace("111122223333", "us-west-1")
+    assert keys.scoped("orders") == keys.scoped("orders", HOME) == "orders"
+    scoped = keys.scoped("orders", other)
+    assert scoped == "111122223333@us-west-1@orders"
+    assert keys.unscoped(scoped) == (other, "orders")
+    assert keys.unscoped("orders") == (HOME, "orders")
+    assert keys.in_namespace(scoped, other) == "orders"
+    assert keys.in_namespace(scoped, HOME) is None
+    assert keys.in_namespace("orders", other) is None
+    # each bus keeps one hash tag: its key-layout name decides its partition
+    assert keys.rules(scoped) == f"sb:{{b:{bus_partition(scoped)}}}:bus:111122223333@us-west-1@orders:rules"
+    assert keys.parse_deliveries(keys.deliveries(scoped, "r", "t")) == (scoped, "r", "t")
+    assert keys.bus_of_arn("arn:aws:events:us-west-1:111122223333:event-bus/orders") == scoped
+    assert keys.bus_of_arn("arn:aws:events:us-east-1:123456789012:event-bus/orders") == "orders"
+    assert keys.rule_arn(scoped, "r") == "arn:aws:events:us-west-1:111122223333:rule/orders/r"
+    assert keys.rule_arn("default", "r") == "arn:aws:events:us-east-1:123456789012:rule/r"
+
+
+@pytest.mark.parametrize("name", ["default", "aws.partner/x.com/1", "a-b_c.d"])
+def test_scoped_round_trip(name: str) -> None:
+    keys = Keys(home=HOME)
+    for where in (HOME, Namespace("444455556666", "eu-central-1")):
+        assert keys.unscoped(keys.scoped(name, where)) == (where, name)
