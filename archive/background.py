@@ -1,5 +1,5 @@
-"""The archive package's background work in every router process: the maintenance loop (retention trim and the
-sweep of deleted archives' storage) and the replay runner.
+"""The archive package's background work in every router process: the maintenance loop (retention trim, the
+sweep of deleted archives' storage, the archives' compression dictionaries) and the replay runner.
 
 Started by the extension's start-up hook (`archive.extension`) once the router's own hooks ran, stopped by its
 shut-down hook. Every step is an atomic, idempotent script, so any number of processes may run it side by side;
@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from archive.dictionaries import DICTIONARIES
 from archive.runner import ReplayRunner
 from archive.store import archive_store
 from router.state import AppState
@@ -36,6 +37,12 @@ class ArchiveOptions:
     """Events appended per page (one script: the page and the checkpoint move together)."""
     replay_backlog_limit_events: int = 100_000
     """A replay waits while more of its destination's events than this wait for the ingest worker."""
+    dictionary_min_events: int = 1000
+    """An archive gets its compression dictionary once it holds this many events (0: never; archive.dictionaries)."""
+    dictionary_samples: int = 1000
+    """The newest events a dictionary is trained on."""
+    dictionary_bytes: int = 16_384
+    """The size of a trained dictionary."""
 
 
 class Background:
@@ -70,12 +77,24 @@ class Background:
         self._tasks.clear()
 
     async def maintain(self) -> None:
-        """One maintenance round: apply retention, and sweep deleted archives' storage once their grace is over."""
+        """One maintenance round: apply retention, sweep deleted archives' storage once their grace is over, and
+        train or refresh the archives' compression dictionaries."""
         store = archive_store(self.state)
         trimmed = await store.trim_expired()
         if trimmed:
             log.info("archives: %d expired events removed", trimmed)
         await store.sweep_tombstones()
+        for record in await store.all():
+            trained = await DICTIONARIES.maintain(
+                self.state.redis,
+                store.events_key(record),
+                store.dicts_key(record),
+                min_events=self.options.dictionary_min_events,
+                samples=self.options.dictionary_samples,
+                dictionary_bytes=self.options.dictionary_bytes,
+            )
+            if trained:
+                log.info("archive %s: compression dictionary trained", record["ArchiveName"])
 
     async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
         while not self._stopping.is_set():

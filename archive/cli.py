@@ -41,7 +41,7 @@ from archive.runner import window_ms
 from archive.store import archive_store
 from router import redis_client
 from router.arns import Arns
-from router.embedded_redis import running_url
+from router.embedded_redis import router_redis_url
 from router.errors import ServiceError
 from router.extensions import CliCommand
 from router.keys import Keys
@@ -72,21 +72,9 @@ def parse_time(text: str) -> float:
     return ms / 1000
 
 
-def _url(settings: Settings) -> str:
-    if settings.redis_url is not None:
-        return settings.redis_url
-    found = running_url(settings.data_dir / "redis")
-    if found is None:
-        raise StartupError(
-            ExitCode.REDIS,
-            ["no Redis: set REDIS_URL to the router's Redis, or run this where `switchboard serve` runs its own"],
-        )
-    return found
-
-
 def _run(work: Callable[[AppState, argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    url = _url(settings)
+    url = router_redis_url(settings)
 
     async def main() -> int:
         client = redis_client.connect(url, socket_connect_timeout=3)
@@ -143,8 +131,9 @@ async def _archive_export(state: AppState, args: argparse.Namespace) -> int:
     exported = 0
     while True:
         members = await store.read(record, low, high, _EXPORT_PAGE)
+        dictionaries = await store.dictionaries(record, members)
         for member in members:
-            out.write(codec.decode(member).event + b"\n")
+            out.write(codec.decode(member, dictionaries).event + b"\n")
         exported += len(members)
         if len(members) < _EXPORT_PAGE:
             break
@@ -162,6 +151,7 @@ async def _archive_import(state: AppState, args: argparse.Namespace) -> int:
     problems: list[str] = []
     members: list[bytes] = []
     sizes: list[int] = []
+    dictionary = await store.newest_dictionary(record)
     try:
         for number, line in enumerate(source, start=1):
             event = line.rstrip(b"\r\n")
@@ -174,7 +164,7 @@ async def _archive_import(state: AppState, args: argparse.Namespace) -> int:
                 continue
             time_ms = codec.event_time_ms(event)
             assert time_ms is not None
-            members.append(codec.encode(event, time_ms, 0, codec.import_seq(event)))
+            members.append(codec.encode(event, time_ms, 0, codec.import_seq(event), dictionary))
             sizes.append(len(event))
             if len(members) >= _IMPORT_BATCH:
                 added += await store.add_events(record, members, sizes)

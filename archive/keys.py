@@ -22,6 +22,7 @@ new archive of the same name.
 | `sb:{archives}:tombstones` | hash | `bus/name/G` of a deleted archive's storage -> deletion epoch ms (swept again) |
 | `sb:{b:N}:bus:B:archive:A:G:events` | zset | archive A's events (all score 0, ordered by member: `archive.codec`) |
 | `sb:{b:N}:bus:B:archive:A:G:stats` | hash | `bytes`: the sum of the archived envelopes' sizes (EventCount is ZCARD) |
+| `sb:{b:N}:bus:B:archive:A:G:dicts` | hash | dictionary id -> trained zstd dictionary (`archive.dictionaries`) |
 | `sb:{b:N}:bus:D:replay:R` | hash | replay R's state and checkpoint (destination bus D's slot, `archive.replays`) |
 | `sb:{b:N}:bus:D:replay:R:lease` | string | the router process running replay R (expires unless renewed) |
 
@@ -69,6 +70,9 @@ class ArchiveKeys:
 
     def stats(self, bus: str, archive: str, generation: str) -> str:
         return f"{self.storage(bus, archive, generation)}:stats"
+
+    def dicts(self, bus: str, archive: str, generation: str) -> str:
+        return f"{self.storage(bus, archive, generation)}:dicts"
 
     # a replay's state, in its destination bus's slot -------------------------------------------------------------
     def replay_state(self, destination: str, replay: str) -> str:

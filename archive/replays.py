@@ -21,6 +21,9 @@ Replays belong to an (account, region) namespace (router.namespace): a `ReplaySt
 registry field and the active set's member are the replay's key-layout name (router.keys `Keys.scoped`, `key_of`),
 and the record's `DestinationBus` is the destination bus's key-layout name, so the runner, which serves every
 namespace's replays, builds every key from the record alone. The limit of 10 active replays counts every namespace's.
+
+The page's append script also applies the backpressure (FULL while the destination's ingest backlog is over the
+runner's limit), so a page costs one round trip.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from router.errors import (
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
 )
+from router.keys import INGEST_GROUP
 from router.namespace import Namespace, namespace_of_arn, rebound
 from router.store.scripts import redis_errors, status
 
@@ -70,7 +74,10 @@ return 'OK'
 """
 
 # KEYS: state hash, lease, destination ingest stream, destination exists marker
-# ARGV: me, expected checkpoint, new checkpoint, last event ms, lease ms, n, then n x (event, only_rules or '')
+# ARGV: me, expected checkpoint, new checkpoint, last event ms, lease ms, backlog limit (0: none), ingest group,
+# only_rules ('' for every rule), then the page's events.
+# FULL (nothing appended, the lease renewed) while more than `backlog limit` of the destination's events wait for
+# its ingest group (pending + lag), so the check and the append are one step.
 _APPEND = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'LOST' end
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -79,16 +86,27 @@ if state ~= false and state ~= 'STARTING' and state ~= 'RUNNING' then return 'EN
 local checkpoint = redis.call('HGET', KEYS[1], 'checkpoint') or ''
 if checkpoint ~= ARGV[2] then return 'MOVED' end
 if redis.call('EXISTS', KEYS[4]) == 0 then return 'NOBUS' end
-local n = tonumber(ARGV[6])
-for i = 7, 6 + 2 * n, 2 do
-  if ARGV[i + 1] == '' then
+local limit = tonumber(ARGV[6])
+if limit > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[3])) do
+    local info = {}
+    for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
+    if info['name'] == ARGV[7] and tonumber(info['pending']) + (tonumber(info['lag']) or 0) > limit then
+      redis.call('PEXPIRE', KEYS[2], ARGV[5])
+      return 'FULL'
+    end
+  end
+end
+local only = ARGV[8]
+for i = 9, #ARGV do
+  if only == '' then
     redis.call('XADD', KEYS[3], '*', 'event', ARGV[i])
   else
-    redis.call('XADD', KEYS[3], '*', 'event', ARGV[i], 'only_rules', ARGV[i + 1])
+    redis.call('XADD', KEYS[3], '*', 'event', ARGV[i], 'only_rules', only)
   end
 end
 redis.call('HSET', KEYS[1], 'state', 'RUNNING', 'checkpoint', ARGV[3], 'last_ms', ARGV[4])
-redis.call('HINCRBY', KEYS[1], 'appended', n)
+redis.call('HINCRBY', KEYS[1], 'appended', #ARGV - 8)
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 'OK'
 """
@@ -169,7 +187,8 @@ class ReplayState:
 @dataclass(frozen=True, slots=True)
 class Appended:
     outcome: str
-    """OK, LOST (another process holds the lease), MOVED (the checkpoint moved), CANCELLING, ENDED or NOBUS."""
+    """OK, LOST (another process holds the lease), MOVED (the checkpoint moved), CANCELLING, ENDED, NOBUS or FULL
+    (the destination's ingest backlog is over the limit: nothing appended)."""
 
 
 def _text(value: Any) -> str:
@@ -280,13 +299,15 @@ class ReplayStore:
         lease_ms: int,
         events: Sequence[bytes],
         only_rules: str,
+        backlog_limit: int = 0,
     ) -> Appended:
-        """Append one page to the destination's ingest stream and move the checkpoint, atomically."""
+        """Append one page to the destination's ingest stream and move the checkpoint, atomically; FULL (nothing
+        appended) while more than `backlog_limit` (0: no limit) of the destination's events wait for ingest."""
         dest = record["DestinationBus"]
         keys = [*self._state_keys(record), self.keys.keys.ingest(dest), self.keys.keys.bus_exists(dest)]
-        args: list[Any] = [me, expected.hex(), checkpoint.hex(), last_ms, lease_ms, len(events)]
-        for event in events:
-            args += (event, only_rules)
+        args: list[Any] = [me, expected.hex(), checkpoint.hex(), last_ms, lease_ms, backlog_limit, INGEST_GROUP]
+        args.append(only_rules)
+        args.extend(events)
         return Appended(status(await self._append(keys=keys, args=args)))
 
     async def finish(self, record: Record, me: str, state: str, reason: str, only_from: Sequence[str]) -> str:

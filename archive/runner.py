@@ -12,7 +12,13 @@ worker honours (router.ingest). So:
 - a page is read after the checkpoint it is appended against, so even two processes that both believe they hold
   the lease (a paused one whose lease expired) cannot append the same page twice: the second gets MOVED or LOST;
 - replays respect the destination's ingest backlog: while more than `backlog_limit_events` of its events wait for
-  the ingest worker, the runner waits (renewing its lease), so a replay never floods Redis.
+  the ingest worker, the append script answers FULL and the runner waits (renewing its lease), so a replay never
+  floods Redis; the check is part of the append script (no round trip of its own).
+
+Throughput: an as-fast-as-possible replay reads and decodes the next page (after the page being appended) while
+Redis runs the append script, so the process's work and Redis's overlap; the next page is used only if the append
+went OK (it starts after the new checkpoint). The replay name is added by replacing the envelope's closing brace
+with a suffix made once per replay (`replay_name_suffix`), without parsing the event.
 
 Pacing (beyond AWS): with a speed factor `s`, an event of time `t` is appended at `anchor + (t - start) / s` of
 wall-clock time, `start` being the window's start; a resumed replay re-anchors at its checkpoint.
@@ -24,6 +30,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import orjson
@@ -33,19 +40,29 @@ from archive.keys import ArchiveKeys
 from archive.replays import ACTIVE_STATES, FINAL_STATES, Record, ReplayState, ReplayStore
 from archive.store import archive_store
 from router.ingest import consumer_name
-from router.keys import INGEST_GROUP
 from router.state import AppState
 
-__all__ = ["ReplayRunner", "with_replay_name"]
+__all__ = ["ReplayRunner", "replay_name_suffix", "with_replay_name"]
 
 log = logging.getLogger("switchboard.archive")
 
+_Page = list[tuple[bytes, codec.Decoded | None]]
+"""A page read from the archive: each member's key and its event (None: a member that cannot be decoded)."""
 
-def with_replay_name(event: bytes, replay: str) -> bytes:
-    """The envelope with `"replay-name": replay` added as its last field (everything else byte for byte)."""
+
+def replay_name_suffix(replay: str) -> bytes:
+    """What `with_replay_name` puts in place of an envelope's closing brace (made once per replay)."""
+    return b',"replay-name":' + orjson.dumps(replay) + b"}"
+
+
+def with_replay_name(event: bytes, replay: str, suffix: bytes | None = None) -> bytes:
+    """The envelope with `"replay-name": replay` added as its last field (everything else byte for byte);
+    `suffix` is `replay_name_suffix(replay)`, when the caller made it already."""
+    if event[-1:] == b"}" and len(event) > 2 and b'"replay-name"' not in event:
+        return event[:-1] + (suffix or replay_name_suffix(replay))
     body = event.rstrip()
     if body.endswith(b"}") and len(body) > 2 and b'"replay-name"' not in body:
-        return body[:-1] + b',"replay-name":' + orjson.dumps(replay) + b"}"
+        return body[:-1] + (suffix or replay_name_suffix(replay))
     parsed = orjson.loads(event)
     parsed["replay-name"] = replay
     return orjson.dumps(parsed)
@@ -123,25 +140,36 @@ class ReplayRunner:
         if archive is None:
             await self._end(record, "FAILED", f"Archive {record['ArchiveName']} does not exist.", ACTIVE_STATES)
             return
-        events_key = archives.events_key(archive)
+        store = archives
+        events_key = store.events_key(archive)
         start_ms, end_ms = int(record["WindowStartMs"]), int(record["WindowEndMs"])
         checkpoint = state.checkpoint
-        low = codec.after_key(checkpoint) if checkpoint else codec.time_min(start_ms)
         high = codec.time_max(end_ms)
         speed: float | None = record.get("Speed")
         anchor_ms = time.time() * 1000
         if speed and state.last_ms is not None:
             anchor_ms -= (state.last_ms - start_ms) / speed
-        only = record.get("OnlyRules") or ""
-        redis = self.state.redis
+        rename = replay_name_suffix(record["ReplayName"])
+        last_ms = state.last_ms or 0
+
+        async def read(after: bytes) -> _Page:
+            low = codec.after_key(after) if after else codec.time_min(start_ms)
+            members: Any = await self.state.redis.zrange(
+                events_key, low, high, bylex=True, offset=0, num=self.page_events
+            )
+            dictionaries = await store.dictionaries(archive, members)
+            return [(codec.key_of(member), _decoded(member, dictionaries)) for member in members]
+
+        page = await read(checkpoint)
         while not self.stopping:
-            if not await self._wait_for_room(record):
+            if not page:
+                current = await store.get(record["ArchiveName"])
+                if current is None or current.get("Generation") != archive.get("Generation"):
+                    reason = f"Archive {record['ArchiveName']} does not exist."  # deleted mid-replay
+                    await self._end(record, "FAILED", reason, ACTIVE_STATES)
+                else:
+                    await self._end(record, "COMPLETED", "", ("STARTING", "RUNNING"))
                 return
-            members: Any = await redis.zrange(events_key, low, high, bylex=True, offset=0, num=self.page_events)
-            if not members:
-                await self._end(record, "COMPLETED", "", ("STARTING", "RUNNING"))
-                return
-            page = [(codec.key_of(member), _decoded(member)) for member in members]
             if speed:  # the page is in event-time order: what is due is a prefix
                 cut = next(
                     (i for i, (_, e) in enumerate(page) if e is not None and not _due(e, anchor_ms, start_ms, speed)),
@@ -150,42 +178,52 @@ class ReplayRunner:
                 if cut == 0:
                     if not await self._sleep_until(record, page, anchor_ms, start_ms, speed):
                         return
+                    page = await read(checkpoint)  # read again: events archived meanwhile may come first
                     continue
                 page = page[:cut]
-            events = [with_replay_name(event.event, record["ReplayName"]) for _, event in page if event is not None]
+            replay = record["ReplayName"]
+            events = [with_replay_name(event.event, replay, rename) for _, event in page if event is not None]
             last_key = page[-1][0]
-            last_ms = next((event.time_ms for _, event in reversed(page) if event is not None), state.last_ms or 0)
+            last_ms = next((event.time_ms for _, event in reversed(page) if event is not None), last_ms)
+            append = self._append(record, checkpoint, last_key, last_ms, events)
+            if speed:  # paced: the next page is read once this one is appended (its start may not be due yet)
+                outcome, following = await append, None
+            else:  # as fast as possible: read and decode the next page while Redis appends this one
+                outcome, following = await _both(append, read(last_key))
+            if outcome != "OK":
+                if outcome == "CANCELLING":
+                    await self._end(record, "CANCELLED", "", ("CANCELLING",))
+                elif outcome == "NOBUS":
+                    reason = f"Event bus {self.state.keys.unscoped(record['DestinationBus'])[1]} does not exist."
+                    await self._end(record, "FAILED", reason, ("STARTING", "RUNNING"))
+                elif outcome == "ENDED":
+                    await self.store.retire(name)
+                return  # STOPPED, LOST or MOVED: this process stops (another one runs it now, or will)
+            checkpoint = last_key
+            page = following if following is not None else await read(last_key)
+
+    async def _append(
+        self, record: Record, expected: bytes, checkpoint: bytes, last_ms: int, events: list[bytes]
+    ) -> str:
+        """Append one page (waiting, lease renewed, while the destination's backlog is over the limit); the
+        outcome: OK, or why this process stops running the replay (STOPPED: its lease or its turn is over)."""
+        while True:
             appended = await self.store.append(
                 record,
                 me=self.me,
-                expected=checkpoint,
-                checkpoint=last_key,
+                expected=expected,
+                checkpoint=checkpoint,
                 last_ms=last_ms,
                 lease_ms=self.lease_ms,
                 events=events,
-                only_rules=only,
+                only_rules=record.get("OnlyRules") or "",
+                backlog_limit=self.backlog_limit_events,
             )
-            if appended.outcome == "OK":
-                checkpoint, low = last_key, codec.after_key(last_key)
-                continue
-            if appended.outcome == "CANCELLING":
-                await self._end(record, "CANCELLED", "", ("CANCELLING",))
-            elif appended.outcome == "NOBUS":
-                reason = f"Event bus {self.state.keys.unscoped(record['DestinationBus'])[1]} does not exist."
-                await self._end(record, "FAILED", reason, ("STARTING", "RUNNING"))
-            elif appended.outcome == "ENDED":
-                await self.store.retire(name)
-            return  # LOST or MOVED: another process runs it now
-
-    async def _wait_for_room(self, record: Record) -> bool:
-        """Wait while the destination's ingest backlog is over the limit; False if the lease was lost meanwhile."""
-        limit = self.backlog_limit_events
-        stream = self.state.keys.ingest(record["DestinationBus"])
-        while await _backlog(self.state, stream) > limit:
+            if appended.outcome != "FULL":
+                return appended.outcome
             await asyncio.sleep(self.poll_interval_s)
-            if not await self._still_mine(record):
-                return False
-        return True
+            if self.stopping or not await self._still_mine(record):
+                return "STOPPED"
 
     async def _sleep_until(
         self, record: Record, page: list[tuple[bytes, codec.Decoded | None]], anchor_ms: float, start: int, speed: float
@@ -208,9 +246,11 @@ class ReplayRunner:
         return current.state in ("STARTING", "RUNNING")
 
 
-def _decoded(member: bytes) -> codec.Decoded | None:
+def _decoded(member: bytes, dictionaries: Mapping[int, codec.Dictionary]) -> codec.Decoded | None:
+    """The member's event; None (skipped, with a warning) for bytes that are not a member. A member whose dictionary
+    is missing raises codec.MissingDictionary: the replay stops and resumes later, it never skips the event."""
     try:
-        return codec.decode(member)
+        return codec.decode(member, dictionaries)
     except ValueError as err:
         log.warning("archive member skipped by a replay: %s", err)
         return None
@@ -220,17 +260,16 @@ def _due(event: codec.Decoded, anchor_ms: float, start_ms: int, speed: float) ->
     return anchor_ms + (event.time_ms - start_ms) / speed <= time.time() * 1000
 
 
-async def _backlog(state: AppState, stream: str) -> int:
-    try:
-        groups: Any = await state.redis.xinfo_groups(stream)
-    except Exception:  # no stream or group yet: nothing waits
-        return 0
-    for group in groups:
-        group_name = group.get("name")
-        if group_name in (INGEST_GROUP, INGEST_GROUP.encode()):
-            lag = group.get("lag")
-            return int(group.get("pending") or 0) + (int(lag) if lag is not None else 0)
-    return 0
+async def _both(append: Awaitable[str], read: Awaitable[_Page]) -> tuple[str, _Page | None]:
+    """The append's outcome and the next page, both in flight at once (the page only when the append went OK)."""
+    outcome, page = await asyncio.gather(append, read, return_exceptions=True)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if outcome != "OK":
+        return outcome, None
+    if isinstance(page, BaseException):
+        raise page
+    return outcome, page
 
 
 def window_ms(start_s: float, end_s: float) -> tuple[int, int]:

@@ -7,7 +7,8 @@ An archive is three things, written in this order and removed in the reverse one
    answers ManagedRuleException) with the internal archive target (`archive.target`), written through the
    router's rule store directly, not through the user-facing operations; its pattern is the archive's pattern plus
    `"replay-name": [{"exists": false}]`, so replayed events are never archived;
-3. its storage, in the bus's slot, which the ingest worker fills (`archive.target`).
+3. its storage, in the bus's slot, which the ingest worker fills (`archive.target`): the events, their stats and
+   the archive's compression dictionaries (`archive.dictionaries`).
 
 EventCount is the storage set's cardinality and SizeBytes the `bytes` field beside it: both change in the same
 scripts as the events (the ingest settle script, the retention trim, an import), so they are exact at every
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ import redis.asyncio as aioredis
 
 from archive import codec
 from archive.arns import archive_arn
+from archive.dictionaries import DICTIONARIES
 from archive.keys import ArchiveKeys
 from archive.target import KIND, target_name
 from router.arns import Arns
@@ -86,11 +88,16 @@ return #members
 TRIM_BATCH = 1000
 """Members one trim script removes (so a script never blocks Redis for long)."""
 
-# KEYS: events set, stats hash ; ARGV: member, size, ... Adds each member not stored yet and its size.
+# KEYS: events set, stats hash ; ARGV: member, size, ... Adds each member whose key (its first 24 bytes: event time
+# and ingest id, archive.codec) is not stored yet, and its size: the same event compressed otherwise (another
+# dictionary) is still the same event.
 _IMPORT = """
 local added = 0
 for i = 1, #ARGV, 2 do
-  if redis.call('ZADD', KEYS[1], 0, ARGV[i]) == 1 then
+  local key = string.sub(ARGV[i], 1, 24)
+  local found = redis.call('ZRANGE', KEYS[1], '[' .. key, '(' .. key .. '\\255\\255\\255\\255', 'BYLEX', 'LIMIT', 0, 1)
+  if #found == 0 then
+    redis.call('ZADD', KEYS[1], 0, ARGV[i])
     redis.call('HINCRBY', KEYS[2], 'bytes', ARGV[i + 1])
     added = added + 1
   end
@@ -285,6 +292,19 @@ class ArchiveStore:
     def stats_key(self, record: Record) -> str:
         return self.keys.stats(self.bus_key(record), record["ArchiveName"], record["Generation"])
 
+    def dicts_key(self, record: Record) -> str:
+        return self.keys.dicts(record["EventBusName"], record["ArchiveName"], record["Generation"])
+
+    async def dictionaries(self, record: Record, members: Sequence[bytes]) -> Mapping[int, codec.Dictionary]:
+        """The dictionaries `members` of this archive need (`codec.decode(member, found)`)."""
+        with redis_errors("read archive"):
+            return await DICTIONARIES.for_members(self.redis, self.dicts_key(record), members)
+
+    async def newest_dictionary(self, record: Record) -> codec.Dictionary | None:
+        """The archive's newest dictionary (to compress imported events with), None before one is trained."""
+        with redis_errors("read archive"):
+            return await DICTIONARIES.newest(self.redis, self.dicts_key(record))
+
     async def stats(self, records: Sequence[Record]) -> list[ArchiveStats]:
         """EventCount and SizeBytes of each archive (one pipelined round trip)."""
         with redis_errors("read archive sizes"):
@@ -300,7 +320,8 @@ class ArchiveStore:
         member = f"{self.bus_key(record)}/{record['ArchiveName']}/{record['Generation']}"
         with redis_errors("DeleteArchive"):
             await self.redis.hset(self.keys.tombstones, member, int(time.time() * 1000))
-            await self.redis.unlink(self.events_key(record), self.stats_key(record))
+            await self.redis.unlink(self.events_key(record), self.stats_key(record), self.dicts_key(record))
+        DICTIONARIES.forget(self.events_key(record))
 
     async def trim(self, record: Record, before_ms: int) -> int:
         """Remove the archive's events whose event time is before `before_ms` (retention); how many."""
@@ -356,8 +377,11 @@ class ArchiveStore:
                 continue
             bus, archive, generation = text.rsplit("/", 2)  # a partner bus's name has '/' in it
             await self.redis.unlink(
-                self.keys.events(bus, archive, generation), self.keys.stats(bus, archive, generation)
+                self.keys.events(bus, archive, generation),
+                self.keys.stats(bus, archive, generation),
+                self.keys.dicts(bus, archive, generation),
             )
+            DICTIONARIES.forget(self.keys.events(bus, archive, generation))
             await self.redis.hdel(self.keys.tombstones, member)
             swept += 1
         return swept

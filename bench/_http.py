@@ -30,14 +30,17 @@ class RawHttp:
         return (await self.request(body))[1]
 
     async def request(self, body: bytes) -> tuple[int, bytes]:
-        """(status, body) of one POST. A kept-alive connection the server closed meanwhile (its idle timeout) is
-        replaced and the request sent again, as HTTP clients do: the server had read nothing on it."""
+        """(status, body) of one POST. A kept-alive connection the server closed meanwhile (its idle timeout: an
+        empty read, or a reset when the close crossed the request) is replaced and the request sent again, as HTTP
+        clients do: the server had read nothing on it."""
         while self._idle:
             try:
                 return await self._exchange(*self._idle.pop(), body)
             except asyncio.IncompleteReadError as err:
                 if err.partial:
                     raise
+            except ConnectionResetError:  # the server's close crossed our request: it read nothing of it either
+                pass
         return await self._exchange(*await asyncio.open_connection(self.host, self.port), body)
 
     async def _exchange(

@@ -13,7 +13,9 @@
 - `rules`: a redis-server and `switchboard serve` (one process) with 10,000 rules on the default bus; in-process
   first, the compile cost of one rule change on a bus of 10,000 (`router.matchers._Builder`). Then paced PutEvents
   (10 entries each) from a separate process, first alone, then while another client changes rules at 4 PutRule/s:
-  PutEvents p50/p99 in both phases and PutRule p50/p99.
+  PutEvents p50/p99 in both phases and PutRule p50/p99; per phase also the server's full (generation 2) garbage
+  collections and their longest pause, its CPU seconds and the machine's load average (start-end), and at the end
+  how much cyclic garbage a full collection finds in it (`bench/_gc_probe`, loaded into the server only).
 - `buses`: `tests/router/test_many_buses.py`'s set-up in-process (1,000 buses, each a rule, a queue target and an
   API destination target to a receiver process): the time to create them, to publish one event to each and until
   all 2,000 deliveries are in, and the router's Redis connections.
@@ -46,6 +48,7 @@ import orjson
 
 import patterns
 from bench._http import RawHttp
+from bench._procs import free_port, serve, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADERS = {"Content-Type": "application/x-amz-json-1.1"}
@@ -249,76 +252,106 @@ async def _load_rules(url: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - began, **_quantiles(latencies)}
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _phase(pool: Any, pid: int, args: tuple[Any, ...]) -> dict[str, Any]:
+    """One paced phase in the pool's process, with the server's CPU, the load and the wall-clock window."""
+    load, began, cpu = os.getloadavg()[0], time.time(), _cpu_s(pid)
+    result: dict[str, Any] = pool.apply(_run_paced, args)
+    result["window"] = (began, time.time())
+    result["server_cpu_s"] = _cpu_s(pid) - cpu
+    result["load"] = (load, os.getloadavg()[0])
+    return result
+
+
+def _gc_log(path: Path) -> tuple[list[tuple[float, float]], tuple[int, int] | None]:
+    """The server's full collections (epoch s, pause s) and its last leak check (frozen, found): bench/_gc_probe."""
+    fulls: list[tuple[float, float]] = []
+    leak = None
+    for line in path.read_text().splitlines() if path.exists() else []:
+        kind, *values = line.split()
+        if kind == "full":
+            fulls.append((float(values[0]), float(values[1])))
+        elif kind == "leak":
+            leak = (int(values[1]), int(values[2]))
+    return fulls, leak
+
+
+def _leak_check(pid: int, path: Path) -> tuple[int, int] | None:
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        leak = _gc_log(path)[1]
+        if leak is not None:
+            return leak
+        time.sleep(0.2)
+    return None
+
+
 def rules(seconds: float, events_rps: float, rules_per_s: float) -> list[str]:
-    from tests.conftest import RedisServer, free_port
+    from tests.conftest import RedisServer
 
     costs = _compile_costs()
     workdir = Path(tempfile.mkdtemp(prefix="abuse-bench-"))
     redis_server = RedisServer(workdir)
     port = free_port()
-    env = {**os.environ, "REDIS_URL": redis_server.url, "SWITCHBOARD_QUOTA_RULES_PER_BUS": str(2 * RULES)}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "switchboard"), "serve", "--port", str(port), "--log-level", "warning"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    gc_log = workdir / "gc.log"
+    probe = str(Path(__file__).resolve().parent / "_gc_probe")
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_server.url,
+        "SWITCHBOARD_QUOTA_RULES_PER_BUS": str(2 * RULES),
+        "PYTHONPATH": os.pathsep.join(p for p in (probe, os.environ.get("PYTHONPATH")) if p),
+        "SWITCHBOARD_BENCH_GC_LOG": str(gc_log),
+    }
+    server = serve(port, workdir, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server, timeout_s=60)
         loaded = asyncio.run(_load_rules(url))
         print(f"10,000 rules loaded in {loaded['seconds']:.1f} s", flush=True)
         context = multiprocessing.get_context("spawn")
         with context.Pool(1) as pool:
-            pool.apply(_run_paced, (url, 3.0, events_rps, 0.0))  # warm-up: the bus's first build
-            steady = pool.apply(_run_paced, (url, seconds, events_rps, 0.0))
-            changing = pool.apply(_run_paced, (url, seconds, events_rps, rules_per_s))
+            warm = _phase(pool, server.pid, (url, 3.0, events_rps, 0.0))  # warm-up: the bus's first build
+            steady = _phase(pool, server.pid, (url, seconds, events_rps, 0.0))
+            changing = _phase(pool, server.pid, (url, seconds, events_rps, rules_per_s))
+        leak = _leak_check(server.pid, gc_log)
     finally:
-        _stop(server)
+        stop(server)
         redis_server.stop()
+    fulls = _gc_log(gc_log)[0]
     rows = [
         f"Compile thread, in-process: 10,000 rules built in {costs['full_s'] * 1000:,.0f} ms CPU; one changed rule "
         f"applied in {costs['change_median_s'] * 1000:,.1f} ms CPU (median of 20; max "
         f"{costs['change_max_s'] * 1000:,.1f} ms).",
         f"Loading 10,000 rules with PutRule (8 in flight): {loaded['seconds']:.1f} s, PutRule p50 "
         f"{loaded['p50_ms']:.1f} ms, p99 {loaded['p99_ms']:.1f} ms.",
+        "Server's cyclic garbage at the end (heap unfrozen, one full collection; bench/_gc_probe): "
+        + ("not reported" if leak is None else f"{leak[1]:,} objects found, {leak[0]:,} had been frozen")
+        + ".",
         "",
-        "| phase | PutEvents (10 entries) n | p50 ms | p99 ms | max ms | PutRule n | p50 ms | p99 ms | failures |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| phase | PutEvents (10 entries) n | p50 ms | p99 ms | max ms | PutRule n | p50 ms | p99 ms | failures "
+        "| server full GCs (max pause ms) | server CPU s | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, result in (("no rule changes", steady), (f"{rules_per_s:g} PutRule/s", changing)):
+    phases = (("warm-up: first build", warm), ("no rule changes", steady), (f"{rules_per_s:g} PutRule/s", changing))
+    for name, result in phases:
         e, r = result["PutEvents"], result["PutRule"]
+        began, ended = result["window"]
+        pauses = [pause for at, pause in fulls if began <= at <= ended]
+        most = f"{max(pauses) * 1000:,.0f}" if pauses else "-"
         rows.append(
             f"| {name} | {e['n']:,.0f} | {e['p50_ms']:.1f} | {e['p99_ms']:.1f} | {e['max_ms']:.1f} | "
-            f"{r['n']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {result['failures']['n']:.0f} |"
+            f"{r['n']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {result['failures']['n']:.0f} | "
+            f"{len(pauses)} ({most}) | {result['server_cpu_s']:.2f} | {result['load'][0]:.1f}-{result['load'][1]:.1f} |"
         )
     for row in rows:
         print(row, flush=True)
     return rows
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            httpx.post(url, content=b"{}", headers={**HEADERS, "X-Amz-Target": "AWSEvents.ListEventBuses"}, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{proc.args!r} did not start")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --- buses ---------------------------------------------------------------------------------------------------------
@@ -364,8 +397,8 @@ async def _buses(redis_url: str, data_dir: Path, receiver_url: str) -> dict[str,
 
 
 def buses() -> list[str]:
-    from tests.conftest import RedisServer, free_port
-    from tests.router._counting_receiver import wait_ready
+    from tests.conftest import RedisServer
+    from tests.router._counting_receiver import wait_ready as wait_receiver
 
     workdir = Path(tempfile.mkdtemp(prefix="abuse-bench-buses-"))
     redis_server = RedisServer(workdir)
@@ -373,7 +406,7 @@ def buses() -> list[str]:
     receiver_url = f"http://127.0.0.1:{port}"
     receiver = subprocess.Popen([sys.executable, "-m", "tests.router._counting_receiver", str(port)], cwd=ROOT)
     try:
-        wait_ready(receiver_url)
+        wait_receiver(receiver_url)
         result = asyncio.run(_buses(redis_server.url, workdir, receiver_url))
     finally:
         receiver.terminate()

@@ -22,8 +22,6 @@ import multiprocessing
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,16 +33,12 @@ from typing import Any
 import httpx
 import orjson
 
+from bench._procs import free_port, serve, stop, wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 MOTO = ROOT / "bench" / ".venv-peers" / "bin" / "moto_server"
 HEADERS = {"X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"}
 AUTH = "AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _body() -> bytes:
@@ -66,19 +60,6 @@ def _add_rules(url: str) -> None:
         else:
             pattern = {"source": ["bench.ingest"], "detail": {"k": [1000 + i]}}
         _call(url, "PutRule", {"Name": f"rule-{i}", "EventPattern": orjson.dumps(pattern).decode()})
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            httpx.post(url, content=b"{}", headers={**HEADERS, "X-Amz-Target": "AWSEvents.ListEventBuses"}, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{proc.args!r} did not start")
 
 
 async def _load(url: str, seconds: float, concurrency: int, rate_rps: float | None) -> dict[str, float]:
@@ -145,16 +126,6 @@ def _run_load(url: str, seconds: float, concurrency: int, rate_rps: float | None
     return asyncio.run(_load(url, seconds, concurrency, rate_rps))
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -170,35 +141,29 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     try:
-        moto_port = _free_port()
+        moto_port = free_port()
         moto = subprocess.Popen(
             [str(MOTO), "-H", "127.0.0.1", "-p", str(moto_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
             url = f"http://127.0.0.1:{moto_port}"
-            _wait_ready(url, moto)
+            wait_ready(url, moto)
             _add_rules(url)
             results["moto"] = _load_in_process(url, args.seconds, args.concurrency, None)
         finally:
-            _stop(moto)
+            stop(moto)
 
-        port = _free_port()
-        ours = subprocess.Popen(
-            [str(Path(sys.executable).parent / "switchboard"), "serve", "--port", str(port), "--log-level", "warning"],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        port = free_port()
+        ours = serve(port, workdir, env=env)
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_ready(url, ours)
+            wait_ready(url, ours)
             _add_rules(url)
             results["switchboard"] = _load_in_process(url, args.seconds, args.concurrency, None)
             moto_rps = results["moto"]["events_per_s"] / 10
             results["switchboard at moto's rate"] = _load_in_process(url, args.seconds, 64, moto_rps)
         finally:
-            _stop(ours)
+            stop(ours)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

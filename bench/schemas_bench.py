@@ -29,10 +29,7 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +39,8 @@ import httpx
 import orjson
 import redis
 
-from bench.ingest_bench import AUTH, HEADERS, _free_port
+from bench._procs import cpu_s, free_port, redis_server, serve, stop, wait_ready
+from bench.ingest_bench import AUTH, HEADERS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = 20
@@ -104,52 +102,15 @@ def _schemas_call(url: str, method: str, path: str, body: dict[str, Any] | None 
     return response.json() if response.content else None
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _one_run(discovery: bool, seconds: float, concurrency: int) -> dict[str, float]:
     data = Path(tempfile.mkdtemp(prefix="sb-schemas-bench-"))
-    redis_port, port = _free_port(), _free_port()
-    redis_proc = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    redis_port, port = free_port(), free_port()
+    redis_proc = redis_server(redis_port, data)
     env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "SWITCHBOARD_DATA_DIR": str(data)}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "switchboard"), "serve", "--port", str(port), "--log-level", "warning"],
-        cwd=data,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = serve(port, data, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("switchboard did not start")
-            time.sleep(0.1)
+        wait_ready(url, server)
         _call(url, "AWSEvents.CreateEventBus", {"Name": "bench"})
         _call(
             url,
@@ -167,7 +128,7 @@ def _one_run(discovery: bool, seconds: float, concurrency: int) -> dict[str, flo
                 url, "POST", "/v1/discoverers", {"SourceArn": "arn:aws:events:us-east-1:123456789012:event-bus/bench"}
             )
         client = redis.Redis(port=redis_port)
-        cpu_before = _cpu_s(server.pid)
+        cpu_before = cpu_s(server.pid)
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             load = pool.apply(_run_load, (url, seconds, concurrency))
         began = time.time() - load["elapsed_s"]
@@ -176,7 +137,7 @@ def _one_run(discovery: bool, seconds: float, concurrency: int) -> dict[str, flo
         while int(client.xlen(queue_key)) < load["accepted"] and time.monotonic() < deadline:
             time.sleep(0.01)
         done = time.time()
-        cpu = _cpu_s(server.pid) - cpu_before
+        cpu = cpu_s(server.pid) - cpu_before
         delivered = int(client.xlen(queue_key))
         result = {
             "accepted_per_s": load["accepted"] / load["elapsed_s"],
@@ -197,13 +158,7 @@ def _one_run(discovery: bool, seconds: float, concurrency: int) -> dict[str, flo
         return result
     finally:
         for proc in (server, redis_proc):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(proc)
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -28,8 +28,6 @@ import multiprocessing
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,7 @@ import httpx
 import orjson
 
 from bench._http import RawHttp
+from bench._procs import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 MOTO = ROOT / "bench" / ".venv-peers" / "bin" / "moto_server"
@@ -54,12 +53,6 @@ def _headers(operation: str) -> dict[str, str]:
         "Content-Type": "application/x-amz-json-1.0",
         "Authorization": AUTH,
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _create_queue(url: str, proc: subprocess.Popen[bytes]) -> str:
@@ -191,18 +184,8 @@ def _load_elsewhere(*args: Any) -> dict[str, float]:
     return result
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def _moto(args: argparse.Namespace) -> dict[str, float]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -211,12 +194,12 @@ def _moto(args: argparse.Namespace) -> dict[str, float]:
         queue_url = _create_queue(url, proc)
         return _measured(proc, url, queue_url, args.seconds, args.concurrency, args.body_bytes)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _switchboard(args: argparse.Namespace) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix="sqs-bench-"))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     command = [str(Path(sys.executable).parent / "switchboard"), "serve", "--port", str(port)]
     proc = subprocess.Popen(
@@ -231,7 +214,7 @@ def _switchboard(args: argparse.Namespace) -> dict[str, float]:
         queue_url = _create_queue(url, proc)
         return _measured(proc, url, queue_url, args.seconds, args.concurrency, args.body_bytes)
     finally:
-        _stop(proc)
+        stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

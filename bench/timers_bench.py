@@ -17,24 +17,18 @@ import asyncio
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import redis.asyncio as aioredis
 
+from bench._procs import free_port
 from router.keys import Keys
 from router.timers import Completion, DueTimer, ManualClock, RunnerOptions, TimerRunner, Timers
 
 OWNER = "bench:timers"
 NOW_MS = 1_900_000_000_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _run(url: str, count: int, runners: int, batch: int) -> dict[str, float]:
@@ -80,7 +74,7 @@ def main() -> None:
     exe = shutil.which("redis-server")
     if exe is None:
         raise SystemExit("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen(
             [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", data],

@@ -107,31 +107,18 @@ def _aliases(value: dict[Any, Any], node: PathTree) -> bool:
 class _Values:
     """The used values found so far, with the float-text check's state (see `flatten_arrays`)."""
 
-    __slots__ = ("entries", "position", "positions", "raw", "searched", "tokens")
+    __slots__ = ("entries", "floats", "position", "positions")
 
     def __init__(self, flat: Flat, raw: str | bytes | None) -> None:
         self.positions = flat.positions
         self.entries = flat.entries
         self.position = 0
-        self.raw = raw
-        self.searched = 0
-        self.tokens: tuple[set[Any], bool] | None = None
+        self.floats = _FloatChecks(raw)
 
     def add(self, value: Any, path: str, scope: Scope) -> None:
         kind = value.__class__
         if kind is float:
-            raw = self.raw
-            if raw is not None:
-                # Floats are checked against the text one by one until those searches have read the text a few
-                # times over; then its number tokens are indexed once, so many floats cost time linear in the
-                # event, not floats times its length.
-                tokens = self.tokens
-                if tokens is None:
-                    self.searched += _check_float(value, raw)
-                    if self.searched > _SEARCH_BUDGET_TEXTS * len(raw) + _SEARCH_BUDGET_BASE:
-                        self.tokens = number_tokens(raw)
-                else:
-                    check_float_in(value, tokens)
+            self.floats.check(value)
         elif kind is not str:
             value = normalise(value)
         self.positions[path].append(self.position)
@@ -205,6 +192,100 @@ def flatten_arrays(event: dict[str, Any], tree: PathTree, raw: str | bytes | Non
                     add(element_value, path, element)
                     element.end = values.position
     return flat
+
+
+def flatten_single(
+    event: dict[str, Any], tree: PathTree, raw: str | bytes | None = None
+) -> dict[str, list[Key]] | None:
+    """The event's values by used path, when every array on a used path holds the values of one path only (its
+    tree node is `single`): array consistency can then constrain nothing, and a sub-rule matches when each of its
+    fields has some value that its matchers take (`walk_single`). None when that does not hold, or when a dotted
+    key reaches a used path or a value has an unusual type: `flatten_arrays` decides then. Iterative; each float
+    is checked against the text as in `flatten_arrays`."""
+    out: dict[str, list[Key]] = {}
+    checks = _FloatChecks(raw)
+    stack: list[tuple[Any, PathTree]] = [(event, tree)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, node = pop()
+        kind = value.__class__
+        if kind is list:  # (only pushed at `single` nodes)
+            path = node.path
+            for element in value:
+                element_kind = element.__class__
+                if element_kind is dict or element_kind is list:
+                    push((element, node))
+                elif path is None:
+                    continue
+                elif element_kind is str:
+                    _append(out, path, element)
+                elif element_kind is float:
+                    checks.check(element)
+                    _append(out, path, element)
+                elif element_kind is int or element_kind is bool or element is None:
+                    _append(out, path, normalise(element))
+                else:
+                    return None
+            continue
+        if kind is not dict:
+            return None
+        if node.deep and has_dotted_key(value) and dotted_targets(value, node):
+            return None
+        for key, child in node.plain:
+            inner = value.get(key, _MISSING)
+            if inner is _MISSING:
+                continue
+            inner_kind = inner.__class__
+            if inner_kind is str:
+                if child.path is not None:
+                    _append(out, child.path, inner)
+            elif inner_kind is dict:
+                if child.plain:
+                    push((inner, child))
+            elif inner_kind is float:
+                if child.path is not None:
+                    checks.check(inner)
+                    _append(out, child.path, inner)
+            elif inner_kind is int or inner_kind is bool or inner is None:
+                if child.path is not None:
+                    _append(out, child.path, normalise(inner))
+            elif inner_kind is list and child.single:
+                push((inner, child))
+            else:
+                return None
+    return out
+
+
+def _append(out: dict[str, list[Key]], path: str, key: Key) -> None:
+    found = out.get(path)
+    if found is None:
+        out[path] = [key]
+    else:
+        found.append(key)
+
+
+class _FloatChecks:
+    """`_check_float` for each float of one event until the searches have read the text a few times over; then
+    its number tokens are indexed once (`number_tokens`), so many floats cost time linear in the event."""
+
+    __slots__ = ("raw", "searched", "tokens")
+
+    def __init__(self, raw: str | bytes | None) -> None:
+        self.raw = raw
+        self.searched = 0
+        self.tokens: tuple[set[Any], bool] | None = None
+
+    def check(self, value: float) -> None:
+        raw = self.raw
+        if raw is None:
+            return
+        tokens = self.tokens
+        if tokens is None:
+            self.searched += _check_float(value, raw)
+            if self.searched > _SEARCH_BUDGET_TEXTS * len(raw) + _SEARCH_BUDGET_BASE:
+                self.tokens = number_tokens(raw)
+        else:
+            check_float_in(value, tokens)
 
 
 class _Hit(Protocol):
@@ -306,6 +387,32 @@ def walk(root: Any, flat: Flat, lcp: Lcp) -> set[str]:
                     for child in hit.deeper:
                         move(child, scope, path)
     return names
+
+
+def walk_single(root: Any, fields: dict[str, list[Key]]) -> list[str]:
+    """The sorted names of the rules an event matches whose every array holds one path's values (`flatten_single`):
+    the array-free walk with several values per field. Each state is visited once and each of its fields' values
+    looked up once, so the cost is that of the walk times the values on the fields the states reached read."""
+    names: set[str] = set()
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        for path, known, lookup, absent, default in stack.pop().edges:
+            keys = fields.get(path)
+            if keys is None:
+                hits: Iterable[_Hit] = (absent,)
+            elif default is not None:
+                hits = {id(hit): hit for hit in [known.get(key, default) for key in keys]}.values()
+            else:
+                hits = {id(hit): hit for hit in [known.get(key) or lookup(key) for key in keys]}.values()
+            for hit in hits:
+                if hit.names:
+                    names.update(hit.names)
+                for child in hit.deeper:
+                    if id(child) not in seen:
+                        seen.add(id(child))
+                        stack.append(child)
+    return sorted(names)
 
 
 def _absent_around(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
+from types import MethodType
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from patterns.affix import AffixIndex, Prefix, Suffix
@@ -79,6 +80,7 @@ class FieldIndex(Generic[T]):
         "_exact_hits",
         "_exact_ids",
         "_interned",
+        "_lookup",
         "_memo",
         "_nothing",
         "_numeric",
@@ -90,7 +92,6 @@ class FieldIndex(Generic[T]):
         "absent",
         "default",
         "known",
-        "lookup",
     )
 
     def __init__(self, entries: list[tuple[Matcher, T]]) -> None:
@@ -180,25 +181,26 @@ class FieldIndex(Generic[T]):
         # Each elementary interval of the numeric ranges with its full answer (interval stabbing).
         self._points: list[float] = []
         self._regions: list[Hit[T]] = []
-        self.lookup: Callable[[Key], Hit[T]]
-        """The hit of one present value."""
+        self._lookup: Callable[[FieldIndex[T], Key], Hit[T]]
+        """How `lookup` answers: one of the `_lookup_*` functions (unbound, so the index holds no reference to
+        itself: compiled states are acyclic and freed by reference counting, see `lookup`)."""
         self.known: dict[Key, Hit[T]] = self._memo
         """Values whose hit is already known (precomputed or memoised): try `known.get(key) or lookup(key)`."""
         self.default: Hit[T] | None = None
         """When set, `known.get(key, default)` is the whole answer (only exact keys on the field)."""
         if self._plain and self._numeric is None:
             self.known = self._exact_hits
-            self.lookup = self._lookup_exact
+            self._lookup = FieldIndex._lookup_exact
             self.default = self._nothing
         elif self._plain and self._numeric is not None and self._numeric.regions is not None:
             self._points = self._numeric.points
             self._regions = [self._intern([*self._any, *region]) for region in self._numeric.regions]
             self.known = self._exact_hits
-            self.lookup = self._lookup_numeric
+            self._lookup = FieldIndex._lookup_numeric
         elif not strings and self._numeric is None:
-            self.lookup = self._lookup_but
+            self._lookup = FieldIndex._lookup_but
         else:
-            self.lookup = self._lookup_memo
+            self._lookup = FieldIndex._lookup_memo
 
     def _init_exact(self, entries: list[tuple[Matcher, T]]) -> None:
         """Only exact keys (most states of a large rule set): the same index as the general build makes for them,
@@ -229,8 +231,13 @@ class FieldIndex(Generic[T]):
         self._points = []
         self._regions = []
         self.known = self._exact_hits
-        self.lookup = self._lookup_exact
+        self._lookup = FieldIndex._lookup_exact
         self.default = self._nothing
+
+    @property
+    def lookup(self) -> Callable[[Key], Hit[T]]:
+        """The hit of one present value (a new bound method each time: the caller keeps it, not the index)."""
+        return MethodType(self._lookup, self)
 
     def _intern(self, found: list[int]) -> Hit[T]:
         key = tuple(found) if len(found) <= 1 else tuple(sorted(set(found)))

@@ -191,7 +191,10 @@ def generate(
         "answer": answer,
     }
     exec(compile("\n".join(factory), "<patterns specialised matcher>", "exec"), namespace)
-    fast: Fast = namespace["factory"](*(consts[name] for name in names))
+    # `factory` is dropped from its own globals before use, so the function it returns holds no cycle (its globals
+    # no longer reach it): a replaced snapshot's code is freed by reference counting like the rest of it.
+    factory_function = namespace.pop("factory")
+    fast: Fast = factory_function(*(consts[name] for name in names))
     return fast
 
 

@@ -90,7 +90,7 @@ class PathTree:
     this level, so only then are the event's keys looked at (`dotted_targets`).
     """
 
-    __slots__ = ("deep", "depth", "index", "path", "plain")
+    __slots__ = ("deep", "depth", "index", "path", "plain", "single")
 
     def __init__(self, depth: int = 0) -> None:
         self.depth = depth
@@ -99,6 +99,9 @@ class PathTree:
         self.index: dict[str, PathTree] = {}
         self.plain: tuple[tuple[str, PathTree], ...] = ()
         self.deep = False
+        self.single = True
+        """At most one used path at or below this node: an array here holds values of one path only, so array
+        consistency cannot constrain it (`_arrays.flatten_single`)."""
 
 
 def build_path_tree(paths: set[str]) -> PathTree:
@@ -115,9 +118,12 @@ def build_path_tree(paths: set[str]) -> PathTree:
                 nodes.append(child)
             node = child
         node.path = path
-    for node in nodes:
+    below: dict[int, int] = {}
+    for node in reversed(nodes):  # children before their parents
         node.plain = tuple(node.index.items())
         node.deep = any(child.index for child in node.index.values())
+        count = below[id(node)] = (node.path is not None) + sum(below[id(child)] for child in node.index.values())
+        node.single = count <= 1
     return root
 
 

@@ -35,7 +35,7 @@ from typing import Any, Final
 
 import orjson
 
-from patterns._arrays import flatten_arrays, walk, walk_aliased
+from patterns._arrays import flatten_arrays, flatten_single, walk, walk_aliased, walk_single
 from patterns._fieldindex import FieldIndex, Hit, Matcher
 from patterns._specialise import Fast, generate
 from patterns.errors import InvalidEvent
@@ -158,58 +158,19 @@ def _frozen(node: _BuildNode) -> _Node:
     return node.frozen
 
 
-class _Snapshot:
-    """One compiled, immutable version of the rules, with its memo of answers (see `Machine.matches_for_event`)."""
+class _Answers:
+    """A snapshot's memo of sorted answers (see `_Answers.answer`), apart from the snapshot so that the generated
+    code, which calls `answer`, holds no reference back to the snapshot that holds it (compiled state is acyclic)."""
 
-    __slots__ = ("_lcps", "_warmup", "answers", "fast", "memo_hits", "memoise", "root", "tree", "unique")
+    __slots__ = ("answers", "memo_hits", "memoise", "unique")
 
-    def __init__(self, root: _Node, tree: PathTree, unique: bool) -> None:
-        self.root = root
-        self.tree = tree
+    def __init__(self, unique: bool) -> None:
         self.unique = unique
         """No rule name sits on two states, so a walk without arrays (each state reached once) never repeats one."""
-        self._lcps: dict[tuple[str, str], int] = {}
         self.answers: dict[tuple[Hit[_Node], ...], list[str]] = {}
         self.memoise = True
         self.memo_hits = 0
         """Answers served from the memo since it was last cleared."""
-        self.fast: Fast = self._warm
-        """Flatten + first-level walk as straight-line code for this snapshot (`_specialise.py`); None = general."""
-        self._warmup = SPECIALISE_AFTER
-        if self._warmup <= 0:
-            self._specialise()
-
-    def lcp(self, a: str, b: str) -> int:
-        """Path segments `a` and `b` share at their start (memoised; the pairs are pairs of rule paths)."""
-        key = (a, b)
-        shared = self._lcps.get(key)
-        if shared is None:
-            shared = 0
-            for x, y in zip(a.split("."), b.split("."), strict=False):
-                if x != y:
-                    break
-                shared += 1
-            if len(self._lcps) >= ANSWER_MEMO_LIMIT:
-                self._lcps.clear()
-            self._lcps[key] = shared
-        return shared
-
-    def _warm(self, event: dict[str, Any], raw: str | bytes | None) -> list[str] | None:
-        """Counts the snapshot's first events (served by the general path), then installs the generated code."""
-        self._warmup -= 1
-        if self._warmup == 0:
-            self._specialise()
-        return None
-
-    def specialise_now(self) -> None:
-        """Generate the straight-line code now (if the snapshot has not yet)."""
-        if self.fast == self._warm:
-            self._warmup = 0
-            self._specialise()
-
-    def _specialise(self) -> None:
-        fast = generate(self.tree, self.root.edges, _walk_simple, self.answer) if self.root.edges else None
-        self.fast = _general if fast is None else fast
 
     def answer(self, hits: list[Hit[_Node]]) -> list[str]:
         """The sorted names of the hits, each once.
@@ -249,6 +210,61 @@ class _Snapshot:
             answer.sort()
             return answer
         return sorted(set(answer))
+
+
+class _Snapshot:
+    """One compiled, immutable version of the rules, with its memo of answers (see `Machine.matches_for_event`).
+
+    Nothing in it refers back to it (no bound method of its own is stored, the generated code sees only the
+    `_Answers`), so a replaced snapshot is freed by reference counting, without the cyclic garbage collector:
+    the router can keep compiled state out of the collector's reach (`gc.freeze`, router.matchers)."""
+
+    __slots__ = ("_lcps", "fast", "memo", "root", "tree", "warmup")
+
+    def __init__(self, root: _Node, tree: PathTree, unique: bool) -> None:
+        self.root = root
+        self.tree = tree
+        self.memo = _Answers(unique)
+        self._lcps: dict[tuple[str, str], int] = {}
+        self.fast: Fast = _general
+        """Flatten + first-level walk as straight-line code for this snapshot (`_specialise.py`); `_general` =
+        always the general path (also during the warm-up)."""
+        self.warmup = SPECIALISE_AFTER
+        """Events still to serve through the general path before the straight-line code is generated (0: done)."""
+        if self.warmup <= 0:
+            self._specialise()
+
+    def lcp(self, a: str, b: str) -> int:
+        """Path segments `a` and `b` share at their start (memoised; the pairs are pairs of rule paths)."""
+        key = (a, b)
+        shared = self._lcps.get(key)
+        if shared is None:
+            shared = 0
+            for x, y in zip(a.split("."), b.split("."), strict=False):
+                if x != y:
+                    break
+                shared += 1
+            if len(self._lcps) >= ANSWER_MEMO_LIMIT:
+                self._lcps.clear()
+            self._lcps[key] = shared
+        return shared
+
+    def warm(self) -> None:
+        """Counts one of the snapshot's first events (served by the general path); then installs the generated
+        code."""
+        self.warmup -= 1
+        if self.warmup <= 0:
+            self._specialise()
+
+    def specialise_now(self) -> None:
+        """Generate the straight-line code now (if the snapshot has not yet)."""
+        if self.warmup > 0:
+            self._specialise()
+
+    def _specialise(self) -> None:
+        self.warmup = 0
+        fast = generate(self.tree, self.root.edges, _walk_simple, self.memo.answer) if self.root.edges else None
+        self.fast = _general if fast is None else fast
 
 
 def _general(event: dict[str, Any], raw: str | bytes | None) -> None:
@@ -513,6 +529,8 @@ class Snapshot:
 
 def _matches(snapshot: _Snapshot, event: str | bytes | dict[str, Any]) -> list[str]:
     parsed, raw = load_event(event)
+    if snapshot.warmup:
+        snapshot.warm()
     try:
         answer = snapshot.fast(parsed, raw)
         if answer is not None:
@@ -529,7 +547,10 @@ def _match(snapshot: _Snapshot, event: dict[str, Any], raw: str | bytes | None) 
     if flatten_simple(event, snapshot.tree, simple, raw):
         hits: list[Hit[_Node]] = []
         _walk_simple(snapshot.root, simple, hits)
-        return snapshot.answer(hits)
+        return snapshot.memo.answer(hits)
+    single = flatten_single(event, snapshot.tree, raw)
+    if single is not None:
+        return walk_single(snapshot.root, single)
     flat = flatten_arrays(event, snapshot.tree, raw)
     if flat.aliased:
         return sorted(walk_aliased(snapshot.root, flat))

@@ -37,6 +37,7 @@ from router import api, redis_client, sqs, ui
 from router.delivery import Delivery
 from router.extensions import EntryCheckCache, Extension, installed, merge_internal_targets, merge_operations
 from router.faults import fault_class, log_fault
+from router.health import check as health_check
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import MatcherCache
@@ -106,12 +107,8 @@ def create_app(
 
     # -- /health and /metrics (front door): they report the fault class, never the Redis address ---------------
     async def health(request: Request) -> Response:
-        try:
-            await state.redis.ping()
-        except Exception as err:  # health reports, it never raises
-            log_fault(log, "health check", err)
-            return JSONResponse({"status": "unavailable", "redis": fault_class(err) or "error"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        status, body = await health_check(state.redis)  # router.health: every master of a cluster
+        return JSONResponse(body, status_code=status)
 
     async def metrics_endpoint(request: Request) -> Response:
         try:

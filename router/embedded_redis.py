@@ -29,9 +29,14 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import redis
+
+from router.startup import ExitCode, StartupError
+
+if TYPE_CHECKING:
+    from router.settings import Settings
 
 FSYNC_POLICIES = ("always", "everysec")
 
@@ -59,6 +64,20 @@ def running_url(data_dir: Path) -> str | None:
     except redis.RedisError:
         return None
     return url
+
+
+def router_redis_url(settings: Settings) -> str:
+    """The Redis a command-line tool (`switchboard archive`, `saga`, ...) should use: REDIS_URL, else the embedded
+    redis-server of a `switchboard serve` running on this data directory; `StartupError(REDIS)` when neither is."""
+    if settings.redis_url is not None:
+        return settings.redis_url
+    found = running_url(settings.data_dir / "redis")
+    if found is None:
+        raise StartupError(
+            ExitCode.REDIS,
+            ["no Redis: set REDIS_URL to the router's Redis, or run this where `switchboard serve` runs its own"],
+        )
+    return found
 
 
 def _last_line(log: Path) -> str:

@@ -50,6 +50,7 @@ take only the caller's namespace's fields. Workers read the registry, so they se
 | `sb:{b:N}:bus:B:rules` | hash | rule name -> rule record (JSON, see below) |
 | `sb:{b:N}:bus:B:targets:R` | hash | target id -> target record (JSON, the model's Target shape) for rule R |
 | `sb:{b:N}:bus:B:version` | string (int) | incremented in the same transaction as every rule or target change |
+| `sb:{b:N}:bus:B:rule-changes` | sorted set | rule name -> version of its last change (`""`: floor; router.matchers) |
 | `sb:{b:N}:bus:B:ingest` | stream | accepted events: `event` = the envelope JSON, `hops` = bus targets passed |
 | `sb:{b:N}:bus:B:ingest-parked` | stream | events the ingest worker could not route, to re-drive (router.ingest) |
 | `sb:{b:N}:bus:B:counters` | hash | per-bus and per-rule metric counters (`Invocations:R`, ...) |
@@ -132,6 +133,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Self
 
 from router.namespace import DEFAULT, Namespace, bus_arn_parts, valid_account, valid_region
 
@@ -256,6 +258,9 @@ class Keys:
 
     def version(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:version"
+
+    def rule_changes(self, bus: str) -> str:
+        return f"{self.bus_tag(bus)}:rule-changes"
 
     def ingest(self, bus: str) -> str:
         return f"{self.bus_tag(bus)}:ingest"
@@ -414,3 +419,21 @@ class Keys:
     def bus_pattern(self, bus: str) -> str:
         """A SCAN/KEYS match pattern for every key of one bus (`{` and `}` escaped for glob)."""
         return f"{self.prefix}:\\{{b:{bus_partition(bus)}\\}}:bus:{bus}:*"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpace:
+    """The base of another package's key builder (sagas.keys, schemas.keys): its keys sit beside the router's under
+    the same prefix, and each is built by `tagged`, so every key names its hash slot the same way. The package's
+    own layout (which tags, which keys, the table documenting them) stays in its keys module."""
+
+    prefix: str = "sb"
+
+    @classmethod
+    def of(cls, keys: Keys) -> Self:
+        """The builder bound to the router's prefix."""
+        return cls(keys.prefix)
+
+    def tagged(self, tag: str, *parts: str) -> str:
+        """`PREFIX:{TAG}` followed by `:PART` for each part: a key in `tag`'s hash slot (`tag` has no `{` or `}`)."""
+        return ":".join((f"{self.prefix}:{{{tag}}}", *parts))

@@ -14,6 +14,12 @@ execute until its reset (a command run while the caller already holds a permit, 
 retries, does not take a second one). Blocking reads never use this client: the workers read through dedicated
 connections (router.stream_reader), so a blocked read can never starve a request of a connection.
 
+**Connections at most, for the descriptor budget.** `connections_at_most(max_connections, masters)` is how many
+connections this client may hold open: `max_connections` on a single Redis; on a cluster each master's node pool up
+to `NODE_POOL_FACTOR` x `max_connections` (see `BoundedCluster`), so `masters` times that. `count_masters(url)`
+asks the server how many masters serve slots (None on a single Redis); router.startup sizes the file-descriptor reserve
+from the two at start-up, so the reserve follows the real topology instead of assuming a cluster's size.
+
 **hiredis packing.** redis-py's asyncio `Connection.pack_command` is pure Python (one `bytes.join` per argument),
 even when hiredis is installed: only the sync client packs with `hiredis.pack_command`. The router sends many
 arguments per event (a batch's settle script, queue appends, delivery jobs), and the delivery benchmark's profile
@@ -66,6 +72,8 @@ __all__ = [
     "client",
     "connect",
     "connection_class",
+    "connections_at_most",
+    "count_masters",
     "is_cluster",
     "pack_command",
     "run_script_many",
@@ -78,6 +86,10 @@ time on a cluster (the router uses only commands both have; `as_cluster` tells t
 
 DEFAULT_MAX_CONNECTIONS = 32
 DEFAULT_WAIT_TIMEOUT_S = 10.0
+
+NODE_POOL_FACTOR = 2
+"""A cluster node's pool holds up to this many times `max_connections` (BoundedCluster: room for pipelines that use
+one connection per node at once, and redis-py's redirection retries)."""
 
 _UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
 
@@ -209,6 +221,28 @@ def is_cluster(url: str, *, timeout_s: float = 5.0) -> bool:
     return bool(int(info.get("cluster_enabled", 0)))
 
 
+def count_masters(url: str, *, timeout_s: float = 5.0) -> int | None:
+    """How many masters serve slots in the cluster at `url` (`CLUSTER SLOTS`), or None when `url` is a single Redis
+    (see `is_cluster`)."""
+    if not is_cluster(url, timeout_s=timeout_s):
+        return None
+    plain, _ = split_cluster_flag(url)
+    probe = redis.Redis.from_url(plain, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        ranges: Any = probe.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+    finally:
+        probe.close()
+    return max(1, len({tuple(entry[2][:2]) for entry in ranges}))
+
+
+def connections_at_most(max_connections: int, masters: int | None = None) -> int:
+    """The connections a command client made by `connect` may hold: on a single Redis (`masters` None) its pool's
+    `max_connections`; on a cluster of `masters` masters, each node pool's `NODE_POOL_FACTOR * max_connections`."""
+    if masters is None:
+        return max_connections
+    return masters * NODE_POOL_FACTOR * max_connections
+
+
 def client(url: str, **kwargs: Any) -> aioredis.Redis:
     """`redis.asyncio.Redis.from_url(url, **kwargs)`, with hiredis command packing (any URL scheme redis-py takes)."""
     pool = ConnectionPool.from_url(url, **kwargs)
@@ -273,8 +307,10 @@ _HOLDS_PERMIT: contextvars.ContextVar[bool] = contextvars.ContextVar("switchboar
 class BoundedCluster(RedisCluster):
     """redis-py's asyncio RedisCluster with hiredis packing and at most `max_in_flight` commands in flight.
 
-    Each node's pool may open up to twice that many connections (a holder of one permit can use one connection per
-    node at once, plus redis-py's redirection retries), so a node pool never runs out: callers wait on the permits."""
+    Each node's pool may open up to `NODE_POOL_FACTOR` (2) times that many connections (a holder of one permit can
+    use one connection per node at once, plus redis-py's redirection retries), so a node pool never runs out: callers
+    wait on the permits. So the client holds at most `connections_at_most(max_in_flight, masters)` connections, for
+    the number of masters it sees (`masters_seen`)."""
 
     def __init__(
         self,
@@ -283,7 +319,7 @@ class BoundedCluster(RedisCluster):
         wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
-        kwargs["max_connections"] = 2 * max_in_flight
+        kwargs["max_connections"] = NODE_POOL_FACTOR * max_in_flight
         super().__init__(*args, **kwargs)
         self.max_in_flight = max_in_flight
         self.wait_timeout_s = wait_timeout_s
@@ -298,6 +334,10 @@ class BoundedCluster(RedisCluster):
         found = super().from_url(url, **kwargs)
         assert isinstance(found, BoundedCluster)
         return found
+
+    def masters_seen(self) -> int:
+        """How many masters the client's slot map knows now (0 before its first command)."""
+        return len(self.get_primaries())
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if _HOLDS_PERMIT.get():

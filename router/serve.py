@@ -4,9 +4,10 @@ In order, each step failing with a `router.startup.StartupError` (one line per p
 next one starts:
 
 1. the settings and the config files were checked by the caller (router.cli) before anything else;
-2. the file-descriptor budget is settled (`connection_budget`), then the listening socket is bound
-   (`bind_socket`): a port in use is reported before Redis or the app start;
-3. Redis: the embedded redis-server is started (`REDIS_URL` unset) or the one at `REDIS_URL` is checked;
+2. the file-descriptor budget is settled (`connection_budget`) when the router runs its own redis-server, then the
+   listening socket is bound (`bind_socket`): a port in use is reported before Redis or the app start;
+3. Redis: the embedded redis-server is started (`REDIS_URL` unset) or the one at `REDIS_URL` is checked, and then
+   the budget is settled for its topology (a single Redis, or the number of masters of a cluster);
 4. the app's lifespan runs here, not in uvicorn (which would log a startup failure with a traceback): start-up
    hooks, the config applied (router.config.apply: checked against the stored state first, nothing written if that
    fails), the ingest and delivery workers;
@@ -20,6 +21,7 @@ requests finish), then the lifespan stops the workers and the embedded Redis is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import socket
@@ -35,6 +37,8 @@ from starlette.applications import Starlette
 from router.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from router.faults import QuietFaults
 from router.front_door import Limits, protocol_class
+from router.matchers import HEAP
+from router.redis_client import count_masters
 from router.settings import Settings, redact_url
 from router.startup import LISTEN_BACKLOG, ExitCode, StartupError, bind_socket, check_redis, connection_budget
 
@@ -54,7 +58,11 @@ class ServeOptions:
 
 def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
     """Run the router until SIGINT/SIGTERM. `config` is a loaded `router.config.ConfigSet` or None."""
-    max_connections = connection_budget(settings.max_connections, redis_max_connections=settings.redis_max_connections)
+    budget = functools.partial(
+        connection_budget, settings.max_connections, redis_max_connections=settings.redis_max_connections
+    )
+    if settings.redis_url is None:
+        max_connections = budget()  # the embedded redis-server: one node; nothing started yet if it does not fit
     sock = bind_socket(settings.host, settings.port)
     port = int(sock.getsockname()[1])
     embedded: EmbeddedRedis | None = None
@@ -69,6 +77,7 @@ def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
             where = f"embedded redis-server at {url}, data in {embedded.data_dir}, appendfsync {options.fsync}"
         else:
             check_redis(settings.redis_url)
+            max_connections = budget(masters=_masters(settings.redis_url))  # the reserve follows the topology
             where = f"Redis at {redact_url(settings.redis_url)}"
         announce = f"serving on http://{_url_host(settings.host)}:{port} ({where})"
         limits = Limits(
@@ -92,6 +101,14 @@ def serve(settings: Settings, config: Any, options: ServeOptions) -> None:
         sock.close()
         if embedded is not None:
             embedded.stop()
+
+
+def _masters(url: str) -> int | None:
+    """None for a single Redis at `url`, else how many masters the cluster has (router.redis_client)."""
+    try:
+        return count_masters(url, timeout_s=3)
+    except redis.RedisError as err:
+        raise StartupError(ExitCode.REDIS, [f"the Redis at REDIS_URL={redact_url(url)} failed: {err}"]) from err
 
 
 def _url_host(host: str) -> str:
@@ -161,6 +178,7 @@ async def _lifespan_then_serve(app: Starlette, server: _Server, sock: socket.soc
                 loop.remove_signal_handler(signum)
                 signal.signal(signum, _ignore_signal)
             starting = False
+            HEAP.started()  # the settled start-up heap out of the collector's reach (router.matchers.HeapPolicy)
             await server.serve(sockets=[sock])
     except asyncio.CancelledError:
         if not starting:

@@ -11,7 +11,8 @@ The checks, in the order `switchboard serve` runs them (router.serve):
   anything was written and "serving on" is printed only once the router answers;
 - the Redis at `REDIS_URL`: reachable, credentials accepted, version 6.2 or later (XAUTOCLAIM);
 - the file-descriptor budget (`connection_budget`): the client connections the front door may hold
-  (router.front_door), below the process's RLIMIT_NOFILE with room kept for Redis (sized by its pool setting),
+  (router.front_door), below the process's RLIMIT_NOFILE with room kept for Redis (sized by its pool setting and
+  the topology found at REDIS_URL: one node, or the cluster's masters),
   outbound HTTP and files, so client sockets can never starve the router's own connections. The soft limit is
   raised to the hard one if needed.
 """
@@ -28,6 +29,7 @@ import time
 import redis
 
 from router.keys import BUS_PARTITIONS
+from router.redis_client import connections_at_most
 from router.settings import redact_url
 
 __all__ = [
@@ -63,17 +65,22 @@ READER_CONNECTIONS = 2 * BUS_PARTITIONS
 (router.stream_reader)."""
 
 
-def redis_descriptors(redis_max_connections: int = 32) -> int:
-    """Descriptors kept for Redis: the readers, and the command pool four times over (the pool is per node: a single
-    Redis, or a cluster of up to four masters, fits; 256 at the default SWITCHBOARD_REDIS_MAX_CONNECTIONS of 32)."""
-    return 4 * redis_max_connections + READER_CONNECTIONS
+def redis_descriptors(redis_max_connections: int = 32, masters: int | None = None) -> int:
+    """Descriptors kept for Redis, for the topology seen at start-up (`masters` None: a single Redis; else the
+    number of masters of the cluster, `router.redis_client.count_masters`): the command client's connections at most
+    (`router.redis_client.connections_at_most`: its pool on a single Redis, each master's node pool on a cluster),
+    the workers' readers, and one SQS long-poll reader per node (router.sqs.waiters). 161 on a single Redis at the
+    default SWITCHBOARD_REDIS_MAX_CONNECTIONS of 32; 323 on a 3-master cluster."""
+    nodes = 1 if masters is None else masters
+    return connections_at_most(redis_max_connections, masters) + READER_CONNECTIONS + nodes
 
 
 RESERVED_DESCRIPTORS = 64 + redis_descriptors() + 512 + 100 + 256
-"""Descriptors kept from the client-connection budget at the default Redis pool: files, logs and the embedded
-redis-server's pipes (64); Redis connections (`redis_descriptors`, 256); outbound HTTP to function and API
-destination targets (512, router.delivery.http) and OAuth token requests (100); connections the front door accepts
-only to answer 503 under a flood (256)."""
+"""Descriptors kept from the client-connection budget at the default Redis pool on a single Redis: files, logs and
+the embedded redis-server's pipes (64); Redis connections (`redis_descriptors`, 161); outbound HTTP to function and
+API destination targets (512, router.delivery.http) and OAuth token requests (100); connections the front door
+accepts only to answer 503 under a flood (256). `connection_budget` swaps in the Redis part of the actual pool
+size and topology."""
 
 
 class ExitCode(enum.IntEnum):
@@ -223,14 +230,17 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def connection_budget(max_connections: int | None, *, redis_max_connections: int = 32) -> int:
+def connection_budget(
+    max_connections: int | None, *, redis_max_connections: int = 32, masters: int | None = None
+) -> int:
     """How many client connections the front door may hold, within RLIMIT_NOFILE less the reserve (the Redis part
-    sized by `redis_max_connections`, see RESERVED_DESCRIPTORS), so client sockets never starve Redis.
+    sized by `redis_max_connections` and the topology, `masters` as in `redis_descriptors`; see
+    RESERVED_DESCRIPTORS), so client sockets never starve Redis.
 
     `max_connections` None means DEFAULT_MAX_CONNECTIONS, lowered (with a warning) to what fits, but never below
     MIN_CONNECTIONS; a number given that does not fit even after raising the soft limit to the hard one is
     `StartupError(RESOURCES)`."""
-    reserved = RESERVED_DESCRIPTORS - redis_descriptors() + redis_descriptors(redis_max_connections)
+    reserved = RESERVED_DESCRIPTORS - redis_descriptors() + redis_descriptors(redis_max_connections, masters)
     wanted = DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = wanted + reserved

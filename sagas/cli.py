@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 
 from router import redis_client
 from router.delivery.queues import message_fields
-from router.embedded_redis import running_url
+from router.embedded_redis import router_redis_url
 from router.extensions import CliCommand
 from router.keys import Keys
 from router.redis_client import AnyRedis
@@ -56,21 +56,9 @@ def _when(ms: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def _url(settings: Settings) -> str:
-    if settings.redis_url is not None:
-        return settings.redis_url
-    found = running_url(settings.data_dir / "redis")
-    if found is None:
-        raise StartupError(
-            ExitCode.REDIS,
-            ["no Redis: set REDIS_URL to the router's Redis, or run this where `switchboard serve` runs its own"],
-        )
-    return found
-
-
 def _run(work: Callable[[SagaView, argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    url = _url(settings)
+    url = router_redis_url(settings)
 
     async def main() -> int:
         client = redis_client.connect(url, socket_connect_timeout=3)

@@ -35,10 +35,15 @@ import re
 import zlib
 from dataclasses import dataclass
 
+from router.keys import KeySpace
+
 __all__ = ["SagaKeys", "instance_key", "shard_of", "valid_type_name"]
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 _TYPE_NAME = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+
+INSTANCE_PARTS = ("state", "history", "outbox", "seen")
+"""An instance's keys under its tag, in the order sagas.store's scripts take them."""
 
 
 def valid_type_name(name: str) -> bool:
@@ -58,50 +63,54 @@ def shard_of(key: str, shards: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class SagaKeys:
-    prefix: str = "sb"
+class SagaKeys(KeySpace):
+    """The sagas' key builder (router.keys.KeySpace: the router's prefix, keys built by `tagged`)."""
 
     @property
     def types(self) -> str:
-        return f"{self.prefix}:{{meta}}:saga-types"
+        return self.tagged("meta", "saga-types")
 
-    # one instance -------------------------------------------------------------------------------------------
+    # one instance: tag {saga:TYPE:ID} ------------------------------------------------------------------------
+    @staticmethod
+    def _instance(saga: str, key: str) -> str:
+        return f"saga:{saga}:{key}"
+
     def instance_tag(self, saga: str, key: str) -> str:
-        return f"{self.prefix}:{{saga:{saga}:{key}}}"
+        return self.tagged(self._instance(saga, key))
 
     def state(self, saga: str, key: str) -> str:
-        return f"{self.instance_tag(saga, key)}:state"
+        return self.tagged(self._instance(saga, key), "state")
 
     def history(self, saga: str, key: str) -> str:
-        return f"{self.instance_tag(saga, key)}:history"
+        return self.tagged(self._instance(saga, key), "history")
 
     def outbox(self, saga: str, key: str) -> str:
-        return f"{self.instance_tag(saga, key)}:outbox"
+        return self.tagged(self._instance(saga, key), "outbox")
 
     def seen(self, saga: str, key: str) -> str:
-        return f"{self.instance_tag(saga, key)}:seen"
+        return self.tagged(self._instance(saga, key), "seen")
 
     def instance_keys(self, saga: str, key: str) -> list[str]:
         """The instance's keys in the order sagas.store's scripts take them."""
-        return [self.state(saga, key), self.history(saga, key), self.outbox(saga, key), self.seen(saga, key)]
+        return [self.tagged(self._instance(saga, key), part) for part in INSTANCE_PARTS]
 
-    # one shard ---------------------------------------------------------------------------------------------
+    # one shard: tag {sagas:TYPE:N}, the shard's timer owner ------------------------------------------------
     @staticmethod
     def timer_owner(saga: str, shard: int) -> str:
         """The router.timers owner of a shard (its hash tag, too)."""
         return f"sagas:{saga}:{shard}"
 
     def shard_tag(self, saga: str, shard: int) -> str:
-        return f"{self.prefix}:{{{self.timer_owner(saga, shard)}}}"
+        return self.tagged(self.timer_owner(saga, shard))
 
     def index(self, saga: str, shard: int) -> str:
-        return f"{self.shard_tag(saga, shard)}:index"
+        return self.tagged(self.timer_owner(saga, shard), "index")
 
     def counts(self, saga: str, shard: int) -> str:
-        return f"{self.shard_tag(saga, shard)}:counts"
+        return self.tagged(self.timer_owner(saga, shard), "counts")
 
     def counters(self, saga: str, shard: int) -> str:
-        return f"{self.shard_tag(saga, shard)}:counters"
+        return self.tagged(self.timer_owner(saga, shard), "counters")
 
     def rejected(self, saga: str) -> str:
-        return f"{self.shard_tag(saga, 0)}:rejected"
+        return self.tagged(self.timer_owner(saga, 0), "rejected")

@@ -33,63 +33,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router.keys import Keys
+from router.keys import Keys, KeySpace
 
 __all__ = ["SchemaKeys"]
 
+SCHEMA_PARTS = ("versions", "bindings", "binding-sources")
+"""A schema's keys in its registry's slot, each followed by the schema name."""
+
 
 @dataclass(frozen=True, slots=True)
-class SchemaKeys:
-    """Key builder for the schema registry, bound to the router's prefix (`Keys.prefix`)."""
+class SchemaKeys(KeySpace):
+    """Key builder for the schema registry (router.keys.KeySpace: the router's prefix, `SchemaKeys.of(keys)`)."""
 
-    prefix: str = "sb"
-
-    @classmethod
-    def of(cls, keys: Keys) -> SchemaKeys:
-        return cls(keys.prefix)
-
-    # account-wide --------------------------------------------------------------------------------------------
+    # account-wide: tag {schemas} -----------------------------------------------------------------------------
     @property
     def registries(self) -> str:
-        return f"{self.prefix}:{{schemas}}:registries"
+        return self.tagged("schemas", "registries")
 
     @property
     def account_policy(self) -> str:
-        return f"{self.prefix}:{{schemas}}:policy"
+        return self.tagged("schemas", "policy")
 
     @property
     def discoverers(self) -> str:
-        return f"{self.prefix}:{{schemas}}:discoverers"
+        return self.tagged("schemas", "discoverers")
 
-    # per registry --------------------------------------------------------------------------------------------
+    # per registry: tag {registry:R} ----------------------------------------------------------------------------
     def registry_tag(self, registry: str) -> str:
-        return f"{self.prefix}:{{registry:{registry}}}"
+        return self.tagged(f"registry:{registry}")
 
     def registry_exists(self, registry: str) -> str:
-        return f"{self.registry_tag(registry)}:exists"
+        return self.tagged(f"registry:{registry}", "exists")
 
     def schemas(self, registry: str) -> str:
-        return f"{self.registry_tag(registry)}:schemas"
-
-    def versions(self, registry: str, schema: str) -> str:
-        return f"{self.registry_tag(registry)}:versions:{schema}"
-
-    def bindings(self, registry: str, schema: str) -> str:
-        return f"{self.registry_tag(registry)}:bindings:{schema}"
-
-    def binding_sources(self, registry: str, schema: str) -> str:
-        return f"{self.registry_tag(registry)}:binding-sources:{schema}"
+        return self.tagged(f"registry:{registry}", "schemas")
 
     def registry_policy(self, registry: str) -> str:
-        return f"{self.registry_tag(registry)}:policy"
+        return self.tagged(f"registry:{registry}", "policy")
+
+    def versions(self, registry: str, schema: str) -> str:
+        return self.tagged(f"registry:{registry}", "versions", schema)
+
+    def bindings(self, registry: str, schema: str) -> str:
+        return self.tagged(f"registry:{registry}", "bindings", schema)
+
+    def binding_sources(self, registry: str, schema: str) -> str:
+        return self.tagged(f"registry:{registry}", "binding-sources", schema)
 
     def schema_keys(self, registry: str, schema: str) -> list[str]:
         """Every per-schema key (versions, bindings, binding sources), for deletes."""
-        return [
-            self.versions(registry, schema),
-            self.bindings(registry, schema),
-            self.binding_sources(registry, schema),
-        ]
+        return [self.tagged(f"registry:{registry}", part, schema) for part in SCHEMA_PARTS]
 
     # per bus (in the bus's slot) -----------------------------------------------------------------------------
     @staticmethod

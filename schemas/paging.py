@@ -1,18 +1,16 @@
 """Keyed pagination for the Schemas list operations (`Limit` 1-100, opaque `NextToken`).
 
-A `NextToken` is the base64url JSON name of the last item returned; the next page starts after it in name order,
+A `NextToken` is the base64url JSON name of the last item returned (router.api._control's token, shared with the
+events API's pages); the next page starts after it in name order,
 so items created or deleted between pages never shift a page. The last page carries no token.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import orjson
-
+from router.api._control import encode_token, token_after
 from schemas.errors import BadRequestException
 
 __all__ = ["MAX_PAGE_SIZE", "page"]
@@ -35,19 +33,11 @@ def page(items: Sequence[T], key: Callable[[T], str], params: Mapping[str, Any])
         after = _decode(token)
         items = [item for item in items if key(item) > after]
     chosen = list(items[:limit])
-    return chosen, (_encode(key(chosen[-1])) if len(items) > limit else None)
-
-
-def _encode(last: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"after": last})).decode()
+    return chosen, (encode_token(key(chosen[-1])) if len(items) > limit else None)
 
 
 def _decode(token: str) -> str:
-    try:
-        decoded = orjson.loads(base64.b64decode(token.encode(), altchars=b"-_", validate=True))
-    except (binascii.Error, orjson.JSONDecodeError, ValueError) as err:
-        raise BadRequestException("The NextToken is not valid.") from err
-    after = decoded.get("after") if isinstance(decoded, dict) else None
-    if not isinstance(after, str):
+    after = token_after(token)
+    if after is None:
         raise BadRequestException("The NextToken is not valid.")
     return after

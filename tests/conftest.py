@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -352,3 +353,31 @@ def _no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def run_cli(
+    redis_url: str | None,
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+    columns: int | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`switchboard ARGS` as a subprocess of this tree (REDIS_URL set to `redis_url` when given, COLUMNS to
+    `columns`), output as text."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return subprocess.run(
+        [sys.executable, "-m", "router.cli", *args],
+        check=False,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )

@@ -66,7 +66,7 @@ def paginate(items: Sequence[T], key: Callable[[T], str], body: Mapping[str, Any
         after = _decode_token(token)
         items = [item for item in items if key(item) > after]
     page = list(items[:limit])
-    next_token = _encode_token(key(page[-1])) if len(items) > limit else None
+    next_token = encode_token(key(page[-1])) if len(items) > limit else None
     return page, next_token
 
 
@@ -76,17 +76,24 @@ def with_token(response: dict[str, Any], token: str | None) -> dict[str, Any]:
     return response
 
 
-def _encode_token(last: str) -> str:
+def encode_token(last: str) -> str:
+    """A keyed page's NextToken: the base64url JSON `{"after": last}` (the Schemas API's pages use it too)."""
     return base64.urlsafe_b64encode(orjson.dumps({"after": last})).decode()
 
 
-def _decode_token(token: str) -> str:
+def token_after(token: str) -> str | None:
+    """The key a NextToken made by `encode_token` names, or None when it is not such a token."""
     try:
         decoded = orjson.loads(base64.b64decode(token.encode(), altchars=b"-_", validate=True))
-    except (binascii.Error, orjson.JSONDecodeError, ValueError) as err:
-        raise ValidationException("Parameter NextToken is not valid.") from err
+    except (binascii.Error, orjson.JSONDecodeError, ValueError):
+        return None
     after = decoded.get("after") if isinstance(decoded, dict) else None
-    if not isinstance(after, str):
+    return after if isinstance(after, str) else None
+
+
+def _decode_token(token: str) -> str:
+    after = token_after(token)
+    if after is None:
         raise ValidationException("Parameter NextToken is not valid.")
     return after
 

@@ -266,13 +266,13 @@ class DeliverySink(CountingSink):
         ingest_ms_int: int | None = None
         for rule in rules:
             for target in cached.rules.get(rule, ()):
-                if envelope_id is None:
-                    envelope_id = event_id_of(event)
-                if target.internal is not None:
+                if target.internal is not None:  # needs no delivery id
                     handler, name = target.internal
                     delivery = InternalDelivery(bus, rule, target.target, name, event, self.keys, event_id)
                     effects.commands.extend(handler(delivery))
                     continue
+                if envelope_id is None:
+                    envelope_id = event_id_of(event)
                 did = delivery_id(envelope_id, rule, target.target_id)
                 if target.inline_key is not None:
                     if ingest_ms_int is None:

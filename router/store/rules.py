@@ -1,7 +1,9 @@
 """`RedisRuleStore`: a bus's rules (`sb:{b:N}:bus:B:rules`) and each rule's targets (`sb:{b:N}:bus:B:targets:R`).
 
 Every change is one Lua script in the bus's hash slot that also checks the bus's `exists` marker and increments
-`sb:{b:N}:bus:B:version`, the counter the ingest worker polls to reload the bus's rules. Rule changes are
+`sb:{b:N}:bus:B:version`, the counter the ingest worker polls to reload the bus's rules. A rule write also records
+the rule's name with that version in `sb:{b:N}:bus:B:rule-changes`, so a reader holding version v reads only the
+rules changed since v (router.matchers; `RULES_SINCE`), never the whole hash. Rule changes are
 check-and-set: read the record, compute the new one in Python (`mutate`), and let the script write it only if
 the record is still what was read, so concurrent writers never lose an update. PutTargets counts the rule's
 targets and writes them in one script, so a call that would make a sixth target stores nothing at all. Like the
@@ -63,7 +65,13 @@ class RedisRuleStore:
 
     def _rule_keys(self, bus: str, rule: str) -> list[str]:
         k, bus_id = self._keys, self._id(bus)
-        return [k.bus_exists(bus_id), k.rules(bus_id), k.targets(bus_id, rule), k.version(bus_id)]
+        return [
+            k.bus_exists(bus_id),
+            k.rules(bus_id),
+            k.targets(bus_id, rule),
+            k.version(bus_id),
+            k.rule_changes(bus_id),
+        ]
 
     async def get(self, bus: str, name: str) -> Record | None:
         with redis_errors("read rule"):

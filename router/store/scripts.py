@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from router.faults import STORAGE_ERRORS, storage_error
 
 RULE_CAS = """
--- KEYS: bus marker, rules hash, the rule's targets hash, bus version
+-- KEYS: bus marker, rules hash, the rule's targets hash, bus version, rule-changes sorted set
 -- ARGV: rule name, expected record ('' = absent), new record ('' = delete), '1' = refuse to drop targets,
 --       most rules on the bus (0: no limit)
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOBUS' end
@@ -32,8 +32,52 @@ else
   if current == ARGV[3] then return 'OK' end
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 end
-redis.call('INCR', KEYS[4])
+local version = redis.call('INCR', KEYS[4])
+redis.call('ZADD', KEYS[5], version, ARGV[1])
+if ARGV[3] == '' then
+  -- A delete leaves its name behind (readers must learn of it). Once those outnumber the rules, the oldest
+  -- entries go, and the floor member '' takes the highest version dropped: a reader older than it reads all.
+  -- The last rule gone takes the set with it: a reader then holds rules the hash (empty) does not, so its count
+  -- is out of step and it reads the (empty) hash whole.
+  local entries = redis.call('ZCARD', KEYS[5])
+  local rules = redis.call('HLEN', KEYS[2])
+  if rules == 0 then
+    redis.call('DEL', KEYS[5])
+  elseif entries > 2 * rules + CHANGES_SLACK then
+    local cut = entries - rules - CHANGES_SLACK / 2
+    local edge = redis.call('ZRANGE', KEYS[5], cut - 1, cut - 1, 'WITHSCORES')
+    redis.call('ZREMRANGEBYRANK', KEYS[5], 0, cut - 1)
+    redis.call('ZADD', KEYS[5], edge[2], '')
+  end
+end
 return 'OK'
+"""
+
+RULE_CHANGES_SLACK = 64
+"""Deleted rules' names the rule-changes set keeps beyond twice the rule count before its oldest entries go."""
+RULE_CAS = RULE_CAS.replace("CHANGES_SLACK", str(RULE_CHANGES_SLACK))
+
+RULES_SINCE = """
+-- KEYS: bus version, rule-changes sorted set, rules hash ; ARGV: the version the reader holds (-1: none)
+-- Answers {version, rule count, 'some', name, record or nil, ...}: the rules changed since ARGV[1] (nil: deleted),
+-- or {version, rule count, 'all', name, record, ...} when the reader holds nothing, or is older than the floor.
+local version = tonumber(redis.call('GET', KEYS[1]) or '0')
+local count = redis.call('HLEN', KEYS[3])
+local since = tonumber(ARGV[1])
+if since >= 0 and since <= version then
+  local names = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. since, '+inf')
+  local out = {version, count, 'some'}
+  local behind = false
+  for _, name in ipairs(names) do
+    if name == '' then behind = true break end
+    out[#out + 1] = name
+    out[#out + 1] = redis.call('HGET', KEYS[3], name)
+  end
+  if not behind then return out end
+end
+local out = {version, count, 'all'}
+for _, item in ipairs(redis.call('HGETALL', KEYS[3])) do out[#out + 1] = item end
+return out
 """
 
 PUT_TARGETS = """

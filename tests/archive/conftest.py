@@ -4,6 +4,7 @@ plus helpers to read a queue target and an archive's stored events straight from
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from router import redis_client
 from router.app import create_app
 from router.keys import Keys
 from router.state import AppState
+from tests.conftest import run_cli
 from tests.conftest import sync_client as _any_sync_client
 from tests.router.conftest import ServerThread, events_client, make_settings  # noqa: F401 - fixture re-exported
 from tests.waiting import eventually_sync
@@ -52,7 +54,9 @@ def archived(redis_url: str, archive: str) -> list[codec.Decoded]:
     raw: Any = client.hget(keys.archives, archive)
     record = json.loads(raw)
     members: Any = client.zrange(keys.events(record["EventBusName"], archive, record["Generation"]), 0, -1)
-    return [codec.decode(member) for member in members]
+    found: Any = client.hgetall(keys.dicts(record["EventBusName"], archive, record["Generation"]))
+    dictionaries = {int(i): codec.Dictionary(int(i), data) for i, data in found.items()}
+    return [codec.decode(member, dictionaries) for member in members]
 
 
 def put(client: Any, bus: str, details: list[dict[str, Any]], **entry: Any) -> list[str]:
@@ -94,3 +98,23 @@ def wait_replay(client: Any, name: str, state: str = "COMPLETED", timeout_s: flo
 
     found: dict[str, Any] = eventually_sync(done, timeout_s, what=f"replay {name} {state}")
     return found
+
+
+def cli(redis_url: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`switchboard ARGS` as a subprocess against the test's Redis."""
+    return run_cli(redis_url, *args, stdin=stdin, timeout=timeout, columns=100)
+
+
+def replay_history_into_fresh(client: Any, replay: str, start_s: float, end_s: float) -> None:
+    """Bus `fresh` whose rule `all` (source shop) feeds queue `replayed`, and replay `replay` of archive `history`
+    (window `start_s` to `end_s`) into it."""
+    client.create_event_bus(Name="fresh")
+    client.put_rule(Name="all", EventBusName="fresh", EventPattern='{"source":["shop"]}')
+    client.put_targets(Rule="all", EventBusName="fresh", Targets=[{"Id": "q", "Arn": queue_arn("replayed")}])
+    client.start_replay(
+        ReplayName=replay,
+        EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:archive/history",
+        EventStartTime=start_s,
+        EventEndTime=end_s,
+        Destination={"Arn": bus_arn("fresh")},
+    )

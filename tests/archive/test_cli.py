@@ -4,37 +4,18 @@ export a window as JSON lines, import it into another deployment's archive, repl
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.archive.conftest import archived, bus_arn, put, queue_arn, queue_bodies
+from tests.archive.conftest import archived, bus_arn, cli, put, queue_arn, queue_bodies
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
 
 BASE = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC).timestamp()
-
-
-def _cli(redis_url: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    env["REDIS_URL"] = redis_url
-    env["COLUMNS"] = "100"
-    return subprocess.run(
-        [sys.executable, "-m", "router.cli", *args],
-        check=False,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _count(client: Any, name: str) -> int:
@@ -50,7 +31,7 @@ def test_export_import_and_replay_from_the_command_line(events_client: Any, redi
         put(client, "orders", [{"minute": minute}], Time=BASE + 60 * minute)
     eventually_sync(lambda: _count(client, "history") == 6, what="six archived events")
 
-    listed = _cli(redis_url, "archive", "list")
+    listed = cli(redis_url, "archive", "list")
     assert listed.returncode == 0, listed.stderr
     (row,) = [line.split() for line in listed.stdout.splitlines() if line.startswith("history")]
     assert row == [
@@ -62,9 +43,7 @@ def test_export_import_and_replay_from_the_command_line(events_client: Any, redi
         "forever",
     ]
 
-    exported = _cli(
-        redis_url, "archive", "export", "history", "--from", "2024-03-01T12:01:00Z", "--to", str(BASE + 240)
-    )
+    exported = cli(redis_url, "archive", "export", "history", "--from", "2024-03-01T12:01:00Z", "--to", str(BASE + 240))
     assert exported.returncode == 0, exported.stderr
     lines = exported.stdout.splitlines()
     assert [json.loads(line)["detail"]["minute"] for line in lines] == [1, 2, 3, 4]
@@ -75,11 +54,11 @@ def test_export_import_and_replay_from_the_command_line(events_client: Any, redi
 
     client.create_event_bus(Name="elsewhere")
     client.create_archive(ArchiveName="moved", EventSourceArn=bus_arn("elsewhere"))
-    imported = _cli(redis_url, "archive", "import", "moved", str(file))
+    imported = cli(redis_url, "archive", "import", "moved", str(file))
     assert imported.returncode == 2
     assert "line 5: not JSON" in imported.stderr
     assert "imported 4 new events" in imported.stderr
-    again = _cli(redis_url, "archive", "import", "moved", "-", stdin=exported.stdout)
+    again = cli(redis_url, "archive", "import", "moved", "-", stdin=exported.stdout)
     assert again.returncode == 0, again.stderr
     assert "imported 0 new events" in again.stderr  # the same envelopes are stored once
     moved = client.describe_archive(ArchiveName="moved")
@@ -88,7 +67,7 @@ def test_export_import_and_replay_from_the_command_line(events_client: Any, redi
     client.create_event_bus(Name="fresh")
     client.put_rule(Name="all", EventBusName="fresh", EventPattern='{"source":["shop"]}')
     client.put_targets(Rule="all", EventBusName="fresh", Targets=[{"Id": "q", "Arn": queue_arn("fresh")}])
-    replayed = _cli(
+    replayed = cli(
         redis_url,
         "replay",
         "start",
@@ -111,13 +90,13 @@ def test_export_import_and_replay_from_the_command_line(events_client: Any, redi
     eventually_sync(lambda: len(queue_bodies(redis_url, "fresh")) == 4, what="the replayed events")
     assert [json.loads(b)["detail"]["minute"] for b in queue_bodies(redis_url, "fresh")] == [1, 2, 3, 4]
 
-    described = _cli(redis_url, "replay", "describe", "cli")
+    described = cli(redis_url, "replay", "describe", "cli")
     assert json.loads(described.stdout)["State"] == "COMPLETED"
-    assert [r["ReplayName"] for r in json.loads(_cli(redis_url, "replay", "list").stdout)["Replays"]] == ["cli"]
-    cancelled = _cli(redis_url, "replay", "cancel", "cli")
+    assert [r["ReplayName"] for r in json.loads(cli(redis_url, "replay", "list").stdout)["Replays"]] == ["cli"]
+    cancelled = cli(redis_url, "replay", "cancel", "cli")
     assert cancelled.returncode == 2
     assert "IllegalStatusException: Replay cli is not in a valid state for this operation." in cancelled.stderr
-    missing = _cli(redis_url, "archive", "export", "nope")
+    missing = cli(redis_url, "archive", "export", "nope")
     assert (missing.returncode, missing.stderr.strip()) == (
         9,
         "switchboard: ResourceNotFoundException: Archive nope does not exist.",

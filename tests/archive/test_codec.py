@@ -6,6 +6,7 @@ import random
 
 import orjson
 import pytest
+import zstandard
 
 from archive import codec
 from router.envelope import build_envelope
@@ -88,3 +89,41 @@ def test_decode_refuses_what_is_not_a_member() -> None:
 
 def test_imported_events_get_a_stable_hash_as_their_sequence() -> None:
     assert codec.import_seq(b'{"a":1}') == codec.import_seq(b'{"a":1}') != codec.import_seq(b'{"a":2}')
+
+
+def _trained(size: int, samples: list[bytes]) -> bytes:
+    return zstandard.train_dictionary(size, list[bytes | bytearray | memoryview](samples)).as_bytes()
+
+
+def test_a_dictionary_member_round_trips_and_is_smaller_than_a_plain_one() -> None:
+    rng = random.Random(3)
+    samples = [
+        _envelope(f"2024-05-06T07:08:{n % 60:02d}Z", {"order": rng.getrandbits(64), "sku": f"SKU-{n}", "qty": n % 9})
+        for n in range(200)
+    ]
+    dictionary = codec.Dictionary(7, _trained(4096, samples))
+    event = samples[-1]
+    member = codec.encode(event, 5000, 1, 2, dictionary)
+    assert member[codec.HEAD_BYTES - 1] == codec.CODEC_ZSTD_DICT
+    assert len(member) < len(codec.encode(event, 5000, 1, 2))
+    assert codec.key_of(member) == codec.key_of(codec.encode(event, 5000, 1, 2))  # the same event, the same key
+    assert codec.dictionary_ids([member, codec.encode(event, 5000, 1, 2), b"{}"]) == {7}
+    decoded = codec.decode(member, {7: dictionary})
+    assert (decoded.event, decoded.time_ms, decoded.size) == (event, 5000, len(event))
+    with pytest.raises(codec.MissingDictionary) as missing:
+        codec.decode(member)
+    assert missing.value.dictionary_id == 7
+    with pytest.raises(codec.MissingDictionary):
+        codec.decode(member, {8: dictionary})
+    # a dictionary that does not help: the envelope is stored as is
+    assert codec.encode(b'{"a":1}', 0, 0, 0, dictionary)[codec.HEAD_BYTES - 1] == codec.CODEC_RAW
+
+
+def test_a_corrupt_dictionary_member_is_a_value_error() -> None:
+    samples = [_envelope(None, {"n": n, "text": "abc" * (n % 7)}) for n in range(100)]
+    dictionary = codec.Dictionary(1, _trained(2048, samples))
+    member = codec.encode(samples[0], 0, 0, 0, dictionary)
+    with pytest.raises(ValueError, match="not an archive member"):
+        codec.decode(member[: codec.HEAD_BYTES + 6], {1: dictionary})
+    with pytest.raises(ValueError, match="too short"):
+        codec.decode(member[: codec.HEAD_BYTES + 2], {1: dictionary})

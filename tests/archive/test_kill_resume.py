@@ -28,7 +28,7 @@ from router.app import create_app
 from router.keys import Keys
 from tests.archive.conftest import bus_arn, queue_arn
 from tests.conftest import free_port, sync_client
-from tests.router.conftest import ServerThread, make_settings
+from tests.router.conftest import ServerThread, boto3_client, make_settings
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -53,17 +53,7 @@ _CHILD = textwrap.dedent(
 
 
 def _client(url: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "events",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return boto3_client(url)
 
 
 @pytest.fixture

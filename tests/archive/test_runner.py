@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from archive.replays import ReplayState
-from archive.runner import window_ms, with_replay_name
+from archive.runner import replay_name_suffix, window_ms, with_replay_name
 
 
 def test_replay_name_is_added_last_and_every_other_byte_kept() -> None:
@@ -41,3 +41,11 @@ def test_replay_state_reads_hashes_and_flat_replies() -> None:
     assert ReplayState.of(flat).checkpoint == b""
     empty = ReplayState.of(None)
     assert (empty.state, empty.appended, empty.last_ms, empty.reason) == ("STARTING", 0, None, None)
+
+
+def test_the_suffix_made_once_per_replay_gives_the_same_bytes() -> None:
+    event = b'{"version":"0","id":"e","detail":{"q":"a \\"quoted\\" name"}}'
+    suffix = replay_name_suffix('r "1"')
+    assert with_replay_name(event, 'r "1"', suffix) == with_replay_name(event, 'r "1"')
+    assert orjson.loads(with_replay_name(event, 'r "1"', suffix))["replay-name"] == 'r "1"'
+    assert with_replay_name(event + b"\n ", "r", replay_name_suffix("r")) == event[:-1] + b',"replay-name":"r"}'

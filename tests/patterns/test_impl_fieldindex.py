@@ -80,7 +80,7 @@ def test_answer_memo_is_bounded() -> None:
     m.add_rule("s", {"b": [{"anything-but": "x"}]})
     for i in range(machine.ANSWER_MEMO_LIMIT + 50):
         assert m.matches_for_event({"a": f"{i}", "b": f"y{i}"}) == ["r", "s"]
-    assert len(m._current().answers) <= machine.ANSWER_MEMO_LIMIT
+    assert len(m._current().memo.answers) <= machine.ANSWER_MEMO_LIMIT
 
 
 def test_returned_lists_are_copies() -> None:

@@ -46,12 +46,17 @@ class ServeProcess:
         )
 
     def wait_ready(self, timeout_s: float = 30.0) -> ServeProcess:
+        """Until it says `serving on` (with `--workers N`, once every worker serves: one answering /health is not
+        enough, another may still be starting) and /health answers 200."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"switchboard exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if (
+                    "switchboard: serving on " in self.log()
+                    and httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+                ):
                     return self
             except httpx.HTTPError:
                 pass

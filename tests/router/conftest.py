@@ -92,9 +92,17 @@ def server(redis_url: str) -> Iterator[ServerThread]:
     srv.stop()
 
 
-def boto3_client(url: str, service: str = "events", *, region: str = "us-east-1", access_key: str = "testing") -> Any:
+def boto3_client(
+    url: str,
+    service: str = "events",
+    *,
+    region: str = "us-east-1",
+    access_key: str = "testing",
+    read_timeout_s: float = 60,
+) -> Any:
     """A real boto3 client for `service` at `url`, signing for `region` with the access key id `access_key` (a
-    12-digit key id makes the router take it as the account id), one attempt per call."""
+    12-digit key id makes the router take it as the account id), one attempt per call (the one way tests make
+    one: imports boto3 only when called, so the unit tier never loads it)."""
     import boto3
     from botocore.config import Config
 
@@ -104,7 +112,7 @@ def boto3_client(url: str, service: str = "events", *, region: str = "us-east-1"
         region_name=region,
         aws_access_key_id=access_key,
         aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=read_timeout_s),
     )
 
 

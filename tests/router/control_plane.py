@@ -22,6 +22,18 @@ from tests.router.conftest import Api, ServerThread, make_settings
 ARN = "arn:aws:events:us-east-1:123456789012"
 PATTERN = '{"source": ["orders"]}'
 
+EVENT: dict[str, Any] = {
+    "id": "1",
+    "account": "123456789012",
+    "source": "orders",
+    "time": "2024-01-01T00:00:00Z",
+    "region": "us-east-1",
+    "resources": [],
+    "detail-type": "Order Placed",
+    "detail": {"total": 12},
+}
+"""An event (TestEventPattern's `Event`) that PATTERN matches."""
+
 
 @contextlib.asynccontextmanager
 async def control_api(redis_url: str, **settings: Any) -> AsyncIterator[Api]:

@@ -14,20 +14,10 @@ import pytest
 
 from patterns.parser import MAX_STATES_PER_RULE
 from tests.router.conftest import Api
-from tests.router.control_plane import PATTERN, control_api
+from tests.router.control_plane import EVENT, PATTERN, control_api
 
 pytestmark = pytest.mark.integration
 
-EVENT = {
-    "id": "1",
-    "account": "123456789012",
-    "source": "orders",
-    "time": "2024-01-01T00:00:00Z",
-    "region": "us-east-1",
-    "resources": [],
-    "detail-type": "Order Placed",
-    "detail": {"total": 12},
-}
 DEEP = ".".join(["a"] * 600)
 TOO_MANY_STATES = json.dumps(
     {"x": {"$or": [{f"b{i}": [1]} for i in range(60)]}, **{f"z{i:03d}": [1] for i in range(200)}}

@@ -11,20 +11,9 @@ import redis.asyncio as aioredis
 
 from router.keys import Keys
 from tests.router.conftest import Api
-from tests.router.control_plane import ARN, PATTERN, control_api, control_keys, hash_json, target
+from tests.router.control_plane import ARN, EVENT, PATTERN, control_api, control_keys, hash_json, target
 
 pytestmark = pytest.mark.integration
-
-EVENT = {
-    "id": "1",
-    "account": "123456789012",
-    "source": "orders",
-    "time": "2024-01-01T00:00:00Z",
-    "region": "us-east-1",
-    "resources": [],
-    "detail-type": "Order Placed",
-    "detail": {"total": 12},
-}
 
 
 EMPTY_ARRAY_ERROR = (

@@ -31,9 +31,11 @@ async def test_bus_rule_and_targets_leave_exactly_these_keys(api: Api, redis_cli
     assert response == {"FailedEntryCount": 0, "FailedEntries": []}
     assert await control_keys(redis_client) == [
         b"sb:{b:31}:bus:default:exists",
+        b"sb:{b:31}:bus:default:rule-changes",
         b"sb:{b:31}:bus:default:rules",
         b"sb:{b:31}:bus:default:version",
         b"sb:{b:34}:bus:shop:exists",
+        b"sb:{b:34}:bus:shop:rule-changes",
         b"sb:{b:34}:bus:shop:rules",
         b"sb:{b:34}:bus:shop:targets:orders",
         b"sb:{b:34}:bus:shop:version",

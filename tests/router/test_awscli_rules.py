@@ -3,22 +3,17 @@ list-rules (auto-paginated: it must stop on the last page) and an error exit."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import awscli
 from tests.router.conftest import ServerThread
 from tests.router.control_plane import ARN, PATTERN, control_server
 
 pytestmark = pytest.mark.integration
-
-AWS = Path(sys.executable).parent / "aws"
 
 
 @pytest.fixture
@@ -28,25 +23,11 @@ def server(redis_url: str) -> Iterator[ServerThread]:
 
 
 def aws(server: ServerThread, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    command = [str(AWS), "events", *args, "--endpoint-url", server.url, "--output", "json"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    return awscli.aws(server.url, "events", *args)
 
 
 def ok(server: ServerThread, *args: str) -> Any:
-    result = aws(server, *args)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else None
+    return awscli.aws_ok(server.url, "events", *args)
 
 
 def test_put_rule_targets_and_list_rules(server: ServerThread) -> None:

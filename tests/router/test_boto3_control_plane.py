@@ -12,20 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.router.conftest import ServerThread
-from tests.router.control_plane import ARN, PATTERN, control_server, target
+from tests.router.control_plane import ARN, EVENT, PATTERN, control_server, target
 
 pytestmark = pytest.mark.integration
-
-EVENT = {
-    "id": "1",
-    "account": "123456789012",
-    "source": "orders",
-    "time": "2024-01-01T00:00:00Z",
-    "region": "us-east-1",
-    "resources": [],
-    "detail-type": "Order Placed",
-    "detail": {},
-}
 
 
 @pytest.fixture

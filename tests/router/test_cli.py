@@ -13,7 +13,10 @@ import httpx
 import pytest
 
 from router.cli import _parser, main
+from router.embedded_redis import URL_FILE, router_redis_url
+from router.settings import Settings
 from router.startup import ExitCode
+from tests.conftest import RedisServer
 from tests.router._serve import SWITCHBOARD, ServeProcess, bus_count, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,3 +133,26 @@ def test_every_argument_of_every_command_has_help_and_the_program_is_switchboard
             assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
             assert not re.search(r"router\.\w", action.help), f"{parser.prog}: internal module in {action.help}"
         assert not re.search(r"router\.\w", parser.description or ""), parser.description
+
+
+@pytest.mark.parametrize("command", [["archive", "list"], ["saga", "list"]])
+def test_the_tools_that_read_the_routers_redis_say_when_there_is_none(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`switchboard archive ...` and `switchboard saga ...` find the Redis the same way (router.embedded_redis
+    `router_redis_url`): REDIS_URL, else a running embedded redis-server of this data directory, else exit 6."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path / "data"))
+    assert main(command) == ExitCode.REDIS
+    assert capsys.readouterr().err == (
+        "switchboard: no Redis: set REDIS_URL to the router's Redis, or run this where `switchboard serve` runs its "
+        "own\n"
+    )
+
+
+@pytest.mark.integration
+def test_the_tools_find_the_embedded_redis_of_a_running_serve(tmp_path: Path, redis_server: RedisServer) -> None:
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / URL_FILE).write_text(redis_server.url + "\n")
+    assert router_redis_url(Settings(data_dir=tmp_path)) == redis_server.url
+    assert router_redis_url(Settings(data_dir=tmp_path, redis_url="redis://elsewhere:1/0")) == "redis://elsewhere:1/0"

@@ -20,7 +20,7 @@ from router.connections.auth import ConnectionAuth, ConnectionUnauthorized
 from router.connections.secrets import SecretBox
 from router.settings import Settings
 from tests.conftest import all_keys
-from tests.router.conftest import Api, ServerThread
+from tests.router.conftest import Api, ServerThread, boto3_client
 from tests.router.token_server import TokenServer
 
 pytestmark = pytest.mark.integration
@@ -346,19 +346,9 @@ async def test_api_destination_errors(api: Api) -> None:
 
 @pytest.fixture
 def boto_events(settings: Settings) -> Iterator[Any]:
-    import boto3
-    from botocore.config import Config
-
     server = ServerThread(create_app(settings))
     server.start()
-    yield boto3.client(
-        "events",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    yield boto3_client(server.url)
     server.stop()
 
 

@@ -5,6 +5,7 @@ go away mid-body are no error, and nothing is logged with a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import select
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from router.startup import ExitCode
-from tests.conftest import free_port
+from tests.conftest import RedisClusterNodes, free_port
 from tests.router._serve import SWITCHBOARD, ServeProcess, parse_metrics
 from tests.waiting import eventually_sync
 
@@ -160,22 +161,23 @@ def test_a_connection_cap_above_the_descriptor_limit_is_refused_at_start(tmp_pat
     )
     assert done.returncode == ExitCode.RESOURCES
     assert done.stderr.splitlines() == [
-        "switchboard: SWITCHBOARD_MAX_CONNECTIONS=1000 needs 2188 file descriptors (1188 are kept for Redis, outbound "
-        "HTTP and files), but this process may open 512: raise the limit (ulimit -n 2188, LimitNOFILE=2188 in a "
-        "systemd unit, --ulimit nofile=2188 for docker), or lower SWITCHBOARD_MAX_CONNECTIONS to 0"
+        "switchboard: SWITCHBOARD_MAX_CONNECTIONS=1000 needs 2093 file descriptors (1093 are kept for Redis, outbound "
+        "HTTP and files), but this process may open 512: raise the limit (ulimit -n 2093, LimitNOFILE=2093 in a "
+        "systemd unit, --ulimit nofile=2093 for docker), or lower SWITCHBOARD_MAX_CONNECTIONS to 0"
     ]
     assert not (tmp_path / ".switchboard").exists()
 
 
 def test_a_bigger_redis_pool_is_kept_out_of_the_client_budget(tmp_path: Path) -> None:
-    """The Redis part of the reserve grows with SWITCHBOARD_REDIS_MAX_CONNECTIONS (4 x 300 + 128 instead of 256), so a
-    cap that fits with the default pool does not once the pool could take the descriptors the clients would hold."""
+    """The Redis part of the reserve grows with SWITCHBOARD_REDIS_MAX_CONNECTIONS (300 + 128 + 1 instead of 161 on the
+    embedded redis-server), so a cap that fits with the default pool does not once the pool could take the
+    descriptors the clients would hold."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     done = subprocess.run(
         [str(SWITCHBOARD), "serve", "--port", str(free_port())],
         cwd=tmp_path,
         env={**env, "SWITCHBOARD_MAX_CONNECTIONS": "1000", "SWITCHBOARD_REDIS_MAX_CONNECTIONS": "300"},
-        preexec_fn=lambda: _limited(2300),  # the default pool needs 2188: it would fit
+        preexec_fn=lambda: _limited(2300),  # the default pool needs 2093: it would fit
         capture_output=True,
         text=True,
         timeout=60,
@@ -183,31 +185,60 @@ def test_a_bigger_redis_pool_is_kept_out_of_the_client_budget(tmp_path: Path) ->
     )
     assert done.returncode == ExitCode.RESOURCES, done.stderr
     assert done.stderr.startswith(
-        "switchboard: SWITCHBOARD_MAX_CONNECTIONS=1000 needs 3260 file descriptors (2260 are kept for Redis, outbound "
+        "switchboard: SWITCHBOARD_MAX_CONNECTIONS=1000 needs 2361 file descriptors (1361 are kept for Redis, outbound "
         "HTTP and files), but this process may open 2300: "
     ), done.stderr
-    assert done.stderr.rstrip().endswith("or lower SWITCHBOARD_MAX_CONNECTIONS to 40")
+    assert done.stderr.rstrip().endswith("or lower SWITCHBOARD_MAX_CONNECTIONS to 939")
 
 
-def test_the_default_cap_is_lowered_to_fit_a_small_descriptor_limit(tmp_path: Path, redis_url: str) -> None:
+@contextlib.contextmanager
+def _serving_with_few_descriptors(tmp_path: Path, redis_url: str, soft: int) -> Iterator[tuple[int, str]]:
+    """`switchboard serve` on `redis_url` with RLIMIT_NOFILE `soft` and the default cap: (its port, the warning line
+    it writes first), once it serves; it must stop cleanly."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SWITCHBOARD_MAX_CONNECTIONS")}
     port = free_port()
     proc = subprocess.Popen(
         [str(SWITCHBOARD), "serve", "--port", str(port), "--log-level", "warning"],
         cwd=tmp_path,
         env={**env, "REDIS_URL": redis_url},
-        preexec_fn=lambda: _limited(1500),  # noqa: PLW1509 - the child sets its own limit before exec
+        preexec_fn=lambda: _limited(soft),  # noqa: PLW1509 - the child sets its own limit before exec
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         assert proc.stderr is not None
         first = proc.stderr.readline()
-        assert "serving at most 312 client connections (not 1024): this process may open 1500 file descriptors" in first
-        assert proc.stderr.readline().startswith(f"switchboard: serving on http://127.0.0.1:{port}")
+        assert proc.stderr.readline().startswith(f"switchboard: serving on http://127.0.0.1:{port}"), first
+        yield port, first
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_the_default_cap_is_lowered_to_fit_a_small_descriptor_limit(
+    tmp_path: Path, redis_url: str, redis_kind: str
+) -> None:
+    """The reserve follows the topology at REDIS_URL: 1,093 descriptors with one redis-server, 1,255 with the
+    3-master cluster (each master's node pool, 2 x 32, and one long-poll reader per node)."""
+    fits = 1500 - (1093 if redis_kind == "single" else 1255)
+    with _serving_with_few_descriptors(tmp_path, redis_url, 1500) as (_, first):
+        assert f"serving at most {fits} client connections (not 1024): this process may open 1500 file" in first
+
+
+def test_the_redis_reserve_grows_with_the_masters_of_a_bigger_cluster(tmp_path: Path) -> None:
+    """Five masters (more than any fixed guess): the Redis part of the reserve is 5 x 64 + 128 + 5 = 453, so the
+    1,500 descriptors leave 1500 - 1385 = 115 client connections, and every master is pinged by /health."""
+    (tmp_path / "cluster").mkdir()
+    cluster = RedisClusterNodes(tmp_path / "cluster", masters=5)
+    try:
+        with _serving_with_few_descriptors(tmp_path, cluster.url, 1500) as (port, first):
+            assert "serving at most 115 client connections (not 1024): this process may open 1500 file" in first
+            assert "and 1385 are kept for Redis" in first
+            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+            assert health.status_code == 200, health.text
+            assert len(health.json()["masters"]) == 5
+    finally:
+        cluster.stop()
 
 
 def test_a_client_that_goes_away_mid_body_is_499_in_every_protocol_and_never_logged(server: ServeProcess) -> None:

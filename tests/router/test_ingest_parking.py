@@ -16,6 +16,7 @@ from router.cli import main
 from router.ingest import IngestWorker, WorkerOptions
 from router.keys import INGEST_GROUP, Keys
 from router.matchers import MatcherCache
+from tests.router.wrapped_machine import WrappedMachine
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -25,27 +26,13 @@ BUS = "default"
 PATTERN = '{"source": ["park.test"]}'
 
 
-class FlakyMachine:
+class FlakyMachine(WrappedMachine):
     """A matcher that raises for events whose detail says `boom` while `broken` holds (`failures_left` times, when
     set), and counts its calls."""
 
     broken = True
     failures_left: int | None = None
     calls = 0
-
-    def __init__(self) -> None:
-        import patterns
-
-        self.real = patterns.Machine()
-
-    def add_rule(self, name: str, pattern: Any) -> None:
-        self.real.add_rule(name, pattern)
-
-    def delete_rule(self, name: str) -> bool:
-        return self.real.delete_rule(name)
-
-    def snapshot(self, *, specialise: bool = False) -> FlakyMachine:
-        return self  # the rules of these tests never change after the first build
 
     def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
         FlakyMachine.calls += 1
@@ -54,7 +41,7 @@ class FlakyMachine:
                 FlakyMachine.failures_left -= 1
                 FlakyMachine.broken = FlakyMachine.failures_left > 0
             raise RecursionError("maximum recursion depth exceeded (a pattern the compiler could not handle)")
-        return self.real.matches_for_event(event)
+        return super().matches_for_event(event)
 
 
 @pytest.fixture(autouse=True)

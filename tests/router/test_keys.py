@@ -7,7 +7,7 @@ import zlib
 import pytest
 from redis.crc import key_slot
 
-from router.keys import BUS_PARTITIONS, Keys, bus_partition
+from router.keys import BUS_PARTITIONS, Keys, KeySpace, bus_partition
 
 KEYS = Keys()
 
@@ -68,3 +68,10 @@ def test_the_glob_pattern_of_a_bus_matches_its_keys_only() -> None:
     assert fnmatch.fnmatchcase(KEYS.ingest("default"), pattern)
     assert not fnmatch.fnmatchcase(KEYS.ingest("default2"), pattern)
     assert not fnmatch.fnmatchcase(KEYS.delivery_lanes("default"), pattern)
+
+
+def test_a_key_space_builds_keys_in_its_tags_slot_under_the_routers_prefix() -> None:
+    space = KeySpace.of(Keys("pfx"))
+    assert space.tagged("meta") == "pfx:{meta}"
+    assert space.tagged("registry:r", "versions", "s") == "pfx:{registry:r}:versions:s"
+    assert KeySpace().tagged("x", "y") == "sb:{x}:y"

@@ -27,6 +27,7 @@ from router.keys import Keys
 from router.matchers import MatcherCache
 from router.settings import Settings
 from tests.router.conftest import Api
+from tests.router.wrapped_machine import WrappedMachine
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -77,29 +78,15 @@ def big_detail(target_bytes: int = 900_000) -> dict[str, Any]:
     return {"l": [item] * (target_bytes // len(orjson.dumps(item)))}
 
 
-class SlowMachine:
+class SlowMachine(WrappedMachine):
     """A matcher that burns 1 µs of CPU per byte of event (0.9 s for 900 KB), wherever it runs."""
-
-    def __init__(self) -> None:
-        import patterns
-
-        self.real = patterns.Machine()
-
-    def add_rule(self, name: str, pattern: Any) -> None:
-        self.real.add_rule(name, pattern)
-
-    def delete_rule(self, name: str) -> bool:
-        return self.real.delete_rule(name)
-
-    def snapshot(self, *, specialise: bool = False) -> SlowMachine:
-        return self  # the rules of these tests never change after the first build
 
     def matches_for_event(self, event: str | bytes | dict[str, Any]) -> list[str]:
         size = len(event) if isinstance(event, str | bytes) else 0
         start = time.thread_time()
         while time.thread_time() - start < size / 1_000_000:
             pass
-        return self.real.matches_for_event(event)
+        return super().matches_for_event(event)
 
 
 async def test_a_slow_match_of_a_900_kb_event_runs_off_the_loop(redis_client: aioredis.Redis) -> None:

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from router.keys import Keys
-from tests.conftest import sync_client
+from tests.conftest import run_cli, sync_client
 from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.integration
@@ -25,19 +25,7 @@ pytestmark = pytest.mark.integration
 def _run(
     redis_url: str | None, *args: str, timeout: float = 20, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    return subprocess.run(
-        [sys.executable, "-m", "router.cli", "queue", *args],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-    )
+    return run_cli(redis_url, "queue", *args, timeout=timeout, cwd=cwd)
 
 
 def test_queue_read_prints_messages_as_json_lines(redis_url: str) -> None:

@@ -11,12 +11,15 @@ from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocket
 from redis.exceptions import DataError
 
 from router.redis_client import (
+    BoundedCluster,
     HiredisConnection,
     HiredisSSLConnection,
     HiredisUnixDomainSocketConnection,
     as_cluster,
     client,
     connect,
+    connections_at_most,
+    count_masters,
     is_cluster,
     pack_command,
     split_cluster_flag,
@@ -159,7 +162,25 @@ async def test_callers_wait_for_a_connection_instead_of_failing(redis_url: str, 
         listing = await _client_list(redis)
         per_node = [sum(1 for c in clients if c["name"] == "bounded-test") for clients in listing]
         assert max(per_node) <= (3 if redis_kind == "single" else 6)
-        assert sum(per_node) >= 1
+        assert 1 <= sum(per_node) <= connections_at_most(3, count_masters(redis_url))
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.integration
+async def test_the_masters_are_counted_from_the_topology(redis_url: str, redis_kind: str) -> None:
+    """`count_masters` (what start-up sizes the descriptor reserve by) and the cluster client's `masters_seen` agree
+    with the servers: None and one pool on a single Redis, 3 masters and 3 node pools on the fixture's cluster."""
+    masters = count_masters(redis_url)
+    redis = connect(redis_url, max_connections=4)
+    try:
+        await redis.set("{m}k", 1)
+        cluster = as_cluster(redis)
+        if redis_kind == "single":
+            assert (masters, cluster, connections_at_most(4, masters)) == (None, None, 4)
+        else:
+            assert isinstance(cluster, BoundedCluster)
+            assert (masters, cluster.masters_seen(), connections_at_most(4, masters)) == (3, 3, 3 * 2 * 4)
     finally:
         await redis.aclose()
 

@@ -9,21 +9,11 @@ from typing import Any
 import pytest
 
 from router.app import create_app
-from tests.router.conftest import ServerThread, make_settings
+from tests.router.conftest import ServerThread, boto3_client, make_settings
 
 
 def schemas_client_for(url: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "schemas",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return boto3_client(url, "schemas")
 
 
 @pytest.fixture
@@ -43,14 +33,4 @@ def schemas(schemas_server: ServerThread) -> Any:
 @pytest.fixture
 def events(schemas_server: ServerThread) -> Any:
     """A real boto3 EventBridge client on the same server (one port serves both APIs)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "events",
-        endpoint_url=schemas_server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return boto3_client(schemas_server.url)

@@ -14,18 +14,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import orjson
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from router.app import create_app
 from router.keys import Keys
 from router.settings import Settings
 from tests.conftest import sync_client
-from tests.router.conftest import ServerThread
+from tests.router.conftest import ServerThread, boto3_client
 from tests.router.delivery.receiver import Receiver
 from tests.waiting import eventually_sync
 
@@ -50,21 +48,8 @@ class World:
     def __init__(self, server: ServerThread, redis_url: str) -> None:
         self.server = server
         self.redis = sync_client(redis_url)
-        self.client: Any = boto3.client(
-            "scheduler",
-            endpoint_url=server.url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-        )
-        self.events: Any = boto3.client(
-            "events",
-            endpoint_url=server.url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        self.client: Any = boto3_client(server.url, "scheduler")
+        self.events: Any = boto3_client(server.url)
 
     def clock(self, moment: datetime) -> None:
         self.redis.set(KEYS.test_clock, ms(moment))

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from router.services.catalogue import catalogue
-from tests.router.conftest import ServerThread
+from tests.router.conftest import ServerThread, boto3_client
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +31,7 @@ CALLS = [
 
 
 def client(server: ServerThread, name: str) -> Any:
-    return boto3.client(
-        name,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return boto3_client(server.url, name)
 
 
 @pytest.mark.parametrize(("name", "operation", "arguments", "protocol"), CALLS)

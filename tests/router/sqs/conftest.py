@@ -6,21 +6,11 @@ from typing import Any
 
 import pytest
 
-from tests.router.conftest import ServerThread
+from tests.router.conftest import ServerThread, boto3_client
 
 
 def sdk(server: ServerThread, name: str) -> Any:
-    import boto3  # here, not at import: the unit tier loads this conftest and needs no boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        name,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30),
-    )
+    return boto3_client(server.url, name, read_timeout_s=30)
 
 
 @pytest.fixture

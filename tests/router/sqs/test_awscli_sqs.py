@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import awscli
 from tests.router.conftest import ServerThread
 
 pytestmark = pytest.mark.integration
 
-AWS = Path(sys.executable).parent / "aws"
 
-
-def aws(server: ServerThread, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-    }
-    return subprocess.run(  # noqa: PLW1510 - the exit code is what the tests check
-        [str(AWS), *args, "--endpoint-url", server.url, "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+def aws(server: ServerThread, tmp_path: Path, service: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return awscli.aws(server.url, service, *args)
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> Any:

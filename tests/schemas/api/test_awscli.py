@@ -4,33 +4,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests import awscli
 
-AWS = Path(sys.executable).parent / "aws"
+pytestmark = pytest.mark.integration
 
 
 def aws(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    command = [str(AWS), "schemas", *args, "--endpoint-url", server.url, "--output", "json"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    return awscli.aws(server.url, "schemas", *args)
 
 
 def test_aws_cli_schemas(schemas_server: Any) -> None:
