@@ -511,6 +511,7 @@ class IngestWorker(PartitionedWorker):
         if prepare is not None:  # the targets of the rules matched (not of every rule: a change costs the matched)
             await prepare(bus, compiled, {rule for out in outcomes if isinstance(out, list) for rule in out})
         staged: list[tuple[bytes, Effects]] = []
+        parked = 0
         parked_key = self.keys.ingest_parked(bus)
         now_ms = int(time.time() * 1000)
         for (entry_id, fields), event, outcome in zip(present, events, outcomes, strict=True):
@@ -523,6 +524,7 @@ class IngestWorker(PartitionedWorker):
                 command += ("parked_reason", reason, "parked_error", outcome.error[:1000])
                 command += ("parked_from", entry_id, "parked_ms", now_ms)
                 staged.append((entry_id, Effects(counters=[FIELD_PARKED], commands=[tuple(command)])))
+                parked += 1
                 continue
             assert event is not None
             effects = Effects(counters=[FIELD_INGESTED], hops=int(fields.get(b"hops") or 0))
@@ -574,7 +576,7 @@ class IngestWorker(PartitionedWorker):
         if partition is not None:
             partition.state.setdefault("active", set()).add(bus)  # trimmed in the next maintenance round
         self.processed_events += int(settled)
-        self.parked_events += sum(1 for _, e in staged if e.counters == [FIELD_PARKED])
+        self.parked_events += parked
 
     async def _match_all(
         self, bus: str, compiled: CompiledBus, events: Sequence[bytes | None]
