@@ -102,15 +102,17 @@ class _Redis:
                 client.close()
         return total
 
-    def command_calls(self) -> dict[str, int]:
-        """Calls per command (`INFO commandstats`), summed over the nodes."""
-        calls: dict[str, int] = {}
+    def command_calls(self) -> dict[str, tuple[int, int]]:
+        """(calls, µs) per command (`INFO commandstats`), summed over the nodes. A script's µs include those of the
+        commands it runs (counted again under their own names)."""
+        calls: dict[str, tuple[int, int]] = {}
         for port in self.ports:
             client = redis.Redis(port=port)
             try:
                 for name, stats in client.info("commandstats").items():
                     command = name.removeprefix("cmdstat_")
-                    calls[command] = calls.get(command, 0) + int(stats["calls"])
+                    n, usec = calls.get(command, (0, 0))
+                    calls[command] = (n + int(stats["calls"]), usec + int(stats["usec"]))
             finally:
                 client.close()
         return calls
@@ -211,10 +213,14 @@ def run(kind: str, workers: int, args: argparse.Namespace, exe: str = "", label:
         accepted = int(load["accepted"])
         _wait(lambda: all(int(client.xlen(KEYS.queue(q))) >= accepted for q in queues), "fan-out", 600)
         router_cpu, redis_cpu = _cpu_s(pids) - router_before, store.cpu_s() - redis_before
-        calls = {name: n - calls_before.get(name, 0) for name, n in store.command_calls().items()}
+        after = store.command_calls()
+        calls = {name: n - calls_before.get(name, (0, 0))[0] for name, (n, _) in after.items()}
+        usec = {name: u - calls_before.get(name, (0, 0))[1] for name, (_, u) in after.items()}
         if args.commands:
             busiest = sorted(calls.items(), key=lambda item: -item[1])[:8]
             print("  commands per 100 events: " + ", ".join(f"{n} {c * 100 / accepted:.1f}" for n, c in busiest))
+            costly = sorted(usec.items(), key=lambda item: -item[1])[:8]
+            print("  command µs per event: " + ", ".join(f"{n} {u / accepted:.2f}" for n, u in costly))
         last_ms = 0
         for q in queues:
             newest: Any = client.xrevrange(KEYS.queue(q), count=1)

@@ -18,8 +18,9 @@ the partitions), so a process holds one blocking connection per partition whatev
    MatchedEvents and TriggeredRules per rule; router.delivery.sink also stages delivery jobs, which commit atomically
    with the acknowledgement). A sink's optional `flush` runs once the batch is staged and before it is settled:
    the delivery sink makes its inline (queue and bus) deliveries there, so a crash before the ack repeats them.
-4. One Lua script per batch settles it: for each entry that this consumer *still owns* (XPENDING), it XACKs it, applies
-   its staged commands and adds its counter increments; an entry that was claimed away in the meantime changes
+4. One Lua script per batch settles it: for each entry that this consumer *still owns* (one range `XPENDING` of the
+   consumer's entries per batch), it XACKs it, applies its staged commands and adds its counter increments (each
+   distinct list of counter fields travels once per batch); an entry that was claimed away in the meantime changes
    nothing. So a crash before the commit means the entry is processed again, never lost, and counting is exactly
    once even if a slow consumer's entries were claimed by another process. Every key a staged command writes is
    declared to the script (KEYS), and all of them are in the bus's slot.
@@ -136,25 +137,45 @@ class CountingSink:
 
 
 # KEYS: stream, counters, then every key a staged command writes.
-# ARGV: group, consumer, n, then per entry: id, n_fields, field..., n_cmds, (n_args, name, key index, arg...)...
+# ARGV: group, consumer, n, n_profiles, then per counter profile: n_fields, field..., then per entry: id, profile
+# (0: none), n_cmds, (n_args, name, key index, arg...)...
+# A *counter profile* is one list of counter fields; a batch's entries share a few (every event of a request matched
+# the same rules and reached the same targets), so each field travels once per batch, not once per event.
+# Ownership: one range XPENDING of this consumer's entries (count n) lists the batch, as a rule; an id it does not
+# list is not owned, unless the listing was cut short (this consumer holds other entries too, e.g. a claimed batch
+# in flight): that id is then checked on its own.
 _SETTLE = """
 local stream, counters = KEYS[1], KEYS[2]
 local group, consumer = ARGV[1], ARGV[2]
-local i = 4
-local totals = {}
+local n = tonumber(ARGV[3])
+local i = 5
+local profiles = {}
+for p = 1, tonumber(ARGV[4]) do
+  local n_fields = tonumber(ARGV[i])
+  profiles[p] = {i + 1, i + n_fields}
+  i = i + 1 + n_fields
+end
+local mine = {}
+local complete = true
+if n > 0 then
+  local listed = redis.call('XPENDING', stream, group, '-', '+', n, consumer)
+  for _, entry in ipairs(listed) do mine[entry[1]] = true end
+  complete = #listed < n
+end
+local uses = {}
 local owned_ids = {}
-for _ = 1, tonumber(ARGV[3]) do
+for _ = 1, n do
   local id = ARGV[i]
-  local n_fields = tonumber(ARGV[i + 1])
+  local profile = tonumber(ARGV[i + 1])
+  local owned = mine[id] == true
+  if not owned and not complete then
+    owned = #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 1
+  end
   i = i + 2
-  local owned = #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 1
   if owned then
     owned_ids[#owned_ids + 1] = id
-    for f = i, i + n_fields - 1 do
-      totals[ARGV[f]] = (totals[ARGV[f]] or 0) + 1
-    end
+    if profile > 0 then uses[profile] = (uses[profile] or 0) + 1 end
   end
-  i = i + n_fields
   local n_cmds = tonumber(ARGV[i])
   i = i + 1
   for _ = 1, n_cmds do
@@ -167,6 +188,12 @@ for _ = 1, tonumber(ARGV[3]) do
 end
 if #owned_ids > 0 then
   redis.call('XACK', stream, group, unpack(owned_ids))
+end
+local totals = {}
+for p, count in pairs(uses) do
+  for f = profiles[p][1], profiles[p][2] do
+    totals[ARGV[f]] = (totals[ARGV[f]] or 0) + count
+  end
 end
 for name, value in pairs(totals) do
   redis.call('HINCRBY', counters, name, value)
@@ -484,6 +511,7 @@ class IngestWorker(PartitionedWorker):
         if prepare is not None:  # the targets of the rules matched (not of every rule: a change costs the matched)
             await prepare(bus, compiled, {rule for out in outcomes if isinstance(out, list) for rule in out})
         staged: list[tuple[bytes, Effects]] = []
+        parked = 0
         parked_key = self.keys.ingest_parked(bus)
         now_ms = int(time.time() * 1000)
         for (entry_id, fields), event, outcome in zip(present, events, outcomes, strict=True):
@@ -496,6 +524,7 @@ class IngestWorker(PartitionedWorker):
                 command += ("parked_reason", reason, "parked_error", outcome.error[:1000])
                 command += ("parked_from", entry_id, "parked_ms", now_ms)
                 staged.append((entry_id, Effects(counters=[FIELD_PARKED], commands=[tuple(command)])))
+                parked += 1
                 continue
             assert event is not None
             effects = Effects(counters=[FIELD_INGESTED], hops=int(fields.get(b"hops") or 0))
@@ -513,28 +542,41 @@ class IngestWorker(PartitionedWorker):
             await flush(bus, [effects for _, effects in staged])
         keys: list[str] = [stream, self.keys.bus_counters(bus)]
         index: dict[str, int] = {}
-        args: list[Any] = [INGEST_GROUP, self.consumer, len(staged)]
+        profiles: dict[tuple[str, ...], int] = {}
+        """Counter profile -> its number (router.ingest's _SETTLE: each distinct list of fields is sent once)."""
+        entry_args: list[Any] = []
         for entry_id, effects in staged:
-            args.append(entry_id)
-            args.append(len(effects.counters))
-            args.extend(effects.counters)
-            args.append(len(effects.commands))
+            entry_args.append(entry_id)
+            if effects.counters:
+                profile = tuple(effects.counters)
+                number = profiles.get(profile)
+                if number is None:
+                    number = profiles[profile] = len(profiles) + 1
+                entry_args.append(number)
+            else:
+                entry_args.append(0)
+            entry_args.append(len(effects.commands))
             for command_args in effects.commands:
                 key = str(command_args[1])
                 position = index.get(key)
                 if position is None:
                     keys.append(key)
                     position = index[key] = len(keys)
-                args.append(len(command_args))
-                args.append(command_args[0])
-                args.append(position)
-                args.extend(command_args[2:])
+                entry_args.append(len(command_args))
+                entry_args.append(command_args[0])
+                entry_args.append(position)
+                entry_args.extend(command_args[2:])
+        args: list[Any] = [INGEST_GROUP, self.consumer, len(staged), len(profiles)]
+        for profile in profiles:
+            args.append(len(profile))
+            args.extend(profile)
+        args += entry_args
         settled = await self._settle(keys=keys, args=args)
         partition = self.partitions.get(bus_partition(bus))
         if partition is not None:
             partition.state.setdefault("active", set()).add(bus)  # trimmed in the next maintenance round
         self.processed_events += int(settled)
-        self.parked_events += sum(1 for _, e in staged if e.counters == [FIELD_PARKED])
+        self.parked_events += parked
 
     async def _match_all(
         self, bus: str, compiled: CompiledBus, events: Sequence[bytes | None]

@@ -92,6 +92,10 @@ NODE_POOL_FACTOR = 2
 one connection per node at once, and redis-py's redirection retries)."""
 
 _UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
+_PACKABLE: frozenset[type] = frozenset({bytes, str, int, float})
+"""The argument types hiredis packs as redis-py's encoder does (exactly these types: not bool, not subclasses)."""
+_PACKABLE_AS_BYTES: frozenset[type] = _PACKABLE | {bytearray, memoryview}
+"""... and those packed once copied to bytes."""
 
 
 def pack_command(args: tuple[Any, ...]) -> bytes | None:
@@ -105,14 +109,10 @@ def pack_command(args: tuple[Any, ...]) -> bytes | None:
             args = tuple(first.split()) + args[1:]
     else:
         return None
-    converted = False
-    for arg in args:
-        kind = type(arg)
-        if kind is bytearray or kind is memoryview:
-            converted = True
-        elif not (kind is bytes or kind is str or kind is int or kind is float):
+    kinds = set(map(type, args))  # one pass in C: a pipeline's script calls carry thousands of arguments
+    if not kinds <= _PACKABLE:
+        if not kinds <= _PACKABLE_AS_BYTES:
             return None  # bool, None, subclasses, other types: redis-py decides (usually DataError)
-    if converted:
         args = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
     try:
         packed: bytes = hiredis.pack_command(args)

@@ -57,8 +57,11 @@ def parse_xread(reply: Any) -> list[tuple[str, list[Entry]]]:
                 entries.append((entry_id, None))
             elif isinstance(flat, dict):
                 entries.append((entry_id, flat))
+            elif len(flat) == 2:  # one field (an ingest entry's `event`): the common case, without a zip
+                entries.append((entry_id, {flat[0]: flat[1]}))
             else:
-                entries.append((entry_id, dict(zip(flat[::2], flat[1::2], strict=True))))
+                pairs_of = iter(flat)
+                entries.append((entry_id, dict(zip(pairs_of, pairs_of, strict=True))))
         out.append((stream, entries))
     return out
 

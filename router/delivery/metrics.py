@@ -12,7 +12,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 
-__all__ = ["COUNTERS", "delivery_families", "latency_histogram"]
+__all__ = ["COUNTERS", "delivery_families", "latency_histogram", "observe_many"]
 
 COUNTERS: dict[str, str] = {
     "Invocations": "Invocations: deliveries that succeeded or failed for good (retries not counted).",
@@ -39,6 +39,25 @@ def latency_histogram(registry: CollectorRegistry) -> Histogram:
         buckets=LATENCY_BUCKETS_S,
         registry=registry,
     )
+
+
+def observe_many(series: Histogram, seconds: float, count: int) -> None:
+    """`count` observations of `seconds` in one labelled histogram series: the sum and the one bucket each moved
+    once (by `seconds * count` and `count`), as `count` calls of `observe` would (a flush observes a few hundred
+    deliveries of one latency, and `observe` costs a lock per call). Falls back to those calls on a
+    prometheus_client whose Histogram keeps its values otherwise."""
+    total = getattr(series, "_sum", None)
+    buckets = getattr(series, "_buckets", None)
+    bounds = getattr(series, "_upper_bounds", None)
+    if total is None or buckets is None or bounds is None or len(buckets) != len(bounds) or count == 1:
+        for _ in range(count):
+            series.observe(seconds)
+        return
+    total.inc(seconds * count)
+    for bucket, bound in zip(buckets, bounds, strict=True):
+        if seconds <= bound:
+            bucket.inc(count)
+            break
 
 
 def delivery_families(routing: dict[str, tuple[dict[str, int], int]]) -> list[Metric]:

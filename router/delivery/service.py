@@ -20,7 +20,7 @@ from router.delivery.bus_target import BusTransport
 from router.delivery.functions import FunctionTransport
 from router.delivery.http import new_client
 from router.delivery.lanes import LaneContext
-from router.delivery.metrics import latency_histogram
+from router.delivery.metrics import latency_histogram, observe_many
 from router.delivery.queues import QueueTransport
 from router.delivery.rate_limit import RateLimiter
 from router.delivery.retry import Backoff
@@ -68,9 +68,8 @@ class Delivery:
         def observe(bus: str, rule: str, seconds: float, count: int = 1) -> None:
             """`count` deliveries of `rule` on `bus` started `seconds` after their events were ingested."""
             if histogram is not None:
-                series = histogram.labels(bus, rule)  # not cached across calls: a dropped series must be made anew
-                for _ in range(count):
-                    series.observe(seconds)
+                # not cached across calls: a dropped series must be made anew
+                observe_many(histogram.labels(bus, rule), seconds, count)
 
         self.sink = DeliverySink(
             redis,

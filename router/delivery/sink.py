@@ -59,10 +59,9 @@ from router.backlog import APPEND_SCRIPT, append_args, append_keys
 from router.delivery.bus_target import MAX_BUS_HOPS, cross_account
 from router.delivery.jobs import delivery_id, event_id_of
 from router.delivery.lanes import shape_input, shapes_input
-from router.delivery.queues import queue_name
+from router.delivery.queues import message_ids, queue_name
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
-from router.envelope import uuid4_strings
 from router.extensions import InternalDelivery, InternalTarget, internal_target_kind
 from router.ingest import OFF_LOOP_BYTES, CountingSink, Effects
 from router.keys import Keys
@@ -117,6 +116,10 @@ class _Target:
     """Bus targets: the target bus's name."""
     internal: tuple[InternalTarget, str] | None = None
     """Internal targets: their kind's handler and the name from the ARN."""
+    plain: bool = False
+    """A queue target without input shaping: its payload is the event itself, unless the event is too old."""
+    max_age_ms: int = 0
+    """The RetryPolicy's MaximumEventAgeInSeconds, in ms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,16 +129,29 @@ class _BusTargets:
     """The targets of the rules read at `version` (filled as rules match)."""
 
 
+_Delivery = tuple[str, _Target, str]
+"""One inline delivery of an event: (rule, target, delivery id)."""
+
+
 @dataclass(slots=True)
 class _Inline:
-    rule: str
-    target: _Target
-    delivery_id: str
+    """One event's inline deliveries (an entry of its `Effects.pending`): one object per event, not per delivery."""
+
     event: bytes
     ingest_ms: int
     hops: int
     effects: Effects
-    """The effects of the event it delivers (its counters or fallback job go there)."""
+    """The event's effects (each delivery's counters or fallback job go there)."""
+    deliveries: list[_Delivery]
+
+
+@dataclass(slots=True)
+class _QueueCall:
+    """The batch's messages to one queue (and MessageGroupId): one `_QUEUE_APPEND` call."""
+
+    made: list[tuple[_Inline, _Delivery]]
+    delivery_ids: list[str]
+    bodies: list[bytes]
 
 
 class DeliverySink(CountingSink):
@@ -255,6 +271,8 @@ class DeliverySink(CountingSink):
             queue_call,
             name,
             target_bus,
+            plain=queue_call is not None and not shaped,
+            max_age_ms=policy.max_event_age_s * 1000,
         )
 
     def stage(self, bus: str, event_id: bytes, event: bytes, rules: Sequence[str], effects: Effects) -> None:
@@ -264,7 +282,7 @@ class DeliverySink(CountingSink):
             return
         envelope_id: str | None = None
         ingest_ms = event_id.split(b"-", 1)[0]
-        ingest_ms_int: int | None = None
+        inline: _Inline | None = None
         for rule in rules:
             for target in cached.rules.get(rule, ()):
                 if target.internal is not None:  # needs no delivery id
@@ -276,9 +294,10 @@ class DeliverySink(CountingSink):
                     envelope_id = event_id_of(event)
                 did = delivery_id(envelope_id, rule, target.target_id)
                 if target.inline_key is not None:
-                    if ingest_ms_int is None:
-                        ingest_ms_int = int(ingest_ms)
-                    effects.pending.append(_Inline(rule, target, did, event, ingest_ms_int, effects.hops, effects))
+                    if inline is None:
+                        inline = _Inline(event, int(ingest_ms), effects.hops, effects, [])
+                        effects.pending.append(inline)
+                    inline.deliveries.append((rule, target, did))
                 else:
                     effects.commands.append(_job(target, did, event, rule, ingest_ms=ingest_ms, hops=effects.hops))
 
@@ -286,50 +305,63 @@ class DeliverySink(CountingSink):
         """Make the batch's inline deliveries (one pipelined round trip); what cannot be made becomes a job.
 
         A queue's messages of the batch go in one `EVAL` of `_QUEUE_APPEND` (one command and one reply per queue and
-        MessageGroupId instead of one `XADD` each); a bus target's append is one script call per delivery."""
-        work: list[_Inline] = [item for effects in batch for item in effects.pending]
-        if not work:
+        MessageGroupId instead of one `XADD` each), in the batch's order; a bus target's append is one script call
+        per delivery."""
+        inlines: list[_Inline] = [inline for effects in batch for inline in effects.pending]
+        if not inlines:
             return
         now_ms = int(self.clock() * 1000)
         sent_ms = str(int(time.time() * 1000))
-        calls: list[list[_Inline]] = []
+        calls: list[list[tuple[_Inline, _Delivery]]] = []
         """What each pipelined command delivers, in pipeline order: one item per bus-target call first, then a
         queue's items per queue call."""
-        queue_calls: dict[tuple[str, str], tuple[list[_Inline], list[Any]]] = {}
-        payloads = await self._payloads(bus, work, now_ms)
+        queue_calls: dict[tuple[str, str], _QueueCall] = {}
+        # The payloads of shaped and bus deliveries (a plain queue delivery's is its event), in delivery order.
+        shaped = [(inline, delivery) for inline in inlines for delivery in inline.deliveries if not delivery[1].plain]
+        shaped_payloads = iter(await self._payloads(bus, shaped, now_ms) if shaped else ())
         async with self.redis.pipeline(transaction=False) as pipe:
-            for item, payload in zip(work, payloads, strict=True):
-                target = item.target
-                if payload is None:
-                    item.effects.commands.append(_fallback(item))
-                    continue
-                if target.target_bus is not None:  # an event bus
-                    bus_keys = append_keys(self.keys, target.target_bus)
-                    bus_args = append_args(self.backlog_limit, [(item.event, item.hops + 1)])
-                    pipe.execute_command("EVALSHA", await self._append_script(), len(bus_keys), *bus_keys, *bus_args)
-                    calls.append([item])
-                    continue
-                queue_call = target.queue_call
-                assert queue_call is not None  # an inline target that is not a bus is a queue
-                queued = queue_calls.get(queue_call)
-                if queued is None:
-                    queued = queue_calls[queue_call] = ([], [])
-                queued[0].append(item)
-                queued[1].append(item.delivery_id)
-                queued[1].append(payload)
+            for inline in inlines:
+                event = inline.event
+                age_ms = now_ms - inline.ingest_ms
+                for delivery in inline.deliveries:
+                    target = delivery[1]
+                    if target.plain:
+                        payload: bytes | None = event if age_ms <= target.max_age_ms else None
+                    else:
+                        payload = next(shaped_payloads)
+                    if payload is None:
+                        inline.effects.commands.append(_fallback(inline, delivery))
+                        continue
+                    if target.target_bus is not None:  # an event bus
+                        bus_keys = append_keys(self.keys, target.target_bus)
+                        bus_args = append_args(self.backlog_limit, [(event, inline.hops + 1)])
+                        sha = await self._append_script()
+                        pipe.execute_command("EVALSHA", sha, len(bus_keys), *bus_keys, *bus_args)
+                        calls.append([(inline, delivery)])
+                        continue
+                    queue_call = target.queue_call
+                    assert queue_call is not None  # an inline target that is not a bus is a queue
+                    queued = queue_calls.get(queue_call)
+                    if queued is None:
+                        queued = queue_calls[queue_call] = _QueueCall([], [], [])
+                    queued.made.append((inline, delivery))
+                    queued.delivery_ids.append(delivery[2])
+                    queued.bodies.append(payload)
             if queue_calls:
-                message_ids = iter(uuid4_strings(sum(len(items) for items, _ in queue_calls.values())))
-                for (queue_key, group_id), (items, pairs) in queue_calls.items():
-                    calls.append(items)
-                    args: list[Any] = ["EVAL", _QUEUE_APPEND, 1, queue_key, sent_ms, group_id]
-                    for i in range(0, len(pairs), 2):
-                        args += (next(message_ids), pairs[i], pairs[i + 1])
-                    pipe.execute_command(*args)
+                ids = message_ids(sum(len(queued.made) for queued in queue_calls.values()))
+                used = 0
+                for (queue_key, group_id), queued in queue_calls.items():
+                    calls.append(queued.made)
+                    count = len(queued.made)
+                    messages: list[Any] = [None] * (3 * count)  # (message id, delivery id, body) per message
+                    messages[0::3] = ids[used : used + count]
+                    messages[1::3] = queued.delivery_ids
+                    messages[2::3] = queued.bodies
+                    used += count
+                    pipe.execute_command("EVAL", _QUEUE_APPEND, 1, queue_key, sent_ms, group_id, *messages)
                 # the queues are listed by SQS's ListQueues (router.sqs), also those a delivery creates; the reply
                 # (its last) is not a delivery's
-                names: dict[str, float] = {}
-                for items, _ in queue_calls.values():
-                    names[items[0].target.queue or ""] = 0
+                names = {queued.made[0][1][1].queue or "": 0.0 for queued in queue_calls.values()}
                 pipe.zadd(self.keys.queues, names, nx=True)
             results: list[Any]
             try:
@@ -345,15 +377,14 @@ class DeliverySink(CountingSink):
             failed = isinstance(result, BaseException) or result is None or result == []  # [] : throttled
             if isinstance(result, NoScriptError):
                 self._append_sha = None  # a node lost its scripts (restart, failover): load it again next time
-            for item in delivered:
-                if failed:
-                    item.effects.commands.append(
-                        _fallback(item)
-                    )  # the job path retries it, or reports it (NO_RESOURCE)
-                else:
-                    item.effects.counters.extend(item.target.counters)
-                    group = (item.rule, item.ingest_ms)
-                    started[group] = started.get(group, 0) + 1
+            if failed:
+                for inline, delivery in delivered:  # the job path retries it, or reports it (NO_RESOURCE)
+                    inline.effects.commands.append(_fallback(inline, delivery))
+                continue
+            for inline, (rule, target, _) in delivered:
+                inline.effects.counters += target.counters
+                group = (rule, inline.ingest_ms)
+                started[group] = started.get(group, 0) + 1
         if observe is not None:
             for (rule, ingest_ms), count in started.items():
                 observe(bus, rule, max(now_ms - ingest_ms, 0) / 1000, count)
@@ -366,26 +397,27 @@ class DeliverySink(CountingSink):
             self._append_sha = str(await self.redis.script_load(APPEND_SCRIPT))
         return self._append_sha
 
-    async def _payloads(self, bus: str, items: list[_Inline], now_ms: int) -> list[bytes | None]:
-        """Each item's payload; the shaping of big events runs in a worker thread (never long on the event loop)."""
-        big = sum(len(item.event) for item in items if item.target.shaped)
+    async def _payloads(self, bus: str, items: list[tuple[_Inline, _Delivery]], now_ms: int) -> list[bytes | None]:
+        """Each delivery's payload; the shaping of big events runs in a worker thread (never long on the event
+        loop)."""
+        big = sum(len(inline.event) for inline, delivery in items if delivery[1].shaped)
         if big > OFF_LOOP_BYTES:
-            return await asyncio.to_thread(lambda: [self._payload(bus, item, now_ms) for item in items])
-        return [self._payload(bus, item, now_ms) for item in items]
+            return await asyncio.to_thread(lambda: [self._payload(bus, *item, now_ms) for item in items])
+        return [self._payload(bus, *item, now_ms) for item in items]
 
-    def _payload(self, bus: str, item: _Inline, now_ms: int) -> bytes | None:
+    def _payload(self, bus: str, inline: _Inline, delivery: _Delivery, now_ms: int) -> bytes | None:
         """What to append for an inline delivery; None when the job path must decide its outcome."""
-        target = item.target
-        if expired(item.ingest_ms, now_ms, target.policy):
+        rule, target, _ = delivery
+        if expired(inline.ingest_ms, now_ms, target.policy):
             return None
         if target.exists_key is not None:
-            if item.hops >= MAX_BUS_HOPS:
+            if inline.hops >= MAX_BUS_HOPS:
                 return None  # LOOP_DETECTED, reported by the job path
-            return item.event
+            return inline.event
         if not target.shaped:
-            return item.event
+            return inline.event
         try:
-            return shape_input(target.target, item.event, self.keys.rule_arn(bus, item.rule), item.rule, item.ingest_ms)
+            return shape_input(target.target, inline.event, self.keys.rule_arn(bus, rule), rule, inline.ingest_ms)
         except Exception:  # INPUT_ERROR, reported (and sent to the DLQ) by the job path
             return None
 
@@ -412,5 +444,6 @@ def _job(target: _Target, did: str, event: bytes, rule: str, *, ingest_ms: bytes
     )
 
 
-def _fallback(item: _Inline) -> tuple[Any, ...]:
-    return _job(item.target, item.delivery_id, item.event, item.rule, ingest_ms=item.ingest_ms, hops=item.hops)
+def _fallback(inline: _Inline, delivery: _Delivery) -> tuple[Any, ...]:
+    rule, target, did = delivery
+    return _job(target, did, inline.event, rule, ingest_ms=inline.ingest_ms, hops=inline.hops)

@@ -101,6 +101,33 @@ async def test_an_event_claimed_away_is_not_counted_by_its_former_owner(redis_cl
     assert (fast.processed_events, slow.processed_events) == (1, 0)
 
 
+async def test_ownership_is_exact_when_the_consumer_holds_more_than_the_batch(redis_client: aioredis.Redis) -> None:
+    """The settle script lists the consumer's pending entries with one range XPENDING of the batch's size: when the
+    consumer holds other entries too (the listing is cut short), each unlisted id of the batch is checked on its own,
+    so an owned entry is never skipped and one claimed away is never counted."""
+    await setup_bus(redis_client, {"r": {"EventPattern": PATTERN, "State": "ENABLED"}})
+    stream = KEYS.ingest(BUS)
+    await redis_client.xgroup_create(stream, INGEST_GROUP, id="0", mkstream=True)
+    for n in range(5):
+        await redis_client.xadd(stream, {"event": envelope(n=n)})
+    reply: Any = await redis_client.xreadgroup(INGEST_GROUP, "slow", {stream: ">"}, count=10)
+    entries = reply[0][1]
+    await redis_client.xclaim(stream, INGEST_GROUP, "fast", 0, [entries[2][0]])
+    slow = worker(redis_client, "slow")
+    # The batch [2, 3, 4]: the listing of 3 shows entries 0, 1 and 3 (all older or unrelated but one), so entry 4 is
+    # owned though unlisted and entry 2 was claimed away.
+    await slow._process(BUS, stream, entries[2:])
+    assert slow.processed_events == 2
+    assert await counters(redis_client) == {"IngestedEvents": 2, "MatchedEvents": 2, "TriggeredRules:r": 2}
+    pending = await redis_client.xpending_range(stream, INGEST_GROUP, "-", "+", 10)
+    held = {(p["message_id"], p["consumer"]) for p in pending}
+    assert held == {(entries[0][0], b"slow"), (entries[1][0], b"slow"), (entries[2][0], b"fast")}
+    # The rest of the consumer's entries, in a batch that is its whole holding: listed at once.
+    await slow._process(BUS, stream, entries[:2])
+    assert slow.processed_events == 4
+    assert await counters(redis_client) == {"IngestedEvents": 4, "MatchedEvents": 4, "TriggeredRules:r": 4}
+
+
 async def test_disabled_schedule_only_and_broken_rules_never_match_and_do_not_break_others(
     redis_client: aioredis.Redis,
 ) -> None:

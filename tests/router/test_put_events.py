@@ -5,19 +5,34 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from router.app import create_app
 from router.keys import Keys
 from tests.conftest import all_keys
-from tests.router.conftest import Api
+from tests.router.conftest import Api, make_settings
 
 pytestmark = pytest.mark.integration
 
 KEYS = Keys()
+
+
+@pytest.fixture
+async def api(redis_url: str) -> AsyncIterator[Api]:
+    """The app with no ingest worker: nothing reads or trims the ingest streams, so they show exactly what PutEvents
+    stored. (With a worker, a recovery round that trims the processed entries can empty the stream between the
+    answer and the read.)"""
+    app = create_app(make_settings(redis_url), ingest=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
+            yield Api(client, app)
 
 
 def entry(**overrides: Any) -> dict[str, Any]:
@@ -247,8 +262,6 @@ async def test_put_events_leaves_only_the_ingest_stream_behind(api: Api, redis_c
     before = await all_keys(redis_client)
     await api.ok("PutEvents", {"Entries": [entry()]})
     after = await all_keys(redis_client)
-    # The ingest stream (created by the worker's consumer group, or by the XADD) and, once the worker has processed
-    # the event, the bus's counters hash.
     assert after - before <= {KEYS.ingest("default").encode(), KEYS.bus_counters("default").encode()}
     assert KEYS.ingest("default").encode() in after
 
