@@ -74,8 +74,10 @@ class BusTransport:
                 )
                 continue
             bus = self.keys.scoped(parsed.name, parsed.namespace)
-            source = self.keys.unscoped(job.bus)[0].account_id
-            if source != parsed.account:
+            # EventBridge Scheduler's jobs (owner `~scheduler~GROUP`) deliver with the schedule's IAM role, which
+            # bus policies do not govern: only a rule's delivery into another account's bus is authorized here.
+            source = "" if job.bus.startswith("~") else self.keys.unscoped(job.bus)[0].account_id
+            if source and source != parsed.account:
                 checks[index] = (bus, source)
             by_bus.setdefault(bus, []).append(index)
         if checks:
