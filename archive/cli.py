@@ -2,8 +2,9 @@
 `Extension.cli`).
 
 They talk to the router's Redis directly, as `switchboard queue` does: `REDIS_URL`, or else the embedded Redis of a
-`switchboard serve` running in this directory; the region, account and key prefix come from the usual settings
-(router.settings). Replays started here run in the background of the router processes, like StartReplay's.
+`switchboard serve` running in this directory; the key prefix comes from the usual settings (router.settings).
+Each command acts in the settings' home namespace, or in the account and region `--account`/`--region` name
+(router.namespace_options). Replays started here run in the background of the router processes, like StartReplay's.
 
 - `archive list` prints one line per archive: name, bus, state, EventCount, SizeBytes, RetentionDays.
 - `archive export NAME [--from T1] [--to T2]` prints the archived envelopes of the window (inclusive; RFC 3339 or
@@ -45,6 +46,8 @@ from router.embedded_redis import router_redis_url
 from router.errors import ServiceError
 from router.extensions import CliCommand
 from router.keys import Keys
+from router.namespace import entered
+from router.namespace_options import chosen, namespace_options
 from router.settings import Settings, redact_url
 from router.startup import ExitCode, StartupError
 from router.state import AppState
@@ -80,7 +83,8 @@ def _run(work: Callable[[AppState, argparse.Namespace], Awaitable[int]], args: a
         client = redis_client.connect(url, socket_connect_timeout=3)
         state = AppState(settings=settings, redis=client, keys=Keys(settings.key_prefix))
         try:
-            return await work(state, args)
+            with entered(chosen(args, settings)):
+                return await work(state, args)
         except ServiceError as err:
             print(f"switchboard: {err.code}: {err.message}", file=sys.stderr)
             return int(ExitCode.NOT_FOUND if err.code == "ResourceNotFoundException" else ExitCode.USAGE)
@@ -277,12 +281,13 @@ def _speed(text: str) -> float:
 def _add_archive(commands: _Subparsers, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser("archive", parents=[common], help="list, export and import archived events")
     sub = parser.add_subparsers(dest="archive_command", required=True, metavar="COMMAND")
-    sub.add_parser("list", parents=[common], help="one line per archive")
-    export = sub.add_parser("export", parents=[common], help="print an archive's events as JSON lines")
+    ns = namespace_options()
+    sub.add_parser("list", parents=[common, ns], help="one line per archive")
+    export = sub.add_parser("export", parents=[common, ns], help="print an archive's events as JSON lines")
     export.add_argument("name", metavar="NAME")
     export.add_argument("--from", dest="start", type=parse_time, default=None, metavar="T1")
     export.add_argument("--to", dest="end", type=parse_time, default=None, metavar="T2")
-    imported = sub.add_parser("import", parents=[common], help="store JSON-lines envelopes into an archive")
+    imported = sub.add_parser("import", parents=[common, ns], help="store JSON-lines envelopes into an archive")
     imported.add_argument("name", metavar="NAME")
     imported.add_argument("file", metavar="FILE", help="the JSON-lines file, or - for stdin")
 
@@ -290,19 +295,20 @@ def _add_archive(commands: _Subparsers, common: argparse.ArgumentParser) -> None
 def _add_replay(commands: _Subparsers, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser("replay", parents=[common], help="start, follow and cancel replays")
     sub = parser.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
-    start = sub.add_parser("start", parents=[common], help="replay an archive's window into a bus")
+    ns = namespace_options()
+    start = sub.add_parser("start", parents=[common, ns], help="replay an archive's window into a bus")
     start.add_argument("--archive", required=True, metavar="A")
     start.add_argument("--from", dest="start", type=parse_time, required=True, metavar="T1")
     start.add_argument("--to", dest="end", type=parse_time, required=True, metavar="T2")
-    start.add_argument("--bus", required=True, metavar="B", help="the destination: any bus of this router")
+    start.add_argument("--bus", required=True, metavar="B", help="the destination: a bus of the namespace")
     start.add_argument("--rules", default=None, metavar="R1,R2", help="deliver to these rules of the bus only")
     start.add_argument("--speed", type=_speed, default=None, metavar="X", help="original pacing x X (default: fast)")
     start.add_argument("--name", default=None, metavar="N", help="the replay's name (default ARCHIVE-EPOCH)")
     start.add_argument("--wait", action="store_true", help="show progress until the replay ends")
     start.add_argument("--poll", type=float, default=0.5, help=argparse.SUPPRESS)
-    sub.add_parser("list", parents=[common], help="every replay, as JSON")
+    sub.add_parser("list", parents=[common, ns], help="every replay of the namespace, as JSON")
     for verb in ("describe", "cancel"):
-        one = sub.add_parser(verb, parents=[common], help=f"{verb} one replay")
+        one = sub.add_parser(verb, parents=[common, ns], help=f"{verb} one replay")
         one.add_argument("name", metavar="NAME")
 
 

@@ -51,7 +51,10 @@ def replay_store(state: AppState) -> ReplayStore:
     """The process's replay store of the request's namespace (router.namespace)."""
     found = state.extras.get(_EXTRAS_KEY)
     if found is None:
-        found = state.extras[_EXTRAS_KEY] = ReplayStore(state.redis, ArchiveKeys(state.keys), state.home)
+        limit = state.settings.quotas.active_replays
+        found = state.extras[_EXTRAS_KEY] = ReplayStore(
+            state.redis, ArchiveKeys(state.keys), state.home, active_limit=limit
+        )
     store: ReplayStore = found
     return store.within(state.namespace)
 

@@ -5,7 +5,8 @@ A replay is two things:
 
 - its **record** in `sb:{archives}:replays` (what StartReplay was asked: archive, window, destination, FilterArns,
   speed), written once, and its name in the active set `sb:{archives}:active-replays` until it ends. Both go in one
-  script that also enforces AWS's limit of 10 active replays, so two concurrent StartReplay calls cannot exceed it.
+  script that also enforces AWS's limit of 10 active replays per account and region (the `active_replays` quota,
+  router.quotas), so two concurrent StartReplay calls cannot exceed it.
 - its **state** in a hash in the *destination* bus's slot: `state` (STARTING, RUNNING, CANCELLING, COMPLETED,
   CANCELLED, FAILED), `reason`, `checkpoint` (hex of the archive member key of the last event appended, see
   `archive.codec`), `last_ms` (the event time of that event: EventLastReplayedTime), `appended`, `end_s`
@@ -21,7 +22,9 @@ page, and the process that takes the lease over resumes exactly there. The same 
 Replays belong to an (account, region) namespace (router.namespace): a `ReplayStore` is bound to one (`within`), the
 registry field and the active set's member are the replay's key-layout name (router.keys `Keys.scoped`, `key_of`),
 and the record's `DestinationBus` is the destination bus's key-layout name, so the runner, which serves every
-namespace's replays, builds every key from the record alone. The limit of 10 active replays counts every namespace's.
+namespace's replays, builds every key from the record alone. The limit of active replays counts the replays of the
+store's namespace only (the active-set members its key-layout names start with), as AWS's quota is per account
+and region; a refusal is AWS's LimitExceededException text (router.quotas).
 """
 
 from __future__ import annotations
@@ -37,12 +40,12 @@ import redis.asyncio as aioredis
 from archive.keys import ArchiveKeys
 from router.errors import (
     IllegalStatusException,
-    LimitExceededException,
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
 )
 from router.keys import INGEST_GROUP
 from router.namespace import Namespace, namespace_of_arn, rebound
+from router.quotas import limit_exceeded
 from router.store.scripts import redis_errors, status
 
 __all__ = [
@@ -58,14 +61,25 @@ __all__ = [
 Record = dict[str, Any]
 
 ACTIVE_LIMIT = 10
-"""AWS's quota of active concurrent replays."""
+"""AWS's quota of active concurrent replays per account and region (the default of `Quotas.active_replays`)."""
 ACTIVE_STATES = ("STARTING", "RUNNING", "CANCELLING")
 FINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED")
 
 _START = """
--- KEYS: replays hash, active set ; ARGV: name, record, limit
+-- KEYS: replays hash, active set ; ARGV: name, record, limit (0: none), the namespace's key-layout prefix
+-- ('' for the home namespace, whose members have no '@'; else 'ACCOUNT@REGION@'). Counts that namespace's only.
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'EXISTS' end
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'LIMIT' end
+local limit, prefix, count = tonumber(ARGV[3]), ARGV[4], 0
+if limit > 0 then
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    if prefix == '' then
+      if not string.find(member, '@', 1, true) then count = count + 1 end
+    elseif string.sub(member, 1, #prefix) == prefix then
+      count = count + 1
+    end
+  end
+  if count >= limit then return 'LIMIT' end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return 'OK'
@@ -194,10 +208,19 @@ def _text(value: Any) -> str:
 
 
 class ReplayStore:
-    def __init__(self, redis: aioredis.Redis, keys: ArchiveKeys, namespace: Namespace | None = None) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: ArchiveKeys,
+        namespace: Namespace | None = None,
+        *,
+        active_limit: int = ACTIVE_LIMIT,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.namespace = namespace or keys.keys.home
+        self.active_limit = active_limit
+        """Active replays allowed per namespace (settings `quotas.active_replays`; 0: no limit)."""
         self._start = redis.register_script(_START)
         self._append = redis.register_script(_APPEND)
         self._claim = redis.register_script(_CLAIM)
@@ -220,13 +243,14 @@ class ReplayStore:
     # records --------------------------------------------------------------------------------------------------
     async def create(self, record: Record) -> None:
         name = record["ReplayName"]
-        args: list[Any] = [self._field(name), orjson.dumps(record), ACTIVE_LIMIT]
+        prefix = self.keys.keys.scoped("", self.namespace)
+        args: list[Any] = [self._field(name), orjson.dumps(record), self.active_limit, prefix]
         with redis_errors("StartReplay"):
             outcome = status(await self._start(keys=[self.keys.replays, self.keys.active_replays], args=args))
         if outcome == "EXISTS":
             raise ResourceAlreadyExistsException(f"Replay {name} already exists.")
         if outcome == "LIMIT":
-            raise LimitExceededException("The requested resource exceeds the maximum number allowed.")
+            raise limit_exceeded()
 
     async def get(self, name: str) -> Record | None:
         with redis_errors("read replay"):

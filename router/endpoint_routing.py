@@ -24,9 +24,8 @@ from typing import Any
 
 from router.api.endpoints import ACTIVE, endpoint_buses
 from router.api.put_events import INTERNAL_FAILURE, Replicate, append_to_bus
-from router.endpoint_buses import BusRef
 from router.errors import InvalidStateException, ResourceNotFoundException
-from router.namespace import entered
+from router.namespace import BusArn, entered
 from router.state import AppState
 from router.store.endpoints import HEALTHY, endpoint_store
 
@@ -42,9 +41,9 @@ class Route:
     """Where one PutEvents request through an endpoint goes."""
 
     endpoint: str
-    active: BusRef
+    active: BusArn
     """The region the entries go to (its bus name is the endpoint's; each entry names its own)."""
-    other: BusRef
+    other: BusArn
     """The endpoint's other region."""
     replicated: bool
     """Whether replication is ENABLED: each event is copied to `other`."""

@@ -8,7 +8,8 @@ and `event` (parsed when it is JSON). `redrive` appends them (all, the oldest `-
 to the bus's ingest stream, where they are routed like new events (same envelope and event id, so deliveries keep
 their delivery ids), and deletes them from the parked stream, each in one script in the bus's slot. Once the cause
 is fixed (a rule fixed or removed), `redrive` is how parked events reach their targets. Both use the Redis
-`switchboard queue` uses (`REDIS_URL`, or the embedded one of a `switchboard serve` in this directory).
+`switchboard queue` uses (`REDIS_URL`, or the embedded one of a `switchboard serve` in this directory). BUS is a bus
+of the home namespace, or of the account and region `--account`/`--region` name (router.namespace_options).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import redis
 
 from router.ingest import REDRIVE_SCRIPT
 from router.keys import Keys
+from router.namespace_options import chosen, home, namespace_options
 from router.queue_cli import connect
 from router.settings import Settings, redact_url
 from router.startup import ExitCode, StartupError
@@ -38,10 +40,15 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Events the ingest worker could not route are parked per bus (docs/operations.md, Parking).",
     )
     sub = ingest.add_subparsers(dest="ingest_command", required=True, metavar="COMMAND", help="what to do")
-    listing = sub.add_parser("parked", parents=[common], help="print a bus's parked events, one JSON object per line")
+    ns = namespace_options()
+    listing = sub.add_parser(
+        "parked", parents=[common, ns], help="print a bus's parked events, one JSON object per line"
+    )
     listing.add_argument("bus", metavar="BUS", help="the event bus name")
     listing.add_argument("--count", type=int, default=100, help="print at most this many (default 100)")
-    redrive = sub.add_parser("redrive", parents=[common], help="append parked events back to the bus's ingest stream")
+    redrive = sub.add_parser(
+        "redrive", parents=[common, ns], help="append parked events back to the bus's ingest stream"
+    )
     redrive.add_argument("bus", metavar="BUS", help="the event bus name")
     redrive.add_argument("--id", action="append", default=[], metavar="ID", help="only this parked id (repeatable)")
     redrive.add_argument("--count", type=int, default=10_000, help="at most this many, oldest first (default 10000)")
@@ -50,12 +57,13 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
     settings = Settings.from_env()
-    keys = Keys(settings.key_prefix)
+    keys = Keys(settings.key_prefix, home(settings))
+    bus = keys.scoped(args.bus, chosen(args, settings))  # the bus's key-layout name (router.keys)
     client, url = connect(settings)
     try:
         if args.ingest_command == "parked":
-            return _list(client, keys, args.bus, args.count, out)
-        return _redrive(client, keys, args.bus, args.id, args.count, out=out)
+            return _list(client, keys, bus, args.count, out)
+        return _redrive(client, keys, bus, args.id, args.count, out=out)
     except redis.RedisError as err:
         raise StartupError(ExitCode.REDIS, [f"cannot reach the Redis at {redact_url(url)}: {err}"]) from err
     finally:
@@ -92,6 +100,13 @@ def _redrive(client: Any, keys: Keys, bus: str, ids: list[str], count: int, *, o
     script = client.register_script(REDRIVE_SCRIPT)
     moved = script(keys=[keys.ingest_parked(bus), keys.ingest(bus), keys.bus_exists(bus)], args=[count, *ids])
     if moved is None:
-        raise StartupError(ExitCode.NOT_FOUND, [f"event bus {bus} does not exist"])
-    print(f"re-drove {int(moved)} parked event{'s' if int(moved) != 1 else ''} of bus {bus}", file=out, flush=True)
+        raise StartupError(ExitCode.NOT_FOUND, [f"event bus {_shown_bus(keys, bus)} does not exist"])
+    plural = "s" if int(moved) != 1 else ""
+    print(f"re-drove {int(moved)} parked event{plural} of bus {_shown_bus(keys, bus)}", file=out, flush=True)
     return ExitCode.OK
+
+
+def _shown_bus(keys: Keys, bus: str) -> str:
+    """A bus as messages name it: its name, with its account and region when it is not the home namespace's."""
+    namespace, name = keys.unscoped(bus)
+    return name if namespace == keys.home else f"{name} (account {namespace.account_id}, {namespace.region})"

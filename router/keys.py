@@ -135,7 +135,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Self
 
-from router.namespace import DEFAULT, Namespace, bus_arn_parts, valid_account, valid_region
+from router.namespace import DEFAULT, Namespace, parse_bus_arn, valid_account, valid_region
 
 INGEST_GROUP = "router"
 """Consumer group through which router processes share a bus's ingest log."""
@@ -180,8 +180,8 @@ class Keys:
 
     def bus_of_arn(self, arn: str) -> str | None:
         """The key-layout name of the bus an event bus ARN of any account and region names (None: no bus ARN)."""
-        parts = bus_arn_parts(arn)
-        return None if parts is None else self.scoped(parts[1], parts[0])
+        parsed = parse_bus_arn(arn)
+        return None if parsed is None else self.scoped(parsed.name, parsed.namespace)
 
     def rule_arn(self, bus: str, rule: str) -> str:
         """The ARN of rule `rule` of the bus whose key-layout name is `bus` (in the bus's namespace)."""

@@ -21,8 +21,9 @@ delivery, timers) never has one: it finds a resource's namespace from the resour
 Acting in another namespace from code (global endpoints routing to another region's bus, tests): `stores(state, ns)`
 (router.store) gives the bus and rule stores of `ns`; `with entered(ns): ...` runs handlers as a caller of `ns`;
 `router.api.put_events.append_envelopes(state, ns, bus, items, results)` appends built envelopes to `ns`'s bus;
-`state.keys.scoped(name, ns)` is the bus's key-layout name every key of it is built from; `bus_arn_parts(arn)` reads
-a bus ARN of any namespace.
+`state.keys.scoped(name, ns)` is the bus's key-layout name every key of it is built from; `parse_bus_arn(arn)` reads
+a bus ARN of any partition, account and region (the one bus-ARN reader: PutEvents, PutTargets, bus-target delivery,
+global endpoints and the key layout all use it).
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ from router.arns import Arns
 
 __all__ = [
     "DEFAULT",
+    "BusArn",
     "Namespace",
-    "bus_arn_parts",
     "current",
     "enter",
     "entered",
     "leave",
     "namespace_of_arn",
+    "parse_bus_arn",
     "rebound",
     "resolve",
     "resolve_scope",
@@ -57,7 +59,7 @@ __all__ = [
 _REGION = re.compile(r"[a-z]{2,}(-[a-z]+)+-[0-9]+")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _CREDENTIAL = re.compile(r"Credential=([^,\s]+)")
-_BUS_ARN = re.compile(r"arn:aws[a-z-]*:events:([^:]*):([^:]*):event-bus/(.+)")
+_BUS_ARN = re.compile(r"arn:(aws[a-z-]*):events:([^:]*):([^:]*):event-bus/(.+)")
 
 
 def valid_region(region: str) -> bool:
@@ -110,12 +112,44 @@ def rebound(store: _B, namespace: Namespace) -> _B:
     return other
 
 
-def bus_arn_parts(arn: str) -> tuple[Namespace, str] | None:
-    """(namespace, bus name) of an event bus ARN of any account and region; None for anything else."""
+@dataclass(frozen=True, slots=True)
+class BusArn:
+    """An event bus ARN, read: `arn:PARTITION:events:REGION:ACCOUNT:event-bus/NAME`."""
+
+    partition: str
+    """`aws`, `aws-cn`, `aws-us-gov`, ...: kept so an ARN built back from the parts is the one given."""
+    namespace: Namespace
+    name: str
+    """The bus name; a partner bus's has slashes (`aws.partner/example.com/1`)."""
+
+    @property
+    def region(self) -> str:
+        return self.namespace.region
+
+    @property
+    def account(self) -> str:
+        return self.namespace.account_id
+
+    @property
+    def partner(self) -> bool:
+        """Whether it names a partner event bus (the model's NonPartnerEventBusArn refuses those)."""
+        return "/" in self.name
+
+    @property
+    def arn(self) -> str:
+        return f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/{self.name}"
+
+
+def parse_bus_arn(arn: str) -> BusArn | None:
+    """The event bus an ARN of any partition, account and region names; None for anything else (another
+    resource's ARN, a region that is no region name, an account that is not 12 digits, a bare name)."""
     found = _BUS_ARN.fullmatch(arn)
-    if found is None or not valid_region(found.group(1)) or not valid_account(found.group(2)):
+    if found is None:
         return None
-    return Namespace(found.group(2), found.group(1)), found.group(3)
+    partition, region, account, name = found.groups()
+    if not valid_region(region) or not valid_account(account):
+        return None
+    return BusArn(partition, Namespace(account, region), name)
 
 
 def namespace_of_arn(arn: str) -> Namespace | None:

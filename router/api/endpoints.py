@@ -21,7 +21,7 @@ import string
 from typing import Any
 
 from router.api._control import now_s, paginate, pick, with_token
-from router.endpoint_buses import BusRef, bus_exists, parse_bus_arn
+from router.endpoint_buses import bus_exists, endpoint_bus
 from router.errors import (
     ConcurrentModificationException,
     InternalException,
@@ -29,7 +29,7 @@ from router.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from router.namespace import Namespace
+from router.namespace import BusArn, Namespace
 from router.protocol import Handler, request_headers
 from router.quotas import limit_exceeded
 from router.state import AppState
@@ -79,9 +79,9 @@ def endpoint_url(state: AppState) -> str:
     return f"{scheme}://{host}"
 
 
-def endpoint_buses(record: dict[str, Any]) -> tuple[BusRef, BusRef]:
+def endpoint_buses(record: dict[str, Any]) -> tuple[BusArn, BusArn]:
     """(primary, secondary) bus of a stored endpoint: the secondary is the bus in `Secondary.Route`'s region."""
-    refs = [parse_bus_arn(bus["EventBusArn"]) for bus in record["EventBuses"]]
+    refs = [endpoint_bus(bus["EventBusArn"]) for bus in record["EventBuses"]]
     first, second = (ref for ref in refs if ref is not None)
     route = record["RoutingConfig"]["FailoverConfig"]["Secondary"]["Route"]
     return (second, first) if first.region == route else (first, second)
@@ -89,7 +89,7 @@ def endpoint_buses(record: dict[str, Any]) -> tuple[BusRef, BusRef]:
 
 def _check(state: AppState, config: dict[str, Any]) -> None:
     """What CreateEndpoint and UpdateEndpoint refuse at once (the model checked shapes and patterns already)."""
-    refs = [parse_bus_arn(bus["EventBusArn"]) for bus in config["EventBuses"]]
+    refs = [endpoint_bus(bus["EventBusArn"]) for bus in config["EventBuses"]]
     if any(ref is None for ref in refs):
         raise _invalid("EventBuses", "An event bus ARN is not in correct format.")
     first, second = (ref for ref in refs if ref is not None)

@@ -9,7 +9,8 @@ policy with `RemoveAllPermissions`; a bus left with no statement has no policy. 
 check-and-set of the bus record, so concurrent changes never lose a statement.
 
 Enforcement (PutEvents from another account, and another account's rule targeting the bus) reads the same policy:
-router.api.put_events and router.delivery.bus_target call `router.policies.allows`.
+router.api.put_events and router.delivery.bus_policy (each cross-account bus-target delivery) call
+`router.policies.allows`.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ from router.faults import fault_in_chain, log_fault
 from router.ingest import OFF_LOOP_BYTES
 from router.keys import Keys
 from router.metrics import Metrics
-from router.namespace import Namespace, bus_arn_parts
+from router.namespace import Namespace, parse_bus_arn
 from router.policies import PUT_EVENTS_ACTION, access_denied_entry, allows
 from router.protocol import Handler, request_headers
 from router.state import AppState
@@ -107,9 +107,9 @@ def _bus_id(keys: Keys, namespace: Namespace, arns: Arns, value: str | None) -> 
     caller's namespace, or the ARN of another account's bus in the caller's region (checked against that bus's
     policy by `_authorized`); another region's bus is not reachable by PutEvents (ResourceNotFoundException)."""
     if value and value.startswith("arn:"):
-        parts = bus_arn_parts(value)
-        if parts is not None and parts[0].region == namespace.region:
-            return keys.scoped(parts[1], parts[0])
+        parsed = parse_bus_arn(value)
+        if parsed is not None and parsed.region == namespace.region:
+            return keys.scoped(parsed.name, parsed.namespace)
     try:
         return keys.scoped(arns.bus_name(value), namespace)
     except ServiceError as err:  # an ARN of another region, or no bus ARN

@@ -24,7 +24,7 @@ from typing import Any
 from router.api._control import check_not_managed, existing_bus, paginate, rule_not_found, with_token
 from router.delivery.functions import missing_function
 from router.errors import AccessDeniedException, ValidationException
-from router.namespace import bus_arn_parts
+from router.namespace import parse_bus_arn
 from router.policies import PUT_EVENTS_ACTION, access_denied_message, allows
 from router.protocol import Handler
 from router.state import AppState
@@ -77,12 +77,11 @@ async def _check_cross_account(state: AppState, arn: str) -> None:
     """A target on another account's event bus needs that bus's resource policy to allow the caller's account
     `events:PutEvents` (router.policies), as AWS checks at PutTargets: AccessDeniedException otherwise (also when
     that bus does not exist, since the caller cannot see another account's buses)."""
-    parts = bus_arn_parts(arn)
-    if parts is None or parts[0].account_id == state.account_id:
+    parsed = parse_bus_arn(arn)
+    if parsed is None or parsed.account == state.account_id:
         return
-    destination, name = parts
-    buses, _ = stores(state, destination)
-    record = await buses.get(name)
+    buses, _ = stores(state, parsed.namespace)
+    record = await buses.get(parsed.name)
     if record is None or not allows(record.get("Policy"), state.account_id, PUT_EVENTS_ACTION, str(record["Arn"])):
         raise AccessDeniedException(access_denied_message(state.account_id, arn))
 

@@ -10,7 +10,11 @@ Loops are bounded: a rule on bus A targeting bus B, and one on B targeting A, wo
 forever. An event that has already passed through `MAX_BUS_HOPS` (5) bus targets is not delivered again: the
 delivery fails with LOOP_DETECTED (not retried; to the DLQ when one is set). So one PutEvents entry reaches at most
 six buses along any path. A bus of another account or region is that namespace's bus (router.namespace): the event
-goes there, as on AWS; PutTargets checked the other account's bus policy when the target was made.
+goes there, as on AWS. A bus of another *account* must still allow the rule's account when the event is delivered,
+not only when PutTargets made the target: each such delivery is authorized against the destination bus's current
+policy (router.delivery.bus_policy; refused: NO_PERMISSIONS, not retried, to the DLQ). Those deliveries always take
+this job path (router.delivery.sink does not make them inline); a target on a bus of the rule's own account is never
+checked, so it costs what it always did.
 """
 
 from __future__ import annotations
@@ -22,13 +26,22 @@ from redis.exceptions import RedisError
 
 from router.arns import Arns
 from router.backlog import APPEND_SCRIPT, append_args, append_keys
+from router.delivery.bus_policy import PolicyCache
 from router.delivery.jobs import Job
 from router.delivery.retry import Failure
 from router.keys import Keys
+from router.namespace import parse_bus_arn
+from router.policies import access_denied_message
 
-__all__ = ["MAX_BUS_HOPS", "BusTransport"]
+__all__ = ["MAX_BUS_HOPS", "BusTransport", "cross_account"]
 
 MAX_BUS_HOPS = 5
+
+
+def cross_account(keys: Keys, source_bus: str, target_arn: str) -> bool:
+    """Whether `target_arn` is a bus of another account than the bus (key-layout name) `source_bus` of the rule."""
+    parsed = parse_bus_arn(target_arn)
+    return parsed is not None and parsed.account != keys.unscoped(source_bus)[0].account_id
 
 
 class BusTransport:
@@ -41,21 +54,34 @@ class BusTransport:
         self.backlog_limit = backlog_limit
         """The target buses' ingest backlog bound (settings.ingest_backlog_limit_events; router.backlog)."""
         self._append = redis.register_script(APPEND_SCRIPT)
+        self.policies = PolicyCache(redis, keys)
+        """The destination buses' compiled policies, for cross-account deliveries."""
 
     async def deliver(self, jobs: Sequence[Job]) -> list[Failure | None]:
         results: list[Failure | None] = [None] * len(jobs)
         by_bus: dict[str, list[int]] = {}
+        checks: dict[int, tuple[str, str]] = {}
+        """Job index -> (destination bus, source account) of the cross-account deliveries to authorize."""
         for index, job in enumerate(jobs):
             arn = str(job.target["Arn"])
-            bus = self.keys.bus_of_arn(arn)  # any account's and region's bus (router.namespace)
-            if bus is None:
+            parsed = parse_bus_arn(arn)  # any account's and region's bus (router.namespace)
+            if parsed is None:
                 results[index] = Failure("NO_RESOURCE", f"Event bus {arn} does not exist in this router.", False)
-            elif job.hops >= MAX_BUS_HOPS:
+                continue
+            if job.hops >= MAX_BUS_HOPS:
                 results[index] = Failure(
                     "LOOP_DETECTED", f"The event already passed through {job.hops} event bus targets.", False
                 )
-            else:
-                by_bus.setdefault(bus, []).append(index)
+                continue
+            bus = self.keys.scoped(parsed.name, parsed.namespace)
+            # EventBridge Scheduler's jobs (owner `~scheduler~GROUP`) deliver with the schedule's IAM role, which
+            # bus policies do not govern: only a rule's delivery into another account's bus is authorized here.
+            source = "" if job.bus.startswith("~") else self.keys.unscoped(job.bus)[0].account_id
+            if source and source != parsed.account:
+                checks[index] = (bus, source)
+            by_bus.setdefault(bus, []).append(index)
+        if checks:
+            await self._authorize(jobs, checks, results, by_bus)
         for bus, indexes in by_bus.items():
             args = append_args(self.backlog_limit, [(jobs[index].event, jobs[index].hops + 1) for index in indexes])
             try:
@@ -74,3 +100,34 @@ class BusTransport:
             for position, index in enumerate(indexes):
                 results[index] = None if position < len(ids) else throttled
         return results
+
+    async def _authorize(
+        self,
+        jobs: Sequence[Job],
+        checks: dict[int, tuple[str, str]],
+        results: list[Failure | None],
+        by_bus: dict[str, list[int]],
+    ) -> None:
+        """Fail the cross-account deliveries the destination bus's policy does not allow (not retried), and the
+        ones whose policy could not be read (retried); drop both from `by_bus`."""
+        refused: set[int] = set()
+        try:
+            answers = await self.policies.allowed(checks.values())
+        except (RedisError, OSError) as err:
+            failure = Failure("CONNECTION_ERROR", f"reading the event bus policy failed: {err}", True)
+            for index in checks:
+                results[index] = failure
+            refused = set(checks)
+        else:
+            for index, pair in checks.items():
+                if not answers[pair]:
+                    message = access_denied_message(pair[1], str(jobs[index].target["Arn"]))
+                    results[index] = Failure("NO_PERMISSIONS", message, False)
+                    refused.add(index)
+        if refused:
+            for bus in list(by_bus):
+                kept = [index for index in by_bus[bus] if index not in refused]
+                if kept:
+                    by_bus[bus] = kept
+                else:
+                    del by_bus[bus]

@@ -73,6 +73,9 @@ class Job:
     error: str = ""
     payload: bytes | None = field(default=None)
     """The shaped input, filled in by the lane just before delivery."""
+    bus: str = ""
+    """The key-layout name of the bus whose rule made the job (its stream's bus, set by the delivery worker; ''
+    stands for the home namespace's): whose account a cross-account bus target delivers as."""
 
     def fields(self, *, attempts: int, error: str) -> dict[str, str]:
         """The stream fields of this job's next attempt (for the retry schedule)."""
@@ -88,8 +91,9 @@ class Job:
         }
 
 
-def parse_job(entry_id: bytes, fields: dict[bytes, bytes] | None) -> Job | None:
-    """A job from its stream entry; None for an entry that is not a readable job (deleted, or written by hand)."""
+def parse_job(entry_id: bytes, fields: dict[bytes, bytes] | None, bus: str = "") -> Job | None:
+    """A job from its stream entry of bus `bus`'s job streams; None for an entry that is not a readable job
+    (deleted, or written by hand)."""
     if not fields:
         return None
     try:
@@ -105,6 +109,7 @@ def parse_job(entry_id: bytes, fields: dict[bytes, bytes] | None) -> Job | None:
             attempts=int(fields.get(b"attempts", b"0")),
             hops=int(fields.get(b"hops", b"0")),
             error=fields.get(b"error", b"").decode(),
+            bus=bus,
         )
     except (KeyError, ValueError, orjson.JSONDecodeError):
         return None

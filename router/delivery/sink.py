@@ -16,7 +16,8 @@ Two paths, one behaviour:
   committed by the settle script atomically with the ack; router.delivery.worker delivers it with retries and the
   DLQ. An inline delivery falls back to a job when its append fails (that queue's Redis node is down, out of memory,
   the key has the wrong type), when the event is already older than the target's MaximumEventAgeInSeconds, when
-  input shaping fails or selects nothing, when a bus target is unknown or missing, or when the hop bound is reached:
+  input shaping fails or selects nothing, when a bus target is unknown or missing, or when the hop bound is reached
+  (and a bus target of another account is always a job, authorized by its bus's policy, router.delivery.bus_target):
   the job path then gives exactly the outcome, retries, metrics and DLQ message it always gave, and the bus's ingest
   never waits on one bad target.
 
@@ -55,7 +56,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from router.arns import Arns
 from router.backlog import APPEND_SCRIPT, append_args, append_keys
-from router.delivery.bus_target import MAX_BUS_HOPS
+from router.delivery.bus_target import MAX_BUS_HOPS, cross_account
 from router.delivery.jobs import delivery_id, event_id_of
 from router.delivery.lanes import shape_input, shapes_input
 from router.delivery.queues import message_ids, queue_name
@@ -206,7 +207,7 @@ class DeliverySink(CountingSink):
                 target_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
                 stream = self.keys.deliveries(bus, rule, target_id)
                 raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode()
-                made = self._target(rule, target_id, raw_bytes, stream)
+                made = self._target(bus, rule, target_id, raw_bytes, stream)
                 targets.append(made)
                 if made.internal is None:  # an internal target has no job stream for delivery workers to read
                     streams.append(stream)
@@ -217,7 +218,7 @@ class DeliverySink(CountingSink):
                 self.on_lanes(bus, streams)
         cached.rules.update(by_rule)
 
-    def _target(self, rule: str, target_id: str, raw: bytes, stream: str) -> _Target:
+    def _target(self, bus: str, rule: str, target_id: str, raw: bytes, stream: str) -> _Target:
         try:
             target = orjson.loads(raw)
             arn = str(target["Arn"])
@@ -249,8 +250,8 @@ class DeliverySink(CountingSink):
                 inline_key = self.keys.queue(name)
                 group = (target.get("SqsParameters") or {}).get("MessageGroupId")
                 group_id = str(group) if group else None
-        elif service == "bus":
-            target_bus = self.keys.bus_of_arn(arn)  # any account's and region's bus (router.namespace)
+        elif service == "bus" and not cross_account(self.keys, bus, arn):  # another account's: authorized per job
+            target_bus = self.keys.bus_of_arn(arn)  # any region's bus of the account (router.namespace)
             if target_bus is not None:
                 inline_key, exists_key = self.keys.ingest(target_bus), self.keys.bus_exists(target_bus)
         counters = tuple(f"{name}:{rule}" for name in _SUCCESS_COUNTERS)

@@ -127,7 +127,7 @@ class DeliveryWorker(PartitionedWorker):
     def _dispatch(self, lane: Lane, entries: list[Entry]) -> None:
         jobs: list[Job] = []
         for entry_id, fields in entries:
-            job = parse_job(entry_id, fields)
+            job = parse_job(entry_id, fields, lane.bus)
             if job is None:
                 if fields:  # unreadable: acknowledge it away, with nothing counted (never retried forever)
                     log.warning("bus %s: job %r in %s is not readable; dropped", lane.bus, entry_id, lane.stream)

@@ -1,7 +1,8 @@
 """Archives and replays per (account, region) namespace (router.namespace), with real boto3 clients against a real
 uvicorn and real Redis (single and cluster): the same archive and replay names in two regions and two accounts are
 separate, each archives its own bus's events, a replay in another namespace replays that namespace's archive into
-that namespace's bus, and the keys left behind carry the namespace."""
+that namespace's bus, the keys left behind carry the namespace, and the limit of 10 active replays counts one
+namespace's replays only."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from functools import partial
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from archive.replay_api import start_replay
 from router.keys import Keys
-from tests.archive.conftest import queue_bodies, sync_client, wait_replay
+from router.namespace import Namespace, entered
+from router.quotas import LIMIT_EXCEEDED_MESSAGE
+from router.state import AppState
+from tests.archive.conftest import put, queue_bodies, sync_client, wait_replay
 from tests.router.conftest import ServerThread, boto3_client
 from tests.waiting import eventually_sync
 
@@ -119,3 +125,46 @@ def test_archives_and_replays_are_per_namespace(server: ServerThread, redis_url:
     assert clients[HOME, "us-west-1"].list_archives()["Archives"] == []
     assert _count(clients[HOME, "us-east-1"], "history") == 1
     assert _count(clients[OTHER, "us-east-1"], "history") == 3
+
+
+async def test_ten_active_replays_in_one_namespace_leave_the_others_free(
+    server: ServerThread, app_state: AppState
+) -> None:
+    clients = {where: _client(server, *where) for where in NAMESPACES}
+    base = time.time() - 7200
+    for (account, region), client in clients.items():
+        client.create_event_bus(Name="shop")
+        client.create_archive(ArchiveName="history", EventSourceArn=f"arn:aws:events:{region}:{account}:event-bus/shop")
+        put(client, "shop", [{"minute": 0}], Time=base)
+        put(client, "shop", [{"minute": 60}], Time=base + 3600)  # a paced replay waits ~forever for this one
+    for client in clients.values():
+        eventually_sync(partial(_has_count, client, 2), what="two archived events")
+
+    def body(account: str, region: str, name: str) -> dict[str, Any]:
+        return {
+            "ReplayName": name,
+            "EventSourceArn": f"arn:aws:events:{region}:{account}:archive/history",
+            "EventStartTime": base,
+            "EventEndTime": base + 7200,
+            "Destination": {"Arn": f"arn:aws:events:{region}:{account}:event-bus/shop"},
+        }
+
+    full = (OTHER, "us-east-1")
+    with entered(Namespace(*full)):  # ten paced replays stay active in the other account's namespace
+        for n in range(10):
+            await start_replay(app_state, body(*full, f"slow-{n}"), speed=1e-6)
+    with pytest.raises(ClientError) as refused:
+        clients[full].start_replay(**body(*full, "eleventh"))
+    assert (refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]) == (
+        "LimitExceededException",
+        LIMIT_EXCEEDED_MESSAGE,
+    )
+    for where in ((HOME, "us-east-1"), (HOME, "us-west-1")):  # another account, another region: still free
+        started = clients[where].start_replay(**body(*where, "eleventh"))
+        assert started["ReplayArn"] == f"arn:aws:events:{where[1]}:{where[0]}:replay/eleventh"
+        wait_replay(clients[where], "eleventh")
+    assert (
+        len(clients[full].list_replays(State="RUNNING")["Replays"])
+        + len(clients[full].list_replays(State="STARTING")["Replays"])
+        == 10
+    )

@@ -183,3 +183,25 @@ def _cli(*args: str) -> str:
 
 async def _counter(redis: aioredis.Redis, name: str, at_least: int) -> bool:
     return (await counters(redis)).get(name, 0) >= at_least
+
+
+async def test_parked_and_redrive_act_in_the_namespace_they_name(
+    redis_client: aioredis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router.namespace import Namespace
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    west = KEYS.scoped("orders", Namespace("111122223333", "us-west-1"))
+    await redis_client.set(KEYS.bus_exists(west), 1)
+    await redis_client.xadd(KEYS.ingest_parked(west), {"event": envelope(1, "x"), "parked_reason": "malformed"})
+    where = ("--account", "111122223333", "--region", "us-west-1")
+    assert await asyncio.to_thread(main, ["ingest", "redrive", "orders"]) == 9  # the home namespace has no orders
+    (shown,) = [
+        orjson.loads(line)
+        for line in (await asyncio.to_thread(_cli, "ingest", "parked", "orders", *where)).splitlines()
+    ]
+    assert shown["reason"] == "malformed"
+    said = await asyncio.to_thread(_cli, "ingest", "redrive", "orders", *where)
+    assert said == "re-drove 1 parked event of bus orders (account 111122223333, us-west-1)\n"
+    assert await redis_client.xlen(KEYS.ingest_parked(west)) == 0
+    assert await redis_client.xlen(KEYS.ingest(west)) == 1

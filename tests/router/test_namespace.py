@@ -6,7 +6,7 @@ import pytest
 
 from router import namespace
 from router.keys import Keys, bus_partition
-from router.namespace import DEFAULT, Namespace, bus_arn_parts, resolve, resolve_scope
+from router.namespace import DEFAULT, BusArn, Namespace, parse_bus_arn, resolve, resolve_scope
 from router.settings import Settings
 
 HOME = Namespace("123456789012", "us-east-1")
@@ -64,18 +64,25 @@ def test_entered_is_the_current_namespace_inside_only() -> None:
     assert namespace.current() is None
 
 
-def test_bus_arn_parts() -> None:
-    assert bus_arn_parts("arn:aws:events:us-west-1:111122223333:event-bus/orders") == (
-        Namespace("111122223333", "us-west-1"),
-        "orders",
-    )
-    assert bus_arn_parts("arn:aws:events:us-west-1:111122223333:event-bus/aws.partner/x.com/1") == (
-        Namespace("111122223333", "us-west-1"),
-        "aws.partner/x.com/1",
-    )
-    assert bus_arn_parts("arn:aws:events:us-west-1:111122223333:rule/orders") is None
-    assert bus_arn_parts("arn:aws:events:us-west-1:1111:event-bus/orders") is None
-    assert bus_arn_parts("orders") is None
+def test_parse_bus_arn() -> None:
+    west = Namespace("111122223333", "us-west-1")
+    orders = parse_bus_arn("arn:aws:events:us-west-1:111122223333:event-bus/orders")
+    assert orders == BusArn("aws", west, "orders")
+    assert (orders.region, orders.account, orders.partner) == ("us-west-1", "111122223333", False)
+    assert orders.arn == "arn:aws:events:us-west-1:111122223333:event-bus/orders"
+    partner = parse_bus_arn("arn:aws:events:us-west-1:111122223333:event-bus/aws.partner/x.com/1")
+    assert partner == BusArn("aws", west, "aws.partner/x.com/1")
+    assert partner.partner
+    china = parse_bus_arn("arn:aws-cn:events:cn-north-1:111122223333:event-bus/orders")
+    assert china == BusArn("aws-cn", Namespace("111122223333", "cn-north-1"), "orders")
+    assert china.arn == "arn:aws-cn:events:cn-north-1:111122223333:event-bus/orders"
+    gov = parse_bus_arn("arn:aws-us-gov:events:us-gov-west-1:111122223333:event-bus/b")
+    assert gov == BusArn("aws-us-gov", Namespace("111122223333", "us-gov-west-1"), "b")
+    assert parse_bus_arn("arn:aws:events:us-west-1:111122223333:rule/orders") is None
+    assert parse_bus_arn("arn:aws:events:us-west-1:1111:event-bus/orders") is None
+    assert parse_bus_arn("arn:aws:events:west:111122223333:event-bus/orders") is None
+    assert parse_bus_arn("arn:gcp:events:us-west-1:111122223333:event-bus/orders") is None
+    assert parse_bus_arn("orders") is None
 
 
 def test_home_names_stay_bare_others_are_qualified() -> None:

@@ -182,6 +182,73 @@ def test_cross_account_bus_target_needs_the_destination_policy(server: ServerThr
     assert [(e["id"], e["account"]) for e in events] == [(sent["Entries"][0]["EventId"], HOME)]
 
 
+def _queue_messages(redis_url: str, queue: str) -> list[dict[bytes, bytes]]:
+    client = sync_client(redis_url)
+    try:
+        return [fields for _, fields in client.xrange(KEYS.queue(queue))]
+    finally:
+        client.close()
+
+
+def _counter(redis_url: str, bus: str, field: str) -> int:
+    client = sync_client(redis_url)
+    try:
+        return int(client.hget(KEYS.bus_counters(bus), field) or 0)
+    finally:
+        client.close()
+
+
+def test_cross_account_bus_target_is_refused_at_delivery_once_the_policy_is_removed(
+    server: ServerThread, redis_url: str
+) -> None:
+    sender = _client(server)
+    receiver = _client(server, "us-east-1", OTHER)
+    receiver.create_event_bus(Name="vault")
+    _route_to_queue(receiver, "vault", "in", f"arn:aws:sqs:us-east-1:{OTHER}:vault-in", {"source": ["app"]})
+    receiver.put_permission(EventBusName="vault", Action="events:PutEvents", Principal=HOME, StatementId="home")
+    destination = f"arn:aws:events:us-east-1:{OTHER}:event-bus/vault"
+    sender.put_rule(Name="to-vault", EventPattern='{"source": ["app"]}')
+    target = {
+        "Id": "v",
+        "Arn": destination,
+        "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
+        "DeadLetterConfig": {"Arn": f"arn:aws:sqs:us-east-1:{HOME}:vault-dlq"},
+    }
+    sender.put_targets(Rule="to-vault", Targets=[target])
+    first = _put(sender, "default")["Entries"][0]["EventId"]
+    eventually_sync(lambda: _queue_events(redis_url, "vault-in"), what="the allowed event in the other account")
+
+    receiver.remove_permission(EventBusName="vault", StatementId="home")  # the target stays; the policy is gone
+    refused = _put(sender, "default")["Entries"][0]["EventId"]
+    [dead] = eventually_sync(lambda: _queue_messages(redis_url, "vault-dlq"), what="the refused event in the DLQ")
+    assert json.loads(dead[b"body"])["id"] == refused
+    attributes = json.loads(dead[b"attributes"])
+    assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
+    assert attributes["ERROR_MESSAGE"] == (
+        f"User: arn:aws:iam::{HOME}:root is not authorized to perform: events:PutEvents on resource: {destination} "
+        "because no resource-based policy allows the events:PutEvents action"
+    )
+    assert attributes["RETRY_ATTEMPTS"] == "0"  # a missing permission is not retried (AWS: straight to the DLQ)
+    assert "EXHAUSTED_RETRY_CONDITION" not in attributes
+    assert attributes["TARGET_ARN"] == destination
+    eventually_sync(
+        lambda: _counter(redis_url, "default", "FailedInvocations:to-vault") == 1, what="FailedInvocations counted"
+    )
+    assert _counter(redis_url, "default", "InvocationsSentToDlq:to-vault") == 1
+
+    receiver.put_permission(EventBusName="vault", Action="events:PutEvents", Principal=HOME, StatementId="again")
+    third = _put(sender, "default")["Entries"][0]["EventId"]
+    events = eventually_sync(
+        lambda: (
+            [e for e in _queue_events(redis_url, "vault-in") if e["id"] == third]
+            and _queue_events(redis_url, "vault-in")
+        ),
+        what="the event allowed again",
+    )
+    assert [e["id"] for e in events] == [first, third]  # the refused event never reached the other account's bus
+    assert len(_queue_messages(redis_url, "vault-dlq")) == 1
+
+
 def test_cross_account_put_events_is_checked_per_entry(server: ServerThread, redis_url: str) -> None:
     owner = _client(server, "us-east-1", OTHER)
     allowed = _client(server, "us-east-1", THIRD)
