@@ -46,7 +46,7 @@ from router.errors import (
 from router.keys import INGEST_GROUP
 from router.namespace import Namespace, namespace_of_arn, rebound
 from router.quotas import limit_exceeded
-from router.store.scripts import redis_errors, status
+from router.store.scripts import NAMESPACE_COUNT, redis_errors, status
 
 __all__ = [
     "ACTIVE_LIMIT",
@@ -65,25 +65,19 @@ ACTIVE_LIMIT = 10
 ACTIVE_STATES = ("STARTING", "RUNNING", "CANCELLING")
 FINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED")
 
-_START = """
+_START = (
+    NAMESPACE_COUNT
+    + """
 -- KEYS: replays hash, active set ; ARGV: name, record, limit (0: none), the namespace's key-layout prefix
--- ('' for the home namespace, whose members have no '@'; else 'ACCOUNT@REGION@'). Counts that namespace's only.
+-- ('' for the home namespace; else 'ACCOUNT@REGION@'). Counts that namespace's active replays only.
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'EXISTS' end
-local limit, prefix, count = tonumber(ARGV[3]), ARGV[4], 0
-if limit > 0 then
-  for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-    if prefix == '' then
-      if not string.find(member, '@', 1, true) then count = count + 1 end
-    elseif string.sub(member, 1, #prefix) == prefix then
-      count = count + 1
-    end
-  end
-  if count >= limit then return 'LIMIT' end
-end
+local limit = tonumber(ARGV[3])
+if limit > 0 and namespace_members(redis.call('SMEMBERS', KEYS[2]), ARGV[4]) >= limit then return 'LIMIT' end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return 'OK'
 """
+)
 
 # KEYS: state hash, lease, destination ingest stream, destination exists marker
 # ARGV: me, expected checkpoint, new checkpoint, last event ms, lease ms, backlog limit (0: none), ingest group,

@@ -118,21 +118,26 @@ return 'OK'
 """
 
 NAMESPACE_COUNT = """
--- How many fields of registry hash `key` belong to one namespace: the fields starting with `prefix` (its
--- `ACCOUNT@REGION@`), or for the home namespace (prefix '') the bare names, the fields without '@' (router.keys).
-local function namespace_count(key, prefix)
+-- How many of the key-layout names `names` belong to one namespace: the names starting with `prefix` (its
+-- `ACCOUNT@REGION@`), or for the home namespace (prefix '') the bare names, those without '@' (router.keys).
+local function namespace_members(names, prefix)
   local count = 0
-  for _, field in ipairs(redis.call('HKEYS', key)) do
+  for _, name in ipairs(names) do
     if prefix == '' then
-      if not string.find(field, '@', 1, true) then count = count + 1 end
-    elseif string.sub(field, 1, #prefix) == prefix then
+      if not string.find(name, '@', 1, true) then count = count + 1 end
+    elseif string.sub(name, 1, #prefix) == prefix then
       count = count + 1
     end
   end
   return count
 end
+-- How many fields of registry hash `key` belong to that namespace.
+local function namespace_count(key, prefix)
+  return namespace_members(redis.call('HKEYS', key), prefix)
+end
 """
-"""A Lua function the registries' create scripts start with: their quotas count per account and region."""
+"""Lua functions the create scripts start with: their quotas count per account and region (`namespace_count` over a
+registry hash's fields, `namespace_members` over any list of key-layout names, e.g. a set's members)."""
 
 BUS_REGISTER = (
     NAMESPACE_COUNT
