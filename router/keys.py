@@ -147,6 +147,17 @@ BUS_PARTITIONS = 64
 """How many bus partitions (hash tags `{b:0}` ... `{b:63}`) there are. Fixed forever: see the module docstring."""
 
 
+OWNER_MARK = "~"
+"""The first character of a delivery owner that is not a bus (EventBridge Scheduler's `~scheduler~G`): no bus name
+can have it."""
+
+
+def is_bus(owner: str) -> bool:
+    """Whether a delivery owner (a bus-shaped key space, its key-layout name) is a bus, whose rules' account its
+    deliveries act as; False for the owners that are not buses (`~scheduler~G`, acting with a schedule's role)."""
+    return not owner.startswith(OWNER_MARK)
+
+
 def bus_partition(bus: str) -> int:
     """The partition of bus `bus`: `crc32(UTF-8 name) mod BUS_PARTITIONS` (stable across versions and languages)."""
     return zlib.crc32(bus.encode()) % BUS_PARTITIONS

@@ -29,7 +29,7 @@ from router.backlog import APPEND_SCRIPT, append_args, append_keys
 from router.delivery.bus_policy import PolicyCache
 from router.delivery.jobs import Job
 from router.delivery.retry import Failure
-from router.keys import Keys
+from router.keys import Keys, is_bus
 from router.namespace import parse_bus_arn
 from router.policies import access_denied_message
 
@@ -74,10 +74,9 @@ class BusTransport:
                 )
                 continue
             bus = self.keys.scoped(parsed.name, parsed.namespace)
-            # EventBridge Scheduler's jobs (owner `~scheduler~GROUP`) deliver with the schedule's IAM role, which
-            # bus policies do not govern: only a rule's delivery into another account's bus is authorized here.
-            source = "" if job.bus.startswith("~") else self.keys.unscoped(job.bus)[0].account_id
-            if source and source != parsed.account:
+            # Only a rule's delivery into another account's bus is authorized here: an owner that is not a bus
+            # (EventBridge Scheduler's) delivers with the schedule's IAM role, which bus policies do not govern.
+            if is_bus(job.bus) and (source := self.keys.unscoped(job.bus)[0].account_id) != parsed.account:
                 checks[index] = (bus, source)
             by_bus.setdefault(bus, []).append(index)
         if checks:

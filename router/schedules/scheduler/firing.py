@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from router.delivery.transports import service_of
-from router.keys import Keys
+from router.keys import OWNER_MARK, Keys
 from router.schedules.cron import Cron, wall_clock_instant
 from router.schedules.expressions import At, Rate, ScheduleExpression, parse_scheduler_expression
 from router.schedules.scheduler.store import SchedulerStore, group_key, group_owner
@@ -68,7 +68,7 @@ return 1
 
 def delivery_owner(group: str) -> str:
     """The delivery owner (a bus-shaped key space that no bus can have) whose lanes carry the group's jobs."""
-    return f"~scheduler~{group}"
+    return f"{OWNER_MARK}scheduler~{group}"
 
 
 def _ms(epoch_s: Any) -> int | None:

@@ -106,3 +106,21 @@ async def test_the_destination_policy_decides_each_delivery(redis_client: aiored
     assert gone is not None
     assert gone.code == "NO_PERMISSIONS"
     assert await redis_client.xlen(KEYS.ingest(central)) == 3
+
+
+async def test_a_schedulers_delivery_into_another_namespaces_bus_reads_no_policy(redis_client: aioredis.Redis) -> None:
+    """EventBridge Scheduler's jobs (a delivery owner that is not a bus, router.keys.is_bus) act with the schedule's
+    role: a non-home group's schedule reaches its own account's bus, which has no policy, and is not refused as a
+    home-account rule would be."""
+    from router.schedules.scheduler.firing import delivery_owner
+
+    await _bus(redis_client, OTHER, "default", None)
+    transport = BusTransport(redis_client, KEYS, Arns(HOME.region, HOME.account_id))
+    target = {"Id": "t", "Arn": OTHER.bus_arn("default")}
+    owner = delivery_owner(KEYS.scoped("ops", OTHER))
+    assert await transport.deliver([_job(1, target, bus=owner)]) == [None]
+    assert await redis_client.xlen(KEYS.ingest(KEYS.scoped("default", OTHER))) == 1
+    # The same delivery made by a home-account rule is refused: the bus's (absent) policy allows no other account.
+    [refused] = await transport.deliver([_job(2, target, bus="default")])
+    assert refused is not None
+    assert refused.code == "NO_PERMISSIONS"
