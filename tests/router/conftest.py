@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -52,13 +53,19 @@ class Api:
         return response.status_code, parsed["__type"], parsed["message"]
 
 
-@pytest.fixture
-async def api(redis_url: str) -> AsyncIterator[Api]:
-    app = create_app(make_settings(redis_url))
+@asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[Api]:
+    """`app` in process, its lifespan run (start-up and shutdown), called over ASGI as an SDK would."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
             yield Api(client, app)
+
+
+@pytest.fixture
+async def api(redis_url: str) -> AsyncIterator[Api]:
+    async with serving(create_app(make_settings(redis_url))) as api:
+        yield api
 
 
 class ServerThread:

@@ -11,13 +11,12 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import orjson
 import redis.asyncio as aioredis
 
 from router.app import create_app
 from tests.conftest import all_keys
-from tests.router.conftest import Api, ServerThread, make_settings
+from tests.router.conftest import Api, ServerThread, make_settings, serving
 
 ARN = "arn:aws:events:us-east-1:123456789012"
 PATTERN = '{"source": ["orders"]}'
@@ -38,10 +37,8 @@ EVENT: dict[str, Any] = {
 @contextlib.asynccontextmanager
 async def control_api(redis_url: str, **settings: Any) -> AsyncIterator[Api]:
     app = create_app(make_settings(redis_url, **settings), ingest=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
-            yield Api(client, app)
+    async with serving(app) as api:
+        yield api
 
 
 @contextlib.contextmanager

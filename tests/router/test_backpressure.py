@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -19,7 +18,7 @@ from router.backlog import APPEND_SCRIPT, append_args, append_keys
 from router.keys import INGEST_GROUP, Keys
 from router.settings import Settings
 from tests.router._serve import parse_metrics
-from tests.router.conftest import Api
+from tests.router.conftest import Api, serving
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +36,8 @@ async def api(redis_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     """The app with no ingest worker: nothing is processed, so the backlog only grows."""
     settings = Settings(redis_url=redis_url, data_dir=tmp_path, ingest_backlog_limit_events=LIMIT)
     app = create_app(settings, ingest=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
-            yield Api(client, app)
+    async with serving(app) as api:
+        yield api
 
 
 async def test_entries_beyond_the_backlog_bound_are_throttled_in_order(api: Api, redis_client: aioredis.Redis) -> None:

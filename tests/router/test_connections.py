@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -20,7 +19,7 @@ from router.connections.auth import ConnectionAuth, ConnectionUnauthorized
 from router.connections.secrets import SecretBox
 from router.settings import Settings
 from tests.conftest import all_keys
-from tests.router.conftest import Api, ServerThread, boto3_client
+from tests.router.conftest import Api, ServerThread, boto3_client, serving
 from tests.router.token_server import TokenServer
 
 pytestmark = pytest.mark.integration
@@ -36,10 +35,8 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
-            yield Api(client, app)
+    async with serving(app) as api:
+        yield api
 
 
 def basic(name: str = "basic-conn") -> dict[str, Any]:

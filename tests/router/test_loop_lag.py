@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -26,7 +25,7 @@ from router.ingest import IngestWorker, WorkerOptions
 from router.keys import Keys
 from router.matchers import HEAP, MatcherCache
 from router.settings import Settings
-from tests.router.conftest import Api
+from tests.router.conftest import Api, serving
 from tests.router.wrapped_machine import WrappedMachine
 from tests.waiting import eventually
 
@@ -144,10 +143,8 @@ async def test_an_event_being_matched_for_long_is_not_taken_over(redis_client: a
 @pytest.fixture
 async def api(redis_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     app = create_app(Settings(redis_url=redis_url, data_dir=tmp_path, rules_refresh_interval_s=0.05))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
-            yield Api(client, app)
+    async with serving(app) as api:
+        yield api
 
 
 async def test_a_900_kb_put_events_is_accepted_matched_and_delivered_without_holding_the_loop(

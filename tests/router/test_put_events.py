@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -16,7 +15,7 @@ import redis.asyncio as aioredis
 from router.app import create_app
 from router.keys import Keys
 from tests.conftest import all_keys
-from tests.router.conftest import Api, make_settings
+from tests.router.conftest import Api, make_settings, serving
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +28,8 @@ async def api(redis_url: str) -> AsyncIterator[Api]:
     stored. (With a worker, a recovery round that trims the processed entries can empty the stream between the
     answer and the read.)"""
     app = create_app(make_settings(redis_url), ingest=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
-            yield Api(client, app)
+    async with serving(app) as api:
+        yield api
 
 
 def entry(**overrides: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from router.api.connections import store
 from router.app import create_app
 from router.connections.auth import TOKEN_RESPONSE_MAX_BYTES, ConnectionAuth, ConnectionUnauthorized
 from router.settings import Settings
-from tests.router.conftest import Api
+from tests.router.conftest import Api, serving
 from tests.router.hostile_server import HostileServer
 
 ARN = "arn:aws:events:us-east-1:123456789012:connection/oauth/00000000-0000-0000-0000-000000000000"
@@ -98,10 +98,8 @@ async def test_concurrent_callers_share_one_failed_fetch_then_retry() -> None:
 @pytest.fixture
 async def api(redis_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     app = create_app(Settings(redis_url=redis_url, data_dir=tmp_path))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
-            yield Api(client, app)
+    async with serving(app) as api:
+        yield api
 
 
 async def _oauth_connection(api: Api, endpoint: str) -> str:

@@ -18,7 +18,7 @@ from router.delivery.bus_target import MAX_BUS_HOPS
 from router.settings import Settings
 from router.state import AppState
 from tests.conftest import sync_client
-from tests.router.conftest import Api, ServerThread
+from tests.router.conftest import Api, ServerThread, serving
 from tests.router.delivery.conftest import KEYS, queue_arn
 from tests.waiting import eventually_sync
 
@@ -32,10 +32,8 @@ async def wire(redis_url: str) -> AsyncIterator[Api]:
     """The app with no ingest worker: what PutEvents appended stays in the stream for the test to read (a worker's
     maintenance round may trim an entry it has acknowledged, which a loaded machine made happen mid-test)."""
     app = create_app(Settings(redis_url=redis_url), ingest=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://switchboard.test") as client:
-            yield Api(client, app)
+    async with serving(app) as api:
+        yield api
 
 
 async def test_put_events_counts_the_hop_of_a_request_that_carries_one(wire: Api, redis_client: Any) -> None:
