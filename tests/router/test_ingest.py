@@ -158,8 +158,10 @@ async def test_disabled_schedule_only_and_broken_rules_never_match_and_do_not_br
         await live.stop()
 
 
-async def test_a_new_bus_is_picked_up_within_a_second(redis_client: aioredis.Redis) -> None:
-    live = worker(redis_client)
+async def test_a_new_bus_is_picked_up_by_a_later_discovery_round(redis_client: aioredis.Redis) -> None:
+    # Discovery every 0.2 s; the bound leaves room for a loaded machine (1.5 s against the default 0.5 s interval
+    # failed once on the cluster fixture in a full run), and a worker that never discovers the bus still fails it.
+    live = worker(redis_client, discovery_interval_s=0.2)
     await live.start()
     try:
         await setup_bus(redis_client, {"r": {"EventPattern": PATTERN}})
@@ -168,7 +170,7 @@ async def test_a_new_bus_is_picked_up_within_a_second(redis_client: aioredis.Red
         async def counted() -> bool:
             return (await counters(redis_client)).get("TriggeredRules:r") == 1
 
-        await eventually(counted, timeout_s=1.5)
+        await eventually(counted, timeout_s=3.0)
     finally:
         await live.stop()
 
