@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint typecheck unit integration redis-server chromium venv bench clean clean-clone-test
+.PHONY: run test check lint typecheck unit integration soak redis-server chromium venv bench clean clean-clone-test
 
 venv: $(STAMP)
 
@@ -55,6 +55,10 @@ unit: $(STAMP)
 
 integration: $(STAMP) redis-server chromium
 	$(BIN)/pytest -q -m integration
+
+# The soak tier: load tests at full size (minutes each), deselected from every other run (tests/conftest.py).
+soak: $(STAMP) redis-server
+	$(BIN)/pytest -q -m soak
 
 check: lint typecheck
 

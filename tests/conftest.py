@@ -11,6 +11,7 @@ cluster is started lazily, the first time a `[cluster]` test needs it. Each test
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,21 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         if any(line.rstrip() == INTEGRATION_MODULE_MARK for line in module):
             return True
     return None
+
+
+SOAK_MARK = "soak"
+"""Load and soak tests (minutes each): run only when the `-m` expression names `soak` (`make soak`)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect `soak` tests unless the `-m` expression names the mark: `-m integration` (CI's integration tier)
+    and `-m "not integration"` both leave them out, `-m soak` runs them (README, "The soak tier")."""
+    if re.search(rf"\b{SOAK_MARK}\b", str(config.getoption("markexpr", ""))):
+        return
+    kept = [item for item in items if item.get_closest_marker(SOAK_MARK) is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker(SOAK_MARK)])
+        items[:] = kept
 
 
 def free_port() -> int:
