@@ -23,7 +23,10 @@ the partitions), so a process holds one blocking connection per partition whatev
    distinct list of counter fields travels once per batch); an entry that was claimed away in the meantime changes
    nothing. So a crash before the commit means the entry is processed again, never lost, and counting is exactly
    once even if a slow consumer's entries were claimed by another process. Every key a staged command writes is
-   declared to the script (KEYS), and all of them are in the bus's slot.
+   declared to the script (KEYS), and all of them are in the bus's slot. The batch's `ZADD key score member` and
+   `HINCRBY key field n` commands (an archive's, archive/) travel merged, one per key (and field, summed), and are
+   applied only when the consumer still owns every entry of the batch; when it does not, the script changes
+   nothing and the batch is settled again with each entry's own commands.
 5. Recovery and trimming, every `claim_interval_s`, in one script per partition (the scripts of all partitions in
    one pipelined round trip): `XAUTOCLAIM` takes over entries idle for `claim_min_idle_ms` (their consumer died,
    e.g. kill -9; they are then processed here), and each stream this process has processed since the last round
@@ -106,7 +109,9 @@ class Effects:
     """Fields of the bus's counters hash to increment by one."""
     commands: list[tuple[str | bytes | int, ...]] = field(default_factory=list)
     """Further Redis commands `(name, key, args...)`, e.g. delivery jobs; the key is in the bus's hash slot (it is
-    declared to the settle script) and the command must be idempotent."""
+    declared to the settle script) and the command must be idempotent. `ZADD key score member` and `HINCRBY key
+    field n` (n an int) are merged across the batch (see the settle script): their order among the batch's other
+    commands is not kept, so no staged command may depend on it."""
     hops: int = 0
     """Input, not output: how many event-bus targets the event has passed through (ingest field `hops`, written by
     router.delivery.bus_target), so the delivery sink can carry the loop bound on."""
