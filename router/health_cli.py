@@ -6,7 +6,7 @@ set: `unhealthy` makes every endpoint whose `Primary.HealthCheck` is that check 
 region at once, `healthy` back to the primary; a health check never set is healthy. Without a status it prints
 the current one. `ID` is the health check's id or its ARN (`arn:aws:route53:::healthcheck/ID`). Each run prints
 one line per endpoint that uses the check and where its events go now. It uses the Redis `switchboard queue` uses
-(`REDIS_URL`, or the embedded one of a `switchboard serve` in this directory).
+(`REDIS_URL`, or the embedded one of a `switchboard serve` in this directory; router.cli_redis).
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ import sys
 from typing import Any, TextIO
 
 import orjson
-import redis
 
-from router.keys import Keys
-from router.queue_cli import connect
-from router.settings import Settings, redact_url
-from router.startup import ExitCode, StartupError
+from router.cli_redis import cli_redis
+from router.startup import ExitCode
 from router.store.endpoints import HEALTHY, UNHEALTHY, health_check_id
 
 __all__ = ["add_commands", "run"]
@@ -59,20 +56,14 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
-    settings = Settings.from_env()
-    keys = Keys(settings.key_prefix)
-    client, url = connect(settings)
-    try:
+    with cli_redis() as session:
+        client, keys = session.client, session.keys
         if args.status is not None:
             client.hset(keys.health_checks, args.id, HEALTHY if args.status == "healthy" else UNHEALTHY)
         raw: Any = client.hget(keys.health_checks, args.id)
         status = raw.decode() if raw is not None else HEALTHY
         print(f"health check {args.id}: {status}", file=out, flush=True)
         records: Any = client.hgetall(keys.endpoints)
-    except redis.RedisError as err:
-        raise StartupError(ExitCode.REDIS, [f"cannot reach the Redis at {redact_url(url)}: {err}"]) from err
-    finally:
-        client.close()
     using = [orjson.loads(records[name]) for name in sorted(records)]
     using = [record for record in using if record.get("HealthCheckId") == args.id]
     for record in using:

@@ -8,7 +8,8 @@ and `event` (parsed when it is JSON). `redrive` appends them (all, the oldest `-
 to the bus's ingest stream, where they are routed like new events (same envelope and event id, so deliveries keep
 their delivery ids), and deletes them from the parked stream, each in one script in the bus's slot. Once the cause
 is fixed (a rule fixed or removed), `redrive` is how parked events reach their targets. Both use the Redis
-`switchboard queue` uses (`REDIS_URL`, or the embedded one of a `switchboard serve` in this directory). BUS is a bus
+`switchboard queue` uses (`REDIS_URL`, or the embedded one of a `switchboard serve` in this directory;
+router.cli_redis). BUS is a bus
 of the home namespace, or of the account and region `--account`/`--region` name (router.namespace_options).
 """
 
@@ -19,13 +20,11 @@ import sys
 from typing import Any, TextIO
 
 import orjson
-import redis
 
+from router.cli_redis import cli_redis
 from router.ingest import REDRIVE_SCRIPT
 from router.keys import Keys
-from router.namespace_options import chosen, home, namespace_options
-from router.queue_cli import connect
-from router.settings import Settings, redact_url
+from router.namespace_options import chosen, namespace_options
 from router.startup import ExitCode, StartupError
 
 __all__ = ["add_commands", "run"]
@@ -56,18 +55,12 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
-    settings = Settings.from_env()
-    keys = Keys(settings.key_prefix, home(settings))
-    bus = keys.scoped(args.bus, chosen(args, settings))  # the bus's key-layout name (router.keys)
-    client, url = connect(settings)
-    try:
+    with cli_redis() as session:
+        keys = session.keys  # bound to the home namespace: `scoped` gives another's names their prefix
+        bus = keys.scoped(args.bus, chosen(args, session.settings))  # the bus's key-layout name (router.keys)
         if args.ingest_command == "parked":
-            return _list(client, keys, bus, args.count, out)
-        return _redrive(client, keys, bus, args.id, args.count, out=out)
-    except redis.RedisError as err:
-        raise StartupError(ExitCode.REDIS, [f"cannot reach the Redis at {redact_url(url)}: {err}"]) from err
-    finally:
-        client.close()
+            return _list(session.client, keys, bus, args.count, out)
+        return _redrive(session.client, keys, bus, args.id, args.count, out=out)
 
 
 def _list(client: Any, keys: Keys, bus: str, count: int, out: TextIO) -> int:

@@ -482,3 +482,22 @@ async def test_an_owned_member_that_names_no_namespace_is_left_alone(api: Api, r
         "(NAME, or ACCOUNT@REGION@NAME)",
     )
     assert {"bus:12@us-west-1@orders", "rule:~scheduler~g:r"} <= await owned(redis_client)
+
+
+async def test_the_check_before_any_write_looks_in_each_files_namespace(api: Api, redis_client: aioredis.Redis) -> None:
+    """The west rule's targets made over the API count toward its 5; the home's same-named rule's do not."""
+    queues = [{"Id": f"api-{i}", "Arn": f"arn:aws:sqs:us-west-1:111122223333:q{i}"} for i in range(4)]
+    await ok_in(api, WEST_NS, "PutRule", {"Name": "audit", "EventPattern": '{"source": ["a"]}'})
+    await ok_in(api, WEST_NS, "PutTargets", {"Rule": "audit", "Targets": queues})
+    two = "    targets:\n      - {Id: a, Arn: 'arn:aws:sqs:us-east-1:123456789012:a'}\n"
+    two += "      - {Id: b, Arn: 'arn:aws:sqs:us-east-1:123456789012:b'}\n"
+    assert (await apply(load_text("home.yaml", BASE + two), dispatcher(api))).created  # home: 2 targets, fine
+    before = await snapshot(redis_client)
+    with pytest.raises(ConfigApplyError) as info:
+        await apply(load_text("west.yaml", WEST + BASE + two), dispatcher(api))
+    assert info.value.lines() == [
+        "west.yaml: rules[1].targets: the rule would have 6 targets: 2 declared here and 4 created over the API "
+        "(api-0, api-1, api-2, api-3), which config keeps; a rule can have at most 5",
+        "nothing was applied: fix the problems above and start again",
+    ]
+    assert await snapshot(redis_client) == before
