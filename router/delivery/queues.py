@@ -58,9 +58,12 @@ _HEX_TO_TEXT = tuple((p, p + (p >= 8) + (p >= 12) + (p >= 16) + (p >= 20)) for p
 
 
 def queue_name(arn: str) -> str | None:
-    """The queue an SQS ARN names; None when the text is no SQS queue ARN."""
+    """The queue an SQS ARN names; None when the text is no SQS queue ARN (also when the name has `{`, `}` or `@`,
+    which no SQS queue name has: a hash tag's braces, and the key layout's namespace separator, router.keys)."""
     parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5] or "{" in parts[5] or "}" in parts[5]:
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:
+        return None
+    if "{" in parts[5] or "}" in parts[5] or "@" in parts[5]:
         return None
     return parts[5]
 

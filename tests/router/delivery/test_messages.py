@@ -77,6 +77,7 @@ def test_arn_parsing() -> None:
     assert queue_name("arn:aws:sqs:eu-west-1:111122223333:orders") == "orders"
     assert queue_name("arn:aws:sns:eu-west-1:111122223333:orders") is None
     assert queue_name("arn:aws:sqs:eu-west-1:1:{evil}") is None
+    assert queue_name("arn:aws:sqs:eu-west-1:1:111122223333@us-west-1@orders") is None  # no other namespace's queue
     assert function_name("arn:aws:lambda:us-east-1:1:function:process") == "process"
     assert function_name("arn:aws:lambda:us-east-1:1:function:process:live") == "process"
     assert function_name("arn:aws:lambda:us-east-1:1:layer:x") is None
