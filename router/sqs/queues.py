@@ -183,7 +183,9 @@ class QueueStore:
         high = f"[{start}\xff" if start else "+"
         found: list[str] = []
         while len(found) <= limit:
-            batch = limit + 1 - len(found) if namespace != self.keys.home else _LIST_BATCH
+            batch = limit + 1 - len(found)
+            if namespace == self.keys.home:  # some of what is read may be other namespaces': read ahead
+                batch = max(batch, _LIST_BATCH)
             raw = [_text(n) for n in await self.redis.zrangebylex(self.keys.queues, low, high, start=0, num=batch)]
             found += [n for n in raw if self.keys.in_namespace(n, namespace) is not None and n.startswith(start)]
             if len(raw) < batch:

@@ -14,6 +14,7 @@ import pytest
 
 from router.keys import Keys
 from router.namespace import Namespace
+from router.sqs import queues as queue_store
 from router.sqs.messages import MessageStore, Outgoing
 from router.sqs.queues import QueueStore
 from router.sqs.waiters import Waiters
@@ -128,6 +129,17 @@ async def test_queues_of_two_namespaces_on_single_and_cluster(redis_client: Any)
     assert [m.fields[b"body"] for m in home] == [b"east"]
 
     assert (await queues.names(HOME, "", None, 100))[0] == ["dead", "orders"]
+    # home names sort on both sides of the other namespaces' (`1111...@`): paging reads past those, batch by batch
+    await queues.create(HOME, "0-first", {}, {})
+    await queues.create(HOME, "2-after", {}, {})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(queue_store, "_LIST_BATCH", 1)
+        assert await queues.names(HOME, "", None, 1) == (["0-first"], "0-first")
+        assert await queues.names(HOME, "", "0-first", 1) == (["2-after"], "2-after")
+        assert await queues.names(HOME, "", "2-after", 5) == (["dead", "orders"], None)
+        assert await queues.names(WEST, "", "dead", 1) == ([west_orders], "orders")
+    for queue in ("0-first", "2-after"):
+        await queues.delete(queue)
     assert (await queues.names(WEST, "", None, 100))[0] == [west_dead, west_orders, west_other]
     assert await queues.names(WEST, "o", None, 1) == ([west_orders], "orders")
     assert await queues.names(WEST, "o", "orders", 1) == ([west_other], None)
