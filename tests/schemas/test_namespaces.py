@@ -7,6 +7,7 @@ version on that bus; the keys left behind (schemas.keys: bare names at home, `AC
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
@@ -157,7 +158,7 @@ def test_a_discoverer_writes_into_its_buses_namespace(schemas_server: ServerThre
             return [json.loads(fields[b"body"]) for _, fields in entries]
 
         for account, region in (NAMESPACES[0], NAMESPACES[2]):
-            [event] = eventually_sync(lambda a=account, r=region: announced(a, r), what=f"{account} {region} version")
+            [event] = eventually_sync(partial(announced, account, region), what=f"{account} {region} version")
             assert (event["detail-type"], event["account"], event["region"]) == (
                 "Schema Version Created",
                 account,
