@@ -27,6 +27,7 @@ from pathlib import Path
 
 from router.extensions import CliCommand
 from router.faults import QuietFaults
+from router.namespace_options import namespace_options
 from router.settings import Settings, SettingsError, unused_variables
 from router.startup import ExitCode, StartupError
 
@@ -136,13 +137,16 @@ def _parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
         ),
     )
     queue_commands = queue.add_subparsers(dest="queue_command", required=True, metavar="COMMAND", help="how to look")
+    namespace = namespace_options()
     read = queue_commands.add_parser(
-        "read", parents=[common], help="print the queue's oldest messages, one JSON object per line"
+        "read", parents=[common, namespace], help="print the queue's oldest messages, one JSON object per line"
     )
     read.add_argument("name", metavar="NAME", help="the queue: the last part of its arn:aws:sqs:REGION:ACCOUNT:NAME")
     read.add_argument("--count", type=_count, default=100, help="print at most this many messages (default 100)")
     read.add_argument("--after", default=None, metavar="ID", help="start after this message id (the `id` printed)")
-    tail = queue_commands.add_parser("tail", parents=[common], help="print new messages as they arrive (Ctrl-C stops)")
+    tail = queue_commands.add_parser(
+        "tail", parents=[common, namespace], help="print new messages as they arrive (Ctrl-C stops)"
+    )
     tail.add_argument("name", metavar="NAME", help="the queue: the last part of its arn:aws:sqs:REGION:ACCOUNT:NAME")
     tail.add_argument("--from-start", action="store_true", help="first print the messages already there")
 
@@ -190,9 +194,7 @@ def _run(args: argparse.Namespace, extra: dict[str, CliCommand]) -> int:
     if args.command == "queue":
         from router import queue_cli
 
-        if args.queue_command == "read":
-            return queue_cli.read_command(args.name, args.count, args.after)
-        return queue_cli.tail_command(args.name, args.from_start)
+        return queue_cli.run(args)
     if args.command == "ingest":
         from router import ingest_cli
 

@@ -61,7 +61,8 @@ take only the caller's namespace's fields. Workers read the registry, so they se
 | `sb:{apidest:D}:rate:S` | string (int) | calls to API destination D in epoch second S (rate limit; expires) |
 
 Queues are unchanged by the partitioning: each queue stream has its own tag `{queue:Q}` (so queues spread over a
-cluster independently of buses), one entry per message with the fields router.delivery.queues documents.
+cluster independently of buses), one entry per message with the fields router.delivery.queues documents. Queues are
+namespaced like buses: Q is the queue's key-layout name (`scoped`: NAME at home, `ACCOUNT@REGION@NAME` elsewhere).
 
 Timers (router.timers) are a separate block: every timer belongs to an *owner*, and an owner's keys share one slot
 (`Keys.owner_tag`), so a timer, its claim and the effects of firing it share one slot. Owners: `bus:B` (the
@@ -99,7 +100,7 @@ queue list is account-wide:
 
 | key | type | what |
 |---|---|---|
-| `sb:{meta}:queues` | sorted set | every queue name, score 0 (ListQueues pages it with ZRANGEBYLEX) |
+| `sb:{meta}:queues` | sorted set | every queue's key-layout name, score 0 (ListQueues pages it with ZRANGEBYLEX) |
 | `sb:{queue:Q}:attributes` | hash | SQS attribute name -> value as SQS writes it (`VisibilityTimeout` = `30`, ...) |
 | `sb:{queue:Q}:tags` | hash | queue tag key -> value |
 | `sb:{queue:Q}:sqs` | hash | `cursor`: the last stream entry id SQS has read; `purged_ms`: the last PurgeQueue |

@@ -12,10 +12,15 @@ serve` running in this directory (found through `.switchboard/redis/redis.url`),
 detected and read with redis-py's cluster client, so a queue on any node is found. A queue exists once something was
 delivered to it: `read` of a queue that does not exist says so, lists a few that do, and exits 9 (NOT_FOUND);
 `tail` says so and waits for its first message.
+
+Queues live in an (account, region) namespace like every resource (router.namespace, docs/queues.md): both commands
+read the home namespace's queue NAME unless given `--account ID` and `--region NAME` (router.namespace_options), as
+`arn:aws:sqs:REGION:ACCOUNT:NAME` names it; the queues listed when one is missing are that namespace's.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any, TextIO
 
@@ -24,11 +29,13 @@ import redis
 
 from router.embedded_redis import URL_FILE, running_url
 from router.keys import Keys
+from router.namespace import Namespace
+from router.namespace_options import chosen, home
 from router.redis_client import is_cluster, split_cluster_flag
 from router.settings import Settings, redact_url
 from router.startup import ExitCode, StartupError
 
-__all__ = ["connect", "read_command", "tail_command"]
+__all__ = ["connect", "read_command", "run", "tail_command"]
 
 _LISTED_QUEUES = 10
 
@@ -78,32 +85,58 @@ def _redis_failed(name: str, url: str, err: redis.RedisError) -> StartupError:
     return StartupError(ExitCode.REDIS, [f"cannot read queue {name} from the Redis at {redact_url(url)}: {err}"])
 
 
-def _some_queues(client: redis.Redis | redis.RedisCluster, keys: Keys) -> list[str]:
-    pattern = keys.queue("*")
+def _some_queues(client: redis.Redis | redis.RedisCluster, keys: Keys, namespace: Namespace) -> list[str]:
+    """A few names of `namespace`'s queues that have a stream."""
+    pattern = keys.queue(keys.scoped("*", namespace))
     head, _, tail = pattern.partition("*")
     names: list[str] = []
     for raw in client.scan_iter(match=pattern, count=1000, _type="stream"):
         key = raw.decode() if isinstance(raw, bytes) else str(raw)
-        names.append(key[len(head) : len(key) - len(tail)])
+        # the home namespace's pattern matches every namespace's queues: only its own are listed
+        found = keys.in_namespace(keys.scoped(key[len(head) : len(key) - len(tail)], namespace), namespace)
+        if found is not None:
+            names.append(found)
         if len(names) >= _LISTED_QUEUES:
             break
     return sorted(names)
 
 
-def read_command(name: str, count: int, after: str | None, out: TextIO = sys.stdout) -> int:
+def _where(namespace: Namespace, keys: Keys) -> str:
+    return "" if namespace == keys.home else f" of account {namespace.account_id} in {namespace.region}"
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """`switchboard queue read|tail` with its parsed arguments."""
+    if args.queue_command == "read":
+        return read_command(args.name, args.count, args.after, out, namespace=_chosen(args))
+    return tail_command(args.name, args.from_start, out, namespace=_chosen(args))
+
+
+def _chosen(args: argparse.Namespace) -> Namespace:
+    return chosen(args, Settings.from_env())
+
+
+def read_command(
+    name: str, count: int, after: str | None, out: TextIO = sys.stdout, *, namespace: Namespace | None = None
+) -> int:
     settings = Settings.from_env()
-    keys = Keys(settings.key_prefix)
+    keys = Keys(settings.key_prefix, home(settings))
+    namespace = namespace or keys.home
+    key = keys.queue(keys.scoped(name, namespace))  # the queue's key-layout name (router.keys)
     client, url = connect(settings)
     start = f"({after}" if after else "-"
     try:
-        if not client.exists(keys.queue(name)):
-            known = _some_queues(client, keys)
+        if not client.exists(key):
+            known = _some_queues(client, keys, namespace)
             listed = f"queues there: {', '.join(known)}" if known else "no queue has received anything there yet"
             raise StartupError(
                 ExitCode.NOT_FOUND,
-                [f"queue {name} does not exist in that Redis: nothing was delivered to it yet ({listed})"],
+                [
+                    f"queue {name}{_where(namespace, keys)} does not exist in that Redis: nothing was delivered to "
+                    f"it yet ({listed})"
+                ],
             )
-        entries: Any = client.xrange(keys.queue(name), min=start, count=count)
+        entries: Any = client.xrange(key, min=start, count=count)
     except redis.RedisError as err:
         raise _redis_failed(name, url, err) from err
     finally:
@@ -113,13 +146,25 @@ def read_command(name: str, count: int, after: str | None, out: TextIO = sys.std
     return ExitCode.OK
 
 
-def tail_command(name: str, from_start: bool, out: TextIO = sys.stdout, block_ms: int = 1000) -> int:
+def tail_command(
+    name: str,
+    from_start: bool,
+    out: TextIO = sys.stdout,
+    block_ms: int = 1000,
+    *,
+    namespace: Namespace | None = None,
+) -> int:
     settings = Settings.from_env()
+    keys = Keys(settings.key_prefix, home(settings))
+    namespace = namespace or keys.home
     client, url = connect(settings)
-    key = Keys(settings.key_prefix).queue(name)
+    key = keys.queue(keys.scoped(name, namespace))  # the queue's key-layout name (router.keys)
     try:
         if not client.exists(key):
-            print(f"switchboard: queue {name} does not exist yet; waiting for its first message", file=sys.stderr)
+            print(
+                f"switchboard: queue {name}{_where(namespace, keys)} does not exist yet; waiting for its first message",
+                file=sys.stderr,
+            )
         # Resolve "from now" to an id once: re-sending `$` after a read that timed out would skip what was appended
         # between the two reads.
         newest: Any = [] if from_start else client.xrevrange(key, count=1)

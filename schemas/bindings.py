@@ -151,12 +151,16 @@ class BindingService:
     def field(language: str, version: str) -> str:
         return f"{language}:{version}"
 
-    async def put(self, registry: str, schema: str, version: Record, language: str) -> Record:
-        """The binding record after PutCodeBinding: the existing one, or a new in-progress one (generation started)."""
+    async def put(
+        self, registry: str, schema: str, version: Record, language: str, store: RegistryStore | None = None
+    ) -> Record:
+        """The binding record after PutCodeBinding: the existing one, or a new in-progress one (generation started).
+        `store` is the registry's namespace's (schemas.services `store`; the home namespace's when None)."""
+        store = store or self.store
         number: str = version["SchemaVersion"]
         field = self.field(language, number)
         for _ in range(5):
-            current, _source = await self.store.get_binding(registry, schema, field)
+            current, _source = await store.get_binding(registry, schema, field)
             if current is not None and shown_status(current) != FAILED:
                 return current
             at_s = now_s()
@@ -166,27 +170,31 @@ class BindingService:
                 "LastModified": at_s,
                 "SchemaVersion": number,
             }
-            if await self.store.put_binding(registry, schema, number, field, record, expected=current):
-                task = asyncio.create_task(self._generate(registry, schema, version, field, record))
+            if await store.put_binding(registry, schema, number, field, record, expected=current):
+                task = asyncio.create_task(
+                    self._generate(store, registry, schema, version, field=field, started=record)
+                )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 return record
         raise BadRequestException("The code binding is being changed concurrently; try again.")
 
-    async def _generate(self, registry: str, schema: str, version: Record, field: str, started: Record) -> None:
+    async def _generate(
+        self, store: RegistryStore, registry: str, schema: str, version: Record, *, field: str, started: Record
+    ) -> None:
         number: str = version["SchemaVersion"]
         try:
             async with self._lock:
                 source = await asyncio.to_thread(python_bindings, schema, version["Type"], version["Content"])
             done: Record = {**started, "Status": COMPLETE, "LastModified": now_s()}
-            await self.store.put_binding(registry, schema, number, field, done, source=source, expected=started)
+            await store.put_binding(registry, schema, number, field, done, source=source, expected=started)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # a schema the generator cannot handle: a failed binding, never a crash
             log.warning("code binding %s of %s/%s failed: %s", field, registry, schema, err)
             failed: Record = {**started, "Status": FAILED, "LastModified": now_s(), "Error": str(err)[:500]}
             try:
-                await self.store.put_binding(registry, schema, number, field, failed, expected=started)
+                await store.put_binding(registry, schema, number, field, failed, expected=started)
             except Exception:
                 log.exception("could not record the failed code binding %s of %s/%s", field, registry, schema)
 
@@ -206,6 +214,6 @@ def binding_service(state: AppState) -> BindingService:
 
     found: Any = state.extras.get("schemas.bindings")
     if found is None:
-        found = state.extras["schemas.bindings"] = BindingService(store(state))
+        found = state.extras["schemas.bindings"] = BindingService(store(state, state.home))
     service: BindingService = found
     return service

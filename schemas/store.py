@@ -5,6 +5,11 @@ compute the new one in Python, and let the script write it (and any version reco
 what was read, so concurrent writers never lose an update and a schema and its versions always change together.
 Records are plain JSON dicts; the API layer picks the fields a response shows.
 
+Registries live in an (account, region) namespace (router.namespace), as on AWS: a store is bound to one (`within`,
+the request's: `schemas.services.store`), takes registry names of that namespace, and keys each registry by its
+key-layout name (`schemas.keys.registry_key`); its ARNs carry the namespace's account and region. Every namespace
+has its own built-in registries.
+
 The built-in registries `discovered-schemas` and `aws.events` always exist: until something is written to one
 (a discovered schema, a tag) it is not stored at all, so starting the router writes no key; the first write
 materializes it (`_materialize`). Users cannot create, update or delete them (the API layer enforces it, as AWS
@@ -20,6 +25,8 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from router.keys import Keys
+from router.namespace import Namespace, rebound
 from schemas.arns import SchemaArns
 from schemas.errors import (
     ConflictException,
@@ -27,7 +34,7 @@ from schemas.errors import (
     PreconditionFailedException,
     ServiceUnavailableException,
 )
-from schemas.keys import SchemaKeys
+from schemas.keys import SchemaKeys, registry_key, split_registry
 from schemas.scripts import (
     CAS_ATTEMPTS,
     DROP_REGISTRY,
@@ -84,16 +91,39 @@ def _load(raw: bytes | str) -> Record:
 
 
 class RegistryStore:
-    def __init__(self, redis: aioredis.Redis, keys: SchemaKeys, arns: SchemaArns) -> None:
+    """The registries of one namespace (`namespace`, the home one unless bound with `within`). Methods take registry
+    names of that namespace; `keys` builds keys from key-layout names (`key`)."""
+
+    def __init__(self, redis: aioredis.Redis, keys: SchemaKeys, router_keys: Keys, namespace: Namespace | None = None):
         self._redis = redis
         self.keys = keys
-        self.arns = arns
+        self.router_keys = router_keys
+        """The router's key layout: its home namespace, and the key-layout names of discoverers (`Keys.scoped`)."""
+        self.namespace = namespace or router_keys.home
         self.hash_cas = redis.register_script(HASH_CAS)
         """The HASH_CAS script (also used for discoverers, schemas.discovery.discoverers)."""
         self._schema_cas = redis.register_script(SCHEMA_CAS)
         self._drop_registry = redis.register_script(DROP_REGISTRY)
         self._put_policy = redis.register_script(PUT_POLICY)
         self._put_binding = redis.register_script(PUT_BINDING)
+
+    def within(self, namespace: Namespace) -> RegistryStore:
+        """The same store for the registries of another namespace (sharing its scripts)."""
+        return rebound(self, namespace)
+
+    @property
+    def arns(self) -> SchemaArns:
+        """The Schemas ARNs of this namespace."""
+        return SchemaArns(self.namespace.region, self.namespace.account_id)
+
+    def key(self, registry: str) -> str:
+        """The key-layout name of this namespace's registry `registry`."""
+        return registry_key(registry, self.namespace, self.router_keys.home)
+
+    @property
+    def account_policy(self) -> str:
+        """The key of this namespace's account-level policy."""
+        return self.keys.namespace_policy(self.namespace, self.router_keys.home)
 
     # -- registries ------------------------------------------------------------------------------------------
     def _builtin(self, name: str) -> Record:
@@ -110,12 +140,12 @@ class RegistryStore:
         if name not in BUILTIN_REGISTRIES:
             return
         with redis_errors("create registry"):
-            await self._redis.set(self.keys.registry_exists(name), b"1")
-            await self._redis.hsetnx(self.keys.registries, name, orjson.dumps(self._builtin(name)))
+            await self._redis.set(self.keys.registry_exists(self.key(name)), b"1")
+            await self._redis.hsetnx(self.keys.registries, self.key(name), orjson.dumps(self._builtin(name)))
 
     async def get_registry(self, name: str) -> Record | None:
         with redis_errors("read registry"):
-            raw = await self._redis.hget(self.keys.registries, name)
+            raw = await self._redis.hget(self.keys.registries, self.key(name))
         if raw is None:
             return self._builtin(name) if name in BUILTIN_REGISTRIES else None
         return _load(raw)
@@ -123,7 +153,9 @@ class RegistryStore:
     async def all_registries(self) -> list[Record]:
         with redis_errors("list registries"):
             raw = await self._redis.hgetall(self.keys.registries)
-        found = {_text(name): _load(value) for name, value in raw.items()}
+        home = self.router_keys.home
+        mine = ((split_registry(_text(key), home), value) for key, value in raw.items())
+        found = {name: _load(value) for (owner, name), value in mine if owner == self.namespace}
         for name in BUILTIN_REGISTRIES:
             found.setdefault(name, self._builtin(name))
         return [found[name] for name in sorted(found)]
@@ -136,9 +168,10 @@ class RegistryStore:
             "Tags": tags,
             "CreatedAt": now_s(),
         }
+        key = self.key(name)
         with redis_errors("create registry"):
-            await self._redis.set(self.keys.registry_exists(name), b"1")
-            outcome = status(await self.hash_cas(keys=[self.keys.registries], args=[name, b"", orjson.dumps(record)]))
+            await self._redis.set(self.keys.registry_exists(key), b"1")
+            outcome = status(await self.hash_cas(keys=[self.keys.registries], args=[key, b"", orjson.dumps(record)]))
         if outcome != "OK":
             raise ConflictException(f"Registry with name {name} already exists.")
         return record
@@ -147,25 +180,25 @@ class RegistryStore:
         await self._materialize(name)
         for _ in range(CAS_ATTEMPTS):
             with redis_errors("update registry"):
-                raw = await self._redis.hget(self.keys.registries, name)
+                raw = await self._redis.hget(self.keys.registries, self.key(name))
                 if raw is None:
                     raise registry_not_found(name)
                 new = mutate(_load(raw))
-                args = [name, raw, orjson.dumps(new)]
+                args = [self.key(name), raw, orjson.dumps(new)]
                 if status(await self.hash_cas(keys=[self.keys.registries], args=args)) == "OK":
                     return new
         raise ServiceUnavailableException("The registry is being changed concurrently; try again.")
 
     async def delete_registry(self, name: str) -> None:
-        k = self.keys
+        k, key = self.keys, self.key(name)
         with redis_errors("delete registry"):
-            if not await self._redis.hdel(k.registries, name):
+            if not await self._redis.hdel(k.registries, key):
                 raise registry_not_found(name)
             for _ in range(CAS_ATTEMPTS):
-                names = sorted(_text(n) for n in await self._redis.hkeys(k.schemas(name)))
-                keys = [k.registry_exists(name), k.schemas(name), k.registry_policy(name)]
+                names = sorted(_text(n) for n in await self._redis.hkeys(k.schemas(key)))
+                keys = [k.registry_exists(key), k.schemas(key), k.registry_policy(key)]
                 for schema in names:
-                    keys += k.schema_keys(name, schema)
+                    keys += k.schema_keys(key, schema)
                 if status(await self._drop_registry(keys=keys, args=names)) == "OK":
                     return
         raise ServiceUnavailableException("The registry is being changed concurrently; try again.")
@@ -173,33 +206,33 @@ class RegistryStore:
     # -- schemas ---------------------------------------------------------------------------------------------
     async def get_schema(self, registry: str, name: str) -> Record | None:
         with redis_errors("read schema"):
-            raw = await self._redis.hget(self.keys.schemas(registry), name)
+            raw = await self._redis.hget(self.keys.schemas(self.key(registry)), name)
         return _load(raw) if raw is not None else None
 
     async def all_schemas(self, registry: str) -> list[Record]:
         with redis_errors("list schemas"):
-            raw = await self._redis.hgetall(self.keys.schemas(registry))
+            raw = await self._redis.hgetall(self.keys.schemas(self.key(registry)))
         return [_load(value) for _, value in sorted(raw.items())]
 
     async def get_version(self, registry: str, name: str, version: str) -> Record | None:
         with redis_errors("read schema version"):
-            raw = await self._redis.hget(self.keys.versions(registry, name), version)
+            raw = await self._redis.hget(self.keys.versions(self.key(registry), name), version)
         return _load(raw) if raw is not None else None
 
     async def all_versions(self, registry: str, name: str) -> list[Record]:
         """Every version record of a schema, oldest first."""
         with redis_errors("list schema versions"):
-            raw = await self._redis.hgetall(self.keys.versions(registry, name))
+            raw = await self._redis.hgetall(self.keys.versions(self.key(registry), name))
         return [_load(value) for _, value in sorted(raw.items(), key=lambda item: int(item[0]))]
 
     async def change_schema(self, registry: str, name: str, mutate: SchemaMutation) -> Record | None:
         """Apply `mutate` atomically (check-and-set); returns the new record (None when deleted)."""
-        k = self.keys
-        keys = [k.registry_exists(registry), k.schemas(registry), *k.schema_keys(registry, name)]
+        k, key = self.keys, self.key(registry)
+        keys = [k.registry_exists(key), k.schemas(key), *k.schema_keys(key, name)]
         await self._materialize(registry)
         for _ in range(CAS_ATTEMPTS):
             with redis_errors("change schema"):
-                raw = await self._redis.hget(k.schemas(registry), name)
+                raw = await self._redis.hget(k.schemas(key), name)
                 new, versions = mutate(_load(raw) if raw is not None else None)
                 args: list[Any] = [name, raw or b"", orjson.dumps(new) if new is not None else b""]
                 for version, record in versions.items():
@@ -215,8 +248,8 @@ class RegistryStore:
     async def get_binding(self, registry: str, schema: str, field: str) -> tuple[Record | None, bytes | None]:
         """The binding record for `Language:version` and its source (None until generated)."""
         with redis_errors("read code binding"):
-            raw = await self._redis.hget(self.keys.bindings(registry, schema), field)
-            source = await self._redis.hget(self.keys.binding_sources(registry, schema), field)
+            raw = await self._redis.hget(self.keys.bindings(self.key(registry), schema), field)
+            source = await self._redis.hget(self.keys.binding_sources(self.key(registry), schema), field)
         return (_load(raw) if raw is not None else None), (_blob(source) if source is not None else None)
 
     async def put_binding(
@@ -232,8 +265,8 @@ class RegistryStore:
     ) -> bool:
         """Write a binding record (and its source) if the schema version still exists; with `expected` (a record,
         or None for absent) only if the current record is that one. Returns False when that check failed."""
-        k = self.keys
-        keys = [k.registry_exists(registry), k.schemas(registry), *k.schema_keys(registry, schema)]
+        k, key = self.keys, self.key(registry)
+        keys = [k.registry_exists(key), k.schemas(key), *k.schema_keys(key, schema)]
         if expected is True:
             condition: bytes = b""
         elif expected is None or expected is False:
@@ -254,8 +287,8 @@ class RegistryStore:
     # -- resource policies -----------------------------------------------------------------------------------
     def _policy_keys(self, registry: str | None) -> list[str]:
         if registry is None:
-            return [self.keys.account_policy, self.keys.account_policy]
-        return [self.keys.registry_policy(registry), self.keys.registry_exists(registry)]
+            return [self.account_policy, self.account_policy]
+        return [self.keys.registry_policy(self.key(registry)), self.keys.registry_exists(self.key(registry))]
 
     async def get_policy(self, registry: str | None) -> Record | None:
         with redis_errors("read policy"):

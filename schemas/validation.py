@@ -71,13 +71,14 @@ async def bus_check(state: AppState, bus: str) -> EntryCheck | None:
     if not target:
         return None
     registry, _, name = target.partition("/")
-    schema = await store(state).get_schema(registry, name) if registry and name else None
+    registries = store(state, namespace)  # the bus's namespace's registries
+    schema = await registries.get_schema(registry, name) if registry and name else None
     if schema is None:
         return _refuse(
             f"Parameter Detail is not valid. Reason: the bus validates against schema {target}, which does not exist."
         )
     wanted = tags.get(VERSION_TAG) or str(schema["LatestVersion"])
-    version = await store(state).get_version(registry, name, wanted)
+    version = await registries.get_version(registry, name, wanted)
     if version is None:
         return _refuse(
             f"Parameter Detail is not valid. Reason: the bus validates against version {wanted} of schema {target}, "

@@ -17,16 +17,18 @@ from __future__ import annotations
 from typing import Any
 
 from router.delivery.jobs import Job
-from router.delivery.queues import message_fields, queue_name
+from router.delivery.queues import message_fields, queue_of_arn
 from router.delivery.retry import Failure
+from router.keys import Keys
 
 __all__ = ["dlq_message", "dlq_queue"]
 
 
-def dlq_queue(target: dict[str, Any]) -> str | None:
-    """The queue name of the target's DeadLetterConfig; None without one (an unusable ARN also gives None)."""
+def dlq_queue(keys: Keys, target: dict[str, Any]) -> str | None:
+    """The queue of the target's DeadLetterConfig, its key-layout name in the namespace its ARN names
+    (router.delivery.queues `queue_of_arn`); None without one (an unusable ARN also gives None)."""
     arn = (target.get("DeadLetterConfig") or {}).get("Arn")
-    return queue_name(str(arn)) if arn else None
+    return queue_of_arn(keys, str(arn)) if arn else None
 
 
 def has_dlq(target: dict[str, Any]) -> bool:

@@ -238,7 +238,7 @@ class Lane:
         log.info("delivery %s given up (%s: %s)", job.delivery_id, failure.code, failure.message)
         if not has_dlq(job.target):
             return _Outcome(job, KIND_DROPPED, attempt)
-        queue = dlq_queue(job.target)
+        queue = dlq_queue(self.ctx.dlq.keys, job.target)  # in the namespace its ARN names
         if queue is None:
             return _Outcome(job, KIND_DLQ_FAILED, attempt)
         message = dlq_message(

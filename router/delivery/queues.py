@@ -1,9 +1,13 @@
-"""Queue targets: `arn:aws:sqs:REGION:ACCOUNT:NAME` delivers into the Redis stream `sb:{queue:NAME}:messages`.
+"""Queue targets: `arn:aws:sqs:REGION:ACCOUNT:NAME` delivers into the Redis stream `sb:{queue:Q}:messages`.
 
 Queues are Switchboard's stand-in for SQS: the usual dead-letter queue, and the usual input of a saga consumer.
-A queue exists as soon as something is delivered to it; it is named by NAME alone (region and account in the ARN are
-not checked, so ARNs copied from an AWS account work unchanged). Each message is one stream entry; a consumer in any
-language reads it with a consumer group (`XREADGROUP`, then `XACK`), see docs/queues.md. Fields:
+A queue exists as soon as something is delivered to it. Like every resource, it lives in an (account, region)
+namespace (router.namespace), the one its ARN names: Q is the queue's key-layout name (router.keys `Keys.scoped`),
+NAME itself in the home namespace and `ACCOUNT@REGION@NAME` in any other (`queue_of_arn`), so a target
+`arn:aws:sqs:us-west-1:111122223333:orders` delivers into that account's us-west-1 queue `orders`, the one its SQS
+API serves. An ARN whose region or account is no region name or 12-digit id (`arn:aws:sqs:local:1:q`) names the home
+namespace's queue, as before namespaces. Each message is one stream entry; a consumer in any language reads it with
+a consumer group (`XREADGROUP`, then `XACK`), see docs/queues.md. Fields:
 
 | field | what |
 |---|---|
@@ -37,16 +41,30 @@ from router import uuids
 from router.delivery.jobs import Job
 from router.delivery.retry import Failure
 from router.keys import Keys
+from router.namespace import Namespace, namespace_of_arn
 
-__all__ = ["QueueTransport", "message_fields", "queue_name"]
+__all__ = ["QueueTransport", "message_fields", "queue_name", "queue_of_arn"]
 
 
 def queue_name(arn: str) -> str | None:
-    """The queue an SQS ARN names; None when the text is no SQS queue ARN."""
+    """The queue an SQS ARN names; None when the text is no SQS queue ARN (also when the name has `{`, `}` or `@`,
+    which no SQS queue name has: a hash tag's braces, and the key layout's namespace separator, router.keys)."""
     parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5] or "{" in parts[5] or "}" in parts[5]:
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:
+        return None
+    if "{" in parts[5] or "}" in parts[5] or "@" in parts[5]:
         return None
     return parts[5]
+
+
+def queue_of_arn(keys: Keys, arn: str, default: Namespace | None = None) -> str | None:
+    """The key-layout name of the queue an SQS ARN names, in the ARN's account and region (router.keys `scoped`);
+    an ARN whose region or account is none (`arn:aws:sqs:local:1:q`) names `default`'s queue (the home namespace's
+    when None). None when the text is no SQS queue ARN."""
+    name = queue_name(arn)
+    if name is None:
+        return None
+    return keys.scoped(name, namespace_of_arn(arn) or default)
 
 
 def message_fields(
@@ -85,7 +103,7 @@ class QueueTransport:
         names: dict[str, int] = {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for index, job in enumerate(jobs):
-                name = queue_name(str(job.target["Arn"]))
+                name = queue_of_arn(self.keys, str(job.target["Arn"]))
                 if name is None:
                     results[index] = Failure("NO_RESOURCE", f"{job.target['Arn']} is not an SQS queue ARN.", False)
                     continue
@@ -105,7 +123,7 @@ class QueueTransport:
         return results
 
     async def send(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Append (queue name, fields) messages; raises on a Redis error (the caller reports it)."""
+        """Append (queue key-layout name, fields) messages; raises on a Redis error (the caller reports it)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for name, fields in messages:
                 pipe.xadd(self.keys.queue(name), fields)  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ from router.backlog import APPEND_SCRIPT, append_args, append_keys
 from router.delivery.bus_target import MAX_BUS_HOPS, cross_account
 from router.delivery.jobs import delivery_id, event_id_of
 from router.delivery.lanes import shape_input, shapes_input
-from router.delivery.queues import queue_name
+from router.delivery.queues import queue_of_arn
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
 from router.extensions import (
@@ -120,7 +120,7 @@ class _Target:
     queue_call: tuple[str, str] | None
     """Queue targets: (queue stream, MessageGroupId or ''), the key of their batch's `_QUEUE_APPEND` call."""
     queue: str | None = None
-    """Queue targets: the queue's name."""
+    """Queue targets: the queue's key-layout name (router.delivery.queues `queue_of_arn`)."""
     target_bus: str | None = None
     """Bus targets: the target bus's name."""
     internal: tuple[InternalTarget, str] | None = None
@@ -262,7 +262,7 @@ class DeliverySink(CountingSink):
             )
         service = service_of(arn) if self.inline else ""
         if service == "queue":
-            name = queue_name(arn)
+            name = queue_of_arn(self.keys, arn)  # its key-layout name, in the ARN's namespace (router.namespace)
             if name is not None:
                 inline_key = self.keys.queue(name)
                 group = (target.get("SqsParameters") or {}).get("MessageGroupId")

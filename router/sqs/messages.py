@@ -7,7 +7,8 @@ fields `attribute_types`, `dedup_id`, `delay_s` and `trace_header`; so a message
 it came in, and `switchboard queue read` shows both.
 
 Redrive: a receive that finds a message already received `maxReceiveCount` times hands it back instead of
-returning it (holding it invisible for 30 s); this module appends it to the dead-letter queue's stream (same
+returning it (holding it invisible for 30 s); this module appends it to the stream of the dead-letter queue (the
+one the RedrivePolicy's ARN names, in that ARN's account and region: router.sqs.queues `dead_letter_queue`; same
 message id, body, attributes and sent time, plus `dlq_source`, the source queue's ARN) and then removes it from the
 source (FORGET). A crash between the two leaves it in both for at most those 30 s, then it is moved again: at
 least once, never lost, as SQS itself is.
@@ -28,6 +29,7 @@ from router.keys import Keys
 from router.sqs import scripts
 from router.sqs.errors import PurgeQueueInProgress, QueueDoesNotExist
 from router.sqs.queue_attributes import QueueConfig
+from router.sqs.queues import dead_letter_queue
 from router.sqs.waiters import Waiters
 
 __all__ = ["Counts", "MessageStore", "Outgoing", "Received", "Sent"]
@@ -95,7 +97,7 @@ class MessageStore:
         self.keys = keys
         self.waiters = waiters
         self.source_arn = source_arn
-        """`name -> ARN` of a queue (for the `dlq_source` of redriven messages)."""
+        """`key-layout name -> ARN` of a queue (for the `dlq_source` of redriven messages)."""
         self._send = redis.register_script(scripts.SEND)
         self._receive = redis.register_script(scripts.RECEIVE)
         self._receive_fifo = redis.register_script(scripts.RECEIVE_FIFO)
@@ -105,8 +107,9 @@ class MessageStore:
         self._purge = redis.register_script(scripts.PURGE)
         self._counts = redis.register_script(scripts.COUNTS)
 
-    def _keys(self, name: str) -> list[str]:
-        return self.keys.queue_sqs_keys(name)
+    def _keys(self, queue: str) -> list[str]:
+        """Every key of the queue whose key-layout name is `queue` (a `QueueConfig.name`)."""
+        return self.keys.queue_sqs_keys(queue)
 
     async def send(self, config: QueueConfig, messages: Sequence[Outgoing]) -> list[Sent]:
         now_ms = int(time.time() * 1000)
@@ -127,7 +130,7 @@ class MessageStore:
     ) -> list[Received]:
         """Up to `count` messages, waiting up to `wait_s` for the first one."""
         deadline = time.monotonic() + wait_s
-        redrive = config.redrive
+        redrive = dead_letter_queue(self.keys, config)  # in the namespace its ARN names (router.sqs.queues)
         while True:
             token = os.urandom(8).hex()
             args: list[Any] = [
@@ -209,7 +212,7 @@ class MessageStore:
             if reply == -1:
                 raise QueueDoesNotExist()
             if reply == -2:
-                raise PurgeQueueInProgress(config.name)
+                raise PurgeQueueInProgress(self.keys.unscoped(config.name)[1])
             if reply == 0:
                 return
             first = 0

@@ -5,6 +5,11 @@ a missing required parameter is `MissingParameter`, a value out of range `Invali
 words it (`Value 11 for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if
 provided.`). Batch calls check the batch as a whole first (empty, more than 10 entries, ids not distinct or not
 valid, total size), then report each entry in `Successful` or `Failed`, as SQS does.
+
+Every operation acts in the caller's (account, region) namespace (`Call.namespace`, from its credential scope:
+router.namespace): a queue name or QueueUrl names that namespace's queue (router.sqs.queues), whose URL and ARN carry
+its account and region; a QueueUrl or QueueOwnerAWSAccountId of another account is `NonExistentQueue` (there are no
+queue policies to grant it).
 """
 
 from __future__ import annotations
@@ -156,9 +161,11 @@ class SqsApi:
         ]
         return {name: getattr(self, _snake(name)) for name in names}
 
-    async def _queue(self, body: Mapping[str, Any]) -> QueueConfig:
+    async def _queue(self, call: Call, body: Mapping[str, Any]) -> QueueConfig:
+        """The queue the request's QueueUrl names, in the caller's namespace."""
         url = _string(body, "QueueUrl", required=True) or ""
-        return await self.queues.config(queue_name_from_url(url, self.queues.account_id))
+        name = queue_name_from_url(url, call.namespace.account_id)
+        return await self.queues.config(self.queues.queue(call.namespace, name))
 
     # queues -------------------------------------------------------------------------------------------------
     async def create_queue(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
@@ -166,17 +173,18 @@ class SqsApi:
         tags = body.get("tags") or {}
         if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
             raise _value("tags", tags, "Must be a map of strings.")
-        await self.queues.create(name, body.get("Attributes"), tags)
-        return {"QueueUrl": self.queues.url(call.base_url, name)}
+        queue = await self.queues.create(call.namespace, name, body.get("Attributes"), tags)
+        return {"QueueUrl": self.queues.url(call.base_url, queue)}
 
     async def get_queue_url(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
         name = _string(body, "QueueName", required=True) or ""
         owner = _string(body, "QueueOwnerAWSAccountId")
-        if owner is not None and owner != self.queues.account_id:
+        if owner is not None and owner != call.namespace.account_id:
             raise QueueDoesNotExist()
-        await self.queues.config(name)
-        await self.queues.register(name)
-        return {"QueueUrl": self.queues.url(call.base_url, name)}
+        queue = self.queues.queue(call.namespace, name)
+        await self.queues.config(queue)
+        await self.queues.register(queue)
+        return {"QueueUrl": self.queues.url(call.base_url, queue)}
 
     async def list_queues(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
         prefix = _string(body, "QueueNamePrefix") or ""
@@ -188,7 +196,7 @@ class SqsApi:
                 after = base64.urlsafe_b64decode(token.encode()).decode()
             except (ValueError, UnicodeDecodeError):
                 raise _value("NextToken", token, "Invalid NextToken value.") from None
-        names, last = await self.queues.names(prefix, after, limit or 1000)
+        names, last = await self.queues.names(call.namespace, prefix, after, limit or 1000)
         result: dict[str, Any] = {}
         if names:
             result["QueueUrls"] = [self.queues.url(call.base_url, n) for n in names]
@@ -197,7 +205,7 @@ class SqsApi:
         return result
 
     async def get_queue_attributes(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         config = await self.queues.config(config.name, fresh=True)
         requested = _names(body, "AttributeNames")
         for name in requested:
@@ -227,46 +235,47 @@ class SqsApi:
         return {"Attributes": values} if values else {}
 
     async def set_queue_attributes(self, call: Call, body: dict[str, Any]) -> None:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         if body.get("Attributes") is None:
             raise MissingParameter("Attributes")
         await self.queues.set_attributes(config.name, body.get("Attributes"))
 
     async def delete_queue(self, call: Call, body: dict[str, Any]) -> None:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         await self.queues.delete(config.name)
 
     async def purge_queue(self, call: Call, body: dict[str, Any]) -> None:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         await self.messages.purge(config)
 
     async def tag_queue(self, call: Call, body: dict[str, Any]) -> None:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         tags = body.get("Tags")
         if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
             raise MissingParameter("Tags")
         await self.queues.tag(config.name, {str(k): v for k, v in tags.items()})
 
     async def untag_queue(self, call: Call, body: dict[str, Any]) -> None:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         await self.queues.untag(config.name, _names(body, "TagKeys"))
 
     async def list_queue_tags(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         tags = await self.queues.tags(config.name)
         return {"Tags": tags} if tags else {}
 
     async def list_dead_letter_source_queues(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         limit = _integer(body, "MaxResults", 1, 1000, "Value must be between 1 and 1000.") or 1000
         sources: list[str] = []
-        names, _ = await self.queues.names("", None, 100_000)
+        names, _ = await self.queues.names(call.namespace, "", None, 100_000)
         for name in names:
             try:
                 other = await self.queues.config(name)
             except QueueDoesNotExist:
                 continue
-            if other.redrive is not None and other.redrive[0] == config.name:
+            dead = self.queues.dead_letter_queue(other)
+            if dead is not None and dead[0] == config.name:
                 sources.append(self.queues.url(call.base_url, name))
         return {"queueUrls": sources[:limit]}
 
@@ -343,7 +352,7 @@ class SqsApi:
         return outgoing, digests
 
     async def send_message(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         outgoing, answer = self._outgoing(config, body)
         sent = (await self.messages.send(config, [outgoing]))[0]
         answer["MessageId"] = sent.message_id
@@ -352,7 +361,7 @@ class SqsApi:
         return answer
 
     async def send_message_batch(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         entries = _entries(body, "SendMessageBatchRequestEntry")
         total = 0
         for entry in entries:
@@ -383,7 +392,7 @@ class SqsApi:
         return {"Successful": successful, "Failed": failed}
 
     async def receive_message(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         count = _integer(body, "MaxNumberOfMessages", 1, 10, "Must be between 1 and 10, if provided.")
         wait = _integer(body, "WaitTimeSeconds", 0, 20, "Must be >= 0 and <= 20, if provided.")
         visibility = _integer(body, "VisibilityTimeout", 0, 43_200, "Must be >= 0 and <= 43200, if provided.")
@@ -397,11 +406,11 @@ class SqsApi:
             config.visibility_s if visibility is None else visibility,
             config.wait_s if wait is None else wait,
         )
-        messages = [self._message(config, m, system, attribute_names) for m in received]
+        messages = [self._message(call, config, m, system, attribute_names) for m in received]
         return {"Messages": messages} if messages else {}
 
     def _message(
-        self, config: QueueConfig, received: Received, system: set[str], attribute_names: list[str]
+        self, call: Call, config: QueueConfig, received: Received, system: set[str], attribute_names: list[str]
     ) -> dict[str, Any]:
         fields = received.fields
         text = fields.get(b"body", b"").decode("utf-8", "replace")
@@ -412,7 +421,7 @@ class SqsApi:
             "Body": text,
         }
         available: dict[str, str] = {
-            "SenderId": self.queues.account_id,
+            "SenderId": call.namespace.account_id,
             "SentTimestamp": fields.get(b"sent_ms", b"0").decode(),
             "ApproximateReceiveCount": str(received.receive_count),
             "ApproximateFirstReceiveTimestamp": str(received.first_receive_ms),
@@ -446,14 +455,14 @@ class SqsApi:
         return handles.decode(handle, config.name)
 
     async def delete_message(self, call: Call, body: dict[str, Any]) -> None:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         handle = body.get("ReceiptHandle")
         code = (await self.messages.delete(config, [self._handle(config, handle)]))[0]
         if code == 4:
             raise _value("ReceiptHandle", handle, "The receipt handle has expired.")
 
     async def delete_message_batch(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         entries = _entries(body, "DeleteMessageBatchRequestEntry")
         return await self._batch(
             config,
@@ -465,7 +474,7 @@ class SqsApi:
         )
 
     async def change_message_visibility(self, call: Call, body: dict[str, Any]) -> None:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         handle = body.get("ReceiptHandle")
         seconds = self._visibility(body)
         entry_id, token = self._handle(config, handle)
@@ -473,7 +482,7 @@ class SqsApi:
             raise _not_in_flight(handle)
 
     async def change_message_visibility_batch(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        config = await self._queue(body)
+        config = await self._queue(call, body)
         entries = _entries(body, "ChangeMessageVisibilityBatchRequestEntry")
         return await self._batch(
             config,

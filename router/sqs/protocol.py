@@ -1,10 +1,11 @@
 """SQS's wire protocol: AWS JSON 1.0 on `POST /`, `X-Amz-Target: AmazonSQS.<Operation>` (botocore's `sqs` model).
 
 Like router.protocol for EventBridge, this module knows nothing about queues: it reads a bounded body, parses the
-JSON object, finds the operation and calls its handler with a `Call` (the request's base URL, from which queue
-URLs are made: `http://<Host>/<account>/<name>`, as SQS builds them from its endpoint). Answers are JSON 1.0;
-errors carry the Smithy shape in `__type`, the query-protocol code in `x-amzn-query-error` (router.sqs.errors) and
-an `x-amzn-RequestId`. Operations of the model that Switchboard does not serve answer
+JSON object, finds the operation and calls its handler with a `Call`: the request's base URL, from which queue
+URLs are made (`http://<Host>/<account>/<name>`, as SQS builds them from its endpoint), and the request's (account,
+region) namespace, read from its SigV4 credential scope as for every service of the port (router.namespace).
+Answers are JSON 1.0; errors carry the Smithy shape in `__type`, the query-protocol code in `x-amzn-query-error`
+(router.sqs.errors) and an `x-amzn-RequestId`. Operations of the model that Switchboard does not serve answer
 `AWS.SimpleQueueService.UnsupportedOperation`, never a fake success; an unknown target answers
 `UnknownOperationException`. A Redis failure is `InternalError` (500), never a traceback. Every request signed for
 `sqs` comes here: one in SQS's older query protocol (form fields with `Action=`) gets an XML error that says only
@@ -26,8 +27,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from router import namespace as namespaces
 from router.errors import ServiceError
 from router.faults import STORAGE_ERRORS, fault_answer
+from router.namespace import Namespace
 from router.protocol import Observer, parse_body, read_body
 from router.sqs.errors import SqsError, UnsupportedOperation
 
@@ -43,6 +46,8 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 class Call:
     base_url: str
     """`scheme://host[:port]` of the request, for queue URLs."""
+    namespace: Namespace
+    """The caller's account and region: the namespace whose queues the request names."""
 
 
 SqsHandler = Callable[[Call, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
@@ -62,20 +67,33 @@ class _UnknownOperation(SqsError):
 
 class SqsDispatcher:
     def __init__(
-        self, handlers: Mapping[str, SqsHandler], model_operations: frozenset[str], max_body_bytes: int
+        self,
+        handlers: Mapping[str, SqsHandler],
+        model_operations: frozenset[str],
+        max_body_bytes: int,
+        home: Namespace = namespaces.DEFAULT,
     ) -> None:
+        self.home = home
+        """The namespace of a request whose credential scope names none (the settings')."""
         self.handlers = dict(handlers)
         self.model_operations = model_operations
         self.max_body_bytes = max_body_bytes
         self.observers: list[Observer] = []
 
-    async def call(self, operation: str, body: dict[str, Any], base_url: str = "http://localhost") -> dict[str, Any]:
+    async def call(
+        self,
+        operation: str,
+        body: dict[str, Any],
+        base_url: str = "http://localhost",
+        namespace: Namespace | None = None,
+    ) -> dict[str, Any]:
+        """Run `operation` as a caller of `namespace` (the home namespace when None)."""
         handler = self.handlers.get(operation)
         if handler is None:
             if operation in self.model_operations:
                 raise UnsupportedOperation(f"Switchboard does not serve the SQS operation {operation}.")
             raise _UnknownOperation(f"Unknown operation {TARGET_PREFIX}{operation}.")
-        result = await handler(Call(base_url), body)
+        result = await handler(Call(base_url, namespace or self.home), body)
         return dict(result) if result is not None else {}
 
     async def handle(self, request: Request) -> Response:
@@ -92,7 +110,8 @@ class SqsDispatcher:
                 raise _UnknownOperation(f"Unknown operation {target or '(missing X-Amz-Target header)'}.")
             body = parse_body(await read_body(request, self.max_body_bytes))
             host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-            result = await self.call(operation, body, f"{request.url.scheme}://{host}")
+            namespace = namespaces.resolve_scope(request.scope, self.home)
+            result = await self.call(operation, body, f"{request.url.scheme}://{host}", namespace)
             response = Response(orjson.dumps(result), 200, media_type=CONTENT_TYPE)
         except SqsError as err:
             response = error_response(err)

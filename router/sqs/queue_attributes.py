@@ -85,7 +85,7 @@ def queue_name_ok(name: str) -> bool:
 
 
 def _redrive_target(value: str) -> tuple[str, int]:
-    """(dead-letter queue name, maxReceiveCount) of a RedrivePolicy, or InvalidParameterValue as SQS words it."""
+    """(dead-letter queue ARN, maxReceiveCount) of a RedrivePolicy, or InvalidParameterValue as SQS words it."""
 
     def invalid(reason: str) -> InvalidParameterValue:
         return InvalidParameterValue(f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}")
@@ -107,7 +107,7 @@ def _redrive_target(value: str) -> tuple[str, int]:
         raise invalid("Invalid value for maxReceiveCount: must be an integer from 1 to 1000.") from None
     if not 1 <= max_receive <= 1000:
         raise invalid("Invalid value for maxReceiveCount: must be an integer from 1 to 1000.")
-    return parts[5], max_receive
+    return str(arn), max_receive
 
 
 def check_attributes(raw: Any, *, fifo: bool, creating: bool) -> dict[str, str]:
@@ -157,6 +157,8 @@ class QueueConfig:
     """A queue's stored attributes and what the message operations read from them."""
 
     name: str
+    """The queue's key-layout name (router.sqs.queues): its name, prefixed `ACCOUNT@REGION@` outside the home
+    namespace."""
     stored: Mapping[str, str]
 
     def get(self, name: str) -> str:
@@ -206,7 +208,8 @@ class QueueConfig:
 
     @property
     def redrive(self) -> tuple[str, int] | None:
-        """(dead-letter queue name, maxReceiveCount), or None without a RedrivePolicy."""
+        """(dead-letter queue ARN, maxReceiveCount), or None without a RedrivePolicy (router.sqs.queues
+        `dead_letter_queue` finds the queue it names)."""
         text = self.stored.get("RedrivePolicy")
         if not text:
             return None

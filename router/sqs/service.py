@@ -26,11 +26,11 @@ def model_operations() -> frozenset[str]:
 
 def create_service(state: AppState) -> Service:
     """The `sqs` service on `state`'s Redis; its dispatcher and long-poll waiters go in `state.extras`."""
-    queues = QueueStore(state.redis, state.keys, state.account_id, state.region)
+    queues = QueueStore(state.redis, state.keys)
     waiters = Waiters(state.redis, state.keys)
     messages = MessageStore(state.redis, state.keys, waiters, queues.arn)
     dispatcher = SqsDispatcher(
-        SqsApi(queues, messages).handlers(), model_operations(), state.settings.max_request_body_bytes
+        SqsApi(queues, messages).handlers(), model_operations(), state.settings.max_request_body_bytes, state.home
     )
     state.extras["sqs"] = dispatcher
     state.extras["sqs_waiters"] = waiters

@@ -31,7 +31,7 @@ async def put_code_binding(state: AppState, params: dict[str, Any]) -> dict[str,
     check_language(language)
     record = await existing_schema(state, registry, name)
     version = await schema_version(state, registry, record, params.get("SchemaVersion"))
-    return _shown(await binding_service(state).put(registry, name, version, language))
+    return _shown(await binding_service(state).put(registry, name, version, language, store(state)))
 
 
 async def _binding(state: AppState, params: dict[str, Any]) -> tuple[dict[str, Any], bytes | None, str]:

@@ -14,6 +14,10 @@ request assembly, input validation and response serialization are read from the 
 - Errors carry `x-amzn-errortype` and a `{"Code", "Message"}` body with the error's own status; anything unexpected
   is logged and answered as `InternalServerErrorException`, never a traceback.
 
+Each handler runs in the request's (account, region) namespace, read from its SigV4 credential scope as for every
+service of the port (router.namespace): registries, schemas, discoverers and policies are that namespace's, and
+their ARNs carry its account and region.
+
 `SchemasApp` is the ASGI app that `schemas.extension` mounts on the router's one port as a `router.services.Service`:
 requests signed for `schemas` (every botocore call, `/tags/...` included) and unsigned ones under the Schemas path
 prefixes reach it; everything else on the port never does.
@@ -38,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from router import namespace as namespaces
 from router.errors import ServiceError
 from router.protocol import ClientDisconnected, read_body
 from router.state import AppState
@@ -144,7 +149,8 @@ class RestApi:
             handler = self.handlers.get(operation)
             if handler is None:
                 raise UnsupportedOperationException(f"Operation {operation} is not supported by Switchboard yet.")
-            result = await handler(state, params)
+            with namespaces.entered(namespaces.resolve_scope(request.scope, state.home)):  # its account and region
+                result = await handler(state, params)
             response = _success(op.model, dict(result) if result is not None else {})
         except SchemasError as err:
             response = error_response(err)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from router.namespace import DEFAULT
 from router.state import AppState
 from schemas.api.protocol import Handler
 from schemas.errors import BadRequestException, ForbiddenException
+from schemas.keys import split_registry
 from schemas.paging import page
 from schemas.services import store
 from schemas.store import AWS_EVENTS, BUILTIN_REGISTRIES, Record, registry_not_found
@@ -28,6 +30,11 @@ def check_registry_name(name: str) -> None:
     if not _NAME.fullmatch(name):
         raise BadRequestException(
             f"Invalid registry name {name!r}: use 1 to 64 letters, digits and the characters . - _ @."
+        )
+    if split_registry(name, DEFAULT)[1] != name:  # our choice: the key layout's namespaced form (schemas.keys)
+        raise BadRequestException(
+            f"Invalid registry name {name!r}: a name of the form ACCOUNT@REGION@NAME is reserved (it names a "
+            "registry of that account and region in Switchboard's key layout)."
         )
 
 

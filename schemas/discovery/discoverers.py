@@ -9,6 +9,11 @@ inference worker (`schemas.discovery.worker`) takes it from there. Users cannot 
 DeleteRule without Force, PutTargets and RemoveTargets answer ManagedRuleException, as for every managed rule).
 StopDiscoverer disables the rule; StartDiscoverer enables it again; DeleteDiscoverer deletes it.
 
+Discoverers live in the request's (account, region) namespace (router.namespace), on a bus of that namespace: the
+`discoverers` hash holds every namespace's, keyed by the discoverer's key-layout name (router.keys `Keys.scoped`:
+the id at home, `ACCOUNT@REGION@ID` elsewhere); the API's functions here act in the request's namespace, and
+`every_discoverer` gives the inference worker every namespace's.
+
 The rule's pattern keeps AWS's services' own events (`aws.*`, which `aws.events` documents) out of discovery, and
 so also the `aws.schemas` "Schema Version Created" events discovery itself emits.
 """
@@ -21,6 +26,7 @@ import orjson
 
 from router.arns import Arns
 from router.extensions import internal_target_arn
+from router.namespace import Namespace
 from router.state import AppState
 from router.store import stores
 from router.store.protocol import Record
@@ -38,6 +44,7 @@ __all__ = [
     "create_discoverer",
     "delete_discoverer",
     "discoverer_id",
+    "every_discoverer",
     "get_discoverer",
     "rule_name",
     "set_rule",
@@ -62,23 +69,38 @@ def not_found(discoverer: str) -> NotFoundException:
     return NotFoundException(f"Discoverer {discoverer} does not exist.")
 
 
+def _field(state: AppState, discoverer: str) -> str:
+    """The `discoverers` field of the request's namespace's discoverer `discoverer` (its key-layout name)."""
+    return state.keys.scoped(discoverer, state.namespace)
+
+
 async def get_discoverer(state: AppState, discoverer: str) -> Record | None:
     registry = store(state)
     with redis_errors("read discoverer"):
-        raw = await state.redis.hget(registry.keys.discoverers, discoverer)
+        raw = await state.redis.hget(registry.keys.discoverers, _field(state, discoverer))
     return orjson.loads(raw) if raw is not None else None
 
 
 async def all_discoverers(state: AppState) -> list[Record]:
+    """The request's namespace's discoverers, by id."""
+    return [record for namespace, record in await every_discoverer(state) if namespace == state.namespace]
+
+
+async def every_discoverer(state: AppState) -> list[tuple[Namespace, Record]]:
+    """Every namespace's discoverers, each with its namespace, by key-layout name."""
     registry = store(state)
     with redis_errors("list discoverers"):
         raw = await state.redis.hgetall(registry.keys.discoverers)
-    return [orjson.loads(value) for _, value in sorted(raw.items())]
+    found = []
+    for field, value in sorted(raw.items()):
+        namespace, _ = state.keys.unscoped(field.decode() if isinstance(field, bytes) else str(field))
+        found.append((namespace, orjson.loads(value)))
+    return found
 
 
 async def _cas(state: AppState, discoverer: str, expected: bytes | str | None, new: Record | None) -> bool:
     registry = store(state)
-    args: list[Any] = [discoverer, expected or b"", orjson.dumps(new) if new is not None else b""]
+    args: list[Any] = [_field(state, discoverer), expected or b"", orjson.dumps(new) if new is not None else b""]
     with redis_errors("change discoverer"):
         outcome = status(await registry.hash_cas(keys=[registry.keys.discoverers], args=args))
     return outcome == "OK"
@@ -149,7 +171,7 @@ async def change_discoverer(state: AppState, discoverer: str, mutate: Any) -> Re
     registry = store(state)
     for _ in range(CAS_ATTEMPTS):
         with redis_errors("read discoverer"):
-            raw = await state.redis.hget(registry.keys.discoverers, discoverer)
+            raw = await state.redis.hget(registry.keys.discoverers, _field(state, discoverer))
         if raw is None:
             raise not_found(discoverer)
         current = orjson.loads(raw)
@@ -166,7 +188,7 @@ async def delete_discoverer(state: AppState, discoverer: str) -> None:
     if record is None:
         raise not_found(discoverer)
     with redis_errors("read discoverer"):
-        raw = await state.redis.hget(store(state).keys.discoverers, discoverer)
+        raw = await state.redis.hget(store(state).keys.discoverers, _field(state, discoverer))
     if raw is None or not await _cas(state, discoverer, raw, None):
         raise not_found(discoverer)
     await set_rule(state, record["EventBusName"], discoverer, None)

@@ -12,6 +12,10 @@ after `CLAIM_IDLE_S`), and for each event:
    structure's fingerprint changes, it writes a new version (OpenAPI 3, `infer.to_openapi`) and emits
    `aws.schemas` "Schema Version Created" onto the bus, as AWS does.
 
+Buses of every (account, region) namespace are served alike (router.namespace): a discoverer's bus is read by its
+key-layout name (router.keys `Keys.scoped`), its schemas go to its own namespace's `discovered-schemas` registry
+(schemas.store `within`), and "Schema Version Created" goes onto its bus as a PutEvents of that namespace.
+
 A version whose document would exceed the model's 100,000-character `Content` limit is not written (logged). The
 seen-key sets are bounded (`MAX_SEEN_PER_SCHEMA`): past that they are cleared, which only costs re-merging.
 """
@@ -30,10 +34,11 @@ import orjson
 from redis.exceptions import RedisError, ResponseError
 
 from router.api.put_events import put_events
+from router.namespace import Namespace, entered
 from router.state import AppState
 from schemas.api.protocol import iso8601
 from schemas.api.schema_ops import new_schema_record, new_version
-from schemas.discovery.discoverers import all_discoverers
+from schemas.discovery.discoverers import every_discoverer
 from schemas.discovery.infer import fingerprint, merge, schema_name, shape_key, to_openapi
 from schemas.keys import SchemaKeys
 from schemas.store import DISCOVERED, Record, now_s
@@ -58,7 +63,8 @@ class DiscoveryWorker:
         self.poll_s = poll_s
         self.refresh_s = refresh_s
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
-        self.seen: dict[str, set[int]] = {}
+        self.seen: dict[tuple[Namespace, str], set[int]] = {}
+        """(namespace, schema name) -> the structural keys already merged into its discovered schema."""
         self._buses: list[str] = []
         self._buses_at = -1e9
         self._groups: set[str] = set()
@@ -93,10 +99,12 @@ class DiscoveryWorker:
                 await asyncio.sleep(self.poll_s)
 
     async def _started_buses(self) -> list[str]:
+        """The key-layout names of the buses of every namespace with a STARTED discoverer."""
         loop = asyncio.get_running_loop()
         if loop.time() - self._buses_at >= self.refresh_s:
-            found = await all_discoverers(self.state)
-            self._buses = [d["EventBusName"] for d in found if d.get("State") == "STARTED"]
+            found = await every_discoverer(self.state)
+            keys = self.state.keys
+            self._buses = [keys.scoped(d["EventBusName"], ns) for ns, d in found if d.get("State") == "STARTED"]
             self._buses_at = loop.time()
         return self._buses
 
@@ -148,7 +156,9 @@ class DiscoveryWorker:
         return claimed
 
     async def process(self, bus: str, events: Sequence[bytes]) -> None:
-        """Merge the new shapes among `events` (envelope JSON) into their discovered schemas."""
+        """Merge the new shapes among `events` (envelope JSON) into the discovered schemas of the namespace of `bus`
+        (its key-layout name)."""
+        namespace = self.state.keys.unscoped(bus)[0]
         pending: dict[str, tuple[str, str, dict[int, Any]]] = {}
         for raw in events:
             try:
@@ -160,18 +170,22 @@ class DiscoveryWorker:
                 continue
             name = schema_name(source, detail_type)
             key = shape_key(detail)
-            if key in self.seen.get(name, ()):
+            if key in self.seen.get((namespace, name), ()):
                 continue
             pending.setdefault(name, (source, detail_type, {}))[2].setdefault(key, detail)
         for name, (source, detail_type, shapes) in pending.items():
             await self._merge(bus, name, source, detail_type, list(shapes.values()))
-            seen = self.seen.setdefault(name, set())
+            seen = self.seen.setdefault((namespace, name), set())
             if len(seen) + len(shapes) > MAX_SEEN_PER_SCHEMA:
                 seen.clear()
             seen.update(shapes)
 
     async def _merge(self, bus: str, name: str, source: str, detail_type: str, details: list[Any]) -> None:
-        current = await self.store.get_schema(DISCOVERED, name)
+        """Merge `details` into schema `name` of the discovered-schemas registry of the namespace of `bus` (its
+        key-layout name)."""
+        namespace, bus_name = self.state.keys.unscoped(bus)
+        store = self.store.within(namespace)
+        current = await store.get_schema(DISCOVERED, name)
         previous = current.get("Inferred") if current is not None else None
         # genson recurses (within infer.MAX_DEPTH levels): on a fresh thread stack, never the event loop's
         inferred = await asyncio.to_thread(merge, previous, details)
@@ -190,7 +204,7 @@ class DiscoveryWorker:
                 return record, {}
             at_s = now_s()
             if record is None:
-                arn = self.store.arns.schema(DISCOVERED, name)
+                arn = store.arns.schema(DISCOVERED, name)
                 new = new_schema_record(arn, name, "OpenApi3", description=None, tags={}, at_s=at_s)
                 number = 1
             else:
@@ -202,12 +216,13 @@ class DiscoveryWorker:
             made.append(version)
             return new, {str(number): version}
 
-        await self.store.change_schema(DISCOVERED, name, write)
+        await store.change_schema(DISCOVERED, name, write)
         if made:
             self.versions_created += 1
-            await self._announce(bus, name, made[0])
+            await self._announce(namespace, bus_name, name, made[0])
 
-    async def _announce(self, bus: str, name: str, version: Record) -> None:
+    async def _announce(self, namespace: Namespace, bus: str, name: str, version: Record) -> None:
+        """Put "Schema Version Created" onto bus `bus` of `namespace`, as a caller there."""
         detail = {
             "SchemaName": name,
             "SchemaType": "OpenApi3",
@@ -220,8 +235,9 @@ class DiscoveryWorker:
             "Source": "aws.schemas",
             "DetailType": "Schema Version Created",
             "Detail": orjson.dumps(detail).decode(),
-            "Resources": [self.store.arns.schema(DISCOVERED, name)],
+            "Resources": [self.store.within(namespace).arns.schema(DISCOVERED, name)],
         }
-        result = await put_events(self.state, {"Entries": [entry]})
+        with entered(namespace):
+            result = await put_events(self.state, {"Entries": [entry]})
         if result.get("FailedEntryCount"):
             log.warning("could not emit Schema Version Created for %s on %s: %s", name, bus, result.get("Entries"))

@@ -90,7 +90,7 @@ def test_archives_and_replays_are_per_namespace(server: ServerThread, redis_url:
         done = wait_replay(client, "again")
         assert done["EventSourceArn"] == f"arn:aws:events:{region}:{account}:archive/history"
         assert [r["ReplayName"] for r in client.list_replays()["Replays"]] == ["again"]
-        queue = f"replayed-{label}"
+        queue = KEYS.scoped(f"replayed-{label}", Namespace(account, region))  # that namespace's queue
         eventually_sync(partial(_has_bodies, redis_url, queue, index + 1), what=f"{label} replayed")
         bodies = [json.loads(body) for body in queue_bodies(redis_url, queue)]
         assert {(b["detail"]["from"], b["replay-name"], b["account"], b["region"]) for b in bodies} == {

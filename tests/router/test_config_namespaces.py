@@ -91,9 +91,10 @@ def test_each_namespace_sees_what_its_file_made(configured: ServerThread, redis_
     # Routing: an event put in the west goes through the west file's rule to its queue, and only there.
     entry = {"Source": "shop", "DetailType": "OrderPlaced", "Detail": "{}", "EventBusName": "orders"}
     assert west.put_events(Entries=[entry])["FailedEntryCount"] == 0
-    (event,) = eventually_sync(lambda: _bodies(redis_url, "west-orders"), what="the west event in its queue")
+    west_queue = f"{WEST_ACCOUNT}@us-west-1@west-orders"  # the queue of the namespace its ARN names (router.keys)
+    (event,) = eventually_sync(lambda: _bodies(redis_url, west_queue), what="the west event in its queue")
     assert (event["account"], event["region"]) == (WEST_ACCOUNT, "us-west-1")
     assert home.put_events(Entries=[entry])["FailedEntryCount"] == 0
     (event,) = eventually_sync(lambda: _bodies(redis_url, "home-orders"), what="the home event in its queue")
     assert (event["account"], event["region"]) == ("123456789012", "us-east-1")
-    assert len(_bodies(redis_url, "west-orders")) == 1
+    assert len(_bodies(redis_url, west_queue)) == 1

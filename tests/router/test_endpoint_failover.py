@@ -220,13 +220,17 @@ def test_end_to_end_the_cli_fails_over_and_back(server: ServerThread, redis_url:
     eventually_sync(lambda: queue_details(redis_url, f"orders-{EAST}") == [{"n": 1}], what="the event in us-east-1")
     set_health(redis_url, "unhealthy")
     east.put_events(EndpointId=endpoint_id, Entries=[entry(2)])
-    eventually_sync(lambda: queue_details(redis_url, f"orders-{WEST}") == [{"n": 2}], what="the event in us-west-2")
+    eventually_sync(
+        lambda: queue_details(redis_url, f"{ACCOUNT}@{WEST}@orders-{WEST}") == [{"n": 2}], what="the event in us-west-2"
+    )
     set_health(redis_url, "healthy")
     east.put_events(EndpointId=endpoint_id, Entries=[entry(3)])
     eventually_sync(
         lambda: queue_details(redis_url, f"orders-{EAST}") == [{"n": 1}, {"n": 3}], what="back in us-east-1"
     )
-    assert queue_details(redis_url, f"orders-{WEST}") == [{"n": 2}]  # the third went to us-east-1's queue first
+    assert queue_details(redis_url, f"{ACCOUNT}@{WEST}@orders-{WEST}") == [
+        {"n": 2}
+    ]  # the third went to us-east-1's queue first
 
 
 def test_an_updated_health_check_is_the_one_that_counts(control: ServerThread, redis_url: str) -> None:

@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from router.keys import Keys, bus_partition
+from router.namespace import Namespace
 from tests.conftest import sync_client
 from tests.router.conftest import ServerThread, boto3_client, make_settings
 from tests.waiting import eventually_sync
@@ -41,6 +42,7 @@ def _error(call: Any, **kwargs: Any) -> tuple[str, str]:
 
 
 def _queue_events(redis_url: str, queue: str) -> list[dict[str, Any]]:
+    """The events in the queue whose key-layout name is `queue` (NAME at home, ACCOUNT@REGION@NAME elsewhere)."""
     client = sync_client(redis_url)
     try:
         entries = client.xrange(KEYS.queue(queue))
@@ -139,7 +141,7 @@ def test_events_stay_in_their_namespace(server: ServerThread, redis_url: str) ->
     for client, _, _ in clients.values():
         assert _put(client, "orders")["FailedEntryCount"] == 0
     for label, (_, account, region) in clients.items():
-        queue = f"ns-{label}"
+        queue = KEYS.scoped(f"ns-{label}", Namespace(account, region))  # each namespace's own queue
         events = eventually_sync(partial(_queue_events, redis_url, queue), what=f"{label} event")
         assert [(e["account"], e["region"]) for e in events] == [(account, region)]
 
@@ -153,7 +155,9 @@ def test_cross_region_bus_target_delivers_into_the_other_region(server: ServerTh
     east.put_targets(Rule="to-west", Targets=[{"Id": "west", "Arn": f"arn:aws:events:us-west-1:{HOME}:event-bus/sink"}])
     sent = _put(east, "default")
     assert sent["FailedEntryCount"] == 0
-    events = eventually_sync(lambda: _queue_events(redis_url, "cross-region"), what="the event in us-west-1")
+    events = eventually_sync(
+        lambda: _queue_events(redis_url, f"{HOME}@us-west-1@cross-region"), what="the event in us-west-1"
+    )
     assert [(e["id"], e["region"]) for e in events] == [(sent["Entries"][0]["EventId"], "us-east-1")]
 
 
@@ -178,7 +182,9 @@ def test_cross_account_bus_target_needs_the_destination_policy(server: ServerThr
     receiver.put_permission(EventBusName="central", Action="events:PutEvents", Principal=HOME, StatementId="home")
     sender.put_targets(Rule="to-central", Targets=[{"Id": "c", "Arn": destination}])
     sent = _put(sender, "default")
-    events = eventually_sync(lambda: _queue_events(redis_url, "cross-account"), what="the event in the other account")
+    events = eventually_sync(
+        lambda: _queue_events(redis_url, f"{OTHER}@us-east-1@cross-account"), what="the event in the other account"
+    )
     assert [(e["id"], e["account"]) for e in events] == [(sent["Entries"][0]["EventId"], HOME)]
 
 
@@ -216,7 +222,9 @@ def test_cross_account_bus_target_is_refused_at_delivery_once_the_policy_is_remo
     }
     sender.put_targets(Rule="to-vault", Targets=[target])
     first = _put(sender, "default")["Entries"][0]["EventId"]
-    eventually_sync(lambda: _queue_events(redis_url, "vault-in"), what="the allowed event in the other account")
+    eventually_sync(
+        lambda: _queue_events(redis_url, f"{OTHER}@us-east-1@vault-in"), what="the allowed event in the other account"
+    )
 
     receiver.remove_permission(EventBusName="vault", StatementId="home")  # the target stays; the policy is gone
     refused = _put(sender, "default")["Entries"][0]["EventId"]
@@ -240,8 +248,8 @@ def test_cross_account_bus_target_is_refused_at_delivery_once_the_policy_is_remo
     third = _put(sender, "default")["Entries"][0]["EventId"]
     events = eventually_sync(
         lambda: (
-            [e for e in _queue_events(redis_url, "vault-in") if e["id"] == third]
-            and _queue_events(redis_url, "vault-in")
+            [e for e in _queue_events(redis_url, f"{OTHER}@us-east-1@vault-in") if e["id"] == third]
+            and _queue_events(redis_url, f"{OTHER}@us-east-1@vault-in")
         ),
         what="the event allowed again",
     )
@@ -290,7 +298,9 @@ def test_cross_account_put_events_is_checked_per_entry(server: ServerThread, red
 
     accepted = allowed.put_events(Entries=[{**entry, "EventBusName": shared}])
     assert accepted["FailedEntryCount"] == 0
-    events = eventually_sync(lambda: _queue_events(redis_url, "shared-in"), what="the allowed account's event")
+    events = eventually_sync(
+        lambda: _queue_events(redis_url, f"{OTHER}@us-east-1@shared-in"), what="the allowed account's event"
+    )
     assert [(e["id"], e["account"]) for e in events] == [(accepted["Entries"][0]["EventId"], THIRD)]
 
     owner.remove_permission(EventBusName="shared", StatementId="third")

@@ -124,6 +124,50 @@ def test_queue_read_ignores_a_stale_url_file(tmp_path: Path) -> None:
     assert "no Redis to read from" in stale.stderr
 
 
+def test_queue_read_and_tail_take_the_queues_namespace(redis_url: str) -> None:
+    """`--account`/`--region` read that namespace's queue (key-layout name ACCOUNT@REGION@NAME, router.keys); the
+    same name in the home namespace is another queue, and a missing queue lists only its namespace's queues."""
+    client = sync_client(redis_url)
+    keys = Keys()
+    client.xadd(keys.queue("orders"), {"delivery_id": "home", "body": b"{}", "sent_ms": "1"})
+    client.xadd(keys.queue("111122223333@us-west-1@orders"), {"delivery_id": "west", "body": b"{}", "sent_ms": "2"})
+    client.xadd(keys.queue("111122223333@us-west-1@payments"), {"delivery_id": "p", "body": b"{}", "sent_ms": "3"})
+    client.close()
+    west = ("--account", "111122223333", "--region", "us-west-1")
+    done = _run(redis_url, "read", "orders", *west)
+    assert done.returncode == 0, done.stderr
+    assert [orjson.loads(line)["delivery_id"] for line in done.stdout.splitlines()] == ["west"]
+    home = _run(redis_url, "read", "orders")
+    assert [orjson.loads(line)["delivery_id"] for line in home.stdout.splitlines()] == ["home"]
+    missing = _run(redis_url, "read", "order", *west)
+    assert (missing.returncode, missing.stdout) == (9, "")
+    assert missing.stderr.splitlines()[1] == (
+        "switchboard: queue order of account 111122223333 in us-west-1 does not exist in that Redis: nothing was "
+        "delivered to it yet (queues there: orders, payments)"
+    )
+    home_missing = _run(redis_url, "read", "order")
+    assert home_missing.stderr.splitlines()[1].endswith("(queues there: orders)")  # not the other namespace's
+    refused = _run(redis_url, "tail", "orders", "--account", "1")
+    assert refused.returncode == 2
+    assert "'1' is not an account id (12 digits, such as 111122223333)" in refused.stderr
+
+    command = [sys.executable, "-m", "router.cli", "queue", "tail", "orders", "--from-start", *west]
+    env = {**os.environ, "REDIS_URL": redis_url}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, bufsize=0)
+    client = sync_client(redis_url)
+    try:
+        assert orjson.loads(_read_line(proc))["delivery_id"] == "west"
+        client.xadd(keys.queue("orders"), {"delivery_id": "home-2", "body": b"{}", "sent_ms": "4"})
+        client.xadd(
+            keys.queue("111122223333@us-west-1@orders"), {"delivery_id": "west-2", "body": b"{}", "sent_ms": "5"}
+        )
+        assert orjson.loads(_read_line(proc))["delivery_id"] == "west-2"  # the home queue's message is not printed
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        client.close()
+
+
 def test_queue_read_of_an_unknown_queue_says_so_and_exits_9(redis_url: str) -> None:
     client = sync_client(redis_url)
     client.xadd(Keys().queue("orders"), {"delivery_id": "d", "body": b"{}", "sent_ms": "1"})

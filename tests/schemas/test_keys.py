@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from router.keys import Keys
+from router.namespace import Namespace
 from schemas.arns import ArnRef, SchemaArns
-from schemas.keys import SchemaKeys
+from schemas.keys import SchemaKeys, registry_key, split_registry
 
 
 def _tag(key: str) -> str:
@@ -42,3 +43,16 @@ def test_arns_round_trip() -> None:
     assert arns.parse("arn:aws:schemas:us-east-1:111122223333:registry/R") is None  # another region
     assert arns.parse("arn:aws:schemas:eu-west-1:111122223333:schema/R") is None
     assert arns.parse("arn:aws:schemas:eu-west-1:111122223333:thing/R") is None
+
+
+def test_registry_key_layout_names_per_namespace() -> None:
+    home, west = Namespace("123456789012", "us-east-1"), Namespace("111122223333", "us-west-1")
+    assert registry_key("shop", home, home) == "shop"  # the home namespace keeps bare names (data stays valid)
+    assert registry_key("shop", west, home) == "111122223333@us-west-1@shop"
+    assert registry_key("x@Y", west, home) == "111122223333@us-west-1@x@Y"  # a registry name may hold `@`
+    for name in ("shop", "x@Y", "a@b@c"):
+        for namespace in (home, west):
+            assert split_registry(registry_key(name, namespace, home), home) == (namespace, name)
+    keys = SchemaKeys.of(Keys())
+    assert keys.namespace_policy(home, home) == keys.account_policy == "sb:{schemas}:policy"
+    assert keys.namespace_policy(west, home) == "sb:{schemas}:policy:111122223333@us-west-1"

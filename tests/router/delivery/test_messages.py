@@ -9,11 +9,14 @@ import orjson
 from router.delivery.dlq import dlq_attributes, dlq_message, dlq_queue
 from router.delivery.functions import function_name
 from router.delivery.jobs import Job, delivery_id, event_id_of, parse_job
-from router.delivery.queues import queue_name
+from router.delivery.queues import queue_name, queue_of_arn
 from router.delivery.retry import Failure
 from router.delivery.transports import service_of
 from router.envelope import build_envelope
+from router.keys import Keys
+from router.namespace import Namespace
 
+KEYS = Keys()
 RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/orders/r"
 TARGET: dict[str, Any] = {
     "Id": "t",
@@ -50,14 +53,31 @@ def test_dlq_message_carries_the_event_and_the_delivery_id() -> None:
     attributes = orjson.loads(message["attributes"])
     assert "EXHAUSTED_RETRY_CONDITION" not in attributes
     assert attributes["RETRY_ATTEMPTS"] == "0"
-    assert dlq_queue(TARGET) == "dlq"
-    assert dlq_queue({"Id": "x"}) is None
+    assert dlq_queue(KEYS, TARGET) == "dlq"  # account `1` is no account: the home namespace's queue
+    assert dlq_queue(KEYS, {"Id": "x"}) is None
+    west = {"Id": "t", "Arn": "a", "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-west-1:111122223333:dlq"}}
+    assert dlq_queue(KEYS, west) == "111122223333@us-west-1@dlq"
+
+
+def test_a_queue_arn_names_its_namespaces_queue() -> None:
+    assert queue_of_arn(KEYS, "arn:aws:sqs:us-east-1:123456789012:orders") == "orders"  # the home namespace: bare
+    assert queue_of_arn(KEYS, "arn:aws:sqs:us-west-1:123456789012:orders") == "123456789012@us-west-1@orders"
+    assert queue_of_arn(KEYS, "arn:aws:sqs:us-east-1:111122223333:orders") == "111122223333@us-east-1@orders"
+    assert queue_of_arn(KEYS, "arn:aws-cn:sqs:cn-north-1:111122223333:q.fifo") == "111122223333@cn-north-1@q.fifo"
+    # an ARN naming no account or region: the default namespace's queue (the home one unless given)
+    assert queue_of_arn(KEYS, "arn:aws:sqs:local:1:orders") == "orders"
+    west = Namespace("111122223333", "us-west-1")
+    assert queue_of_arn(KEYS, "arn:aws:sqs:local:1:orders", west) == "111122223333@us-west-1@orders"
+    assert queue_of_arn(KEYS, "arn:aws:sqs:us-east-1:123456789012:orders", west) == "orders"
+    assert queue_of_arn(KEYS, "arn:aws:sns:us-east-1:123456789012:orders") is None
+    assert queue_of_arn(Keys(home=west), "arn:aws:sqs:us-west-1:111122223333:orders") == "orders"
 
 
 def test_arn_parsing() -> None:
     assert queue_name("arn:aws:sqs:eu-west-1:111122223333:orders") == "orders"
     assert queue_name("arn:aws:sns:eu-west-1:111122223333:orders") is None
     assert queue_name("arn:aws:sqs:eu-west-1:1:{evil}") is None
+    assert queue_name("arn:aws:sqs:eu-west-1:1:111122223333@us-west-1@orders") is None  # no other namespace's queue
     assert function_name("arn:aws:lambda:us-east-1:1:function:process") == "process"
     assert function_name("arn:aws:lambda:us-east-1:1:function:process:live") == "process"
     assert function_name("arn:aws:lambda:us-east-1:1:layer:x") is None

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from router.keys import Keys
+from router.namespace import Namespace
 from tests.conftest import sync_client
 from tests.router.conftest import boto3_client
 from tests.router.schedules.test_scheduler_api import T0, World, ms, world  # noqa: F401 - the fixture, reused
@@ -85,7 +86,7 @@ def test_groups_and_schedules_are_per_namespace_and_fire_into_their_own_bus(worl
     finally:
         client.close()
     for account, region in NAMESPACES:
-        queue = f"sched-{account}-{region}"
+        queue = KEYS.scoped(f"sched-{account}-{region}", Namespace(account, region))  # that namespace's queue
         [event] = eventually_sync(partial(_queue, redis_url, queue), what=f"the tick in {account} {region}")
         assert (event["account"], event["region"], event["resources"], event["detail"]) == (
             account,

@@ -56,7 +56,7 @@ def test_config_defaults_and_redrive() -> None:
     assert "FifoQueue" not in plain.all_settable()
     fifo = QueueConfig("orders.fifo", {"RedrivePolicy": f'{{"deadLetterTargetArn": "{DLQ}", "maxReceiveCount": "3"}}'})
     assert fifo.fifo
-    assert fifo.redrive == ("dead", 3)
+    assert fifo.redrive == (DLQ, 3)  # the ARN: router.sqs.queues finds its queue, in its namespace
     assert fifo.all_settable()["DeduplicationScope"] == "queue"
 
 

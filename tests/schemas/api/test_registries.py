@@ -106,13 +106,13 @@ def test_redis_failure_is_a_503_service_unavailable(schemas_server: Any, schemas
     import redis.asyncio as aioredis
 
     from schemas.keys import SchemaKeys
-    from schemas.services import EXTRAS_KEY, arns
+    from schemas.services import EXTRAS_KEY
     from schemas.store import RegistryStore
     from tests.conftest import free_port
 
     state = schemas_server.server.config.app.state.switchboard
     dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
-    state.extras[EXTRAS_KEY] = RegistryStore(dead, SchemaKeys.of(state.keys), arns(state))
+    state.extras[EXTRAS_KEY] = RegistryStore(dead, SchemaKeys.of(state.keys), state.keys)
     status, code, message = error_of(schemas.list_registries)
     assert (status, code) == (503, "ServiceUnavailableException")
     assert message == "Storage is unavailable. Retry the request."  # router.faults: never the Redis address
