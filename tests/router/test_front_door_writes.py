@@ -141,7 +141,7 @@ async def test_the_direct_write_is_the_bytes_and_state_uvicorns_send_makes(
 ) -> None:
     outcomes = []
     for kind in (RequestResponseCycle, _OneWriteCycle):
-        transport, completed = Recorder(), []
+        transport, completed = Recorder(), list[bool]()
         cycle = _cycle(transport, keep_alive=keep_alive, kind=kind, completed=completed)
         await cycle.send({"type": "http.response.start", "status": status, "headers": headers})
         await cycle.send({"type": "http.response.body", "body": body})
@@ -165,7 +165,7 @@ async def test_the_direct_write_is_the_bytes_and_state_uvicorns_send_makes(
 async def test_what_the_direct_write_does_not_handle_goes_through_uvicorns_send(
     headers: list[tuple[bytes, bytes]],
 ) -> None:
-    outcomes = []
+    outcomes: list[tuple[str, str | bytes, bool]] = []
     for kind in (RequestResponseCycle, _OneWriteCycle):
         transport = Recorder()
         cycle = _cycle(transport, kind=kind)
