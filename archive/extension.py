@@ -13,7 +13,7 @@ from archive.api import OPERATIONS as ARCHIVE_OPERATIONS
 from archive.background import ArchiveOptions, Background
 from archive.cli import COMMANDS
 from archive.replay_api import OPERATIONS as REPLAY_OPERATIONS
-from archive.target import KIND, archive_target
+from archive.target import ARCHIVE_TARGET, KIND
 from router.extensions import Extension
 from router.state import AppState
 
@@ -39,7 +39,7 @@ def extension(options: ArchiveOptions | None = None) -> Extension:
     return Extension(
         name="archive",
         operations={**ARCHIVE_OPERATIONS, **REPLAY_OPERATIONS},
-        internal_targets={KIND: archive_target},
+        internal_targets={KIND: ARCHIVE_TARGET},
         cli=COMMANDS,
         startup=[start],
         shutdown=[stop],

@@ -1,12 +1,14 @@
 """The internal archive target: the only work archiving adds to the ingest path.
 
 An archive is the managed rule `Events-Archive-<name>` on its bus with one target whose ARN is
-`router.extensions.internal_target_arn("archive", "<name>/<generation>", ...)`. For each event the rule matches,
-the delivery sink calls `archive_target`, which returns two commands on keys of the bus's own slot: `ZADD` of the
-event's member (`archive.codec`: event time, ingest id, size, envelope compressed with the archive's current
-dictionary when this process has one, `archive.dictionaries`) to the archive's sorted set, and
-`HINCRBY` of its size into the archive's stats. The ingest worker's settle script applies them only if it still owns
-the entry, in the same script that acknowledges it: so each accepted event is archived exactly once, and
+`router.extensions.internal_target_arn("archive", "<name>/<generation>", ...)`. The delivery sink calls
+`archive_batch` once per routed batch with the events the rule matched (an `InternalBatchTarget`: the batch's
+compression runs in one tight loop and no object is made per event), which returns, for each event, two commands on
+keys of the bus's own slot: `ZADD` of the event's member (`archive.codec`: event time, ingest id, size, envelope
+compressed with the archive's current dictionary when this process has one, `archive.dictionaries`) to the archive's
+sorted set, and `HINCRBY` of its size into the archive's stats. The ingest worker's settle script applies them only
+if it still owns the entry, in the same script that acknowledges it (merged into one ZADD and one HINCRBY per batch
+when it owns every entry of the batch, router.ingest): so each accepted event is archived exactly once, and
 EventCount (the set's cardinality) and SizeBytes never drift from what is stored.
 
 No I/O here, and no JSON parsing for envelopes the router built (`codec.event_time_ms`).
@@ -15,15 +17,14 @@ No I/O here, and no JSON parsing for envelopes the router built (`codec.event_ti
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from archive import codec
 from archive.dictionaries import DICTIONARIES
 from archive.keys import ArchiveKeys
-from router.extensions import InternalDelivery
+from router.extensions import Command, InternalBatch, InternalBatchTarget
 from router.keys import Keys
 
-__all__ = ["KIND", "archive_target", "target_name"]
+__all__ = ["ARCHIVE_TARGET", "KIND", "archive_batch", "target_name"]
 
 log = logging.getLogger("switchboard.archive")
 
@@ -36,24 +37,32 @@ def target_name(archive: str, generation: str) -> str:
     return f"{archive}/{generation}"
 
 
-def archive_target(delivery: InternalDelivery) -> Sequence[tuple[str | bytes | int, ...]]:
-    """The `archive` internal target kind's handler (router.extensions.InternalTarget)."""
-    event = delivery.event
-    storage = _storage_keys(delivery.keys, delivery.bus, delivery.name)
+def archive_batch(batch: InternalBatch) -> list[tuple[Command, ...]]:
+    """The `archive` internal target kind's handler: each event's ZADD of its member and HINCRBY of its size."""
+    storage = _storage_keys(batch.keys, batch.bus, batch.name)
     if storage is None:
-        log.warning("bus %s: archive target %r has no generation; event not archived", delivery.bus, delivery.name)
-        return ()
+        log.warning("bus %s: archive target %r has no generation; events not archived", batch.bus, batch.name)
+        return [() for _ in batch.events]
     events_key, stats_key = storage
-    ms_text, _, seq_text = delivery.entry_id.partition(b"-")
-    try:
-        ingest_ms, ingest_seq = int(ms_text), int(seq_text)
-    except ValueError:
-        ingest_ms, ingest_seq = 0, codec.import_seq(event)
-    time_ms = codec.event_time_ms(event)
-    if time_ms is None:
-        time_ms = ingest_ms  # an entry without a readable time (written by hand): archived at its arrival time
-    member = codec.encode(event, time_ms, ingest_ms, ingest_seq, DICTIONARIES.current.get(events_key))
-    return (("ZADD", events_key, 0, member), ("HINCRBY", stats_key, "bytes", len(event)))
+    dictionary = DICTIONARIES.current.get(events_key)
+    encode, event_time_ms = codec.encode, codec.event_time_ms
+    made: list[tuple[Command, ...]] = []
+    for entry_id, event in zip(batch.entry_ids, batch.events, strict=True):
+        ms_text, _, seq_text = entry_id.partition(b"-")
+        try:
+            ingest_ms, ingest_seq = int(ms_text), int(seq_text)
+        except ValueError:
+            ingest_ms, ingest_seq = 0, codec.import_seq(event)
+        time_ms = event_time_ms(event)
+        if time_ms is None:
+            time_ms = ingest_ms  # an entry without a readable time (written by hand): archived at its arrival time
+        member = encode(event, time_ms, ingest_ms, ingest_seq, dictionary)
+        made.append((("ZADD", events_key, 0, member), ("HINCRBY", stats_key, "bytes", len(event))))
+    return made
+
+
+ARCHIVE_TARGET = InternalBatchTarget(archive_batch)
+"""What the extension registers for the `archive` kind (router.extensions)."""
 
 
 _storage: dict[tuple[Keys, str, str], tuple[str, str] | None] = {}

@@ -6,8 +6,9 @@ bench/archive_bench.py (whole router processes, PutEvents included) cannot give.
 Each round appends `--batch` events (~1 KB envelopes, every Detail different, none of them among those the
 archive's dictionary was trained on) to each bus's ingest stream, reads them as the ingest group would, and routes
 them, timing the thread's CPU (`time.thread_time`) of the whole `_route` and of its parts (matching, the sink's
-stage, the settle script call); off and on alternate (the order swapped every round) and the medians per event are
-reported. A router process (no ingest worker) serves the API that creates the buses, rules and archive.
+stage, its flush, where per-batch internal targets such as the archive's run, and the settle script call); off and
+on alternate (the order swapped every round) and the medians per event are reported. A router process (no ingest
+worker) serves the API that creates the buses, rules and archive.
 
     .venv/bin/python -m bench.archive_route_bench                 # batches of 50, with the dictionary
     .venv/bin/python -m bench.archive_route_bench --batch 10 --no-dictionary
@@ -29,7 +30,7 @@ import zstandard
 from archive import codec
 from archive.dictionaries import DICTIONARIES
 from archive.keys import ArchiveKeys
-from archive.target import KIND, archive_target
+from archive.target import ARCHIVE_TARGET, KIND
 from bench.archive_bench import ACCOUNT, REGION, _add_rules, _call, _detail, _router, redis_server
 from router import redis_client
 from router.arns import Arns
@@ -39,7 +40,7 @@ from router.ingest import IngestWorker
 from router.keys import INGEST_GROUP, Keys
 from router.matchers import MatcherCache
 
-_PARTS = ("match", "stage", "settle")
+_PARTS = ("match", "stage", "flush", "settle")
 
 
 def _envelopes(start: int, count: int) -> list[bytes]:
@@ -53,7 +54,7 @@ def _envelopes(start: int, count: int) -> list[bytes]:
 async def _measure(redis_url: str, batch: int, rounds: int, dictionary: bool) -> None:
     redis = redis_client.connect(redis_url)
     keys = Keys()
-    sink = DeliverySink(redis, keys, Arns(REGION, ACCOUNT), internal={KIND: archive_target})
+    sink = DeliverySink(redis, keys, Arns(REGION, ACCOUNT), internal={KIND: ARCHIVE_TARGET})
     worker = IngestWorker(redis, keys, MatcherCache(redis, keys, 60.0), sink=sink, consumer="bench")
     spent: dict[str, float] = {}
 
@@ -78,6 +79,7 @@ async def _measure(redis_url: str, batch: int, rounds: int, dictionary: bool) ->
         return run
 
     setattr(sink, "stage", timed_sync("stage", sink.stage))  # noqa: B010 - instrumenting the instance
+    setattr(sink, "flush", timed("flush", sink.flush))  # noqa: B010
     setattr(worker, "_settle", timed("settle", worker._settle))  # noqa: B010
     setattr(worker, "_match_all", timed("match", worker._match_all))  # noqa: B010
     if dictionary:  # as the maintenance round would: trained on the archive's first events, none of those sent below

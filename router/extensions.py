@@ -28,6 +28,9 @@ declares:
   `InternalTarget`, which returns Redis commands on keys of the bus's own hash slot (build them from
   `keys.bus_tag(bus)`). The ingest worker stages them with the batch, so they commit atomically with its
   acknowledgement: once per accepted event, never on the PutEvents path. The callable must do no I/O.
+  A kind whose work is cheaper per batch (archives: one tight compression loop, no object per event) declares an
+  `InternalBatchTarget` instead: the sink calls it once per routed batch and matched target with every event of
+  the batch (`InternalBatch`), and it returns one list of commands per event, committed with that event's ack.
 - `cli`: `CliCommand`s, each a top-level `switchboard` subcommand (e.g. `switchboard archive ...`): `add` gets the
   subparsers object and adds its parser (with its own sub-subcommands), `run` gets the parsed arguments and
   returns the exit code. `router.cli` adds every installed extension's commands and runs the one named.
@@ -71,12 +74,15 @@ from router.ui import UiLink
 __all__ = [
     "ENTRY_POINT_GROUP",
     "CliCommand",
+    "Command",
     "EntryCheck",
     "EntryCheckCache",
     "EntryCheckFactory",
     "Extension",
     "ExtensionError",
     "Hook",
+    "InternalBatch",
+    "InternalBatchTarget",
     "InternalDelivery",
     "InternalTarget",
     "MetricsSource",
@@ -114,8 +120,37 @@ class InternalDelivery:
     """The event's ingest stream entry id (`ms-seq`): unique per accepted event on its bus."""
 
 
-InternalTarget = Callable[[InternalDelivery], Sequence[tuple[str | bytes | int, ...]]]
+Command = tuple[str | bytes | int, ...]
+"""One Redis command `(name, key, args...)` staged with an event's ingest acknowledgement."""
+
+InternalTarget = Callable[[InternalDelivery], Sequence[Command]]
 """An internal target kind's handler: the Redis commands (keys in the bus's slot) to commit with the ingest ack."""
+
+
+@dataclass(frozen=True, slots=True)
+class InternalBatch:
+    """Every event of one routed batch that one internal target receives, in the batch's order (router.delivery.sink
+    builds it once per batch and target; no I/O may follow from it)."""
+
+    bus: str
+    rule: str
+    target: Mapping[str, Any]
+    name: str
+    """The `<name>` part of the target's ARN."""
+    keys: Keys
+    entry_ids: Sequence[bytes]
+    """The events' ingest stream entry ids (`ms-seq`), one per event."""
+    events: Sequence[bytes]
+    """The envelopes exactly as ingested."""
+
+
+@dataclass(frozen=True, slots=True)
+class InternalBatchTarget:
+    """An internal target kind handled per batch: `handler` returns, for each event of the `InternalBatch`, the
+    commands to commit with that event's acknowledgement (one sequence per event, in order)."""
+
+    handler: Callable[[InternalBatch], Sequence[Sequence[Command]]]
+
 
 _INTERNAL = ":internal/"
 
@@ -222,7 +257,7 @@ class Extension:
     routes: Sequence[BaseRoute] = ()
     ui_links: Sequence[UiLink] = ()
     """Entries of the `/ui/` navigation for the pages this extension serves."""
-    internal_targets: Mapping[str, InternalTarget] = field(default_factory=dict)
+    internal_targets: Mapping[str, InternalTarget | InternalBatchTarget] = field(default_factory=dict)
     """Internal target kind -> handler (see the module's opening paragraph)."""
     entry_checks: Sequence[EntryCheckFactory] = ()
     """Per-bus PutEvents entry checks (see the module's opening paragraph)."""
@@ -263,9 +298,9 @@ def merge_operations(base: Mapping[str, Handler], extensions: Sequence[Extension
     return merged
 
 
-def merge_internal_targets(extensions: Sequence[Extension]) -> dict[str, InternalTarget]:
+def merge_internal_targets(extensions: Sequence[Extension]) -> dict[str, InternalTarget | InternalBatchTarget]:
     """Every extension's internal target kinds; a kind declared twice is an `ExtensionError`."""
-    merged: dict[str, InternalTarget] = {}
+    merged: dict[str, InternalTarget | InternalBatchTarget] = {}
     owner: dict[str, str] = {}
     for extension in extensions:
         for kind, handler in extension.internal_targets.items():

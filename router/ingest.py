@@ -23,7 +23,10 @@ the partitions), so a process holds one blocking connection per partition whatev
    distinct list of counter fields travels once per batch); an entry that was claimed away in the meantime changes
    nothing. So a crash before the commit means the entry is processed again, never lost, and counting is exactly
    once even if a slow consumer's entries were claimed by another process. Every key a staged command writes is
-   declared to the script (KEYS), and all of them are in the bus's slot.
+   declared to the script (KEYS), and all of them are in the bus's slot. The batch's `ZADD key score member` and
+   `HINCRBY key field n` commands (an archive's, archive/) travel merged, one per key (and field, summed), and are
+   applied only when the consumer still owns every entry of the batch; when it does not, the script changes
+   nothing and the batch is settled again with each entry's own commands.
 5. Recovery and trimming, every `claim_interval_s`, in one script per partition (the scripts of all partitions in
    one pipelined round trip): `XAUTOCLAIM` takes over entries idle for `claim_min_idle_ms` (their consumer died,
    e.g. kill -9; they are then processed here), and each stream this process has processed since the last round
@@ -106,7 +109,9 @@ class Effects:
     """Fields of the bus's counters hash to increment by one."""
     commands: list[tuple[str | bytes | int, ...]] = field(default_factory=list)
     """Further Redis commands `(name, key, args...)`, e.g. delivery jobs; the key is in the bus's hash slot (it is
-    declared to the settle script) and the command must be idempotent."""
+    declared to the settle script) and the command must be idempotent. `ZADD key score member` and `HINCRBY key
+    field n` (n an int) are merged across the batch (see the settle script): their order among the batch's other
+    commands is not kept, so no staged command may depend on it."""
     hops: int = 0
     """Input, not output: how many event-bus targets the event has passed through (ingest field `hops`, written by
     router.delivery.bus_target), so the delivery sink can carry the loop bound on."""
@@ -137,10 +142,14 @@ class CountingSink:
 
 
 # KEYS: stream, counters, then every key a staged command writes.
-# ARGV: group, consumer, n, n_profiles, then per counter profile: n_fields, field..., then per entry: id, profile
-# (0: none), n_cmds, (n_args, name, key index, arg...)...
+# ARGV: group, consumer, n, n_profiles, then per counter profile: n_fields, field..., then n_merged, then per merged
+# command: n_args, name, key index, arg..., then per entry: id, profile (0: none), n_cmds, (n_args, name, key index,
+# arg...)...
 # A *counter profile* is one list of counter fields; a batch's entries share a few (every event of a request matched
 # the same rules and reached the same targets), so each field travels once per batch, not once per event.
+# *Merged commands* are the batch's entries' `ZADD key score member` and `HINCRBY key field n` commands, one per key
+# (the increments summed): applied only if this consumer still owns *every* entry of the batch; otherwise the
+# script changes nothing and returns -1, and the caller settles the batch again with each entry's own commands.
 # Ownership: one range XPENDING of this consumer's entries (count n) lists the batch, as a rule; an id it does not
 # list is not owned, unless the listing was cut short (this consumer holds other entries too, e.g. a claimed batch
 # in flight): that id is then checked on its own.
@@ -155,12 +164,35 @@ for p = 1, tonumber(ARGV[4]) do
   profiles[p] = {i + 1, i + n_fields}
   i = i + 1 + n_fields
 end
+local n_merged = tonumber(ARGV[i])
+i = i + 1
+local merged_at = i
+for _ = 1, n_merged do i = i + 1 + tonumber(ARGV[i]) end
 local mine = {}
 local complete = true
 if n > 0 then
   local listed = redis.call('XPENDING', stream, group, '-', '+', n, consumer)
   for _, entry in ipairs(listed) do mine[entry[1]] = true end
   complete = #listed < n
+end
+if n_merged > 0 then
+  local j = i
+  for _ = 1, n do
+    local id = ARGV[j]
+    if mine[id] ~= true and (complete or #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0) then
+      return -1
+    end
+    j = j + 2
+    local n_cmds = tonumber(ARGV[j])
+    j = j + 1
+    for _ = 1, n_cmds do j = j + 1 + tonumber(ARGV[j]) end
+  end
+  local m = merged_at
+  for _ = 1, n_merged do
+    local n_args = tonumber(ARGV[m])
+    redis.call(ARGV[m + 1], KEYS[tonumber(ARGV[m + 2])], unpack(ARGV, m + 3, m + n_args))
+    m = m + 1 + n_args
+  end
 end
 local uses = {}
 local owned_ids = {}
@@ -540,38 +572,11 @@ class IngestWorker(PartitionedWorker):
         flush = getattr(self.sink, "flush", None)
         if flush is not None:
             await flush(bus, [effects for _, effects in staged])
-        keys: list[str] = [stream, self.keys.bus_counters(bus)]
-        index: dict[str, int] = {}
-        profiles: dict[tuple[str, ...], int] = {}
-        """Counter profile -> its number (router.ingest's _SETTLE: each distinct list of fields is sent once)."""
-        entry_args: list[Any] = []
-        for entry_id, effects in staged:
-            entry_args.append(entry_id)
-            if effects.counters:
-                profile = tuple(effects.counters)
-                number = profiles.get(profile)
-                if number is None:
-                    number = profiles[profile] = len(profiles) + 1
-                entry_args.append(number)
-            else:
-                entry_args.append(0)
-            entry_args.append(len(effects.commands))
-            for command_args in effects.commands:
-                key = str(command_args[1])
-                position = index.get(key)
-                if position is None:
-                    keys.append(key)
-                    position = index[key] = len(keys)
-                entry_args.append(len(command_args))
-                entry_args.append(command_args[0])
-                entry_args.append(position)
-                entry_args.extend(command_args[2:])
-        args: list[Any] = [INGEST_GROUP, self.consumer, len(staged), len(profiles)]
-        for profile in profiles:
-            args.append(len(profile))
-            args.extend(profile)
-        args += entry_args
+        keys, args = _settle_call(stream, self.keys.bus_counters(bus), self.consumer, staged, merge=True)
         settled = await self._settle(keys=keys, args=args)
+        if settled == -1:  # some entry is no longer ours: each entry's own commands, as far as it is still ours
+            keys, args = _settle_call(stream, self.keys.bus_counters(bus), self.consumer, staged, merge=False)
+            settled = await self._settle(keys=keys, args=args)
         partition = self.partitions.get(bus_partition(bus))
         if partition is not None:
             partition.state.setdefault("active", set()).add(bus)  # trimmed in the next maintenance round
@@ -625,6 +630,82 @@ class IngestWorker(PartitionedWorker):
 
 
 _NO_EVENT = _Failed("the stream entry has no event field", True)
+
+
+_MERGED_PAIRS = 500
+"""Score-member pairs per merged ZADD (so no script call unpacks too many arguments at once)."""
+
+
+def _settle_call(
+    stream: str, counters: str, consumer: str, staged: Sequence[tuple[bytes, Effects]], *, merge: bool
+) -> tuple[list[str], list[Any]]:
+    """The settle script's keys and arguments for a batch (layout at `_SETTLE`); with `merge`, the entries'
+    `ZADD key score member` and `HINCRBY key field n` commands go as merged commands, one per key (and field)."""
+    keys: list[str] = [stream, counters]
+    index: dict[str, int] = {}
+    profiles: dict[tuple[str, ...], int] = {}
+    """Counter profile -> its number (each distinct list of fields is sent once)."""
+    adds: dict[int, list[Any]] = {}
+    """Merged ZADDs: key position -> score, member, ..."""
+    increments: dict[tuple[int, Any], int] = {}
+    """Merged HINCRBYs: (key position, field) -> the sum."""
+    entry_args: list[Any] = []
+    for entry_id, effects in staged:
+        entry_args.append(entry_id)
+        if effects.counters:
+            profile = tuple(effects.counters)
+            number = profiles.get(profile)
+            if number is None:
+                number = profiles[profile] = len(profiles) + 1
+            entry_args.append(number)
+        else:
+            entry_args.append(0)
+        at = len(entry_args)
+        entry_args.append(0)
+        own = 0
+        for command_args in effects.commands:
+            key = str(command_args[1])
+            position = index.get(key)
+            if position is None:
+                keys.append(key)
+                position = index[key] = len(keys)
+            if merge and len(command_args) == 4:
+                name = command_args[0]
+                if name == "ZADD":
+                    added = adds.get(position)
+                    if added is None:
+                        added = adds[position] = []
+                    added += (command_args[2], command_args[3])
+                    continue
+                value = command_args[3]
+                if name == "HINCRBY" and type(value) is int:
+                    field_key = (position, command_args[2])
+                    increments[field_key] = increments.get(field_key, 0) + value
+                    continue
+            own += 1
+            entry_args.append(len(command_args))
+            entry_args.append(command_args[0])
+            entry_args.append(position)
+            entry_args.extend(command_args[2:])
+        entry_args[at] = own
+    args: list[Any] = [INGEST_GROUP, consumer, len(staged), len(profiles)]
+    for profile in profiles:
+        args.append(len(profile))
+        args.extend(profile)
+    merged: list[Any] = []
+    count = 0
+    for position, pairs in adds.items():
+        for start in range(0, len(pairs), 2 * _MERGED_PAIRS):
+            chunk = pairs[start : start + 2 * _MERGED_PAIRS]
+            merged += (2 + len(chunk), "ZADD", position, *chunk)
+            count += 1
+    for (position, name), value in increments.items():
+        merged += (4, "HINCRBY", position, name, value)
+        count += 1
+    args.append(count)
+    args += merged
+    args += entry_args
+    return keys, args
 
 
 def _names_unknown_scheduled_rule(compiled: CompiledBus, entries: Sequence[Entry]) -> bool:

@@ -24,8 +24,10 @@ Two paths, one behaviour:
 - **Internal (targets whose ARN is `router.extensions.internal_target_arn(kind, ...)`).** The managed rules of
   schema discovery and archives feed their extension, not a service: `stage` calls the kind's registered
   `InternalTarget` and adds the commands it returns (keys in the bus's slot) to the entry's `Effects.commands`, so
-  they commit with the ack. No job, no retries, no delivery metrics; an ARN of an unknown kind is a job (and fails
-  as a target that does not exist would).
+  they commit with the ack. A kind declared as an `InternalBatchTarget` (archives) is called once per batch and
+  target instead, from `flush` (before the settle), with all of the batch's events it matched; each event's
+  commands go to its own entry's effects all the same. No job, no retries, no delivery metrics; an ARN of an
+  unknown kind is a job (and fails as a target that does not exist would).
 
 It still counts MatchedEvents and TriggeredRules (it extends `CountingSink`). `stage` does no I/O: the targets come
 from a per-bus cache that `prepare(bus, compiled, rules)` fills before each batch with the targets of the batch's
@@ -63,7 +65,13 @@ from router.delivery.lanes import shape_input, shapes_input
 from router.delivery.queues import queue_name
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
-from router.extensions import InternalDelivery, InternalTarget, internal_target_kind
+from router.extensions import (
+    InternalBatch,
+    InternalBatchTarget,
+    InternalDelivery,
+    InternalTarget,
+    internal_target_kind,
+)
 from router.ingest import OFF_LOOP_BYTES, CountingSink, Effects
 from router.keys import Keys
 from router.matchers import CompiledBus
@@ -116,7 +124,9 @@ class _Target:
     target_bus: str | None = None
     """Bus targets: the target bus's name."""
     internal: tuple[InternalTarget, str] | None = None
-    """Internal targets: their kind's handler and the name from the ARN."""
+    """Per-event internal targets: their kind's handler and the name from the ARN."""
+    batched: tuple[InternalBatchTarget, str] | None = None
+    """Per-batch internal targets: their kind's handler and the name from the ARN."""
     plain: bool = False
     """A queue target without input shaping: its payload is the event itself, unless the event is too old."""
     max_age_ms: int = 0
@@ -132,6 +142,10 @@ class _BusTargets:
 
 _Delivery = tuple[str, _Target, str]
 """One inline delivery of an event: (rule, target, delivery id)."""
+
+_Batched = tuple[_Target, str, bytes, bytes]
+"""One event for a per-batch internal target (an item of its entry's `Effects.pending`): (target, rule, entry id,
+event)."""
 
 
 @dataclass(slots=True)
@@ -166,7 +180,7 @@ class DeliverySink(CountingSink):
         observe_start: Callable[[str, str, float, int], None] | None = None,
         inline: bool = True,
         backlog_limit: int = 0,
-        internal: Mapping[str, InternalTarget] | None = None,
+        internal: Mapping[str, InternalTarget | InternalBatchTarget] | None = None,
     ) -> None:
         self.redis = redis
         self.backlog_limit = backlog_limit
@@ -210,7 +224,7 @@ class DeliverySink(CountingSink):
                 raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode()
                 made = self._target(bus, rule, target_id, raw_bytes, stream)
                 targets.append(made)
-                if made.internal is None:  # an internal target has no job stream for delivery workers to read
+                if made.internal is None and made.batched is None:  # internal: no job stream for delivery workers
                     streams.append(stream)
             by_rule[rule] = tuple(targets)
         if streams:
@@ -230,6 +244,7 @@ class DeliverySink(CountingSink):
         internal = internal_target_kind(arn) if self.internal else None
         if internal is not None and internal[0] in self.internal:
             handler = self.internal[internal[0]]
+            per_event = None if isinstance(handler, InternalBatchTarget) else (handler, internal[1])
             return _Target(
                 target_id,
                 raw,
@@ -242,7 +257,8 @@ class DeliverySink(CountingSink):
                 False,
                 (),
                 None,
-                internal=(handler, internal[1]),
+                internal=per_event,
+                batched=(handler, internal[1]) if isinstance(handler, InternalBatchTarget) else None,
             )
         service = service_of(arn) if self.inline else ""
         if service == "queue":
@@ -286,6 +302,9 @@ class DeliverySink(CountingSink):
         inline: _Inline | None = None
         for rule in rules:
             for target in cached.rules.get(rule, ()):
+                if target.batched is not None:  # handed over with the whole batch in `flush`
+                    effects.pending.append((target, rule, event_id, event))
+                    continue
                 if target.internal is not None:  # needs no delivery id
                     handler, name = target.internal
                     delivery = InternalDelivery(bus, rule, target.target, name, event, self.keys, event_id)
@@ -307,9 +326,20 @@ class DeliverySink(CountingSink):
 
         A queue's messages of the batch go in one `EVAL` of `_QUEUE_APPEND` (one command and one reply per queue and
         MessageGroupId instead of one `XADD` each), in the batch's order; a bus target's append is one script call
-        per delivery."""
-        inlines: list[_Inline] = [inline for effects in batch for inline in effects.pending]
+        per delivery. Before them, each per-batch internal target gets its events of the batch (`_internal`)."""
+        inlines: list[_Inline] = []
+        batched: list[tuple[Effects, _Batched]] = []
+        for effects in batch:
+            for item in effects.pending:
+                if type(item) is _Inline:
+                    inlines.append(item)
+                else:
+                    batched.append((effects, item))
+        if batched:
+            self._internal(bus, batched)
         if not inlines:
+            for effects in batch:
+                effects.pending.clear()
             return
         now_ms = int(self.clock() * 1000)
         sent_ms = str(int(time.time() * 1000))
@@ -391,6 +421,24 @@ class DeliverySink(CountingSink):
                 observe(bus, rule, max(now_ms - ingest_ms, 0) / 1000, count)
         for effects in batch:
             effects.pending.clear()
+
+    def _internal(self, bus: str, items: list[tuple[Effects, _Batched]]) -> None:
+        """Call each per-batch internal target once with its events of the batch; each event's commands go to its
+        entry's effects (so they commit with its ack, or not at all)."""
+        groups: dict[tuple[str, str], tuple[_Target, list[Effects], list[bytes], list[bytes]]] = {}
+        for effects, (target, rule, entry_id, event) in items:
+            group = groups.get((rule, target.target_id))
+            if group is None:
+                group = groups[(rule, target.target_id)] = (target, [], [], [])
+            group[1].append(effects)
+            group[2].append(entry_id)
+            group[3].append(event)
+        for (rule, _), (target, owners, entry_ids, events) in groups.items():
+            assert target.batched is not None
+            handler, name = target.batched
+            made = handler.handler(InternalBatch(bus, rule, target.target, name, self.keys, entry_ids, events))
+            for effects, commands in zip(owners, made, strict=True):
+                effects.commands.extend(commands)
 
     async def _append_script(self) -> str:
         """The SHA of router.backlog's append script, loaded on every node (once; again after a NOSCRIPT)."""

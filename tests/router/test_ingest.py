@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from router.ingest import IngestWorker, WorkerOptions
+from router.ingest import CountingSink, Effects, IngestWorker, WorkerOptions
 from router.keys import INGEST_GROUP, Keys
 from router.matchers import MatcherCache, compile_rules
 from tests.waiting import eventually
@@ -56,6 +56,17 @@ async def counters(redis: aioredis.Redis) -> dict[str, int]:
 
 
 PATTERN = '{"source": ["ingest.test"]}'
+
+
+async def read_as(redis: aioredis.Redis, consumer: str, count: int) -> tuple[str, Any]:
+    """A bus with rule `r`, `count` events appended, all read by `consumer`: (the stream, its entries)."""
+    await setup_bus(redis, {"r": {"EventPattern": PATTERN, "State": "ENABLED"}})
+    stream = KEYS.ingest(BUS)
+    await redis.xgroup_create(stream, INGEST_GROUP, id="0", mkstream=True)
+    for n in range(count):
+        await redis.xadd(stream, {"event": envelope(n=n)})
+    reply: Any = await redis.xreadgroup(INGEST_GROUP, consumer, {stream: ">"}, count=10)
+    return stream, reply[0][1]
 
 
 async def test_events_of_a_dead_consumer_are_claimed_and_counted_once(redis_client: aioredis.Redis) -> None:
@@ -105,13 +116,7 @@ async def test_ownership_is_exact_when_the_consumer_holds_more_than_the_batch(re
     """The settle script lists the consumer's pending entries with one range XPENDING of the batch's size: when the
     consumer holds other entries too (the listing is cut short), each unlisted id of the batch is checked on its own,
     so an owned entry is never skipped and one claimed away is never counted."""
-    await setup_bus(redis_client, {"r": {"EventPattern": PATTERN, "State": "ENABLED"}})
-    stream = KEYS.ingest(BUS)
-    await redis_client.xgroup_create(stream, INGEST_GROUP, id="0", mkstream=True)
-    for n in range(5):
-        await redis_client.xadd(stream, {"event": envelope(n=n)})
-    reply: Any = await redis_client.xreadgroup(INGEST_GROUP, "slow", {stream: ">"}, count=10)
-    entries = reply[0][1]
+    stream, entries = await read_as(redis_client, "slow", 5)
     await redis_client.xclaim(stream, INGEST_GROUP, "fast", 0, [entries[2][0]])
     slow = worker(redis_client, "slow")
     # The batch [2, 3, 4]: the listing of 3 shows entries 0, 1 and 3 (all older or unrelated but one), so entry 4 is
@@ -126,6 +131,43 @@ async def test_ownership_is_exact_when_the_consumer_holds_more_than_the_batch(re
     await slow._process(BUS, stream, entries[:2])
     assert slow.processed_events == 4
     assert await counters(redis_client) == {"IngestedEvents": 4, "MatchedEvents": 4, "TriggeredRules:r": 4}
+
+
+class _AddingSink(CountingSink):
+    """Stages, per event, a ZADD of its entry id and two HINCRBYs (the commands the settle script merges)."""
+
+    members = f"{KEYS.bus_tag(BUS)}:test-members"
+    sums = f"{KEYS.bus_tag(BUS)}:test-sums"
+
+    def stage(self, bus: str, event_id: bytes, event: bytes, rules: Any, effects: Effects) -> None:
+        super().stage(bus, event_id, event, rules, effects)
+        effects.commands += [
+            ("ZADD", self.members, 0, event_id),
+            ("HINCRBY", self.sums, "events", 1),
+            ("HINCRBY", self.sums, "bytes", len(event)),
+        ]
+
+
+async def test_merged_commands_apply_once_per_owned_entry(redis_client: aioredis.Redis) -> None:
+    """The batch's ZADDs and HINCRBYs go as one merged command per key (and field) when the consumer owns every
+    entry; when one was claimed away, the batch is settled again with each entry's own commands: the entries still
+    owned are applied once, the claimed one not at all (its new owner applies it)."""
+    stream, entries = await read_as(redis_client, "slow", 8)
+    ids = [entry_id for entry_id, _ in entries]
+    size = sum(len(fields[b"event"]) for _, fields in entries)
+    slow = IngestWorker(redis_client, KEYS, MatcherCache(redis_client, KEYS, 0.05), sink=_AddingSink(), consumer="slow")
+    fast = IngestWorker(redis_client, KEYS, MatcherCache(redis_client, KEYS, 0.05), sink=_AddingSink(), consumer="fast")
+    await slow._process(BUS, stream, entries[:3])  # every entry owned: merged
+    assert await redis_client.zrange(_AddingSink.members, 0, -1) == ids[:3]
+    await redis_client.xclaim(stream, INGEST_GROUP, "fast", 0, [ids[4]])
+    await slow._process(BUS, stream, entries[3:])  # entry 4 is fast's now: settled again without merging
+    await fast._process(BUS, stream, entries[4:5])
+    await slow._process(BUS, stream, entries[3:])  # done already: changes nothing
+    assert await redis_client.zrange(_AddingSink.members, 0, -1) == ids
+    assert (slow.processed_events, fast.processed_events) == (7, 1)
+    sums = await redis_client.hgetall(_AddingSink.sums)
+    assert {k: int(v) for k, v in sums.items()} == {b"events": 8, b"bytes": size}
+    assert await counters(redis_client) == {"IngestedEvents": 8, "MatchedEvents": 8, "TriggeredRules:r": 8}
 
 
 async def test_disabled_schedule_only_and_broken_rules_never_match_and_do_not_break_others(
