@@ -63,15 +63,15 @@ def checked_size_bytes(entries: list[Any]) -> int:
             raise SerializationException(f"Entries[{index}] must be a JSON object.")
         get = entry.get
         source, detail_type, detail = get("Source"), get("DetailType"), get("Detail")
-        for name, value in (
-            ("Source", source),
-            ("DetailType", detail_type),
-            ("Detail", detail),
-            ("EventBusName", get("EventBusName")),
-            ("TraceHeader", get("TraceHeader")),
+        if not (
+            isinstance(source, _TEXT)
+            and isinstance(detail_type, _TEXT)
+            and isinstance(detail, _TEXT)
+            and isinstance(get("EventBusName"), _TEXT)
+            and isinstance(get("TraceHeader"), _TEXT)
         ):
-            if value is not None and not isinstance(value, str):
-                raise SerializationException(f"Entries[{index}].{name} must be a string.")
+            name = next(name for name in _STRING_FIELDS if not isinstance(get(name), _TEXT))
+            raise SerializationException(f"Entries[{index}].{name} must be a string.")
         resources = get("Resources")
         if resources is not None and (
             not isinstance(resources, list) or not all(isinstance(r, str) for r in resources)
@@ -84,13 +84,23 @@ def checked_size_bytes(entries: list[Any]) -> int:
                     f"Entries[{index}].Time must be a timestamp (epoch seconds or an RFC 3339 string)."
                 )
             size += TIME_SIZE_BYTES
-        for value in (source, detail_type, detail):
-            if value is not None:
-                size += _utf8_len(value)
+        if source is not None and detail_type is not None and detail is not None:  # the usual entry: one test
+            if source.isascii() and detail_type.isascii() and detail.isascii():
+                size += len(source) + len(detail_type) + len(detail)
+            else:
+                size += _utf8_len(source) + _utf8_len(detail_type) + _utf8_len(detail)
+        else:
+            for value in (source, detail_type, detail):
+                if value is not None:
+                    size += _utf8_len(value)
         if resources:
             for resource in resources:
                 size += _utf8_len(resource)
     return size
+
+
+_TEXT = (str, type(None))
+"""What a string member may hold: a string, or nothing (JSON null counts as absent)."""
 
 
 def _utf8_len(text: str) -> int:
@@ -112,8 +122,13 @@ def parse_detail(detail: str) -> dict[str, Any]:
         raise EntryError("MalformedDetail", "Detail is malformed.") from err
     if not isinstance(parsed, dict):
         raise EntryError("MalformedDetail", "Detail is malformed.")
-    # Only a text with more than MAX_DETAIL_DEPTH openers can be that deep; skip the walk for everything else.
-    if detail.count("{") + detail.count("[") > MAX_DETAIL_DEPTH and _depth(parsed) > MAX_DETAIL_DEPTH:
+    # Only a text with more than MAX_DETAIL_DEPTH openers (so more characters) can be that deep; skip the walk for
+    # everything else.
+    if (
+        len(detail) > MAX_DETAIL_DEPTH
+        and detail.count("{") + detail.count("[") > MAX_DETAIL_DEPTH
+        and _depth(parsed) > MAX_DETAIL_DEPTH
+    ):
         raise EntryError("MalformedDetail", "Detail is malformed.")
     return parsed
 
@@ -217,9 +232,10 @@ class Envelopes:
     def build(self, entry: dict[str, Any], event_id: str) -> bytes:
         """Validate one entry and return its envelope JSON with id `event_id` (a UUID string: spliced in as it is);
         EntryError for a per-entry failure."""
-        source = _required(entry, "Source")
-        detail_type = _required(entry, "DetailType")
-        detail_text = _required(entry, "Detail")
+        get = entry.get
+        source, detail_type, detail_text = get("Source"), get("DetailType"), get("Detail")
+        if not (source and detail_type and detail_text):  # the first missing one, in AWS's order
+            source, detail_type, detail_text = (_required(entry, name) for name in ("Source", "DetailType", "Detail"))
         if len(detail_type) > MAX_DETAIL_TYPE_CHARS:
             raise EntryError(
                 "InvalidArgument",
@@ -227,7 +243,7 @@ class Envelopes:
                 "characters.",
             )
         parse_detail(detail_text)
-        time_value = entry.get("Time")
+        time_value = get("Time")
         when = self._now_text if time_value is None else format_time(time_value, self._now_s)
         key = (detail_type, source, when)
         middle = self._middles.get(key)
@@ -247,7 +263,7 @@ class Envelopes:
                     b',"resources":',
                 )
             )
-        resources = entry.get("Resources")
+        resources = get("Resources")
         # The validated Detail text is spliced in as sent: no re-encoding (orjson's encoder also stops at 254
         # levels, while AWS accepts 1000).
         return b"".join(

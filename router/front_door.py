@@ -35,7 +35,13 @@ from typing import Any, ClassVar
 
 import httptools
 import orjson
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 __all__ = ["REFUSALS", "Limits", "protocol_class"]
 
@@ -106,11 +112,30 @@ class _HeldHead:
 
 
 class _OneWriteCycle(RequestResponseCycle):
-    """uvicorn's request/response cycle, writing a response of known length (head and body) in one write."""
+    """uvicorn's request/response cycle, writing a response of known length (head and body) in one write.
+
+    The common case, a whole body in one message after a start that declares its length, is written here directly,
+    with the bytes and state changes uvicorn's `send` makes for it (tests/router/test_front_door_writes.py compares
+    them); anything else (HEAD, a streamed body, a paused transport, a `connection` or `transfer-encoding` header, a
+    length that does not match) goes through uvicorn's `send`, with its errors."""
 
     _held_start: Any = None
 
     async def send(self, message: Any) -> None:
+        start = self._held_start
+        if start is not None and message["type"] == "http.response.body" and not message.get("more_body", False):
+            data = self._whole(start, message.get("body", b""))
+            if data is not None:
+                self._held_start = None
+                self.response_started = True
+                self.waiting_for_100_continue = False
+                self.response_complete = True
+                self.transport.write(data)
+                self.message_event.set()
+                if not self.keep_alive:
+                    self.transport.close()
+                self.on_response()
+                return
         if (
             message["type"] == "http.response.start"
             and not self.response_started
@@ -133,6 +158,31 @@ class _OneWriteCycle(RequestResponseCycle):
             self.transport = transport
             held.flush()
 
+    def _whole(self, start: Any, body: bytes) -> bytes | None:
+        """The response's bytes as uvicorn writes them (status line, default headers, the start's headers in lower
+        case, `connection: close` unless kept alive, the body), or None when uvicorn's `send` must handle it."""
+        if self.flow.write_paused or self.disconnected or self.response_started or self.scope["method"] == "HEAD":
+            return None
+        content = [STATUS_LINE[start["status"]]]
+        length = None
+        for name, value in (*self.default_headers, *start.get("headers", ())):
+            if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+                return None
+            lowered = name.lower()
+            if lowered == b"content-length":
+                if length is not None:
+                    return None
+                length = value
+            elif lowered in {b"connection", b"transfer-encoding"}:
+                return None
+            content += (lowered, b": ", value, b"\r\n")
+        if length != str(len(body)).encode():
+            return None
+        if not self.keep_alive:
+            content.append(b"connection: close\r\n")
+        content += (b"\r\n", body)
+        return b"".join(content)
+
 
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing a connection the front door has refused."""
@@ -146,6 +196,11 @@ class _FrontDoorProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        """The connection's one timer, when one is scheduled (at `_timer_at`); it may fire before `_due`."""
+        self._timer_at = 0.0
+        self._due = 0.0
+        self._on_due: Any = None
+        """What to call at `_due` (loop time), None when no deadline is armed."""
         self._in_request = False
         """Bytes of a request whose headers have not ended yet were received."""
         self._in_headers = True
@@ -168,6 +223,9 @@ class _FrontDoorProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.stats["open"] -= 1
         self._disarm()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         super().connection_lost(exc)
 
     def _refuse(self, response: bytes) -> None:
@@ -177,17 +235,35 @@ class _FrontDoorProtocol(HttpToolsProtocol):
             self.transport.close()
 
     # -- deadlines ----------------------------------------------------------------------------------------------
+    # A deadline is armed and disarmed two or three times per request; the timer is not: it stays scheduled at the
+    # earliest deadline armed since it was, and when it fires before the deadline now armed (a later one), it is
+    # scheduled again for that one. So a kept-alive connection makes a timer every header or body timeout at
+    # most, instead of two per request (call_later and cancel were ~2 µs each, per request).
     def _arm(self, seconds: float, callback: Any) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, callback)
+        self._due = due = self.loop.time() + seconds
+        self._on_due = callback
+        if self._deadline is None or self._timer_at > due:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._timer_at = due
+            self._deadline = self.loop.call_at(due, self._timer)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._on_due = None
+
+    def _timer(self) -> None:
+        self._deadline = None
+        callback = self._on_due
+        if callback is None:
+            return
+        if self.loop.time() < self._due:  # armed again since, for later
+            self._timer_at = self._due
+            self._deadline = self.loop.call_at(self._due, self._timer)
+            return
+        self._on_due = None
+        callback()
 
     def _header_deadline(self) -> None:
-        self._deadline = None
         if self.transport.is_closing():
             return
         self.stats["header_timeout"] += 1
@@ -198,7 +274,6 @@ class _FrontDoorProtocol(HttpToolsProtocol):
         self._refuse(_error(408, "RequestTimeoutException", message))
 
     def _body_deadline(self) -> None:
-        self._deadline = None
         if self.transport.is_closing():
             return
         self.stats["body_timeout"] += 1
@@ -238,7 +313,7 @@ class _FrontDoorProtocol(HttpToolsProtocol):
         self._in_request = True
         self._in_headers = True
         self._parsed_header_bytes = 0  # (_header_bytes already counts this chunk: reset when a response ends)
-        if self._deadline is None:  # the next request on a kept-alive connection: its headers have a deadline
+        if self._on_due is None:  # the next request on a kept-alive connection: its headers have a deadline
             self._arm(self.limits.header_timeout_s, self._header_deadline)
 
     def on_url(self, url: bytes) -> None:

@@ -9,7 +9,9 @@ import asyncio
 import logging
 from typing import Any
 
+import pytest
 from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from router.front_door import _OneWriteCycle
 
@@ -38,10 +40,17 @@ class Recorder:
         pass
 
 
-def _cycle(transport: Recorder, *, method: str = "POST", keep_alive: bool = True) -> _OneWriteCycle:
+def _cycle(
+    transport: Recorder,
+    *,
+    method: str = "POST",
+    keep_alive: bool = True,
+    kind: type[RequestResponseCycle] = _OneWriteCycle,
+    completed: list[bool] | None = None,
+) -> Any:
     scope: Any = {"type": "http", "method": method, "http_version": "1.1", "path": "/", "headers": []}
-    completed: list[bool] = []
-    return _OneWriteCycle(
+    completed = [] if completed is None else completed
+    return kind(
         scope=scope,
         transport=transport,  # type: ignore[arg-type]
         flow=FlowControl(transport),  # type: ignore[arg-type]
@@ -115,3 +124,57 @@ async def test_an_error_answer_after_a_held_start_replaces_it() -> None:
     assert transport.calls[0][1].startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert transport.calls[0][1].endswith(b"\r\n\r\nInternal Server Error")
     assert transport.calls[1] == ("close", b"")
+
+
+@pytest.mark.parametrize("keep_alive", [True, False])
+@pytest.mark.parametrize(
+    ("status", "headers", "body"),
+    [
+        (200, [(b"content-length", b"5"), (b"content-type", b"application/x-amz-json-1.1")], b"hello"),
+        (400, [(b"Content-Length", b"2"), (b"X-Amzn-RequestId", b"abc")], b"{}"),
+        (200, [(b"content-length", b"0")], b""),
+        (204, [(b"content-length", b"0"), (b"date", b"Wed, 02 Dec 2026 16:00:00 GMT")], b""),
+    ],
+)
+async def test_the_direct_write_is_the_bytes_and_state_uvicorns_send_makes(
+    status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool
+) -> None:
+    outcomes = []
+    for kind in (RequestResponseCycle, _OneWriteCycle):
+        transport, completed = Recorder(), list[bool]()
+        cycle = _cycle(transport, keep_alive=keep_alive, kind=kind, completed=completed)
+        await cycle.send({"type": "http.response.start", "status": status, "headers": headers})
+        await cycle.send({"type": "http.response.body", "body": body})
+        written = b"".join(data for call, data in transport.calls if call == "write")
+        closes = [call for call, _ in transport.calls if call == "close"]
+        state = (cycle.response_started, cycle.response_complete, cycle.message_event.is_set(), completed)
+        outcomes.append((written, closes, state))
+        if kind is _OneWriteCycle:
+            assert [call for call, _ in transport.calls].count("write") == 1
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"content-length", b"4")],  # longer than the body: uvicorn's error
+        [(b"content-length", b"5"), (b"connection", b"close")],
+        [(b"content-length", b"5"), (b"bad header", b"x")],
+    ],
+)
+async def test_what_the_direct_write_does_not_handle_goes_through_uvicorns_send(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    outcomes: list[tuple[str, str | bytes, bool]] = []
+    for kind in (RequestResponseCycle, _OneWriteCycle):
+        transport = Recorder()
+        cycle = _cycle(transport, kind=kind)
+        try:
+            await cycle.send({"type": "http.response.start", "status": 200, "headers": headers})
+            await cycle.send({"type": "http.response.body", "body": b"hello"})
+        except RuntimeError as err:
+            outcomes.append(("error", str(err), cycle.response_complete))
+        else:
+            written = b"".join(data for call, data in transport.calls if call == "write")
+            outcomes.append(("written", written, cycle.response_complete))
+    assert outcomes[0] == outcomes[1]

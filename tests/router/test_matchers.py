@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 import patterns
 from patterns.parser import MAX_STATES_PER_RULE
 from router.keys import Keys
-from router.matchers import FULL_COLLECTIONS_HELD, HeapPolicy, MatcherCache, _Builder, compile_rules
+from router.matchers import FULL_COLLECTIONS_HELD, YOUNG_THRESHOLD, HeapPolicy, MatcherCache, _Builder, compile_rules
 from router.store.rules import RedisRuleStore
 from router.store.scripts import RULE_CHANGES_SLACK
 from tests.router.test_loop_lag import LOOP_CPU_BOUND_S, LoopProbe
@@ -322,6 +322,20 @@ def test_frozen_cyclic_garbage_is_collected_once_the_frozen_heap_has_grown() -> 
         assert policy.baseline >= len(grown) + len(more)
     finally:
         gc.unfreeze()
+
+
+def test_a_serving_process_collects_its_young_generation_every_young_threshold_allocations() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, before[1], before[2])
+        HeapPolicy().started()
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, before[1], before[2])  # the older generations' as they were
+        gc.set_threshold(2 * YOUNG_THRESHOLD, before[1], before[2])
+        HeapPolicy().started()
+        assert gc.get_threshold()[0] == 2 * YOUNG_THRESHOLD  # a higher one set by the operator is kept
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_a_build_holds_back_automatic_full_collections_and_only_them() -> None:
