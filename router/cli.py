@@ -155,11 +155,12 @@ def _parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
     return parser
 
 
-def _load_config(directory: Path) -> object:
+def _load_config(directory: Path, settings: Settings) -> object:
     from router.config import ConfigError, load_dir
+    from router.namespace_options import home
 
     try:
-        config = load_dir(directory)
+        config = load_dir(directory, home(settings))
     except ConfigError as err:
         count = len(err.problems)
         lines = [f"the config in {directory} is not valid ({count} problem{'s' if count != 1 else ''}):"]
@@ -176,7 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(host=args.host, port=args.port, config_dir=args.config)
     for name in unused_variables():
         log.warning("%s is set but is not a Switchboard setting (docs/operations.md lists them)", name)
-    config = _load_config(settings.config_dir) if settings.config_dir is not None else None
+    config = _load_config(settings.config_dir, settings) if settings.config_dir is not None else None
     serve(settings, config, ServeOptions(fsync=args.fsync, log_level=args.log_level, workers=args.workers))
     return ExitCode.OK
 
@@ -201,8 +202,10 @@ def _run(args: argparse.Namespace, extra: dict[str, CliCommand]) -> int:
 
         return health_cli.run(args)
     from router.config import validate_command
+    from router.namespace_options import home
 
-    return validate_command(args.dir)
+    # The home namespace (SWITCHBOARD_ACCOUNT_ID, SWITCHBOARD_REGION) is where files that name none are.
+    return validate_command(args.dir, home=home(Settings.from_env()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

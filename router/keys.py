@@ -44,7 +44,7 @@ take only the caller's namespace's fields. Workers read the registry, so they se
 | `sb:{meta}:endpoints` | hash | global endpoint key-layout name -> endpoint record (JSON, router.store.endpoints) |
 | `sb:{meta}:endpoint-ids` | hash | endpoint id (`abcde.veo`, unique across namespaces) -> its key-layout name |
 | `sb:{meta}:health-checks` | hash | Route 53 health-check id -> `HEALTHY` or `UNHEALTHY` (`switchboard health-check`) |
-| `sb:{meta}:config-owned` | set | what config files created: `bus:B`, `rule:B:R`, `target:B:R:ID` (config.applier) |
+| `sb:{meta}:config-owned` | set | config made: `bus:B`, `rule:B:R`, `target:B:R:ID`, `archive:A` (config.applier) |
 | `sb:{meta}:functions` | hash | Lambda function name -> URL that function targets are POSTed to |
 | `sb:{b:N}:bus:B:exists` | string | `1` while bus B exists: rule and target writes check it in the same script |
 | `sb:{b:N}:bus:B:rules` | hash | rule name -> rule record (JSON, see below) |
@@ -158,6 +158,11 @@ def is_bus(owner: str) -> bool:
     return not owner.startswith(OWNER_MARK)
 
 
+class UnreadableName(ValueError):
+    """A name `Keys.unscoped` cannot read as a key-layout name, so it names no namespace: a delivery owner that is not
+    a bus (`~scheduler~G`), or a name with `@` that is not `ACCOUNT@REGION@NAME`."""
+
+
 def bus_partition(bus: str) -> int:
     """The partition of bus `bus`: `crc32(UTF-8 name) mod BUS_PARTITIONS` (stable across versions and languages)."""
     return zlib.crc32(bus.encode()) % BUS_PARTITIONS
@@ -180,13 +185,19 @@ class Keys:
         return f"{namespace.account_id}@{namespace.region}@{name}"
 
     def unscoped(self, scoped: str) -> tuple[Namespace, str]:
-        """(namespace, name) of a key-layout name made by `scoped` (a bare name is the home namespace's)."""
+        """(namespace, name) of a key-layout name made by `scoped` (a bare name is the home namespace's). Strict:
+        anything `scoped` cannot have made raises `UnreadableName` (a delivery owner that is not a bus, `is_bus`;
+        `@` without a 12-digit account, a region name and a non-empty name with no `@` after them), rather than
+        guessing the home namespace for it (a Scheduler owner read that way was once authorized as the home
+        account's). Callers with a delivery owner ask `is_bus` first."""
+        if not is_bus(scoped):
+            raise UnreadableName(f"{scoped!r} is a delivery owner that is not a bus: it has no key-layout name")
         account, sep, rest = scoped.partition("@")
         if not sep:
             return self.home, scoped
         region, sep, name = rest.partition("@")
-        if not sep or not valid_account(account) or not valid_region(region):
-            return self.home, scoped
+        if not sep or not valid_account(account) or not valid_region(region) or not name or "@" in name:
+            raise UnreadableName(f"{scoped!r} is not a key-layout name (NAME, or ACCOUNT@REGION@NAME)")
         return Namespace(account, region), name
 
     def bus_of_arn(self, arn: str) -> str | None:
@@ -200,8 +211,12 @@ class Keys:
         return namespace.arns.rule(name, rule)
 
     def in_namespace(self, scoped: str, namespace: Namespace) -> str | None:
-        """The name of `scoped` when it belongs to `namespace`, else None (registries are filtered with it)."""
-        owner, name = self.unscoped(scoped)
+        """The name of `scoped` when it belongs to `namespace`, else None (registries are filtered with it). A
+        field no key-layout name can be (`UnreadableName`) belongs to no namespace: None for every one."""
+        try:
+            owner, name = self.unscoped(scoped)
+        except UnreadableName:
+            return None
         return name if owner == namespace else None
 
     # account-wide ----------------------------------------------------------------------------------------

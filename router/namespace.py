@@ -40,7 +40,9 @@ from urllib.parse import parse_qs
 from router.arns import Arns
 
 __all__ = [
+    "ACCOUNT_PATTERN",
     "DEFAULT",
+    "REGION_PATTERN",
     "BusArn",
     "Namespace",
     "current",
@@ -56,8 +58,12 @@ __all__ = [
     "valid_region",
 ]
 
-_REGION = re.compile(r"[a-z]{2,}(-[a-z]+)+-[0-9]+")
-_ACCOUNT = re.compile(r"[0-9]{12}")
+REGION_PATTERN = r"[a-z]{2,}(-[a-z]+)+-[0-9]+"
+"""What a region name is (matched whole): a credential scope's region counts only then; the config files' schema too."""
+ACCOUNT_PATTERN = r"[0-9]{12}"
+"""What an account id is (matched whole): 12 digits."""
+_REGION = re.compile(REGION_PATTERN)
+_ACCOUNT = re.compile(ACCOUNT_PATTERN)
 _CREDENTIAL = re.compile(r"Credential=([^,\s]+)")
 _BUS_ARN = re.compile(r"arn:(aws[a-z-]*):events:([^:]*):([^:]*):event-bus/(.+)")
 

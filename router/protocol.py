@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -32,6 +31,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from router import namespace as namespaces
+from router import uuids
 from router.errors import (
     InternalException,
     NotSupportedException,
@@ -123,7 +123,7 @@ class Dispatcher:
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI app: one request in, one AWS JSON answer out, with `x-amzn-RequestId`."""
-        request_id = str(uuid.uuid4())
+        request_id = uuids.one()
         started = time.perf_counter()
         operation = "Unknown"
         headers = Headers(scope=scope)

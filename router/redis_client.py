@@ -282,10 +282,15 @@ async def run_script_many(
     not have the script yet gets it loaded, and those calls are run again one by one."""
     if not calls:
         return []
-    async with redis.pipeline(transaction=False) as pipe:
-        for keys, args in calls:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
+    commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+    results: list[Any]
+    if as_cluster(redis) is None:
+        results = await _pipelined(redis, commands)
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            results = await pipe.execute(raise_on_error=False)
     for index, result in enumerate(results):
         if isinstance(result, NoScriptError):
             keys, args = calls[index]
@@ -293,6 +298,34 @@ async def run_script_many(
                 results[index] = await script(keys=list(keys), args=list(args))
             except ResponseError as err:  # its own error, in its place, as the pipeline's
                 results[index] = err
+    return results
+
+
+async def _pipelined(redis: AnyRedis, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """`commands` in one round trip on one connection of a single Redis's pool: what redis-py's non-transaction
+    pipeline does for commands without response callbacks (the same packing, the same retries of the whole round
+    trip on a connection or timeout error, each error reply in its command's place), without its per-command stack
+    and per-execute bookkeeping."""
+    pool: Any = redis.connection_pool
+    connection: Any = await pool.get_connection()
+
+    async def attempt() -> list[Any]:
+        await connection.send_packed_command(connection.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as err:
+                replies.append(err)
+        return replies
+
+    async def failed(error: Exception) -> None:
+        await connection.disconnect()
+
+    try:
+        results: list[Any] = await connection.retry.call_with_retry(attempt, failed)
+    finally:
+        await pool.release(connection)
     return results
 
 

@@ -20,9 +20,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from router import uuids
 from router.api._control import now_s, paginate, pick, with_token
 from router.api.put_events import SIZE_ERROR, append_envelopes
-from router.envelope import EntryError, build_envelope, check_entry_types, entry_size_bytes, uuid4_strings
+from router.envelope import EntryError, build_envelope, checked_size_bytes
 from router.errors import (
     InvalidStateException,
     ResourceAlreadyExistsException,
@@ -190,14 +191,13 @@ async def deactivate_for_bus(state: AppState, name: str) -> None:
 
 async def put_partner_events(state: AppState, body: dict[str, Any]) -> Mapping[str, Any]:
     entries: list[dict[str, Any]] = body["Entries"]
-    check_entry_types(entries)
-    if sum(entry_size_bytes(entry) for entry in entries) > state.settings.put_events_limit_bytes:
+    if checked_size_bytes(entries) > state.settings.put_events_limit_bytes:
         raise ValidationException(SIZE_ERROR)
     sources = event_sources(state)
     results: list[dict[str, Any]] = [{}] * len(entries)
     by_target: dict[tuple[str, str], list[tuple[int, str, bytes]]] = {}
     now = time.time()
-    ids = uuid4_strings(len(entries))
+    ids = uuids.take(len(entries))
     for index, entry in enumerate(entries):
         try:
             source = entry.get("Source")

@@ -41,19 +41,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from router import uuids
 from router.arns import Arns
 from router.backlog import APPEND_SCRIPT, THROTTLED_ENTRY, append_args, append_keys
 from router.coalesce import ScriptBatcher
 from router.delivery.bus_target import MAX_BUS_HOPS
 from router.delivery.http import HOPS_HEADER
-from router.envelope import (
-    EntryError,
-    build_envelope,
-    check_entry_types,
-    entry_size_bytes,
-    format_time,
-    uuid4_strings,
-)
+from router.envelope import EntryError, Envelopes, checked_size_bytes
 from router.errors import SerializationException, ServiceError, ValidationException
 from router.faults import fault_in_chain, log_fault
 from router.ingest import OFF_LOOP_BYTES
@@ -88,7 +82,7 @@ def _count_error(entries: object) -> ValidationException | None:
             "1 validation error detected: Value null at 'entries' failed to satisfy constraint: Member must not be null"
         )
     if not isinstance(entries, list):
-        return None  # a type error: check_entry_types' caller reports it
+        return None  # a type error: checked_size_bytes' caller reports it
     if len(entries) < 1:
         return ValidationException(
             "1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: "
@@ -131,8 +125,7 @@ async def _put_events(state: AppState, body: dict[str, Any], replicate: Replicat
         raise count_error
     if not isinstance(entries, list):
         raise SerializationException("Entries must be a list of PutEventsRequestEntry objects.")
-    check_entry_types(entries)
-    size_bytes = sum(entry_size_bytes(entry) for entry in entries)
+    size_bytes = checked_size_bytes(entries)
     if size_bytes > state.settings.put_events_limit_bytes:
         raise ValidationException(SIZE_ERROR)
     hops = _incoming_hops()
@@ -167,22 +160,32 @@ async def _put_events(state: AppState, body: dict[str, Any], replicate: Replicat
 def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]]) -> dict[str, list[_Item]]:
     """The entries' envelopes grouped by bus; an entry that fails gets its error in `results`."""
     by_bus: dict[str, list[_Item]] = {}
-    now_s = time.time()
     namespace, keys = state.namespace, state.keys
-    account, region = namespace.account_id, namespace.region
     arns = namespace.arns
-    now_text = format_time(None, now_s)
-    event_ids = uuid4_strings(len(entries))  # one system call per request, 122 random bits per id as uuid4
+    envelopes = Envelopes(account=namespace.account_id, region=namespace.region, now_s=time.time())
+    event_ids = uuids.take(len(entries))
+    buses: dict[str | None, str | EntryError] = {}  # each EventBusName of the request resolved once
     for index, entry in enumerate(entries):
+        name = entry.get("EventBusName")
+        bus = buses.get(name)
+        if bus is None:
+            try:
+                bus = _bus_id(keys, namespace, arns, name)
+            except EntryError as err:
+                bus = err
+            buses[name] = bus
         try:
-            bus = _bus_id(keys, namespace, arns, entry.get("EventBusName"))
-            event_id, envelope = build_envelope(
-                entry, account=account, region=region, now_s=now_s, event_id=event_ids[index], now_text=now_text
-            )
+            if isinstance(bus, EntryError):
+                raise bus
+            event_id = event_ids[index]
+            envelope = envelopes.build(entry, event_id)
         except EntryError as err:
             results[index] = {"ErrorCode": err.code, "ErrorMessage": err.message}
             continue
-        by_bus.setdefault(bus, []).append((index, event_id, envelope))
+        items = by_bus.get(bus)
+        if items is None:
+            items = by_bus[bus] = []
+        items.append((index, event_id, envelope))
     return by_bus
 
 

@@ -1,4 +1,5 @@
-"""Declarative config: the buses, rules and targets in `config/*.yaml`, validated and applied at start-up.
+"""Declarative config: the buses, rules and targets in `config/*.yaml`, validated and applied at start-up, each file
+in the (account, region) namespace it names (`Placement`; none: the home namespace).
 
 This is the public face of the feature; the work is split by concern:
 - `router.config.schema`: the files' JSON Schema (shipped as `config/schema.json`) and its error messages;
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from router.config.applier import ApplyReport, ConfigApplyError, apply
 from router.config.loader import load_dir, load_text
-from router.config.model import BusConfig, ConfigError, ConfigSet, Problem, RuleConfig, TargetConfig
+from router.config.model import BusConfig, ConfigError, ConfigSet, Placement, Problem, RuleConfig, TargetConfig
 from router.config.validate import validate_command
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigApplyError",
     "ConfigError",
     "ConfigSet",
+    "Placement",
     "Problem",
     "RuleConfig",
     "TargetConfig",

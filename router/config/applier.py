@@ -9,13 +9,20 @@ Applying is declarative and idempotent:
   twice performs no write at all the second time, so Redis (version counters included) is left untouched.
 - What the files no longer declare is removed, but only if config created it. The set `Keys.config_owned`
   (`sb:{meta}:config-owned`) records the buses, rules, targets and archives config created: `bus:B`, `rule:B:R`,
-  `target:B:R:ID`, `archive:A`. A resource created over the API is never deleted by config; when config declares
-  a resource that already exists, it updates it to match but does not take it over. A member is added just before the
-  create call and taken back if the call fails, so a crash in between leaves at worst a claim on nothing, which
-  the next apply settles.
+  `target:B:R:ID`, `archive:A`, where B and A are key-layout names (router.keys `Keys.scoped`: the bare name in the
+  home namespace, `ACCOUNT@REGION@NAME` in another), so the same names in two namespaces are two members, and a
+  removal acts in its member's namespace only. A resource created over the API is never deleted by config; when
+  config declares a resource that already exists, it updates it to match but does not take it over. A member is
+  added just before the create call and taken back if the call fails, so a crash in between leaves at worst a claim
+  on nothing, which the next apply settles.
 - Removal order is targets, rules, buses; creation order is buses, rules, targets. A dropped rule that still has
   targets added over the API, or a dropped bus that still has rules created over the API, is kept (and stays
   owned, so it is retried next time) and reported in `ApplyReport.warnings`.
+
+Namespaces: a file's `account` and `region` (`Placement`, resolved against the home namespace) say where its buses,
+rules and archives live; each declaration is applied inside its namespace (`router.namespace.entered`), so the
+operations see exactly what a client signing for that account and region would, the namespace's `default` bus
+included (made on its first request there, as for any client).
 
 Several router processes may apply the same files at once: each step is idempotent, and CreateEventBus's
 ResourceAlreadyExistsException is treated as "someone else just created it".
@@ -40,6 +47,7 @@ from router.config.model import (
     ArchiveConfig,
     BusConfig,
     ConfigSet,
+    Placement,
     RuleConfig,
     TargetConfig,
     archive_member,
@@ -54,6 +62,8 @@ from router.errors import (
     ResourceNotFoundException,
     ServiceError,
 )
+from router.keys import UnreadableName
+from router.namespace import Namespace, entered
 from router.protocol import Dispatcher
 
 log = logging.getLogger("switchboard.config")
@@ -160,11 +170,29 @@ class _Run:
         if config.functions:  # before targets: PutTargets needs a function's URL mapping (router.delivery.functions)
             await state.redis.hset(state.keys.functions, mapping=dict(config.functions))
         for bus in config.buses:
-            await self._apply_bus(bus)
+            with entered(self._namespace(bus.placement)):
+                await self._apply_bus(bus)
         for rule in config.rules:
-            await self._apply_rule(rule)
+            with entered(self._namespace(rule.placement)):
+                await self._apply_rule(rule)
         for archive in config.archives:
-            await self._apply_archive(archive)
+            with entered(self._namespace(archive.placement)):
+                await self._apply_archive(archive)
+
+    # -- namespaces -------------------------------------------------------------------------------------------
+    def _namespace(self, placement: Placement) -> Namespace:
+        return placement.resolve(self.dispatcher.state.keys.home)
+
+    def _here(self, name: str) -> str:
+        """The key-layout name of resource `name` of the namespace being applied (router.keys `Keys.scoped`)."""
+        state = self.dispatcher.state
+        return state.keys.scoped(name, state.namespace)
+
+    def _named(self, label: str) -> str:
+        """A report label, with the namespace being applied when it is not the home one: `bus orders in
+        111122223333/us-west-1`."""
+        state = self.dispatcher.state
+        return label if state.namespace == state.keys.home else f"{label} in {state.namespace}"
 
     # -- calls and ownership ---------------------------------------------------------------------------------
     async def _call(self, where: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -227,16 +255,17 @@ class _Run:
                 body["Description"] = bus.description
             if bus.tags:
                 body["Tags"] = [{"Key": key, "Value": value} for key, value in bus.tags.items()]
+            member = bus_member(self._here(bus.name))
             try:
-                await self._create(bus_member(bus.name), where, "CreateEventBus", body)
+                await self._create(member, where, "CreateEventBus", body)
             except ConfigApplyError as err:
                 if not isinstance(err.__cause__, ResourceAlreadyExistsException):
                     raise
                 # Another process applying the same files got there first: keep the claim, compare below.
-                await self._own(bus_member(bus.name))
+                await self._own(member)
                 current = await self._describe("DescribeEventBus", {"Name": bus.name}, where)
             else:
-                self.created.append(bus.label)
+                self.created.append(self._named(bus.label))
                 return
         tagged = current is not None and await self._tag_bus(bus, current, where)
         if current is not None and current.get("Description") != bus.description:
@@ -244,15 +273,16 @@ class _Run:
             try:
                 await self.dispatcher.call("UpdateEventBus", body)
             except NotSupportedException:
-                self.warnings.append(f"{bus.label}: description not updated: UpdateEventBus is not supported yet")
+                label = self._named(bus.label)
+                self.warnings.append(f"{label}: description not updated: UpdateEventBus is not supported yet")
                 return
             except ServiceError as err:
                 raise ConfigApplyError(f"{where}: UpdateEventBus failed: {err.code}: {err.message}") from err
-            self.updated.append(bus.label)
+            self.updated.append(self._named(bus.label))
         elif tagged:
-            self.updated.append(bus.label)
+            self.updated.append(self._named(bus.label))
         else:
-            self.unchanged.append(bus.label)
+            self.unchanged.append(self._named(bus.label))
 
     async def _tag_bus(self, bus: BusConfig, current: dict[str, Any], where: str) -> bool:
         """Add the config's tags an existing bus lacks (or has another value for); True if any was."""
@@ -280,25 +310,26 @@ class _Run:
         if rule.description is not None:
             wanted["Description"] = rule.description
         if current is None:
-            await self._create(rule_member(rule.bus, rule.name), where, "PutRule", wanted)
-            self.created.append(rule.label)
+            await self._create(rule_member(self._here(rule.bus), rule.name), where, "PutRule", wanted)
+            self.created.append(self._named(rule.label))
         elif _rule_differs(current, wanted):
             await self._call(where, "PutRule", wanted)
-            self.updated.append(rule.label)
+            self.updated.append(self._named(rule.label))
         else:
-            self.unchanged.append(rule.label)
+            self.unchanged.append(self._named(rule.label))
         await self._apply_targets(rule, where)
 
     async def _apply_targets(self, rule: RuleConfig, where: str) -> None:
         existing = {t["Id"]: t async for t in self._targets(rule.bus, rule.name, where)}
         declared = {t.id for t in rule.targets}
+        bus_key = self._here(rule.bus)
         dropped = sorted(
             target_id
             for target_id in existing
-            if target_id not in declared and target_member(rule.bus, rule.name, target_id) in self.owned
+            if target_id not in declared and target_member(bus_key, rule.name, target_id) in self.owned
         )
         if dropped:  # first, so the 5-target limit counts only what stays
-            await self._remove_targets(rule.bus, rule.name, dropped, where)
+            await self._remove_targets(bus_key, rule.bus, rule.name, dropped, where)
         new: list[TargetConfig] = []
         changed: list[TargetConfig] = []
         for target in rule.targets:
@@ -308,11 +339,11 @@ class _Run:
             elif _without_nulls(current) != target.request():
                 changed.append(target)
             else:
-                self.unchanged.append(f"target {rule.bus}/{rule.name}/{target.id}")
+                self.unchanged.append(self._named(f"target {rule.bus}/{rule.name}/{target.id}"))
         if not new and not changed:
             return
         body = {"Rule": rule.name, "EventBusName": rule.bus, "Targets": [t.request() for t in [*new, *changed]]}
-        members = [target_member(rule.bus, rule.name, t.id) for t in new]
+        members = [target_member(bus_key, rule.name, t.id) for t in new]
         fresh = [m for m in members if m not in self.owned]
         for member in members:
             await self._own(member)
@@ -323,18 +354,18 @@ class _Run:
             for member in fresh:
                 await self._disown(member)
             raise
-        self.created.extend(f"target {rule.bus}/{rule.name}/{t.id}" for t in new)
-        self.updated.extend(f"target {rule.bus}/{rule.name}/{t.id}" for t in changed)
+        self.created.extend(self._named(f"target {rule.bus}/{rule.name}/{t.id}") for t in new)
+        self.updated.extend(self._named(f"target {rule.bus}/{rule.name}/{t.id}") for t in changed)
 
-    async def _remove_targets(self, bus: str, rule: str, ids: list[str], where: str) -> None:
+    async def _remove_targets(self, bus_key: str, bus: str, rule: str, ids: list[str], where: str) -> None:
+        """Remove targets `ids` of rule `rule` of bus `bus` (key-layout name `bus_key`) of the current namespace."""
         body = {"Rule": rule, "EventBusName": bus, "Ids": ids}
         answer = await self._call(where, "RemoveTargets", body)
         _check_failed_entries(where, "RemoveTargets", answer)
         for target_id in ids:
-            await self._disown(target_member(bus, rule, target_id))
-            self.deleted.append(f"target {bus}/{rule}/{target_id}")
+            await self._disown(target_member(bus_key, rule, target_id))
+            self.deleted.append(self._named(f"target {bus}/{rule}/{target_id}"))
 
-    # -- removal of what the files no longer declare -----------------------------------------------------------
     # -- archives ---------------------------------------------------------------------------------------------
     async def _apply_archive(self, archive: ArchiveConfig) -> None:
         """Create the archive, or update its description, pattern and retention to match (its bus is fixed)."""
@@ -348,10 +379,9 @@ class _Run:
             wanted["EventPattern"] = archive.pattern
         current = await self._describe("DescribeArchive", {"ArchiveName": archive.name}, where)
         if current is None:
-            await self._create(
-                archive_member(archive.name), where, "CreateArchive", {**wanted, "EventSourceArn": source}
-            )
-            self.created.append(archive.label)
+            member = archive_member(self._here(archive.name))
+            await self._create(member, where, "CreateArchive", {**wanted, "EventSourceArn": source})
+            self.created.append(self._named(archive.label))
             return
         if current.get("EventSourceArn") != source:
             raise ConfigApplyError(
@@ -364,26 +394,40 @@ class _Run:
         if archive.description is None and current.get("Description"):
             changed["Description"] = ""
         if not changed:
-            self.unchanged.append(archive.label)
+            self.unchanged.append(self._named(archive.label))
             return
         await self._call(where, "UpdateArchive", {"ArchiveName": archive.name, **changed})
-        self.updated.append(archive.label)
+        self.updated.append(self._named(archive.label))
 
-    async def _remove_archive(self, name: str) -> None:
-        where = f"archive {name} (no longer in the config)"
+    # -- removal of what the files no longer declare -----------------------------------------------------------
+    # Each owned member names its resource by key-layout name: the removal runs in that name's namespace, with the
+    # member kept as it is stored (so it is the one taken back).
+    async def _remove_archive(self, key: str, name: str) -> None:
+        where = self._named(f"archive {name}") + " (no longer in the config)"
         if await self._describe("DescribeArchive", {"ArchiveName": name}, where) is not None:
             await self._call(where, "DeleteArchive", {"ArchiveName": name})
-            self.deleted.append(f"archive {name}")
-        await self._disown(archive_member(name))
+            self.deleted.append(self._named(f"archive {name}"))
+        await self._disown(archive_member(key))
+
+    def _read(self, member: str, key: str) -> tuple[Namespace, str] | None:
+        """(namespace, name) of the key-layout name `key` of owned `member`; None (and a warning) for one that
+        cannot be read, which apply leaves alone."""
+        try:
+            return self.dispatcher.state.keys.unscoped(key)
+        except UnreadableName as err:
+            self.warnings.append(f"config-owned member {member!r} left alone: {err}")
+            return None
 
     async def _remove_dropped(self, config: ConfigSet) -> None:
-        declared_archives = {a.name for a in config.archives}
+        keys = self.dispatcher.state.keys
+        declared_archives = {keys.scoped(a.name, self._namespace(a.placement)) for a in config.archives}
         for member in sorted(self.owned):
-            kind, _, name = member.partition(":")
-            if kind == "archive" and name not in declared_archives:
-                await self._remove_archive(name)  # first: an archive's managed rule keeps its bus
-        declared_rules = {(r.bus, r.name) for r in config.rules}
-        declared_buses = {b.name for b in config.buses}
+            kind, _, key = member.partition(":")
+            if kind == "archive" and key not in declared_archives and (read := self._read(member, key)):
+                with entered(read[0]):
+                    await self._remove_archive(key, read[1])  # first: an archive's managed rule keeps its bus
+        declared_rules = {(keys.scoped(r.bus, self._namespace(r.placement)), r.name) for r in config.rules}
+        declared_buses = {keys.scoped(b.name, self._namespace(b.placement)) for b in config.buses}
         owned_targets: dict[tuple[str, str], list[str]] = {}
         owned_rules: set[tuple[str, str]] = set()
         owned_buses: set[str] = set()
@@ -398,40 +442,49 @@ class _Run:
             elif kind == "bus":
                 owned_buses.add(rest)
         # Targets of rules the files still declare are reconciled in _apply_targets.
-        for bus, rule in sorted((owned_rules | set(owned_targets)) - declared_rules):
-            await self._remove_rule(bus, rule, owned_targets.get((bus, rule), []), (bus, rule) in owned_rules)
-        for bus in sorted(owned_buses - declared_buses):
-            await self._remove_bus(bus)
+        for bus_key, rule in sorted((owned_rules | set(owned_targets)) - declared_rules):
+            if read := self._read(rule_member(bus_key, rule), bus_key):
+                with entered(read[0]):
+                    ids = owned_targets.get((bus_key, rule), [])
+                    await self._remove_rule(bus_key, read[1], rule, ids, (bus_key, rule) in owned_rules)
+        for bus_key in sorted(owned_buses - declared_buses):
+            if read := self._read(bus_member(bus_key), bus_key):
+                with entered(read[0]):
+                    await self._remove_bus(bus_key, read[1])
 
-    async def _remove_rule(self, bus: str, rule: str, owned_target_ids: list[str], owns_rule: bool) -> None:
-        where = f"rule {bus}/{rule} (no longer in the config)"
+    async def _remove_rule(
+        self, bus_key: str, bus: str, rule: str, owned_target_ids: list[str], owns_rule: bool
+    ) -> None:
+        label = self._named(f"rule {bus}/{rule}")
+        where = f"{label} (no longer in the config)"
         existing = [t["Id"] async for t in self._targets(bus, rule, where)]
         ours = sorted(set(existing) & set(owned_target_ids))
         if ours:
-            await self._remove_targets(bus, rule, ours, where)
+            await self._remove_targets(bus_key, bus, rule, ours, where)
         for gone in set(owned_target_ids) - set(existing):  # removed over the API meanwhile
-            await self._disown(target_member(bus, rule, gone))
+            await self._disown(target_member(bus_key, rule, gone))
         if not owns_rule:
             return
         others = sorted(set(existing) - set(ours))
         if others:
-            self.warnings.append(f"rule {bus}/{rule} kept: it has targets created over the API ({', '.join(others)})")
+            self.warnings.append(f"{label} kept: it has targets created over the API ({', '.join(others)})")
             return
         if await self._describe("DescribeRule", {"Name": rule, "EventBusName": bus}, where) is not None:
             await self._call(where, "DeleteRule", {"Name": rule, "EventBusName": bus})
-            self.deleted.append(f"rule {bus}/{rule}")
-        await self._disown(rule_member(bus, rule))
+            self.deleted.append(label)
+        await self._disown(rule_member(bus_key, rule))
 
-    async def _remove_bus(self, bus: str) -> None:
-        where = f"bus {bus} (no longer in the config)"
+    async def _remove_bus(self, bus_key: str, bus: str) -> None:
+        label = self._named(f"bus {bus}")
+        where = f"{label} (no longer in the config)"
         if await self._describe("DescribeEventBus", {"Name": bus}, where) is not None:
             rules = await self._rule_names(bus, where)
             if rules:
-                self.warnings.append(f"bus {bus} kept: it has rules the config did not create ({', '.join(rules)})")
+                self.warnings.append(f"{label} kept: it has rules the config did not create ({', '.join(rules)})")
                 return
             await self._call(where, "DeleteEventBus", {"Name": bus})
-            self.deleted.append(f"bus {bus}")
-        await self._disown(bus_member(bus))
+            self.deleted.append(label)
+        await self._disown(bus_member(bus_key))
 
     async def _rule_names(self, bus: str, where: str) -> list[str]:
         names: list[str] = []

@@ -11,13 +11,19 @@ YAML 1.1 surprises would otherwise change event patterns behind the user's back.
 Checks the schema cannot express come after it, on the files that pass it, so that `switchboard config validate`
 (which needs no Redis) refuses everything applying the files would:
 - duplicate buses, rules and target ids (across files too), the `default` bus declared, at most 5 targets per rule;
-- references between declarations, across files: a rule's bus must be declared (or be `default`), and a function
-  target's function must be in `functions:` (PutTargets refuses a function without a URL);
+- references between declarations, across files: a rule's bus must be declared (or be `default`) in the same
+  (account, region) namespace, and a function target's function must be in `functions:` (PutTargets refuses a
+  function without a URL);
 - the checks PutRule and PutTargets make, with the same code and messages: the model's constraints
   (`router.validation.validate_input` on the PutRule and PutTargets bodies), pattern validity (`patterns.validate`,
   its limits included), a target's ARN form and its Input, InputPath and InputTransformer
   (`router.api.targets.target_problems`).
 What only the stored state can tell is checked when applying, before the first write (router.config.preflight).
+
+A file may name an `account` and a `region` (router.namespace): its buses, rules and archives live in that
+namespace, and a file that names neither (or a part it leaves out) is in the home namespace's. Duplicates and
+references are checked per namespace, resolved against the `home` namespace given (the settings' account and
+region), so two files may declare the same bus name in two namespaces.
 A target Switchboard stores but cannot deliver to (SNS, Kinesis, ...) is a warning, not a problem.
 """
 
@@ -38,6 +44,7 @@ from router.config.model import (
     BusConfig,
     ConfigError,
     ConfigSet,
+    Placement,
     Problem,
     RuleConfig,
     TargetConfig,
@@ -45,27 +52,29 @@ from router.config.model import (
 from router.delivery.functions import function_name
 from router.delivery.transports import service_of
 from router.errors import ServiceError
+from router.namespace import DEFAULT, Namespace
 from router.schedules.expressions import InvalidScheduleExpression, parse_rule_expression
 from router.validation import validate_input
 
 MAX_TARGETS_PER_RULE = 5
 
 
-def load_dir(path: str | Path) -> ConfigSet:
-    """Load and validate every config file in `path`; raise `ConfigError` listing every problem found."""
+def load_dir(path: str | Path, home: Namespace = DEFAULT) -> ConfigSet:
+    """Load and validate every config file in `path`; raise `ConfigError` listing every problem found. `home` is the
+    home namespace (the settings' account and region) that files naming no account or region are in."""
     directory = Path(path)
     if not directory.is_dir():
         raise ConfigError([Problem(str(directory), "", "not a directory")])
     files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    loader = _Collector()
+    loader = _Collector(home)
     for file in files:
         loader.add_file(str(file), file)
     return loader.result()
 
 
-def load_text(name: str, text: str) -> ConfigSet:
+def load_text(name: str, text: str, home: Namespace = DEFAULT) -> ConfigSet:
     """Load one file's text (tests, tools); `name` is how errors refer to it."""
-    loader = _Collector()
+    loader = _Collector(home)
     loader.add_text(name, text)
     return loader.result()
 
@@ -73,17 +82,18 @@ def load_text(name: str, text: str) -> ConfigSet:
 class _Collector:
     """Accumulates declarations and problems across files."""
 
-    def __init__(self) -> None:
+    def __init__(self, home: Namespace) -> None:
+        self.home = home
         self.problems: list[Problem] = []
         self.files: list[str] = []
-        self.buses: dict[str, BusConfig] = {}
-        self.rules: dict[tuple[str, str], RuleConfig] = {}
+        self.buses: dict[tuple[Namespace, str], BusConfig] = {}
+        self.rules: dict[tuple[Namespace, str, str], RuleConfig] = {}
         self.functions: dict[str, tuple[str, str]] = {}
         """function name -> (URL, file that declared it)."""
         self.warnings: list[Problem] = []
-        self._rule_end: dict[tuple[str, str], int] = {}
+        self._rule_end: dict[tuple[Namespace, str, str], int] = {}
         """Where each rule's problems end in `problems` (its reference problems go there)."""
-        self.archives: dict[str, ArchiveConfig] = {}
+        self.archives: dict[tuple[Namespace, str], ArchiveConfig] = {}
 
     def result(self) -> ConfigSet:
         self._check_references()
@@ -106,9 +116,8 @@ class _Collector:
         for _, key in sorted(declared, key=lambda item: (self._rule_end[item[1]], item[0]), reverse=True):
             rule = self.rules[key]
             found: list[Problem] = []
-            if rule.bus != "default" and rule.bus not in self.buses:
-                reason = f"event bus {rule.bus!r} is not declared in the config; declare it in buses (in any file)"
-                found.append(Problem(rule.file, f"{rule.path}.bus", reason))
+            if rule.bus != "default" and (key[0], rule.bus) not in self.buses:
+                found.append(Problem(rule.file, f"{rule.path}.bus", self._undeclared_bus(rule.bus, key[0])))
             for target in rule.targets:
                 name = function_name(str(target.request().get("Arn", "")))
                 if name is not None and name not in self.functions:
@@ -119,10 +128,22 @@ class _Collector:
                     found.append(Problem(target.file, f"{target.path}.Arn", reason))
             end = self._rule_end[key]
             self.problems[end:end] = found
-        for archive in self.archives.values():
-            if archive.bus != "default" and archive.bus not in self.buses:
-                reason = f"event bus {archive.bus!r} is not declared in the config; declare it in buses (in any file)"
+        for (namespace, _), archive in self.archives.items():
+            if archive.bus != "default" and (namespace, archive.bus) not in self.buses:
+                reason = self._undeclared_bus(archive.bus, namespace)
                 self.problems.append(Problem(archive.file, f"{archive.path}.bus", reason))
+
+    def _undeclared_bus(self, bus: str, namespace: Namespace) -> str:
+        if namespace == self.home:
+            return f"event bus {bus!r} is not declared in the config; declare it in buses (in any file)"
+        return (
+            f"event bus {bus!r} is not declared in the config in account {namespace.account_id}, region "
+            f"{namespace.region}; declare it in buses (in any file of that account and region)"
+        )
+
+    def _in(self, namespace: Namespace) -> str:
+        """How a duplicate's message names a namespace other than the home one."""
+        return "" if namespace == self.home else f" in account {namespace.account_id}, region {namespace.region}"
 
     def add_file(self, name: str, file: Path) -> None:
         try:
@@ -153,25 +174,28 @@ class _Collector:
             if first[0] != url:
                 where = f"functions.{function}"
                 self.problems.append(Problem(name, where, f"declared again with another URL (first in {first[1]})"))
+        placement = Placement(document.get("account"), document.get("region"))
         for i, bus in enumerate(document.get("buses", [])):
-            self._add_bus(name, f"buses[{i}]", bus)
+            self._add_bus(name, f"buses[{i}]", bus, placement)
         for i, rule in enumerate(document.get("rules", [])):
-            self._add_rule(name, f"rules[{i}]", rule)
+            self._add_rule(name, f"rules[{i}]", rule, placement)
         for i, archive in enumerate(document.get("archives", [])):
-            self._add_archive(name, f"archives[{i}]", archive)
+            self._add_archive(name, f"archives[{i}]", archive, placement)
 
-    def _add_bus(self, file: str, path: str, bus: dict[str, Any]) -> None:
+    def _add_bus(self, file: str, path: str, bus: dict[str, Any], placement: Placement) -> None:
         name = bus["name"]
         if name == "default":
             self.problems.append(Problem(file, f"{path}.name", "the default bus always exists; do not declare it"))
             return
-        if name in self.buses:
-            first = self.buses[name]
-            self._duplicate(file, f"{path}.name", f"bus {name!r}", first.file, first.path)
+        key = (placement.resolve(self.home), name)
+        if key in self.buses:
+            first = self.buses[key]
+            self._duplicate(file, f"{path}.name", f"bus {name!r}{self._in(key[0])}", first.file, first.path)
             return
-        self.buses[name] = BusConfig(name, bus.get("description"), file, path, dict(bus.get("tags") or {}))
+        tags = dict(bus.get("tags") or {})
+        self.buses[key] = BusConfig(name, bus.get("description"), file, path, tags, placement)
 
-    def _add_rule(self, file: str, path: str, rule: dict[str, Any]) -> None:
+    def _add_rule(self, file: str, path: str, rule: dict[str, Any], placement: Placement) -> None:
         name, bus = rule["name"], rule.get("bus", "default")
         pattern = self._optional_pattern(file, path, rule)
         schedule: str | None = rule.get("schedule")
@@ -204,16 +228,18 @@ class _Collector:
                 self._duplicate(file, f"{where}.Id", f"target id {target['Id']!r}", file, targets[target["Id"]].path)
                 continue
             targets[target["Id"]] = TargetConfig(target["Id"], _canonical(target), file, where)
-        if (bus, name) in self.rules:
-            first = self.rules[(bus, name)]
-            self._duplicate(file, f"{path}.name", f"rule {name!r} on bus {bus!r}", first.file, first.path)
+        key = (placement.resolve(self.home), bus, name)
+        if key in self.rules:
+            first = self.rules[key]
+            what = f"rule {name!r} on bus {bus!r}{self._in(key[0])}"
+            self._duplicate(file, f"{path}.name", what, first.file, first.path)
             return
         # Kept even when it has problems (the load fails anyway), so later duplicates of it are still reported.
         description = rule.get("description")
-        self.rules[(bus, name)] = RuleConfig(
-            name, bus, pattern, state, description, tuple(targets.values()), file, path, schedule
+        self.rules[key] = RuleConfig(
+            name, bus, pattern, state, description, tuple(targets.values()), file, path, schedule, placement
         )
-        self._rule_end[(bus, name)] = len(self.problems)
+        self._rule_end[key] = len(self.problems)
 
     def _check_request(self, file: str, path: str, operation: str, body: dict[str, Any]) -> None:
         """The model's constraints on the request applying this declaration sends (router.validation)."""
@@ -222,14 +248,15 @@ class _Collector:
         except ServiceError as err:
             self.problems.append(Problem(file, path, f"{operation} would be refused: {err.message}"))
 
-    def _add_archive(self, file: str, path: str, archive: dict[str, Any]) -> None:
+    def _add_archive(self, file: str, path: str, archive: dict[str, Any], placement: Placement) -> None:
         name = archive["name"]
         pattern = self._optional_pattern(file, path, archive)
-        if name in self.archives:
-            first = self.archives[name]
-            self._duplicate(file, f"{path}.name", f"archive {name!r}", first.file, first.path)
+        key = (placement.resolve(self.home), name)
+        if key in self.archives:
+            first = self.archives[key]
+            self._duplicate(file, f"{path}.name", f"archive {name!r}{self._in(key[0])}", first.file, first.path)
             return
-        self.archives[name] = ArchiveConfig(
+        self.archives[key] = ArchiveConfig(
             name,
             archive.get("bus", "default"),
             pattern,
@@ -237,6 +264,7 @@ class _Collector:
             archive.get("description"),
             file,
             path,
+            placement,
         )
 
     def _optional_pattern(self, file: str, path: str, declaration: dict[str, Any]) -> str | None:

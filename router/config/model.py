@@ -2,7 +2,9 @@
 
 `router.config.loader` turns YAML files into a `ConfigSet`; `router.config.applier` turns a `ConfigSet` into API calls.
 Both sides only ever see these values, so what a file may say is decided in one place. Each value remembers where
-it was declared (`file`, `path`), so an error found while applying still points at a line of YAML. Targets keep
+it was declared (`file`, `path`), so an error found while applying still points at a line of YAML, and the
+`Placement` its file names (the `account` and `region` a file may give: the (account, region) namespace its buses,
+rules and archives live in, router.namespace; what it leaves out is the home namespace's). Targets keep
 their PutTargets body as canonical JSON text: the dataclasses stay hashable and truly immutable, and
 `TargetConfig.request()` hands out a fresh dict each time.
 """
@@ -13,6 +15,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from router.namespace import Namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,24 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Placement:
+    """The namespace a config file's declarations live in: the file's `account` and `region`, each None when the
+    file leaves it out (the home namespace's, decided where the config is applied: `resolve`)."""
+
+    account: str | None = None
+    region: str | None = None
+
+    def resolve(self, home: Namespace) -> Namespace:
+        """The (account, region) namespace, with what the file leaves out taken from `home`."""
+        account, region = self.account or home.account_id, self.region or home.region
+        return home if (account, region) == (home.account_id, home.region) else Namespace(account, region)
+
+
+HOME = Placement()
+"""The placement of a file that names no account and no region: the home namespace."""
+
+
+@dataclass(frozen=True, slots=True)
 class BusConfig:
     name: str
     description: str | None
@@ -43,6 +65,7 @@ class BusConfig:
     path: str
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags the config adds to the bus (others are left alone)."""
+    placement: Placement = HOME
 
     @property
     def label(self) -> str:
@@ -76,6 +99,7 @@ class RuleConfig:
     path: str
     schedule: str | None = None
     """The ScheduleExpression as sent to PutRule (`rate(...)`, `cron(...)`; default bus only), or None."""
+    placement: Placement = HOME
 
     @property
     def label(self) -> str:
@@ -92,6 +116,7 @@ class ArchiveConfig:
     description: str | None
     file: str
     path: str
+    placement: Placement = HOME
 
     @property
     def label(self) -> str:
@@ -116,7 +141,9 @@ class ConfigSet:
         return sum(len(rule.targets) for rule in self.rules)
 
 
-# Members of the config-owned set (`Keys.config_owned`): which buses, rules and targets config created.
+# Members of the config-owned set (`Keys.config_owned`): which buses, rules, targets and archives config created.
+# `bus` and `archive` are key-layout names (router.keys `Keys.scoped`: the bare name in the home namespace,
+# `ACCOUNT@REGION@NAME` in another), so two namespaces' same-named resources have two members.
 
 
 def bus_member(bus: str) -> str:

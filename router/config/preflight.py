@@ -8,6 +8,8 @@ every declaration at once, so an apply that would fail part-way is refused befor
 - a rule whose targets created over the API, which config keeps, plus the declared ones exceed 5 (PutTargets'
   LimitExceededException).
 
+Each rule is checked in its (account, region) namespace (its file's `Placement`), as it is applied.
+
 Anything else that fails while applying (Redis going away, a concurrent change) stops the apply where it is, and
 `ConfigApplyError` reports precisely what was applied before it.
 """
@@ -19,6 +21,7 @@ from typing import Any
 from router.config.loader import MAX_TARGETS_PER_RULE
 from router.config.model import ConfigSet, Problem, RuleConfig, target_member
 from router.errors import ResourceNotFoundException
+from router.namespace import entered
 from router.protocol import Dispatcher
 
 __all__ = ["preflight"]
@@ -27,12 +30,15 @@ __all__ = ["preflight"]
 async def preflight(config: ConfigSet, dispatcher: Dispatcher, owned: set[str]) -> list[Problem]:
     """Every problem the stored state would cause while applying `config`; [] when applying can proceed."""
     problems: list[Problem] = []
+    keys = dispatcher.state.keys
     for rule in config.rules:
-        problems.extend(await _rule_problems(rule, dispatcher, owned))
+        namespace = rule.placement.resolve(keys.home)
+        with entered(namespace):
+            problems.extend(await _rule_problems(rule, dispatcher, owned, keys.scoped(rule.bus, namespace)))
     return problems
 
 
-async def _rule_problems(rule: RuleConfig, dispatcher: Dispatcher, owned: set[str]) -> list[Problem]:
+async def _rule_problems(rule: RuleConfig, dispatcher: Dispatcher, owned: set[str], bus_key: str) -> list[Problem]:
     try:
         current = await dispatcher.call("DescribeRule", {"Name": rule.name, "EventBusName": rule.bus})
     except ResourceNotFoundException:
@@ -48,7 +54,7 @@ async def _rule_problems(rule: RuleConfig, dispatcher: Dispatcher, owned: set[st
         page = await dispatcher.call("ListTargetsByRule", body)
         for target in page.get("Targets", []):
             target_id = str(target["Id"])
-            if target_id not in declared and target_member(rule.bus, rule.name, target_id) not in owned:
+            if target_id not in declared and target_member(bus_key, rule.name, target_id) not in owned:
                 kept.append(target_id)
         token = page.get("NextToken")
         if not token:

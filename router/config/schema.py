@@ -21,6 +21,7 @@ import jsonschema
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from router.model import events_model
+from router.namespace import ACCOUNT_PATTERN, REGION_PATTERN
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NAME_PATTERN = "^[\\.\\-_A-Za-z0-9]+$"
@@ -143,6 +144,18 @@ def schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "properties": {
+            "account": {
+                "type": "string",
+                "pattern": f"^{ACCOUNT_PATTERN}$",
+                "description": "The account (12 digits) whose buses, rules and archives this file declares "
+                "(default: SWITCHBOARD_ACCOUNT_ID, the home account; docs/api.md, Accounts and regions).",
+            },
+            "region": {
+                "type": "string",
+                "pattern": f"^{REGION_PATTERN}$",
+                "description": "The region whose buses, rules and archives this file declares (default: "
+                "SWITCHBOARD_REGION, the home region; docs/api.md, Accounts and regions).",
+            },
             "buses": {"type": "array", "items": {"$ref": "#/$defs/Bus"}, "description": "Custom event buses."},
             "rules": {"type": "array", "items": {"$ref": "#/$defs/Rule"}, "description": "Rules and their targets."},
             "functions": {

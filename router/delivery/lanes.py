@@ -32,6 +32,7 @@ from router.delivery.retry import CONDITION_MAX_AGE, Backoff, Failure, RetryPoli
 from router.delivery.scripts import KIND_DLQ, KIND_DLQ_FAILED, KIND_DROPPED, KIND_RETRY, KIND_SUCCESS
 from router.delivery.transports import Transport, Transports
 from router.ingest import OFF_LOOP_BYTES
+from router.keys import is_bus
 from router.transform import InvocationContext, render_event
 
 log = logging.getLogger("switchboard.delivery")
@@ -107,7 +108,9 @@ class Lane:
         self._http: asyncio.Semaphore = asyncio.Semaphore(ctx.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._batched = True
-        self._rule_arn = ctx.rule_arn(bus, rule)
+        self._rule_arn = ctx.rule_arn(bus, rule) if is_bus(bus) else ""
+        """The rule's ARN; none for an owner that is not a bus (a Scheduler group's jobs come from schedules: their
+        dead-letter attributes name the schedule, router.delivery.dlq)."""
 
     @property
     def capacity(self) -> int:

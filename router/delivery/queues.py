@@ -25,9 +25,7 @@ keeps its messages until a consumer or an operator trims it (`XTRIM`), like a qu
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,21 +33,12 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from router import uuids
 from router.delivery.jobs import Job
 from router.delivery.retry import Failure
-from router.envelope import uuid4_strings
 from router.keys import Keys
 
-__all__ = ["QueueTransport", "message_fields", "message_ids", "queue_name"]
-
-_BULK_IDS = 32
-"""From this many ids on, `message_ids` formats them all at once (below it, per id is cheaper)."""
-_VERSION = bytes((b & 0x0F) | 0x40 for b in range(256))
-"""Byte 6 of a UUID: version 4 in the high nibble, the low nibble kept."""
-_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))
-"""Byte 8: the RFC 4122 variant (10xx) in the high bits, the rest kept."""
-_HEX_TO_TEXT = tuple((p, p + (p >= 8) + (p >= 12) + (p >= 16) + (p >= 20)) for p in range(32))
-"""(position in the 32 hex digits, position in the 36-character text) of each digit of a UUID."""
+__all__ = ["QueueTransport", "message_fields", "queue_name"]
 
 
 def queue_name(arn: str) -> str | None:
@@ -58,25 +47,6 @@ def queue_name(arn: str) -> str | None:
     if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5] or "{" in parts[5] or "}" in parts[5]:
         return None
     return parts[5]
-
-
-def message_ids(count: int) -> list[str]:
-    """`count` random version-4 UUID strings (as `str(uuid.uuid4())`), for the messages of an inline flush.
-
-    Each keeps 122 random bits. Many at once are formatted with a few whole-buffer operations instead of slicing
-    each id (about 6x cheaper per id from ~50 on: a flush to five queues makes thousands); few go through
-    router.envelope's `uuid4_strings`."""
-    if count < _BULK_IDS:
-        return uuid4_strings(count)
-    raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = raw[6::16].translate(_VERSION)
-    raw[8::16] = raw[8::16].translate(_VARIANT)
-    digits = raw.hex().encode()
-    text = bytearray(b"-" * (37 * count))  # 36 characters and a space per id; the dashes are in place
-    text[36::37] = b" " * count
-    for digit, position in _HEX_TO_TEXT:
-        text[position::37] = digits[digit::32]
-    return text.decode().split()
 
 
 def message_fields(
@@ -88,7 +58,7 @@ def message_fields(
     now_ms: int | None = None,
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "message_id": str(uuid.uuid4()),
+        "message_id": uuids.one(),
         "delivery_id": delivery_id,
         "body": body,
         "sent_ms": str(int(time.time() * 1000) if now_ms is None else now_ms),

@@ -56,12 +56,13 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
+from router import uuids
 from router.arns import Arns
 from router.backlog import APPEND_SCRIPT, append_args, append_keys
 from router.delivery.bus_target import MAX_BUS_HOPS, cross_account
 from router.delivery.jobs import delivery_id, event_id_of
 from router.delivery.lanes import shape_input, shapes_input
-from router.delivery.queues import message_ids, queue_name
+from router.delivery.queues import queue_name
 from router.delivery.retry import RetryPolicy, expired
 from router.delivery.transports import service_of
 from router.extensions import (
@@ -378,7 +379,7 @@ class DeliverySink(CountingSink):
                     queued.delivery_ids.append(delivery[2])
                     queued.bodies.append(payload)
             if queue_calls:
-                ids = message_ids(sum(len(queued.made) for queued in queue_calls.values()))
+                ids = uuids.take(sum(len(queued.made) for queued in queue_calls.values()))
                 used = 0
                 for (queue_key, group_id), queued in queue_calls.items():
                     calls.append(queued.made)

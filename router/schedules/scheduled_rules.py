@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from router import uuids
 from router.arns import Arns
-from router.envelope import uuid4_strings
 from router.matchers import MATCHING_STATES
 from router.schedules.cron import Cron
 from router.schedules.expressions import InvalidScheduleExpression, Rate, parse_rule_expression
@@ -121,7 +121,7 @@ def scheduled_event(arns: Arns, bus: str, name: str, tick_ms: int) -> bytes:
     return orjson.dumps(
         {
             "version": "0",
-            "id": uuid4_strings(1)[0],
+            "id": uuids.one(),
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": arns.account_id,

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
@@ -18,6 +19,7 @@ from router import api as router_api
 from router.config import ConfigApplyError, apply, load_dir, load_text
 from router.errors import InternalException
 from router.keys import Keys
+from router.namespace import Namespace
 from router.protocol import Dispatcher
 from tests.router.conftest import Api
 
@@ -48,6 +50,10 @@ rules:
     pattern: '{"source": [{"prefix": "shop."}]}'
     state: DISABLED
 """
+BASE_OWNED = frozenset(
+    {"bus:orders", "rule:orders:placed", "target:orders:placed:queue", "target:orders:placed:fn", "rule:default:audit"}
+)
+"""The config-owned members applying BASE leaves (router.config.model)."""
 
 
 def api_handlers() -> dict[str, Any]:
@@ -101,13 +107,7 @@ async def test_apply_creates_everything_through_the_api(api: Api, redis_client: 
             "RetryPolicy": {"MaximumRetryAttempts": 3},
         },
     ]
-    assert await owned(redis_client) == {
-        "bus:orders",
-        "rule:orders:placed",
-        "target:orders:placed:queue",
-        "target:orders:placed:fn",
-        "rule:default:audit",
-    }
+    assert await owned(redis_client) == BASE_OWNED
 
 
 async def test_applying_twice_writes_nothing(api: Api, redis_client: aioredis.Redis) -> None:
@@ -314,3 +314,171 @@ async def test_scheduled_rules_are_applied_with_their_timers_kept_and_removed(
     assert set(dropped.deleted) == {"target default/tick/q", "rule default/tick", "rule default/noon"}
     assert await redis_client.zscore(timers, "tick") is None
     assert await redis_client.zscore(timers, "noon") is None
+
+
+# -- accounts and regions: a file's namespace ---------------------------------------------------------------------
+
+WEST_NS = Namespace("111122223333", "us-west-1")
+WEST = "account: '111122223333'\nregion: us-west-1\n"
+W = "111122223333@us-west-1@"
+"""The key-layout prefix of WEST_NS's resources (router.keys `Keys.scoped`)."""
+
+
+def signed_for(namespace: Namespace) -> dict[str, str]:
+    """The header a client signing for `namespace` sends (the account as a 12-digit access key id)."""
+    credential = f"{namespace.account_id}/20261202/{namespace.region}/events/aws4_request"
+    return {"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0"}
+
+
+async def ok_in(api: Api, namespace: Namespace, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await api.raw(operation, orjson.dumps(body), signed_for(namespace))
+    assert response.status_code == 200, response.text
+    return orjson.loads(response.content) if response.content else {}
+
+
+async def error_in(api: Api, namespace: Namespace, operation: str, body: dict[str, Any]) -> str:
+    response = await api.raw(operation, orjson.dumps(body), signed_for(namespace))
+    assert response.status_code == 400, response.text
+    code: str = orjson.loads(response.content)["__type"]
+    return code
+
+
+def two_namespaces(tmp_path: Path, west: str = BASE) -> Path:
+    (tmp_path / "home.yaml").write_text(BASE)
+    (tmp_path / "west.yaml").write_text(WEST + west + "archives:\n  - name: all\n    bus: orders\n")
+    return tmp_path
+
+
+async def test_a_file_naming_an_account_and_region_applies_there(
+    api: Api, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    report = await apply(load_dir(two_namespaces(tmp_path)), dispatcher(api))
+    west = [label for label in report.created if label.endswith(" in 111122223333/us-west-1")]
+    assert report.created == (
+        "bus orders",
+        "bus orders in 111122223333/us-west-1",
+        "rule orders/placed",
+        "target orders/placed/queue",
+        "target orders/placed/fn",
+        "rule default/audit",
+        "rule orders/placed in 111122223333/us-west-1",
+        "target orders/placed/queue in 111122223333/us-west-1",
+        "target orders/placed/fn in 111122223333/us-west-1",
+        "rule default/audit in 111122223333/us-west-1",
+        "archive all in 111122223333/us-west-1",
+    )
+    assert len(west) == 6
+    west_members = {f"{kind}:{W}{rest}" for kind, _, rest in (m.partition(":") for m in BASE_OWNED)}
+    assert await owned(redis_client) == BASE_OWNED | west_members | {f"archive:{W}all"}
+
+    # What a client of that account and region sees: its own ARNs; the home's client sees the home's alone.
+    placed = await ok_in(api, WEST_NS, "DescribeRule", {"Name": "placed", "EventBusName": "orders"})
+    assert placed["Arn"] == "arn:aws:events:us-west-1:111122223333:rule/orders/placed"
+    archive = await ok_in(api, WEST_NS, "DescribeArchive", {"ArchiveName": "all"})
+    assert archive["EventSourceArn"] == "arn:aws:events:us-west-1:111122223333:event-bus/orders"
+    assert (await api.ok("DescribeRule", {"Name": "placed", "EventBusName": "orders"}))["Arn"] == (
+        "arn:aws:events:us-east-1:123456789012:rule/orders/placed"
+    )
+    _, code, _ = await api.error("DescribeArchive", {"ArchiveName": "all"})
+    assert code == "ResourceNotFoundException"
+    assert await redis_client.hexists("sb:{meta}:buses", f"{W}orders")
+
+    # Idempotent in every namespace: the second apply writes nothing.
+    before = await snapshot(redis_client)
+    again = await apply(load_dir(tmp_path), dispatcher(api))
+    assert not again.changed
+    assert await snapshot(redis_client) == before
+
+
+async def test_pruning_one_namespace_never_touches_another(
+    api: Api, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    other = Namespace("444455556666", "us-east-1")
+    # Made over the API with the config's names: in a third namespace, and a rule on the west config bus.
+    await ok_in(api, other, "CreateEventBus", {"Name": "orders"})
+    await ok_in(api, other, "PutRule", {"Name": "placed", "EventBusName": "orders", "EventPattern": '{"source":["x"]}'})
+    await apply(load_dir(two_namespaces(tmp_path)), dispatcher(api))
+    await ok_in(api, WEST_NS, "PutRule", {"Name": "hand-made", "EventBusName": "orders", "EventPattern": '{"a":[1]}'})
+
+    # The west file goes: its resources go, in its namespace only (the home's same names stay, and so does the
+    # rule made over the API there, which keeps the west bus).
+    (tmp_path / "west.yaml").unlink()
+    report = await apply(load_dir(tmp_path), dispatcher(api))
+    assert report.deleted == (
+        "archive all in 111122223333/us-west-1",
+        "rule default/audit in 111122223333/us-west-1",
+        "target orders/placed/fn in 111122223333/us-west-1",
+        "target orders/placed/queue in 111122223333/us-west-1",
+        "rule orders/placed in 111122223333/us-west-1",
+    )
+    assert report.warnings == (
+        "bus orders in 111122223333/us-west-1 kept: it has rules the config did not create (hand-made)",
+    )
+    assert len(report.unchanged) == 5  # the home file's bus, rules and targets
+    assert await error_in(api, WEST_NS, "DescribeRule", {"Name": "placed", "EventBusName": "orders"}) == (
+        "ResourceNotFoundException"
+    )
+    assert await error_in(api, WEST_NS, "DescribeArchive", {"ArchiveName": "all"}) == "ResourceNotFoundException"
+    assert (await api.ok("DescribeRule", {"Name": "placed", "EventBusName": "orders"}))["Name"] == "placed"
+    assert [t["Id"] for t in await targets_of(api, "placed", "orders")] == ["fn", "queue"]
+    kept = await ok_in(api, other, "DescribeRule", {"Name": "placed", "EventBusName": "orders"})
+    assert kept["EventPattern"] == '{"source":["x"]}'
+    assert await owned(redis_client) == BASE_OWNED | {f"bus:{W}orders"}
+
+    # Once that rule is gone, the west bus goes too; the home's stays.
+    await ok_in(api, WEST_NS, "DeleteRule", {"Name": "hand-made", "EventBusName": "orders"})
+    report = await apply(load_dir(tmp_path), dispatcher(api))
+    assert (report.deleted, report.warnings) == (("bus orders in 111122223333/us-west-1",), ())
+    assert await error_in(api, WEST_NS, "DescribeEventBus", {"Name": "orders"}) == "ResourceNotFoundException"
+    assert (await api.ok("DescribeEventBus", {"Name": "orders"}))["Name"] == "orders"
+    assert (await ok_in(api, other, "DescribeEventBus", {"Name": "orders"}))["Name"] == "orders"
+    assert f"bus:{W}orders" not in await owned(redis_client)
+
+
+async def test_the_same_names_in_two_namespaces_change_apart(
+    api: Api, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    await apply(load_dir(two_namespaces(tmp_path)), dispatcher(api))
+    home_version = await redis_client.get("sb:{b:46}:bus:orders:version")
+    (tmp_path / "west.yaml").write_text(
+        WEST
+        + BASE.replace("MaximumRetryAttempts: 3", "MaximumRetryAttempts: 7")
+        .replace("      - Id: fn\n", "")
+        .replace(
+            "        Arn: arn:aws:lambda:us-east-1:123456789012:function:process\n        InputPath: $.detail\n", ""
+        )
+    )
+    report = await apply(load_dir(tmp_path), dispatcher(api))
+    assert report.updated == ("target orders/placed/queue in 111122223333/us-west-1",)
+    assert set(report.deleted) == {
+        "target orders/placed/fn in 111122223333/us-west-1",
+        "archive all in 111122223333/us-west-1",
+    }
+    west = await ok_in(api, WEST_NS, "ListTargetsByRule", {"Rule": "placed", "EventBusName": "orders"})
+    assert [(t["Id"], t["RetryPolicy"]) for t in west["Targets"]] == [("queue", {"MaximumRetryAttempts": 7})]
+    assert [t["Id"] for t in await targets_of(api, "placed", "orders")] == ["fn", "queue"]
+    assert await redis_client.get("sb:{b:46}:bus:orders:version") == home_version  # the home's bus: not written
+
+
+async def test_a_scheduled_rule_of_another_namespace_fires_on_its_default_bus(
+    api: Api, redis_client: aioredis.Redis
+) -> None:
+    report = await apply(load_text("scheduled.yaml", WEST + SCHEDULED), dispatcher(api))
+    assert report.created[0] == "rule default/tick in 111122223333/us-west-1"
+    timers = Keys().timers(f"bus:{W}default")
+    assert await redis_client.zscore(timers, "tick") is not None
+    assert await redis_client.zscore(Keys().timers("bus:default"), "tick") is None
+    await apply(load_text("scheduled.yaml", "rules: []\n"), dispatcher(api))
+    assert await redis_client.zscore(timers, "tick") is None
+
+
+async def test_an_owned_member_that_names_no_namespace_is_left_alone(api: Api, redis_client: aioredis.Redis) -> None:
+    await redis_client.sadd(OWNED, "bus:12@us-west-1@orders", "rule:~scheduler~g:r")
+    report = await apply(load_text("base.yaml", BASE), dispatcher(api))
+    assert report.warnings == (  # rules are removed before buses
+        "config-owned member 'rule:~scheduler~g:r' left alone: '~scheduler~g' is a delivery owner that is not a bus: "
+        "it has no key-layout name",
+        "config-owned member 'bus:12@us-west-1@orders' left alone: '12@us-west-1@orders' is not a key-layout name "
+        "(NAME, or ACCOUNT@REGION@NAME)",
+    )
+    assert {"bus:12@us-west-1@orders", "rule:~scheduler~g:r"} <= await owned(redis_client)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from router.config import ConfigError, ConfigSet, load_dir, load_text, validate_command
+from router.config import ConfigError, ConfigSet, Placement, load_dir, load_text, validate_command
 from router.delivery.transports import service_of
+from router.namespace import DEFAULT as HOME_NS
+from router.namespace import Namespace
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -307,3 +309,76 @@ def test_shipped_example_config_is_valid() -> None:
     assert {service_of(str(t.request()["Arn"])) for r in config.rules for t in r.targets} == {"queue"}
     assert {r.state for r in config.rules} == {"ENABLED", "DISABLED"}
     assert all(r.bus == "orders" for r in config.rules)
+
+
+# -- accounts and regions: a file's namespace ---------------------------------------------------------------------
+
+WEST = "account: '111122223333'\nregion: us-west-1\n"
+
+
+def test_a_file_names_its_namespace_and_what_it_leaves_out_is_the_homes() -> None:
+    config = load_text("west.yaml", WEST + GOOD + "archives:\n  - name: all\n    bus: orders\n")
+    ((bus,), (rule,), (archive,)) = config.buses, config.rules, config.archives
+    assert bus.placement == rule.placement == archive.placement == Placement("111122223333", "us-west-1")
+    assert rule.placement.resolve(HOME_NS) == Namespace("111122223333", "us-west-1")
+    assert load_text("home.yaml", GOOD).rules[0].placement == Placement()
+    assert load_text("home.yaml", GOOD).rules[0].placement.resolve(HOME_NS) is HOME_NS
+    region_only = load_text("r.yaml", "region: eu-west-1\n" + GOOD).rules[0].placement
+    assert region_only.resolve(HOME_NS) == Namespace(HOME_NS.account_id, "eu-west-1")
+    assert Placement(HOME_NS.account_id, HOME_NS.region).resolve(HOME_NS) is HOME_NS  # the home named: the home
+
+
+def test_the_same_names_in_two_namespaces_are_two_declarations(tmp_path: Path) -> None:
+    (tmp_path / "home.yaml").write_text(GOOD)
+    (tmp_path / "west.yaml").write_text(WEST + GOOD)
+    (tmp_path / "other.yaml").write_text("account: '444455556666'\n" + GOOD)
+    config = load_dir(tmp_path)
+    assert [(b.name, b.placement.resolve(HOME_NS)) for b in config.buses] == [
+        ("orders", HOME_NS),
+        ("orders", Namespace("444455556666", HOME_NS.region)),
+        ("orders", Namespace("111122223333", "us-west-1")),
+    ]
+    assert len(config.rules) == 3
+
+
+def test_duplicates_and_references_are_per_namespace(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(WEST + GOOD)
+    (tmp_path / "b.yaml").write_text(WEST + GOOD)
+    (tmp_path / "c.yaml").write_text("region: eu-west-1\nrules:" + GOOD.split("rules:")[1])  # no bus there
+    with pytest.raises(ConfigError) as info:
+        load_dir(tmp_path)
+    c = tmp_path / "c.yaml"
+    assert [str(p) for p in info.value.problems] == [
+        f"{tmp_path / 'b.yaml'}: buses[0].name: duplicate bus 'orders' in account 111122223333, region us-west-1; "
+        f"first declared at {tmp_path / 'a.yaml'}: buses[0]",
+        f"{tmp_path / 'b.yaml'}: rules[0].name: duplicate rule 'placed' on bus 'orders' in account 111122223333, "
+        f"region us-west-1; first declared at {tmp_path / 'a.yaml'}: rules[0]",
+        f"{c}: rules[0].bus: event bus 'orders' is not declared in the config in account 123456789012, region "
+        "eu-west-1; declare it in buses (in any file of that account and region)",
+    ]
+
+
+def test_the_home_named_explicitly_is_the_home(tmp_path: Path) -> None:
+    """A file naming the home account and region declares into the home namespace: the same bus declared by a file
+    that names none is a duplicate (the home is the one given to load_dir, as serve and validate pass it)."""
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text("account: '999988887777'\nregion: eu-north-1\nbuses:\n  - name: orders\n")
+    problems = [
+        f"{tmp_path / 'b.yaml'}: buses[0].name: duplicate bus 'orders'; "
+        f"first declared at {tmp_path / 'a.yaml'}: buses[0]"
+    ]
+    with pytest.raises(ConfigError) as info:
+        load_dir(tmp_path, Namespace("999988887777", "eu-north-1"))
+    assert [str(p) for p in info.value.problems] == problems
+    assert len(load_dir(tmp_path).buses) == 2  # with the default home, b.yaml is another namespace
+    out = io.StringIO()
+    assert validate_command(tmp_path, out, home=Namespace("999988887777", "eu-north-1")) == 4
+    assert out.getvalue().splitlines() == problems
+
+
+def test_an_account_or_region_that_is_none_is_refused() -> None:
+    assert errors("account: '1234'\nregion: Mars\n" + GOOD) == [
+        "orders.yaml: account: '1234' does not match the pattern ^[0-9]{12}$",
+        "orders.yaml: region: 'Mars' does not match the pattern ^[a-z]{2,}(-[a-z]+)+-[0-9]+$",
+    ]
+    assert errors("account: 111122223333\n" + GOOD) == ["orders.yaml: account: expected a string, got an integer"]

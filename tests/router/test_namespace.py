@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from router import namespace
-from router.keys import Keys, bus_partition
+from router.keys import Keys, UnreadableName, bus_partition
 from router.namespace import DEFAULT, BusArn, Namespace, parse_bus_arn, resolve, resolve_scope
 from router.settings import Settings
 
@@ -110,3 +110,27 @@ def test_scoped_round_trip(name: str) -> None:
     keys = Keys(home=HOME)
     for where in (HOME, Namespace("444455556666", "eu-central-1")):
         assert keys.unscoped(keys.scoped(name, where)) == (where, name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "~scheduler~default",  # a delivery owner that is not a bus (EventBridge Scheduler's group)
+        "~scheduler~111122223333@us-west-1@g",  # read as the home namespace's once: a Scheduler bug (keys.is_bus)
+        "orders@x",
+        "1111@us-west-1@orders",
+        "111122223333@west@orders",
+        "111122223333@us-west-1@",
+        "111122223333@us-west-1@a@b",
+    ],
+)
+def test_unscoped_refuses_what_scoped_cannot_have_made(name: str) -> None:
+    """Regression: `unscoped` answered the home namespace for any name it could not read, so a Scheduler delivery
+    owner of another account was taken for the home account's; it now says so, and registries skip such fields."""
+    keys = Keys(home=HOME)
+    with pytest.raises(UnreadableName, match="key-layout name"):
+        keys.unscoped(name)
+    with pytest.raises(UnreadableName):
+        keys.rule_arn(name, "r")
+    assert keys.in_namespace(name, HOME) is None
+    assert keys.in_namespace(name, Namespace("111122223333", "us-west-1")) is None
