@@ -39,7 +39,7 @@ import calendar
 import hashlib
 import struct
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 import orjson
@@ -52,11 +52,13 @@ __all__ = [
     "KEY_BYTES",
     "Decoded",
     "Dictionary",
+    "Encoder",
     "MissingDictionary",
     "after_key",
     "decode",
     "dictionary_ids",
     "encode",
+    "encoder",
     "event_time_ms",
     "import_seq",
     "key_of",
@@ -113,6 +115,10 @@ class Dictionary:
     def compress(self, event: bytes) -> bytes:
         return self._for_thread()[0].compress(event)
 
+    def compressor(self) -> zstandard.ZstdCompressor:
+        """This thread's compressor with the dictionary."""
+        return self._for_thread()[0]
+
     def decompress(self, frame: bytes | memoryview, size: int) -> bytes:
         return self._for_thread()[1].decompress(frame, max_output_size=size)
 
@@ -134,16 +140,39 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 def encode(event: bytes, time_ms: int, ingest_ms: int, ingest_seq: int, dictionary: Dictionary | None = None) -> bytes:
     """The member for `event` (its envelope bytes) at event time `time_ms`, from ingest entry `ingest_ms-seq`,
     compressed with `dictionary` when given (the archive's current one)."""
-    size = len(event)
+    return encoder(dictionary)(event, time_ms, ingest_ms, ingest_seq)
+
+
+Encoder = Callable[[bytes, int, int, int], bytes]
+"""`encode` with its dictionary bound: (event, time ms, ingest ms, ingest seq) -> member."""
+
+
+def encoder(dictionary: Dictionary | None = None) -> Encoder:
+    """`encode` with `dictionary` (or none) bound and this thread's compressor looked up once, for encoding many
+    events in a row (the archive target's batch); use it in the thread that made it."""
+    pack = _HEAD.pack
     if dictionary is not None:
-        packed = dictionary.compress(event)
-        if len(packed) + 4 < size:
-            return _HEAD.pack(time_ms + BIAS, ingest_ms, ingest_seq, size, CODEC_ZSTD_DICT) + dictionary.prefix + packed
-    else:
-        packed = _compressor().compress(event)
+        compress = dictionary.compressor().compress
+        prefix = dictionary.prefix
+
+        def with_dictionary(event: bytes, time_ms: int, ingest_ms: int, ingest_seq: int) -> bytes:
+            size = len(event)
+            packed = compress(event)
+            if len(packed) + 4 < size:
+                return b"".join((pack(time_ms + BIAS, ingest_ms, ingest_seq, size, CODEC_ZSTD_DICT), prefix, packed))
+            return pack(time_ms + BIAS, ingest_ms, ingest_seq, size, CODEC_RAW) + event
+
+        return with_dictionary
+    plain = _compressor().compress
+
+    def without_dictionary(event: bytes, time_ms: int, ingest_ms: int, ingest_seq: int) -> bytes:
+        size = len(event)
+        packed = plain(event)
         if len(packed) < size:
-            return _HEAD.pack(time_ms + BIAS, ingest_ms, ingest_seq, size, CODEC_ZSTD) + packed
-    return _HEAD.pack(time_ms + BIAS, ingest_ms, ingest_seq, size, CODEC_RAW) + event
+            return pack(time_ms + BIAS, ingest_ms, ingest_seq, size, CODEC_ZSTD) + packed
+        return pack(time_ms + BIAS, ingest_ms, ingest_seq, size, CODEC_RAW) + event
+
+    return without_dictionary
 
 
 class Decoded:

@@ -44,8 +44,7 @@ def archive_batch(batch: InternalBatch) -> list[tuple[Command, ...]]:
         log.warning("bus %s: archive target %r has no generation; events not archived", batch.bus, batch.name)
         return [() for _ in batch.events]
     events_key, stats_key = storage
-    dictionary = DICTIONARIES.current.get(events_key)
-    encode, event_time_ms = codec.encode, codec.event_time_ms
+    encode, event_time_ms = codec.encoder(DICTIONARIES.current.get(events_key)), codec.event_time_ms
     made: list[tuple[Command, ...]] = []
     for entry_id, event in zip(batch.entry_ids, batch.events, strict=True):
         ms_text, _, seq_text = entry_id.partition(b"-")
@@ -56,7 +55,7 @@ def archive_batch(batch: InternalBatch) -> list[tuple[Command, ...]]:
         time_ms = event_time_ms(event)
         if time_ms is None:
             time_ms = ingest_ms  # an entry without a readable time (written by hand): archived at its arrival time
-        member = encode(event, time_ms, ingest_ms, ingest_seq, dictionary)
+        member = encode(event, time_ms, ingest_ms, ingest_seq)
         made.append((("ZADD", events_key, 0, member), ("HINCRBY", stats_key, "bytes", len(event))))
     return made
 

@@ -117,6 +117,12 @@ def test_a_dictionary_member_round_trips_and_is_smaller_than_a_plain_one() -> No
         codec.decode(member, {8: dictionary})
     # a dictionary that does not help: the envelope is stored as is
     assert codec.encode(b'{"a":1}', 0, 0, 0, dictionary)[codec.HEAD_BYTES - 1] == codec.CODEC_RAW
+    # an encoder bound once (the archive target's batch) makes the same members, event after event
+    for bound in (dictionary, None):
+        encode = codec.encoder(bound)
+        made = [encode(sample, n, n, 0) for n, sample in enumerate([*samples[:20], b'{"a":1}'])]
+        assert made == [codec.encode(sample, n, n, 0, bound) for n, sample in enumerate([*samples[:20], b'{"a":1}'])]
+        assert [codec.decode(m, {7: dictionary}).event for m in made] == [*samples[:20], b'{"a":1}']
 
 
 def test_a_corrupt_dictionary_member_is_a_value_error() -> None:
