@@ -8,6 +8,8 @@ unless `delete_after_ack` is off, so the queue does not grow without bound); Fal
 pending, and once it has been pending for `claim_idle_s` any consumer of the group claims it (`XPENDING` with
 `IDLE`, then `XCLAIM`) and handles it again: a consumer killed with kill -9 loses nothing. A message delivered more
 than `max_deliveries` times goes to `on_poison` and is acknowledged, so it cannot block its queue forever.
+`stop` waits for the handlers and rejections in progress and sends every acknowledgement still owed (one cut short
+by the stop is sent again), so a clean stop leaves nothing pending that was done.
 
 A group that disappears (the queue was deleted or emptied with FLUSHALL) is created again. Acknowledgements go out
 in batches, through a `sagas.batching.Coalescer` (shared with the runtime or the other consumers of the process when
@@ -22,7 +24,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,19 +201,32 @@ class QueueConsumer:
             deliveries = counts.get(entry_id, 1) + 1
             message = QueueMessage(entry_id, fields, deliveries)
             if deliveries > self.options.max_deliveries and self.on_poison is not None:
-                await self.on_poison(message)
-                self._acks.append(entry_id)
-                self._ack_wakeup.set()
+                self._spawn(message, self._reject(message, self.on_poison))
             else:
                 self._spawn(message)
             taken += 1
         return taken
 
-    def _spawn(self, message: QueueMessage) -> None:
+    def _spawn(self, message: QueueMessage, work: Coroutine[Any, Any, None] | None = None) -> None:
+        """Handle (or, given `work`, reject) `message` in a task of its own, which `stop` waits for: a reader
+        cancelled mid-way never leaves a message rejected but unacknowledged (rejected again on the next claim)."""
         self._in_flight.add(message.entry_id)
-        task = asyncio.create_task(self._one(message))
+        task = asyncio.create_task(self._one(message) if work is None else work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _reject(self, message: QueueMessage, on_poison: PoisonHandler) -> None:
+        try:
+            await on_poison(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # left pending: claimed (and rejected) again after claim_idle_s
+            log.exception("queue %s: message %s could not be rejected", self.stream, message.entry_id.decode())
+            return
+        finally:
+            self._in_flight.discard(message.entry_id)
+        self._acks.append(message.entry_id)
+        self._ack_wakeup.set()
 
     async def _one(self, message: QueueMessage) -> None:
         try:
@@ -234,10 +249,11 @@ class QueueConsumer:
             self._ack_wakeup.clear()
             try:
                 await self._flush_acks()
-            except (RedisError, OSError) as err:  # the entries stay pending: handled again, found duplicate
+            except (RedisError, OSError) as err:  # the entries stay pending until a later flush succeeds
                 raise_if_cancelling()
                 log.warning("queue %s: acknowledgement failed: %s", self.stream, err)
                 await asyncio.sleep(self.options.error_backoff_s)
+                self._ack_wakeup.set()
 
     async def _flush_acks(self) -> None:
         ids, self._acks = self._acks, []
@@ -246,5 +262,9 @@ class QueueConsumer:
         commands: list[tuple[Any, ...]] = [("XACK", self.stream, self.group, *ids)]
         if self.options.delete_after_ack:
             commands.append(("XDEL", self.stream, *ids))
-        await self.batch.run(commands)
+        try:
+            await self.batch.run(commands)
+        except BaseException:  # failed, or cancelled by `stop`: kept for the next flush (XACK and XDEL are idempotent)
+            self._acks[:0] = ids
+            raise
         self.handled += len(ids)
