@@ -20,18 +20,20 @@ A `StartupError` the command raises itself (a bus that does not exist: NOT_FOUND
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import redis
 
+from router.embedded_redis import URL_FILE, running_url
 from router.keys import Keys
 from router.namespace_options import home
-from router.queue_cli import connect
+from router.redis_client import is_cluster, split_cluster_flag
 from router.settings import Settings, redact_url
 from router.startup import ExitCode, StartupError
 
-__all__ = ["CliRedis", "cli_redis"]
+__all__ = ["CliRedis", "cli_redis", "connect"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,35 @@ class CliRedis:
     keys: Keys
     client: redis.Redis | redis.RedisCluster
     url: str
+
+
+def connect(settings: Settings) -> tuple[redis.Redis | redis.RedisCluster, str]:
+    """A client of the router's Redis, and its URL: `REDIS_URL`, else the embedded redis-server of a `switchboard
+    serve` in this directory (its URL file); which one is printed on stderr. A cluster node's URL gives a cluster
+    client. No Redis, or one that does not answer: `StartupError(REDIS)`."""
+    if settings.redis_url is not None:
+        url, source = settings.redis_url, "REDIS_URL"
+    else:
+        found = running_url(settings.data_dir / "redis")
+        if found is None:
+            raise StartupError(
+                ExitCode.REDIS,
+                [
+                    "no Redis to read from: set REDIS_URL to the router's Redis, or run this where `switchboard "
+                    "serve` runs its embedded one (it prints the URL at start)"
+                ],
+            )
+        where = settings.data_dir / "redis" / URL_FILE
+        url, source = found, f"the embedded redis-server of the switchboard serve in this directory, from {where}"
+    print(f"switchboard: reading the Redis at {redact_url(url)} ({source})", file=sys.stderr, flush=True)
+    plain, _ = split_cluster_flag(url)
+    try:
+        cluster = is_cluster(url, timeout_s=3)
+    except redis.RedisError as err:
+        raise StartupError(ExitCode.REDIS, [f"cannot reach the Redis at {redact_url(url)}: {err}"]) from err
+    if cluster:
+        return redis.RedisCluster.from_url(plain, socket_connect_timeout=3), url
+    return redis.Redis.from_url(plain, socket_connect_timeout=3), url
 
 
 @contextlib.contextmanager

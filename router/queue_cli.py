@@ -27,15 +27,14 @@ from typing import Any, TextIO
 import orjson
 import redis
 
-from router.embedded_redis import URL_FILE, running_url
+from router.cli_redis import cli_redis
 from router.keys import Keys
 from router.namespace import Namespace
-from router.namespace_options import chosen, home
-from router.redis_client import is_cluster, split_cluster_flag
-from router.settings import Settings, redact_url
+from router.namespace_options import chosen
+from router.settings import Settings
 from router.startup import ExitCode, StartupError
 
-__all__ = ["connect", "read_command", "run", "tail_command"]
+__all__ = ["read_command", "run", "tail_command"]
 
 _LISTED_QUEUES = 10
 
@@ -52,37 +51,6 @@ def _render(entry_id: bytes, fields: dict[bytes, bytes]) -> str:
         else:
             out[key] = value.decode(errors="replace")
     return orjson.dumps(out).decode()
-
-
-def connect(settings: Settings) -> tuple[redis.Redis | redis.RedisCluster, str]:
-    """A client, and how to name the Redis it reads (printed on stderr)."""
-    if settings.redis_url is not None:
-        url, source = settings.redis_url, "REDIS_URL"
-    else:
-        found = running_url(settings.data_dir / "redis")
-        if found is None:
-            raise StartupError(
-                ExitCode.REDIS,
-                [
-                    "no Redis to read from: set REDIS_URL to the router's Redis, or run this where `switchboard "
-                    "serve` runs its embedded one (it prints the URL at start)"
-                ],
-            )
-        where = settings.data_dir / "redis" / URL_FILE
-        url, source = found, f"the embedded redis-server of the switchboard serve in this directory, from {where}"
-    print(f"switchboard: reading the Redis at {redact_url(url)} ({source})", file=sys.stderr, flush=True)
-    plain, _ = split_cluster_flag(url)
-    try:
-        cluster = is_cluster(url, timeout_s=3)
-    except redis.RedisError as err:
-        raise StartupError(ExitCode.REDIS, [f"cannot reach the Redis at {redact_url(url)}: {err}"]) from err
-    if cluster:
-        return redis.RedisCluster.from_url(plain, socket_connect_timeout=3), url
-    return redis.Redis.from_url(plain, socket_connect_timeout=3), url
-
-
-def _redis_failed(name: str, url: str, err: redis.RedisError) -> StartupError:
-    return StartupError(ExitCode.REDIS, [f"cannot read queue {name} from the Redis at {redact_url(url)}: {err}"])
 
 
 def _some_queues(client: redis.Redis | redis.RedisCluster, keys: Keys, namespace: Namespace) -> list[str]:
@@ -119,13 +87,11 @@ def _chosen(args: argparse.Namespace) -> Namespace:
 def read_command(
     name: str, count: int, after: str | None, out: TextIO = sys.stdout, *, namespace: Namespace | None = None
 ) -> int:
-    settings = Settings.from_env()
-    keys = Keys(settings.key_prefix, home(settings))
-    namespace = namespace or keys.home
-    key = keys.queue(keys.scoped(name, namespace))  # the queue's key-layout name (router.keys)
-    client, url = connect(settings)
     start = f"({after}" if after else "-"
-    try:
+    with cli_redis(reading=f"queue {name}") as session:
+        client, keys = session.client, session.keys
+        namespace = namespace or keys.home
+        key = keys.queue(keys.scoped(name, namespace))  # the queue's key-layout name (router.keys)
         if not client.exists(key):
             known = _some_queues(client, keys, namespace)
             listed = f"queues there: {', '.join(known)}" if known else "no queue has received anything there yet"
@@ -137,10 +103,6 @@ def read_command(
                 ],
             )
         entries: Any = client.xrange(key, min=start, count=count)
-    except redis.RedisError as err:
-        raise _redis_failed(name, url, err) from err
-    finally:
-        client.close()
     for entry_id, fields in entries:
         print(_render(entry_id, fields), file=out, flush=True)
     return ExitCode.OK
@@ -154,12 +116,10 @@ def tail_command(
     *,
     namespace: Namespace | None = None,
 ) -> int:
-    settings = Settings.from_env()
-    keys = Keys(settings.key_prefix, home(settings))
-    namespace = namespace or keys.home
-    client, url = connect(settings)
-    key = keys.queue(keys.scoped(name, namespace))  # the queue's key-layout name (router.keys)
-    try:
+    with cli_redis(reading=f"queue {name}") as session:
+        client, keys = session.client, session.keys
+        namespace = namespace or keys.home
+        key = keys.queue(keys.scoped(name, namespace))  # the queue's key-layout name (router.keys)
         if not client.exists(key):
             print(
                 f"switchboard: queue {name}{_where(namespace, keys)} does not exist yet; waiting for its first message",
@@ -169,15 +129,12 @@ def tail_command(
         # between the two reads.
         newest: Any = [] if from_start else client.xrevrange(key, count=1)
         last = newest[0][0].decode() if newest else "0-0"
-        while True:
-            reply: Any = client.xread({key: last}, count=100, block=block_ms)
-            for _, entries in reply or []:
-                for entry_id, fields in entries:
-                    print(_render(entry_id, fields), file=out, flush=True)
-                    last = entry_id.decode()
-    except KeyboardInterrupt:
-        return ExitCode.OK
-    except redis.RedisError as err:
-        raise _redis_failed(name, url, err) from err
-    finally:
-        client.close()
+        try:
+            while True:
+                reply: Any = client.xread({key: last}, count=100, block=block_ms)
+                for _, entries in reply or []:
+                    for entry_id, fields in entries:
+                        print(_render(entry_id, fields), file=out, flush=True)
+                        last = entry_id.decode()
+        except KeyboardInterrupt:
+            return ExitCode.OK
