@@ -53,8 +53,8 @@ SCHEMA_PARTS = ("versions", "bindings", "binding-sources")
 
 def registry_key(name: str, namespace: Namespace, home: Namespace) -> str:
     """The key-layout name of registry `name` of `namespace`: the name itself at home, else
-    `ACCOUNT@REGION@NAME`."""
-    return name if namespace == home else f"{namespace.account_id}@{namespace.region}@{name}"
+    `ACCOUNT@REGION@NAME` (router.keys `Keys.scoped`, the one place that form is made)."""
+    return Keys(home=home).scoped(name, namespace)
 
 
 def split_registry(key: str, home: Namespace) -> tuple[Namespace, str]:
