@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 
 import orjson
 import pytest
@@ -133,3 +134,45 @@ def test_a_corrupt_dictionary_member_is_a_value_error() -> None:
         codec.decode(member[: codec.HEAD_BYTES + 6], {1: dictionary})
     with pytest.raises(ValueError, match="too short"):
         codec.decode(member[: codec.HEAD_BYTES + 2], {1: dictionary})
+
+
+def _orders(count: int, seed: int) -> list[bytes]:
+    """~1 KB order-like envelopes, every Detail different (as bench/archive_bench.py sends)."""
+    rng = random.Random(seed)
+    return [
+        _envelope(
+            f"2024-05-06T07:{n % 60:02d}:{n % 59:02d}Z",
+            {
+                "kind": "order",
+                "order": {"id": f"o-{rng.getrandbits(48):x}", "total": rng.randint(100, 99_999) / 100},
+                "customer": {"id": f"c-{rng.getrandbits(32):x}", "tier": rng.choice(["gold", "silver", "bronze"])},
+                "lines": [
+                    {"sku": f"SKU-{rng.randint(1, 5000):05d}", "qty": rng.randint(1, 9), "price": rng.randint(1, 9999)}
+                    for _ in range(12)
+                ],
+                "note": rng.choice(["", "gift", "leave at the door", "fragile"]),
+                "address": {"street": f"{rng.randint(1, 999)} Main St", "zip": f"{rng.randint(10000, 99999)}"},
+            },
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_dictionary_member_is_header_id_and_frame_and_keeps_under_a_quarter_of_a_1_kb_envelope() -> None:
+    """The layout readers rely on (header, the dictionary's id big-endian, one frame without checksum or dictionary
+    id), and the ratio the ingest-side parameters (an 8 KB hash table for ~1 KB inputs) must keep."""
+    trained = codec.Dictionary(258, _trained(16_384, _orders(400, 1)))
+    events = _orders(200, 2)  # none of them among the training set
+    stored = 0
+    for n, event in enumerate(events):
+        member = codec.encode(event, 1_714_979_289_000 + n, 77, n, trained)
+        header = struct.pack(">QQQIB", 1_714_979_289_000 + n + (1 << 63), 77, n, len(event), codec.CODEC_ZSTD_DICT)
+        assert member[: codec.HEAD_BYTES] == header
+        assert member[codec.HEAD_BYTES : codec.HEAD_BYTES + 4] == (258).to_bytes(4, "big")
+        frame = member[codec.HEAD_BYTES + 4 :]
+        params = zstandard.get_frame_parameters(frame)
+        assert (params.has_checksum, params.dict_id, params.content_size) == (False, 0, len(event))
+        assert codec.decode(member, {258: trained}).event == event
+        stored += len(frame)
+    assert 800 < sum(map(len, events)) / len(events) < 1300
+    assert stored / sum(map(len, events)) < 0.25
