@@ -19,8 +19,8 @@ values, so compression is not flattered; every event sent has a Detail never sen
 3. **Replay.** A second router process, without ingest workers (so the measurement is the runner's own), replays
    the whole archive into a new bus with 100 rules. Backpressure is raised above the archive size for this run (the
    destination's events are not routed meanwhile; by default a replay waits while 100,000 wait). Reported: appended
-   events/s (StartReplay to COMPLETED), the replaying process's and redis-server's CPU per event, and its RSS, sampled every 0.2 s
-   (start, max, growth).
+   events/s (StartReplay to COMPLETED), the replaying process's and redis-server's CPU per event, and the replaying
+   process's RSS, sampled every 0.2 s (start, max, growth).
 
     .venv/bin/python -m bench.archive_bench                # the sizes
     .venv/bin/python -m bench.archive_bench --events 200000 --ingest-events 50000
