@@ -15,9 +15,11 @@ worker honours (router.ingest). So:
   the ingest worker, the append script answers FULL and the runner waits (renewing its lease), so a replay never
   floods Redis; the check is part of the append script (no round trip of its own).
 
-Throughput: an as-fast-as-possible replay reads and decodes the next page (after the page being appended) while
-Redis runs the append script, so the process's work and Redis's overlap; the next page is used only if the append
-went OK (it starts after the new checkpoint). The replay name is added by replacing the envelope's closing brace
+Throughput: an as-fast-as-possible replay decodes the next page (after the page being appended) while Redis runs
+the append script, so the process's work and Redis's overlap; the next page is used only if the append went OK (it
+starts after the new checkpoint). Its members are fetched before the append is sent (sent together, Redis ran the
+append script first and answered the read after it) and decoded in chunks (`_CHUNK_EVENTS`), one loop per chunk
+(`codec.decode_events`). The replay name is added by replacing the envelope's closing brace
 with a suffix made once per replay (`replay_name_suffix`), without parsing the event.
 
 Pacing (beyond AWS): with a speed factor `s`, an event of time `t` is appended at `anchor + (t - start) / s` of
