@@ -56,12 +56,14 @@ __all__ = [
     "MissingDictionary",
     "after_key",
     "decode",
+    "decode_events",
     "dictionary_ids",
     "encode",
     "encoder",
     "event_time_ms",
     "import_seq",
     "key_of",
+    "member_time_ms",
     "time_max",
     "time_min",
 ]
@@ -228,8 +230,45 @@ def decode(member: bytes, dictionaries: Mapping[int, Dictionary] | None = None) 
     return Decoded(member[:KEY_BYTES], biased - BIAS, size, event)
 
 
+def decode_events(members: Iterable[bytes], dictionaries: Mapping[int, Dictionary] | None = None) -> list[bytes | None]:
+    """Each member's envelope, as `decode(member, dictionaries).event` gives it, in one loop that makes no object
+    per member and looks each dictionary's decompressor up once (a replay's page): None for a member that `decode`
+    refuses with ValueError (ask `decode` for the reason); MissingDictionary as `decode` raises it."""
+    found: list[bytes | None] = []
+    add = found.append
+    tools: dict[bytes, Callable[[bytes, int], bytes]] = {}
+    for member in members:
+        if len(member) > HEAD_BYTES + 4 and member[_CODEC_AT] == CODEC_ZSTD_DICT:
+            prefix = member[HEAD_BYTES : HEAD_BYTES + 4]
+            decompress = tools.get(prefix)
+            if decompress is None:
+                (dictionary_id,) = _DICT_ID.unpack(prefix)
+                dictionary = dictionaries.get(dictionary_id) if dictionaries else None
+                if dictionary is None:
+                    raise MissingDictionary(dictionary_id)
+                decompress = tools[prefix] = dictionary._for_thread()[1].decompress
+            size = int.from_bytes(member[KEY_BYTES:_CODEC_AT], "big")
+            try:
+                event = decompress(member[HEAD_BYTES + 4 :], size)
+            except zstandard.ZstdError:
+                add(None)
+                continue
+            add(event if len(event) == size else None)
+        else:
+            try:
+                add(decode(member, dictionaries).event)
+            except ValueError:
+                add(None)
+    return found
+
+
 def key_of(member: bytes) -> bytes:
     return member[:KEY_BYTES]
+
+
+def member_time_ms(member: bytes) -> int:
+    """The event time (epoch ms) in a member's key."""
+    return int.from_bytes(member[:8], "big") - BIAS
 
 
 def dictionary_ids(members: Iterable[bytes]) -> set[int]:

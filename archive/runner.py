@@ -15,9 +15,11 @@ worker honours (router.ingest). So:
   the ingest worker, the append script answers FULL and the runner waits (renewing its lease), so a replay never
   floods Redis; the check is part of the append script (no round trip of its own).
 
-Throughput: an as-fast-as-possible replay reads and decodes the next page (after the page being appended) while
-Redis runs the append script, so the process's work and Redis's overlap; the next page is used only if the append
-went OK (it starts after the new checkpoint). The replay name is added by replacing the envelope's closing brace
+Throughput: an as-fast-as-possible replay decodes the next page (after the page being appended) while Redis runs
+the append script, so the process's work and Redis's overlap; the next page is used only if the append went OK (it
+starts after the new checkpoint). Its members are fetched before the append is sent (sent together, Redis ran the
+append script first and answered the read after it) and decoded in chunks (`_CHUNK_EVENTS`), one loop per chunk
+(`codec.decode_events`). The replay name is added by replacing the envelope's closing brace
 with a suffix made once per replay (`replay_name_suffix`), without parsing the event.
 
 Pacing (beyond AWS): with a speed factor `s`, an event of time `t` is appended at `anchor + (t - start) / s` of
@@ -31,7 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -46,8 +48,40 @@ __all__ = ["ReplayRunner", "replay_name_suffix", "with_replay_name"]
 
 log = logging.getLogger("switchboard.archive")
 
-_Page = list[tuple[bytes, codec.Decoded | None]]
-"""A page read from the archive: each member's key and its event (None: a member that cannot be decoded)."""
+
+_CHUNK_EVENTS = 50
+"""A page is decoded in chunks of this many members with a turn of the event loop between them. While the next page
+is decoded, the append of the current one is in flight, and its last bytes (up to the transport's 64 KiB high-water
+mark) only reach Redis when the event loop runs the transport's writer: decoding a whole page in one go (~3 ms)
+held Redis's append script back by that long, so the two ran one after the other instead of at once."""
+
+
+class _Page:
+    """A page read from the archive: its members as read, and each one's envelope with the replay's name added
+    (None: a member that cannot be decoded, skipped)."""
+
+    __slots__ = ("events", "members")
+
+    def __init__(self, members: list[bytes], events: list[bytes | None]) -> None:
+        self.members = members
+        self.events = events
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def cut(self, end: int) -> _Page:
+        return self if end == len(self.members) else _Page(self.members[:end], self.events[:end])
+
+    def appended(self) -> list[bytes]:
+        """The events to append (the skipped members left out)."""
+        if None in self.events:
+            return [event for event in self.events if event is not None]
+        return cast(list[bytes], self.events)
+
+    def last_ms(self, default: int) -> int:
+        """The event time of the page's last event appended (`default` when it has none)."""
+        at = next((i for i in range(len(self.events) - 1, -1, -1) if self.events[i] is not None), None)
+        return default if at is None else codec.member_time_ms(self.members[at])
 
 
 def replay_name_suffix(replay: str) -> bytes:
@@ -151,13 +185,32 @@ class ReplayRunner:
         rename = replay_name_suffix(record["ReplayName"])
         last_ms = state.last_ms or 0
 
-        async def read(after: bytes) -> _Page:
+        async def fetch(after: bytes) -> list[bytes]:
             low = codec.after_key(after) if after else codec.time_min(start_ms)
             members: Any = await self.state.redis.zrange(
                 events_key, low, high, bylex=True, offset=0, num=self.page_events
             )
+            return list(members)
+
+        async def read(after: bytes) -> _Page:
+            return await decode(await fetch(after))
+
+        async def decode(members: list[bytes]) -> _Page:
             dictionaries = await archives.dictionaries(archive, members)
-            return [(codec.key_of(member), _decoded(member, dictionaries)) for member in members]
+            events: list[bytes | None] = []
+            for first in range(0, len(members), _CHUNK_EVENTS):
+                if first:  # let the event loop write the append in flight meanwhile (see _CHUNK_EVENTS)
+                    await asyncio.sleep(0)
+                chunk = codec.decode_events(members[first : first + _CHUNK_EVENTS], dictionaries)
+                for at, event in enumerate(chunk):
+                    if event is None:
+                        _skipped(members[first + at], dictionaries)
+                    elif event[-1:] == b"}" and len(event) > 2 and b'"replay-name"' not in event:
+                        chunk[at] = event[:-1] + rename
+                    else:
+                        chunk[at] = with_replay_name(event, record["ReplayName"], rename)
+                events.extend(chunk)
+            return _Page(members, events)
 
         page = await read(checkpoint)
         while not self.stopping:
@@ -171,7 +224,11 @@ class ReplayRunner:
                 return
             if speed:  # the page is in event-time order: what is due is a prefix
                 cut = next(
-                    (i for i, (_, e) in enumerate(page) if e is not None and not _due(e, anchor_ms, start_ms, speed)),
+                    (
+                        i
+                        for i, (m, e) in enumerate(zip(page.members, page.events, strict=True))
+                        if e is not None and not _due(codec.member_time_ms(m), anchor_ms, start_ms, speed)
+                    ),
                     len(page),
                 )
                 if cut == 0:
@@ -179,17 +236,14 @@ class ReplayRunner:
                         return
                     page = await read(checkpoint)  # read again: events archived meanwhile may come first
                     continue
-                page = page[:cut]
-            events = [
-                with_replay_name(event.event, record["ReplayName"], rename) for _, event in page if event is not None
-            ]
-            last_key = page[-1][0]
-            last_ms = next((event.time_ms for _, event in reversed(page) if event is not None), last_ms)
-            append = self._append(record, checkpoint, last_key, last_ms, events)
+                page = page.cut(cut)
+            last_key = codec.key_of(page.members[-1])
+            last_ms = page.last_ms(last_ms)
+            append = self._append(record, checkpoint, last_key, last_ms, page.appended())
             if speed:  # paced: the next page is read once this one is appended (its start may not be due yet)
                 outcome, following = await append, None
-            else:  # as fast as possible: read and decode the next page while Redis appends this one
-                outcome, following = await _both(append, read(last_key))
+            else:  # as fast as possible: decode the next page while Redis appends this one
+                outcome, following = await _both(append, decode(await fetch(last_key)))
             if outcome != "OK":
                 if outcome == "CANCELLING":
                     await self._end(record, "CANCELLED", "", ("CANCELLING",))
@@ -225,13 +279,11 @@ class ReplayRunner:
             if self.stopping or not await self._still_mine(record):
                 return "STOPPED"
 
-    async def _sleep_until(
-        self, record: Record, page: list[tuple[bytes, codec.Decoded | None]], anchor_ms: float, start: int, speed: float
-    ) -> bool:
+    async def _sleep_until(self, record: Record, page: _Page, anchor_ms: float, start: int, speed: float) -> bool:
         """Wait for the page's first event to be due (at most a poll interval); False when the replay stopped
         being this process's to run (cancelled, ended, or its lease lost)."""
-        first = next(event for _, event in page if event is not None)
-        wait_s = (anchor_ms + (first.time_ms - start) / speed) / 1000 - time.time()
+        first = next(m for m, e in zip(page.members, page.events, strict=True) if e is not None)
+        wait_s = (anchor_ms + (codec.member_time_ms(first) - start) / speed) / 1000 - time.time()
         await asyncio.sleep(min(max(wait_s, 0.001), self.poll_interval_s))
         return await self._still_mine(record)
 
@@ -246,23 +298,26 @@ class ReplayRunner:
         return current.state in ("STARTING", "RUNNING")
 
 
-def _decoded(member: bytes, dictionaries: Mapping[int, codec.Dictionary]) -> codec.Decoded | None:
-    """The member's event; None (skipped, with a warning) for bytes that are not a member. A member whose dictionary
-    is missing raises codec.MissingDictionary: the replay stops and resumes later, it never skips the event."""
+def _skipped(member: bytes, dictionaries: Mapping[int, codec.Dictionary]) -> None:
+    """Warn of a member `codec.decode_events` could not decode (bytes that are not a member: skipped). A member whose
+    dictionary is missing raised codec.MissingDictionary there: the replay stops and resumes later, it never skips
+    the event."""
     try:
-        return codec.decode(member, dictionaries)
+        codec.decode(member, dictionaries)
     except ValueError as err:
         log.warning("archive member skipped by a replay: %s", err)
-        return None
 
 
-def _due(event: codec.Decoded, anchor_ms: float, start_ms: int, speed: float) -> bool:
-    return anchor_ms + (event.time_ms - start_ms) / speed <= time.time() * 1000
+def _due(time_ms: int, anchor_ms: float, start_ms: int, speed: float) -> bool:
+    return anchor_ms + (time_ms - start_ms) / speed <= time.time() * 1000
 
 
-async def _both(append: Awaitable[str], read: Awaitable[_Page]) -> tuple[str, _Page | None]:
-    """The append's outcome and the next page, both in flight at once (the page only when the append went OK)."""
-    outcome, page = await asyncio.gather(append, read, return_exceptions=True)
+async def _both(append: Awaitable[str], decode: Awaitable[_Page]) -> tuple[str, _Page | None]:
+    """The append's outcome and the next page, both in flight at once (the page only when the append went OK): this
+    process decodes the next page while Redis runs the append script. The next page's members were fetched before
+    the append was sent: sent together, Redis ran the append script first and answered the read after it, so the
+    decoding waited for the append and Redis for the decoding."""
+    outcome, page = await asyncio.gather(append, decode, return_exceptions=True)
     if isinstance(outcome, BaseException):
         raise outcome
     if outcome != "OK":

@@ -19,8 +19,8 @@ values, so compression is not flattered; every event sent has a Detail never sen
 3. **Replay.** A second router process, without ingest workers (so the measurement is the runner's own), replays
    the whole archive into a new bus with 100 rules. Backpressure is raised above the archive size for this run (the
    destination's events are not routed meanwhile; by default a replay waits while 100,000 wait). Reported: appended
-   events/s (StartReplay to COMPLETED), the replaying process's CPU per event, and its RSS, sampled every 0.2 s
-   (start, max, growth).
+   events/s (StartReplay to COMPLETED), the replaying process's and redis-server's CPU per event, and the replaying
+   process's RSS, sampled every 0.2 s (start, max, growth).
 
     .venv/bin/python -m bench.archive_bench                # the sizes
     .venv/bin/python -m bench.archive_bench --events 200000 --ingest-events 50000
@@ -419,7 +419,7 @@ def _run(args: argparse.Namespace, redis_proc: subprocess.Popen[bytes], redis_ur
         procs.append(replayer)
         _add_rules(url, "dest")
         rss: list[int] = [_rss_kb(replayer.pid)]
-        start, replay_cpu = time.perf_counter(), _cpu_s(replayer.pid)
+        start, replay_cpu, redis_cpu = time.perf_counter(), _cpu_s(replayer.pid), _cpu_s(redis_proc.pid)
         _call(url, "StartReplay", {
             "ReplayName": "bench", "EventSourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:archive/bench",
             "EventStartTime": 0, "EventEndTime": time.time() + 3600,
@@ -432,10 +432,12 @@ def _run(args: argparse.Namespace, redis_proc: subprocess.Popen[bytes], redis_ur
                 break
             time.sleep(0.2)
         seconds, replay_cpu = time.perf_counter() - start, _cpu_s(replayer.pid) - replay_cpu
+        redis_cpu = _cpu_s(redis_proc.pid) - redis_cpu
         appended = int(client.xlen(Keys().ingest("dest")))
         print(
             f"replay: {state}, {appended:,} events appended in {seconds:.1f} s = {appended / seconds:,.0f} events/s "
-            f"(replaying process CPU {replay_cpu / max(appended, 1) * 1e6:,.1f} µs per event)"
+            f"(replaying process CPU {replay_cpu / max(appended, 1) * 1e6:,.1f} µs per event, redis-server "
+            f"{redis_cpu / max(appended, 1) * 1e6:,.1f} µs)"
         )
         print(
             f"  replaying process RSS: start {rss[0] / 1024:,.0f} MB, max {max(rss) / 1024:,.0f} MB, growth "

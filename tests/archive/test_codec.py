@@ -96,6 +96,40 @@ def _trained(size: int, samples: list[bytes]) -> bytes:
     return zstandard.train_dictionary(size, list[bytes | bytearray | memoryview](samples)).as_bytes()
 
 
+def test_decode_events_gives_what_decode_gives_member_by_member_in_one_loop() -> None:
+    rng = random.Random(5)
+    samples = [_envelope(None, {"n": n, "order": rng.getrandbits(64), "note": "abc " * (n % 40)}) for n in range(300)]
+    first, second = (
+        codec.Dictionary(1, _trained(4096, samples[:150])),
+        codec.Dictionary(2, _trained(4096, samples[150:])),
+    )
+    dictionaries = {1: first, 2: second}
+    members = [
+        codec.encode(event, n, n, 0, (first, second, None)[n % 3]) for n, event in enumerate(samples[:30])
+    ]  # dictionary 1, dictionary 2 and plain zstd interleaved
+    members.append(codec.encode(b'{"a":1}', 31, 0, 0))  # stored as is
+    wrong_size = bytearray(members[0])
+    wrong_size[codec.KEY_BYTES + 3] ^= 1  # the header's size no longer matches the frame's
+    junk = [b"short", members[1][: codec.HEAD_BYTES + 6], bytes(wrong_size), b"\x00" * 28 + b"\x09", members[2][:-3]]
+    page = [*members[:10], *junk, *members[10:]]
+    found = codec.decode_events(page, dictionaries)
+    expected: list[bytes | None] = []
+    for member in page:
+        try:
+            expected.append(codec.decode(member, dictionaries).event)
+        except ValueError:
+            expected.append(None)
+    assert found == expected
+    assert found[10:15] == [None] * 5
+    assert [event for event in found if event is not None] == [*samples[:30], b'{"a":1}']
+    assert [codec.member_time_ms(member) for member in members] == [*range(30), 31]
+    assert codec.member_time_ms(codec.encode(b"{}", -5_000, 0, 0)) == -5_000  # before 1970
+    with pytest.raises(codec.MissingDictionary) as missing:
+        codec.decode_events(page, {1: first})
+    assert missing.value.dictionary_id == 2
+    assert codec.decode_events([], dictionaries) == []
+
+
 def test_a_dictionary_member_round_trips_and_is_smaller_than_a_plain_one() -> None:
     rng = random.Random(3)
     samples = [
