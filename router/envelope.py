@@ -59,44 +59,54 @@ def checked_size_bytes(entries: list[Any]) -> int:
     pass over the entries: the same errors, raised for the same first offending entry."""
     size = 0
     for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise SerializationException(f"Entries[{index}] must be a JSON object.")
-        get = entry.get
-        source, detail_type, detail = get("Source"), get("DetailType"), get("Detail")
-        if not (
-            isinstance(source, _TEXT)
-            and isinstance(detail_type, _TEXT)
-            and isinstance(detail, _TEXT)
-            and isinstance(get("EventBusName"), _TEXT)
-            and isinstance(get("TraceHeader"), _TEXT)
-        ):
-            name = next(name for name in _STRING_FIELDS if not isinstance(get(name), _TEXT))
-            raise SerializationException(f"Entries[{index}].{name} must be a string.")
-        resources = get("Resources")
-        if resources is not None and (
-            not isinstance(resources, list) or not all(isinstance(r, str) for r in resources)
-        ):
-            raise SerializationException(f"Entries[{index}].Resources must be a list of strings.")
-        time_value = get("Time")
-        if time_value is not None:
-            if isinstance(time_value, bool) or not isinstance(time_value, int | float | str):
-                raise SerializationException(
-                    f"Entries[{index}].Time must be a timestamp (epoch seconds or an RFC 3339 string)."
-                )
-            size += TIME_SIZE_BYTES
-        if source is not None and detail_type is not None and detail is not None:  # the usual entry: one test
-            if source.isascii() and detail_type.isascii() and detail.isascii():
-                size += len(source) + len(detail_type) + len(detail)
-            else:
-                size += _utf8_len(source) + _utf8_len(detail_type) + _utf8_len(detail)
-        else:
-            for value in (source, detail_type, detail):
-                if value is not None:
-                    size += _utf8_len(value)
-        if resources:
-            for resource in resources:
-                size += _utf8_len(resource)
+        size += entry_fields(entry, index)[6]
     return size
+
+
+Fields = tuple[Any, Any, Any, Any, Any, Any, int]
+"""An entry's (Source, DetailType, Detail, EventBusName, Time, Resources, AWS's size in bytes), types checked."""
+
+
+def entry_fields(entry: Any, index: int) -> Fields:
+    """The members of entry `index` an envelope is built from, each read once, with its AWS size; a wrong JSON type
+    is SerializationException, the first in `_STRING_FIELDS`, then Resources, then Time order."""
+    if not isinstance(entry, dict):
+        raise SerializationException(f"Entries[{index}] must be a JSON object.")
+    get = entry.get
+    source, detail_type, detail, bus_name = get("Source"), get("DetailType"), get("Detail"), get("EventBusName")
+    if not (
+        isinstance(source, _TEXT)
+        and isinstance(detail_type, _TEXT)
+        and isinstance(detail, _TEXT)
+        and isinstance(bus_name, _TEXT)
+        and isinstance(get("TraceHeader"), _TEXT)
+    ):
+        name = next(name for name in _STRING_FIELDS if not isinstance(get(name), _TEXT))
+        raise SerializationException(f"Entries[{index}].{name} must be a string.")
+    size = 0
+    resources = get("Resources")
+    if resources is not None and (not isinstance(resources, list) or not all(isinstance(r, str) for r in resources)):
+        raise SerializationException(f"Entries[{index}].Resources must be a list of strings.")
+    time_value = get("Time")
+    if time_value is not None:
+        if isinstance(time_value, bool) or not isinstance(time_value, int | float | str):
+            raise SerializationException(
+                f"Entries[{index}].Time must be a timestamp (epoch seconds or an RFC 3339 string)."
+            )
+        size += TIME_SIZE_BYTES
+    if source is not None and detail_type is not None and detail is not None:  # the usual entry: one test
+        if source.isascii() and detail_type.isascii() and detail.isascii():
+            size += len(source) + len(detail_type) + len(detail)
+        else:
+            size += _utf8_len(source) + _utf8_len(detail_type) + _utf8_len(detail)
+    else:
+        for value in (source, detail_type, detail):
+            if value is not None:
+                size += _utf8_len(value)
+    if resources:
+        for resource in resources:
+            size += _utf8_len(resource)
+    return source, detail_type, detail, bus_name, time_value, resources, size
 
 
 _TEXT = (str, type(None))
@@ -105,13 +115,6 @@ _TEXT = (str, type(None))
 
 def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-def _required(entry: dict[str, Any], name: str) -> str:
-    value: str | None = entry.get(name)
-    if not value:
-        raise EntryError("InvalidArgument", f"Parameter {name} is not valid. Reason: {name} is a required argument.")
-    return value
 
 
 def parse_detail(detail: str) -> dict[str, Any]:
@@ -233,9 +236,23 @@ class Envelopes:
         """Validate one entry and return its envelope JSON with id `event_id` (a UUID string: spliced in as it is);
         EntryError for a per-entry failure."""
         get = entry.get
-        source, detail_type, detail_text = get("Source"), get("DetailType"), get("Detail")
+        return self._build(
+            get("Source"), get("DetailType"), get("Detail"), get("Time"), get("Resources"), event_id=event_id
+        )
+
+    def build_from(self, fields: Fields, event_id: str) -> bytes:
+        """`build` of an entry whose members `entry_fields` read (and type-checked) already."""
+        return self._build(fields[0], fields[1], fields[2], fields[4], fields[5], event_id=event_id)
+
+    def _build(
+        self, source: Any, detail_type: Any, detail_text: Any, time_value: Any, resources: Any, *, event_id: str
+    ) -> bytes:
         if not (source and detail_type and detail_text):  # the first missing one, in AWS's order
-            source, detail_type, detail_text = (_required(entry, name) for name in ("Source", "DetailType", "Detail"))
+            for name, value in (("Source", source), ("DetailType", detail_type), ("Detail", detail_text)):
+                if not value:
+                    raise EntryError(
+                        "InvalidArgument", f"Parameter {name} is not valid. Reason: {name} is a required argument."
+                    )
         if len(detail_type) > MAX_DETAIL_TYPE_CHARS:
             raise EntryError(
                 "InvalidArgument",
@@ -243,7 +260,6 @@ class Envelopes:
                 "characters.",
             )
         parse_detail(detail_text)
-        time_value = get("Time")
         when = self._now_text if time_value is None else format_time(time_value, self._now_s)
         key = (detail_type, source, when)
         middle = self._middles.get(key)
@@ -263,7 +279,6 @@ class Envelopes:
                     b',"resources":',
                 )
             )
-        resources = get("Resources")
         # The validated Detail text is spliced in as sent: no re-encoding (orjson's encoder also stops at 254
         # levels, while AWS accepts 1000).
         return b"".join(

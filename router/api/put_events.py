@@ -47,7 +47,7 @@ from router.backlog import APPEND_SCRIPT, THROTTLED_ENTRY, append_args, append_k
 from router.coalesce import ScriptBatcher
 from router.delivery.bus_target import MAX_BUS_HOPS
 from router.delivery.http import HOPS_HEADER
-from router.envelope import EntryError, Envelopes, checked_size_bytes
+from router.envelope import EntryError, Envelopes, checked_size_bytes, entry_fields
 from router.errors import SerializationException, ServiceError, ValidationException
 from router.faults import fault_in_chain, log_fault
 from router.ingest import OFF_LOOP_BYTES
@@ -125,16 +125,22 @@ async def _put_events(state: AppState, body: dict[str, Any], replicate: Replicat
         raise count_error
     if not isinstance(entries, list):
         raise SerializationException("Entries must be a list of PutEventsRequestEntry objects.")
-    size_bytes = checked_size_bytes(entries)
-    if size_bytes > state.settings.put_events_limit_bytes:
-        raise ValidationException(SIZE_ERROR)
-    hops = _incoming_hops()
-
     results: list[dict[str, Any]] = [_INTERNAL_FAILURE] * len(entries)
-    if size_bytes > OFF_LOOP_BYTES:  # parsing and checking big Details takes long: not on the event loop
-        by_bus = await asyncio.to_thread(_envelopes, state, entries, results)
+    # One pass: types, size and envelopes together (the usual small request); a request found bigger than
+    # OFF_LOOP_BYTES on the way is checked and sized first, then built in a worker thread, as before.
+    fused = _sized_envelopes(state, entries, results)
+    if fused is not None:
+        size_bytes, by_bus = fused
+        if size_bytes > state.settings.put_events_limit_bytes:
+            raise ValidationException(SIZE_ERROR)
+        hops = _incoming_hops()
     else:
-        by_bus = _envelopes(state, entries, results)
+        size_bytes = checked_size_bytes(entries)
+        if size_bytes > state.settings.put_events_limit_bytes:
+            raise ValidationException(SIZE_ERROR)
+        hops = _incoming_hops()
+        results = [_INTERNAL_FAILURE] * len(entries)  # (over OFF_LOOP_BYTES: parsing and checking big Details
+        by_bus = await asyncio.to_thread(_envelopes, state, entries, results)  # takes long, not on the event loop)
     if state.namespace != state.home or any("@" in bus for bus in by_bus):  # maybe another namespace's bus
         by_bus = await _authorized(state, by_bus, results)
     entry_checks = state.extras.get("entry_checks")  # extensions' per-bus checks (router.extensions), if any
@@ -158,15 +164,33 @@ async def _put_events(state: AppState, body: dict[str, Any], replicate: Replicat
 
 
 def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]]) -> dict[str, list[_Item]]:
-    """The entries' envelopes grouped by bus; an entry that fails gets its error in `results`."""
+    """The entries' envelopes grouped by bus, however big the request; an entry that fails gets its error in
+    `results`."""
+    built = _sized_envelopes(state, entries, results, limit_bytes=None)
+    assert built is not None  # no limit: never given up
+    return built[1]
+
+
+def _sized_envelopes(
+    state: AppState, entries: list[Any], results: list[dict[str, Any]], limit_bytes: int | None = OFF_LOOP_BYTES
+) -> tuple[int, dict[str, list[_Item]]] | None:
+    """`checked_size_bytes(entries)` and `_envelopes(...)` in one pass over the entries, each entry's members read
+    once: the same SerializationException for the same first offending entry (raised before any other whole-request
+    error, as the whole pass ends before the size is compared), the same per-entry errors in `results` (discarded
+    by any whole-request error). None once the entries seen are over `limit_bytes`: the caller starts over."""
     by_bus: dict[str, list[_Item]] = {}
     namespace, keys = state.namespace, state.keys
     arns = namespace.arns
     envelopes = Envelopes(account=namespace.account_id, region=namespace.region, now_s=time.time())
     event_ids = uuids.take(len(entries))
-    buses: dict[str | None, str | EntryError] = {}  # each EventBusName of the request resolved once
+    buses: dict[str | None, str | EntryError] = {}
+    size = 0
     for index, entry in enumerate(entries):
-        name = entry.get("EventBusName")
+        fields = entry_fields(entry, index)
+        size += fields[6]
+        if limit_bytes is not None and size > limit_bytes:
+            return None
+        name = fields[3]
         bus = buses.get(name)
         if bus is None:
             try:
@@ -178,7 +202,7 @@ def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]
             if isinstance(bus, EntryError):
                 raise bus
             event_id = event_ids[index]
-            envelope = envelopes.build(entry, event_id)
+            envelope = envelopes.build_from(fields, event_id)
         except EntryError as err:
             results[index] = {"ErrorCode": err.code, "ErrorMessage": err.message}
             continue
@@ -186,7 +210,7 @@ def _envelopes(state: AppState, entries: list[Any], results: list[dict[str, Any]
         if items is None:
             items = by_bus[bus] = []
         items.append((index, event_id, envelope))
-    return by_bus
+    return size, by_bus
 
 
 async def _checked(

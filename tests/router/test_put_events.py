@@ -278,3 +278,39 @@ async def test_event_ids_of_a_request_are_distinct_version_4_uuids(
     assert len(set(ids)) == 200
     assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
     assert [e["id"] for e in await stored(redis_client)] == ids
+
+
+async def test_the_size_limit_fails_the_request_even_when_an_earlier_entry_fails_alone(
+    api: Api, redis_client: aioredis.Redis
+) -> None:
+    # Types, size and envelopes are one pass over the entries (router.api.put_events._sized_envelopes): a per-entry
+    # failure found on the way is dropped when the whole request is over the limit, as when size came first.
+    big = '{"x": "' + "y" * (1024 * 1024) + '"}'
+    status, code, text = await api.error("PutEvents", {"Entries": [entry(Source=None), entry(Detail=big)]})
+    assert (status, code, text) == (
+        400,
+        "ValidationException",
+        "Total size of the entries in the request is over the limit.",
+    )
+    assert await redis_client.xlen(KEYS.ingest("default")) == 0
+
+
+async def test_a_request_over_the_off_loop_size_is_answered_as_a_small_one(
+    api: Api, redis_client: aioredis.Redis
+) -> None:
+    # Past OFF_LOOP_BYTES the one pass gives up and the envelopes are built in a worker thread: the same positional
+    # results, the same envelopes.
+    from router.ingest import OFF_LOOP_BYTES
+
+    big = '{"x": "' + "y" * OFF_LOOP_BYTES + '"}'
+    body = {"Entries": [entry(Source=None), entry(Detail=big), entry(Detail="[1]"), entry()]}
+    result = await api.ok("PutEvents", body)
+    assert result["FailedEntryCount"] == 2
+    assert result["Entries"][0] == {
+        "ErrorCode": "InvalidArgument",
+        "ErrorMessage": "Parameter Source is not valid. Reason: Source is a required argument.",
+    }
+    assert result["Entries"][2] == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    events = await stored(redis_client)
+    assert [e["id"] for e in events] == [result["Entries"][1]["EventId"], result["Entries"][3]["EventId"]]
+    assert [len(e["detail"]["x"]) if "x" in e["detail"] else e["detail"] for e in events] == [OFF_LOOP_BYTES, {"id": 1}]
